@@ -1,0 +1,92 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one exception hierarchy of kbfix.windows.
+
+Library code raises these; exactly one function (``action_base.result_from_error``) turns them into an
+Ansible task result. ``HostUnreachableError`` (and its subclasses) become ``unreachable``, everything
+else ``failed``: Ansible reports the two differently, and so must we.
+"""
+
+from __future__ import annotations
+
+
+class KbfixError(Exception):
+    """Base of every error this collection raises on purpose."""
+
+
+class ArgumentError(KbfixError):
+    """A task argument or role variable is invalid. ``field`` names it (``data``, ``spec.files[3].version``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class SpecError(KbfixError):
+    """An article spec is invalid. The text names the file and the field path, like
+    ``kb977381.yml: files[3].version: '6.0.6001' is not a four-part version``."""
+
+    def __init__(self, source: str, field: str, message: str) -> None:
+        self.source = source
+        self.field = field
+        self.message = message
+        location = f"{source}: {field}" if field else source
+        super().__init__(f"{location}: {message}")
+
+
+class TransportError(KbfixError):
+    """Talking to the host failed."""
+
+
+class HostUnreachableError(TransportError):
+    """The host did not answer: connection refused, reset, DNS failure, connect timeout."""
+
+
+class RebootTimeoutError(HostUnreachableError):
+    """The host did not come back (or did not show a new boot time) within the reboot timeout."""
+
+
+class AuthenticationError(TransportError):
+    """The host rejected the credentials (HTTP 401) or the auth handshake failed."""
+
+
+class WSManFaultError(TransportError):
+    """The WinRM service answered with a SOAP fault. ``code`` is the WSManFault code (int) when present."""
+
+    def __init__(self, message: str, code: int | None = None, subcode: str | None = None,
+                 action: str | None = None) -> None:
+        self.code = code
+        self.subcode = subcode
+        self.action = action
+        super().__init__(message)
+
+
+class OperationTimeoutError(WSManFaultError):
+    """WSManFault 2150858793: the operation timed out on the host (safe to retry a Receive or Pull)."""
+
+
+class QuotaExceededError(WSManFaultError):
+    """WSManFault 2150859174 (operations per user) or 2150859173 (shells per user): back off and retry."""
+
+
+class AccessDeniedError(WSManFaultError):
+    """The host refused the operation for this user (WSManFault code 5, or StdRegProv ReturnValue 5)."""
+
+
+class NotFoundError(KbfixError):
+    """Something the task needs does not exist on the host (a registry key, a file, a package source)."""
+
+
+class RemoteCommandError(KbfixError):
+    """A process run through the cmd shell ended with an exit code the caller did not expect."""
+
+    def __init__(self, message: str, exit_code: int | None = None, stdout: str = "", stderr: str = "") -> None:
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+        super().__init__(message)
+
+
+class WriteVerificationError(KbfixError):
+    """A value was written but reading it back gave something else."""
