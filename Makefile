@@ -68,7 +68,7 @@ lint: setup
 	$(BIN)/ansible-lint
 
 demo: setup
-	$(BIN)/python -m kbfix_demo
+	$(BIN)/python tools/demo.py
 
 bench: setup
 	$(BIN)/python bench/run.py

@@ -1,0 +1,95 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The base of every kbfix.windows action plugin.
+
+Each action only says what is specific to it (``ARGUMENT_SPEC`` and ``execute``); this base validates the
+arguments (before any request reaches the host), builds the WinRM client from the host's ordinary
+``ansible_connection: winrm`` settings, and converts the collection's exceptions into a task result in
+exactly one place (``result_from_error``).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+from .errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
+
+display = Display()
+
+
+def result_from_error(exc: KbfixError) -> dict[str, t.Any]:
+    """The one conversion point from the exception hierarchy to an Ansible task result.
+
+    Unreachable is not failed: Ansible counts and reports the two differently (``unreachable=1`` in the recap,
+    the host is removed from the rest of the play), so a host that does not answer must say so.
+    """
+    if isinstance(exc, HostUnreachableError):
+        return {"unreachable": True, "changed": False, "msg": str(exc)}
+    result: dict[str, t.Any] = {"failed": True, "changed": False, "msg": str(exc)}
+    if isinstance(exc, ArgumentError):
+        result["argument"] = exc.field
+    if isinstance(exc, WSManFaultError) and exc.code is not None:
+        result["wsman_fault_code"] = exc.code
+    if isinstance(exc, RemoteCommandError):
+        result.update(rc=exc.exit_code, stdout=exc.stdout, stderr=exc.stderr)
+    return result
+
+
+class KbfixAction(ActionBase):
+    """Validates arguments, supports check mode and diff, converts errors. Subclasses implement ``execute``."""
+
+    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {}
+    MUTUALLY_EXCLUSIVE: t.ClassVar[list[list[str]]] = []
+    REQUIRED_IF: t.ClassVar[list[t.Any]] = []
+    REQUIRED_ONE_OF: t.ClassVar[list[list[str]]] = []
+    REQUIRED_TOGETHER: t.ClassVar[list[list[str]]] = []
+
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+    _supports_async = False
+
+    def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
+        task_vars = task_vars or {}
+        result: dict[str, t.Any] = super().run(tmp, task_vars)
+        del tmp  # ansible-core deprecated it; nothing here uses a remote temp dir
+        try:
+            _, args = self.validate_argument_spec(
+                argument_spec=self.ARGUMENT_SPEC,
+                mutually_exclusive=self.MUTUALLY_EXCLUSIVE,
+                required_if=self.REQUIRED_IF,
+                required_one_of=self.REQUIRED_ONE_OF,
+                required_together=self.REQUIRED_TOGETHER,
+            )
+        except AnsibleActionFail as exc:
+            result.update(failed=True, changed=False, msg=str(exc.message))
+            return result
+        try:
+            result.update(self.execute(args, task_vars))
+        except KbfixError as exc:
+            result.update(result_from_error(exc))
+        return result
+
+    def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        raise NotImplementedError
+
+    # Helpers for subclasses -------------------------------------------------------------------------------
+
+    @property
+    def check_mode(self) -> bool:
+        return bool(self._task.check_mode)
+
+    @property
+    def diff_mode(self) -> bool:
+        return bool(self._task.diff)
+
+    @property
+    def host_label(self) -> str:
+        return str(self._play_context.remote_addr or self._task.get_name())
+
+    def log(self, level: int, message: str) -> None:
+        """Documented verbosity: 2 = steps, 4 = each WS-Man operation, 5 = raw payloads (credentials redacted)."""
+        display.verbose(message, host=self.host_label, caplevel=level - 1)
