@@ -1,0 +1,356 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Processes through the WinRM cmd shell (WinRS), file upload without PowerShell, and reboots.
+
+A command is ``cmd.exe /c <line>`` on the host: Create a shell, Command, Receive until the command state
+is Done, Delete the shell. Upload writes base64 text with ``echo`` into a ``.b64`` file (each command far
+below cmd.exe's 8191-character limit and the 150 KB envelope), then decodes it with ``certutil -decode``
+(Server 2003, Vista and later) or, where certutil is missing (XP), with a small VBScript using MSXML's
+``bin.base64`` type and ``ADODB.Stream``, written the same way and run by ``cscript //nologo``. The size of
+the result is checked through WMI.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from . import escape, wmi, wsman
+from .errors import (
+    KbfixError,
+    NotFoundError,
+    OperationTimeoutError,
+    RebootTimeoutError,
+    RemoteCommandError,
+    TransportError,
+)
+from .winrm import LOG_OPERATIONS, LOG_STEPS, AmbiguousWriteError, WinRMClient, with_settings
+
+CMD_MAX_LINE = 8191  # cmd.exe's limit for one command line (XP and later)
+NOT_RECOGNIZED_EXIT = 9009  # cmd.exe /c <unknown program>
+DEFAULT_TIMEOUT = 3600.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    command: str
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+def _codec(codepage: int) -> str:
+    return "utf-8" if codepage == 65001 else f"cp{codepage}"
+
+
+class CmdShell:
+    """One WinRS cmd shell; use as a context manager so the shell is always deleted (WinRM 2.0 allows
+    only 5 shells per user)."""
+
+    def __init__(self, client: WinRMClient, *, codepage: int = 437, working_directory: str | None = None,
+                 environment: Mapping[str, str] | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        # 437 is the OEM code page every supported Windows accepts; UTF-8 (65001) is unreliable before Vista.
+        self.client = client
+        self.codepage = codepage
+        self.working_directory = working_directory
+        self.environment = dict(environment or {})
+        self.shell_id: str | None = None
+        self._clock = clock
+
+    def __enter__(self) -> CmdShell:
+        self.open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def open(self) -> str:
+        if self.shell_id is None:
+            request = wsman.shell_create_request(codepage=self.codepage, working_directory=self.working_directory,
+                                                 environment=self.environment)
+            self.shell_id = wsman.shell_id(self.client.send(request, idempotent=True))
+            self.client.log(LOG_OPERATIONS, f"{self.client.host}: opened cmd shell {self.shell_id}")
+        return self.shell_id
+
+    def close(self) -> None:
+        if self.shell_id is None:
+            return
+        shell_id, self.shell_id = self.shell_id, None
+        try:
+            self.client.send(wsman.shell_delete_request(shell_id), idempotent=True)
+        except KbfixError as exc:  # the service drops idle shells itself; do not hide the real error
+            self.client.log(LOG_STEPS, f"{self.client.host}: could not delete shell {shell_id}: {exc}")
+
+    def run(self, line: str, *, timeout: float = DEFAULT_TIMEOUT, stdin: bytes | None = None) -> CommandResult:
+        """Run one cmd.exe command line and wait for it. On timeout the command is terminated (Signal)
+        and ``RemoteCommandError`` raised with the output so far."""
+        if len(line) > CMD_MAX_LINE:
+            raise TransportError(f"command line of {len(line)} characters exceeds cmd.exe's {CMD_MAX_LINE}")
+        shell_id = self.open()
+        self.client.log(LOG_STEPS, f"{self.client.host}: run {line[:200]}")
+        reply = self.client.send(wsman.shell_command_request(shell_id, line), idempotent=False)
+        command_id = wsman.command_id(reply)
+        if stdin is not None:
+            self.client.send(wsman.shell_send_request(shell_id, command_id, stdin, end=True), idempotent=False)
+        return self._collect(shell_id, command_id, line, timeout)
+
+    def _collect(self, shell_id: str, command_id: str, line: str, timeout: float) -> CommandResult:
+        deadline = self._clock() + timeout
+        out: list[bytes] = []
+        err: list[bytes] = []
+        while True:
+            if self._clock() > deadline:
+                self._terminate(shell_id, command_id)
+                raise RemoteCommandError(f"{self.client.host}: {line[:200]} did not finish within {timeout:g} "
+                                         "seconds and was terminated", None, self._text(out), self._text(err))
+            try:
+                # Receive long-polls for up to OperationTimeout; the timeout fault just means "no output yet".
+                chunk = wsman.receive_chunk(self.client.send(
+                    wsman.shell_receive_request(shell_id, command_id), idempotent=True, retry_timeouts=False))
+            except OperationTimeoutError:
+                continue
+            out.append(chunk.stdout)
+            err.append(chunk.stderr)
+            if chunk.done:
+                code = chunk.exit_code if chunk.exit_code is not None else -1
+                return CommandResult(line, code, self._text(out), self._text(err))
+
+    def _terminate(self, shell_id: str, command_id: str) -> None:
+        try:
+            self.client.send(wsman.shell_signal_request(shell_id, command_id), idempotent=True)
+        except KbfixError as exc:
+            self.client.log(LOG_STEPS, f"{self.client.host}: could not terminate command: {exc}")
+
+    def _text(self, parts: list[bytes]) -> str:
+        return b"".join(parts).decode(_codec(self.codepage), "replace")
+
+
+def _check(result: CommandResult, success_codes: Sequence[int] | None, host: str) -> CommandResult:
+    if success_codes is not None and result.exit_code not in success_codes:
+        detail = (result.stderr or result.stdout).strip()
+        raise RemoteCommandError(f"{host}: {result.command[:200]} exited with {result.exit_code}"
+                                 + (f": {detail[:500]}" if detail else ""),
+                                 result.exit_code, result.stdout, result.stderr)
+    return result
+
+
+def run(client: WinRMClient, program: str, args: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT,
+        success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None) -> CommandResult:
+    """Run ``program`` with ``args`` (each quoted for cmd.exe; see escape.cmd_quote for what is refused)."""
+    return run_line(client, escape.cmd_line(program, list(args)), timeout=timeout,
+                    success_codes=success_codes, shell=shell)
+
+
+def run_line(client: WinRMClient, line: str, *, timeout: float = DEFAULT_TIMEOUT,
+             success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None) -> CommandResult:
+    """Run a cmd.exe line the caller built (quoting is the caller's: use escape.py)."""
+    if shell is not None:
+        return _check(shell.run(line, timeout=timeout), success_codes, client.host)
+    with CmdShell(client) as own:
+        return _check(own.run(line, timeout=timeout), success_codes, client.host)
+
+
+def reg_add_none(client: WinRMClient, key: str, name: str) -> None:
+    """Write a REG_NONE value with reg.exe (StdRegProv has no method for that type)."""
+    args = ["add", key, "/ve"] if name == "" else ["add", key, "/v", name]
+    run(client, "reg", [*args, "/t", "REG_NONE", "/f"], timeout=120)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Upload
+
+B64_LINE = 6000  # characters of base64 per echo command: with the redirection it stays under 8191
+
+_VBS_DECODER = (
+    'Set fso = CreateObject("Scripting.FileSystemObject")',
+    "Set src = fso.OpenTextFile(WScript.Arguments(0), 1)",
+    "text = src.ReadAll",
+    "src.Close",
+    'text = Replace(Replace(Replace(text, vbCr, ""), vbLf, ""), " ", "")',
+    'Set doc = CreateObject("MSXML2.DOMDocument")',
+    'Set node = doc.createElement("b64")',
+    'node.dataType = "bin.base64"',
+    "node.text = text",
+    'Set stream = CreateObject("ADODB.Stream")',
+    "stream.Type = 1",
+    "stream.Open",
+    "stream.Write node.nodeTypedValue",
+    "stream.SaveToFile WScript.Arguments(1), 2",
+    "stream.Close",
+)
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    path: str
+    size: int
+    decoder: str  # "certutil" or "vbscript"
+
+
+def _echo_command(text: str, target: str, append: bool) -> str:
+    # Redirection first: "echo ...1>>file" would make a trailing digit a handle number on cmd.exe.
+    return f"{'>>' if append else '>'}{escape.cmd_path(target)} echo {escape.cmd_echo_text(text)}"
+
+
+def _file_size(client: WinRMClient, path: str) -> int | None:
+    facts = wmi.file_facts(client, [path]).get(path.casefold())
+    return facts.size if facts is not None and facts.exists else None
+
+
+def _append_lines(shell: CmdShell, lines: Sequence[str], target: str) -> int:
+    """Write ``lines`` to ``target`` (first one truncates), one echo per command. A command lost in a
+    connection reset is settled by the file's size, never by blindly repeating an append."""
+    client = shell.client
+    size = 0
+    for i, text in enumerate(lines):
+        line = _echo_command(text, target, append=i > 0)
+        expected = size + len(text) + 2  # echo ends each line with CRLF
+        try:
+            run_line(client, line, shell=shell, timeout=300)
+        except AmbiguousWriteError:
+            shell.close()  # the shell may be gone with the connection; the next command opens a new one
+            found = _file_size(client, target)
+            if found == size or (found is None and i == 0):
+                run_line(client, line, shell=shell, timeout=300)
+            elif found != expected:
+                raise TransportError(f"{client.host}: upload to {target} interrupted; the file has {found} "
+                                     f"bytes where {size} or {expected} were expected") from None
+        size = expected
+    return size
+
+
+def upload(client: WinRMClient, data: bytes, remote_path: str, *, line_length: int = B64_LINE) -> UploadResult:
+    """Put ``data`` at ``remote_path`` on the host through the cmd shell and check its size."""
+    escape.cmd_path(remote_path, "remote_path")
+    if line_length % 4 or not 4 <= line_length <= CMD_MAX_LINE - 600:
+        raise ValueError("line_length must be a multiple of 4 that leaves room for the redirection")
+    encoded = base64.b64encode(data).decode("ascii")
+    lines = [encoded[i:i + line_length] for i in range(0, len(encoded), line_length)] or ["===="]
+    b64_path = remote_path + ".b64"
+    client.log(LOG_STEPS, f"{client.host}: uploading {len(data)} bytes to {remote_path} in {len(lines)} commands")
+    with CmdShell(client) as shell:
+        _append_lines(shell, lines, b64_path)
+        decoder = _decode(shell, b64_path, remote_path)
+        run_line(client, f"del /f /q {escape.cmd_path(b64_path)}", shell=shell, success_codes=None)
+    size = _file_size(client, remote_path)
+    if size != len(data):
+        raise TransportError(f"{client.host}: {remote_path} has {size} bytes after upload, expected {len(data)}")
+    return UploadResult(remote_path, len(data), decoder)
+
+
+def _decode(shell: CmdShell, b64_path: str, remote_path: str) -> str:
+    client = shell.client
+    certutil = run_line(client, f"certutil -f -decode {escape.cmd_path(b64_path)} {escape.cmd_path(remote_path)}",
+                        shell=shell, success_codes=None)
+    if certutil.exit_code == 0:
+        return "certutil"
+    if not _not_recognized(certutil):
+        raise RemoteCommandError(f"{client.host}: certutil -decode failed with {certutil.exit_code}: "
+                                 f"{(certutil.stdout + certutil.stderr).strip()[:300]}", certutil.exit_code,
+                                 certutil.stdout, certutil.stderr)
+    client.log(LOG_STEPS, f"{client.host}: no certutil (XP): decoding with VBScript")
+    script = remote_path + ".decode.vbs"
+    _append_lines(shell, list(_VBS_DECODER), script)
+    try:
+        run_line(client, f"cscript //nologo {escape.cmd_path(script)} {escape.cmd_path(b64_path)} "
+                         f"{escape.cmd_path(remote_path)}", shell=shell, timeout=600)
+    finally:
+        run_line(client, f"del /f /q {escape.cmd_path(script)}", shell=shell, success_codes=None)
+    return "vbscript"
+
+
+def _not_recognized(result: CommandResult) -> bool:
+    # cmd.exe exits 9009 for an unknown program; the English message is a fallback for simulators.
+    text = (result.stderr + result.stdout).casefold()
+    return result.exit_code == NOT_RECOGNIZED_EXIT or "is not recognized as an internal or external command" in text
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """Where an installer comes from: bytes to upload, a path already on the host, or a UNC path."""
+
+    data: bytes | None = None
+    host_path: str | None = None
+    unc_path: str | None = None
+
+
+def stage_package(client: WinRMClient, source: PackageSource, destination: str) -> str:
+    """The path to run the package from. Uploads ``data`` to ``destination``; checks that ``host_path``
+    exists; uses ``unc_path`` as it is (WMI cannot see network paths, and over NTLM the shell has no
+    network credentials: the share must allow the computer account or anonymous read)."""
+    if source.data is not None:
+        return upload(client, source.data, destination).path
+    if source.host_path:
+        facts = wmi.file_facts(client, [source.host_path]).get(source.host_path.casefold())
+        if facts is None or not facts.exists:
+            raise NotFoundError(f"{client.host}: package {source.host_path} does not exist on the host")
+        return source.host_path
+    if source.unc_path and source.unc_path.startswith("\\\\"):
+        escape.cmd_path(source.unc_path, "unc_path")
+        return source.unc_path
+    raise NotFoundError("no package source: give data, a path on the host or a UNC path")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reboot
+
+
+def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, method: str = "shutdown",
+           poll_interval: float = 2.0, max_poll_interval: float = 15.0,
+           sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+           ) -> datetime.datetime:
+    """Restart the host and wait until WinRM answers with a NEW LastBootUpTime. Returns it."""
+    before = wmi.last_boot_time(client)
+    if before is None:
+        raise TransportError(f"{client.host}: Win32_OperatingSystem has no LastBootUpTime")
+    client.log(LOG_STEPS, f"{client.host}: rebooting (booted {before.isoformat()}) with {method}")
+    try:
+        if method == "wmi":
+            rv = wmi.win32_shutdown(client, 6)  # 2 reboot + 4 force
+            if rv != 0:
+                raise RemoteCommandError(f"{client.host}: Win32Shutdown(6) returned {rv}", rv)
+        elif method == "shutdown":
+            run(client, "shutdown", ["/r", "/f", "/t", str(delay)], timeout=120)
+        else:
+            raise ValueError(f"unknown reboot method {method!r}")
+    except AmbiguousWriteError:
+        # The host going down under our feet is the expected way for this request to end.
+        client.log(LOG_STEPS, f"{client.host}: connection dropped as the reboot started")
+    client.close()
+    return wait_for_new_boot(client, before, timeout=timeout, poll_interval=poll_interval,
+                             max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+
+
+def wait_for_new_boot(client: WinRMClient, before: datetime.datetime, *, timeout: float,
+                      poll_interval: float = 2.0, max_poll_interval: float = 15.0,
+                      sleep: Callable[[float], None] = time.sleep,
+                      clock: Callable[[], float] = time.monotonic) -> datetime.datetime:
+    # No retries inside the client: this loop is the retry, with its own backoff and deadline.
+    probe = with_settings(client, retries=0, connection_timeout=min(5.0, client.settings.connection_timeout))
+    deadline = clock() + timeout
+    interval = poll_interval
+    last_error = "none"
+    try:
+        while True:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise RebootTimeoutError(f"Timed out waiting for {client.host} to come back after reboot: no new "
+                                         f"boot time after {timeout:g} seconds (last error: {last_error})")
+            sleep(min(interval, remaining))
+            interval = min(interval * 1.5, max_poll_interval)
+            try:
+                boot = wmi.last_boot_time(probe)
+            except KbfixError as exc:  # refused, reset, 503 while services start, auth not ready yet
+                last_error = str(exc)
+                continue
+            if boot is not None and boot != before:
+                client.log(LOG_STEPS, f"{client.host}: back up, booted {boot.isoformat()}")
+                return boot
+            last_error = f"the host still reports the boot time {before.isoformat()}"
+    finally:
+        probe.close()

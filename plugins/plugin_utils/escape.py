@@ -1,0 +1,110 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Quoting for the two languages we send text into: WQL string literals and cmd.exe command lines.
+
+Both refuse what they cannot quote safely instead of guessing, so a hostile file name or registry value
+becomes an ``ArgumentError`` on the controller, never a different command on the host.
+
+cmd.exe rules used here (``cmd /c`` as WinRS runs a Command, delayed expansion off, which is the default):
+
+* ``cmd_quote`` wraps an argument in double quotes when it needs them. Inside double quotes cmd.exe takes
+  ``& | < > ^ ( )`` literally, so those are *escaped by quoting*. A ``"`` inside an argument cannot be
+  expressed portably (cmd.exe and the program's own argv parser disagree about ``\\"``), and ``%`` is expanded
+  by cmd.exe even inside quotes with no escape that works on a ``cmd /c`` line: both are *rejected*.
+  Backslashes before the closing quote are doubled, because the Microsoft C runtime (and
+  ``CommandLineToArgvW``) would otherwise read ``\\"`` as a literal quote.
+* ``cmd_echo_text`` makes text safe for ``echo``: outside double quotes each metacharacter gets a caret;
+  inside a quoted run cmd.exe takes them literally (and would print a caret), so they are left alone. An odd
+  number of quotes, ``%``, ``!`` and control characters are rejected.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import ArgumentError
+
+# NUL ends a C string on the host; CR/LF end a WQL statement or a cmd.exe command line early.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CMD_META = frozenset('&|<>^()')
+_NEEDS_QUOTES = re.compile(r'[\s&|<>^(),;=]')
+
+
+def _reject_control(value: str, what: str) -> None:
+    match = _CONTROL.search(value)
+    if match:
+        raise ArgumentError(what, f"control character {match.group()!r} cannot be sent safely")
+
+
+def wql_string(value: str, what: str = "value") -> str:
+    """A WQL string literal in single quotes: ``c:\\windows`` becomes ``'c:\\\\windows'``.
+
+    WMI's WQL parser treats backslash as the escape character in string literals (``\\\\`` and ``\\'``),
+    so a Windows path has every backslash doubled."""
+    _reject_control(value, what)
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def wql_or(property_name: str, values: list[str] | tuple[str, ...], what: str = "value") -> str:
+    """``Name='a' OR Name='b'``: one WHERE clause that asks for several instances in one request."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", property_name):
+        raise ArgumentError(what, f"{property_name!r} is not a WMI property name")
+    if not values:
+        raise ArgumentError(what, "at least one value is required")
+    return " OR ".join(f"{property_name}={wql_string(v, what)}" for v in values)
+
+
+def cmd_quote(arg: str, what: str = "argument") -> str:
+    """One argument for a cmd.exe command line, quoted only when it has to be."""
+    _reject_control(arg, what)
+    if '"' in arg:
+        raise ArgumentError(what, 'a double quote inside an argument cannot be passed through cmd.exe safely')
+    if "%" in arg:
+        raise ArgumentError(what, "'%' is expanded by cmd.exe and cannot be escaped on a command line")
+    if arg and not _NEEDS_QUOTES.search(arg):
+        return arg
+    trailing = len(arg) - len(arg.rstrip("\\"))
+    return '"' + arg + "\\" * trailing + '"'
+
+
+def cmd_line(program: str, args: list[str] | tuple[str, ...] = ()) -> str:
+    """A full command line: program and arguments, each through ``cmd_quote``."""
+    if not program:
+        raise ArgumentError("program", "a program is required")
+    parts = [cmd_quote(program, "program")]
+    parts.extend(cmd_quote(a, f"arguments[{i}]") for i, a in enumerate(args))
+    return " ".join(parts)
+
+
+def cmd_echo_text(text: str, what: str = "text") -> str:
+    """Text for ``echo <text>`` that cmd.exe prints back unchanged."""
+    _reject_control(text, what)
+    for bad in "%!":
+        if bad in text:
+            raise ArgumentError(what, f"{bad!r} is expanded by cmd.exe and cannot be echoed safely")
+    if text.count('"') % 2:
+        raise ArgumentError(what, "an odd number of double quotes would leave cmd.exe in quoted mode")
+    stripped = text.strip()
+    # "echo", "echo on", "echo off" and "echo /?" print something else than the text.
+    if not stripped or stripped.casefold() in ("on", "off") or stripped.startswith("/?") or text[0].isspace():
+        raise ArgumentError(what, f"{text!r} cannot be printed with a plain echo")
+    out: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        elif ch in _CMD_META and not quoted:
+            out.append("^")
+        out.append(ch)
+    return "".join(out)
+
+
+def cmd_path(path: str, what: str = "path") -> str:
+    """A Windows path for a cmd.exe line, always in double quotes (spaces are common in paths)."""
+    _reject_control(path, what)
+    if not path:
+        raise ArgumentError(what, "a path is required")
+    for bad in '"%<>|*?':
+        if bad in path:
+            raise ArgumentError(what, f"{bad!r} is not allowed in a path sent to cmd.exe")
+    return '"' + path + "\\" * (len(path) - len(path.rstrip("\\"))) + '"'

@@ -1,0 +1,588 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A WinRM client that sends any WS-Man envelope and never runs PowerShell.
+
+Built on pywinrm's ``winrm.protocol.Protocol``: its transport does the HTTP, the authentication (Basic,
+NTLM, Kerberos, CredSSP, certificate) and, over HTTP, the per-message encryption Windows insists on when
+``AllowUnencrypted`` is false. We only use ``Protocol.send_message``; envelopes come from ``wsman``.
+
+Settings come from Ansible's own ``winrm`` connection plugin (``settings_from_connection``) so an inventory
+written for Ansible works unchanged, without ever opening the PowerShell-bound shell that plugin opens.
+
+Retry policy (see docs/transport.md):
+
+* connection refused / DNS failure / connect timeout: the request was never sent, so any request is retried
+  with exponential backoff and jitter, a bounded number of times, then ``HostUnreachableError``;
+* connection reset or read timeout after sending: the host may have applied it. Reads are retried; writes
+  raise ``AmbiguousWriteError`` so the caller reads back before deciding (wmi.set_value does);
+* WSManFault 2150858793 (operation timed out): retried for reads and Pull; Receive hands it to its loop;
+* WSManFault 2150859174 / 2150859173 (quota): the service refused before doing anything: back off, retry.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import requests.exceptions
+import urllib3.exceptions
+from winrm import exceptions as winrm_exc
+from winrm.protocol import Protocol
+
+from . import wsman
+from .errors import (
+    ArgumentError,
+    AuthenticationError,
+    HostUnreachableError,
+    KbfixError,
+    OperationTimeoutError,
+    QuotaExceededError,
+    TransportError,
+    WSManFaultError,
+)
+
+LogFn = Callable[[int, str], None]
+
+# Verbosity levels of the log hook (the -v count Ansible users know from ansible.windows).
+LOG_STEPS = 2
+LOG_OPERATIONS = 4
+LOG_PAYLOADS = 5
+
+TRANSPORTS = ("basic", "plaintext", "ssl", "ntlm", "kerberos", "credssp", "certificate")
+# WinRM 2.0's default MaxConcurrentOperationsPerUser is 15; stay well below it so one controller never
+# trips the quota on its own, and leave room for a person's session on the same account.
+DEFAULT_MAX_IN_FLIGHT = 5
+WINRM2_MAX_OPERATIONS = 15
+
+
+def _no_log(level: int, message: str) -> None:
+    del level, message
+
+
+class AmbiguousWriteError(HostUnreachableError):
+    """The connection broke after a non-idempotent request was sent: the host may or may not have applied
+    it. Callers read the state back before deciding to repeat it (never blindly)."""
+
+    def __init__(self, message: str, request_name: str) -> None:
+        self.request_name = request_name
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class WinRMSettings:
+    """Everything needed to talk to one host. ``password`` never appears in ``repr``."""
+
+    host: str
+    port: int = 5985
+    scheme: str = "http"
+    path: str = "/wsman"
+    transports: tuple[str, ...] = ("ntlm",)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    cert_validation: str = "validate"  # "validate" | "ignore"
+    ca_trust_path: str | None = None
+    message_encryption: str = "auto"  # "auto" | "always" | "never"
+    read_timeout: int = 30
+    operation_timeout: int = 20
+    connection_timeout: float = 10.0  # TCP connect only; a dead host fails fast during reboot waits
+    kerberos_delegation: bool = False
+    kerberos_hostname_override: str | None = None
+    service: str = "HTTP"
+    cert_pem: str | None = None
+    cert_key_pem: str | None = field(default=None, repr=False)
+    extra: tuple[tuple[str, Any], ...] = ()  # further pywinrm Protocol keywords (proxy, send_cbt, ...)
+    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    retries: int = 4
+    backoff: float = 0.5
+    backoff_max: float = 8.0
+    max_elements: int = 32000
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
+        path = self.path if self.path.startswith("/") else "/" + self.path
+        return f"{self.scheme}://{host}:{self.port}{path}"
+
+
+def _validate(s: WinRMSettings) -> None:
+    if not s.host:
+        raise ArgumentError("host", "a host name or address is required")
+    if s.scheme not in ("http", "https"):
+        raise ArgumentError("scheme", f"must be http or https, not {s.scheme!r}")
+    if not 0 < s.port < 65536:
+        raise ArgumentError("port", f"{s.port} is not a TCP port")
+    if not s.transports or any(t not in TRANSPORTS for t in s.transports):
+        raise ArgumentError("transport", f"each transport must be one of {', '.join(TRANSPORTS)}: {s.transports}")
+    if s.cert_validation not in ("validate", "ignore"):
+        raise ArgumentError("server_cert_validation", "must be validate or ignore")
+    if s.message_encryption not in ("auto", "always", "never"):
+        raise ArgumentError("message_encryption", "must be auto, always or never")
+    if not 0 < s.operation_timeout < s.read_timeout:
+        # pywinrm's rule too: the service may hold a request for the whole operation timeout.
+        raise ArgumentError("read_timeout", "must be greater than operation_timeout, both positive")
+    if not 1 <= s.max_in_flight < WINRM2_MAX_OPERATIONS:
+        raise ArgumentError("max_in_flight", f"must be between 1 and {WINRM2_MAX_OPERATIONS - 1}")
+    if s.retries < 0 or s.backoff < 0:
+        raise ArgumentError("retries", "retries and backoff cannot be negative")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Settings from Ansible's winrm connection plugin
+
+_KNOWN_KWARGS = {
+    "server_cert_validation", "ca_trust_path", "message_encryption", "read_timeout_sec",
+    "operation_timeout_sec", "kerberos_delegation", "kerberos_hostname_override", "service",
+    "cert_pem", "cert_key_pem", "username", "password",
+}
+
+
+def _as_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
+
+
+def settings_from_connection(connection: Any, **overrides: Any) -> WinRMSettings:
+    """Settings from an ``ansible.plugins.connection.winrm.Connection`` whose options are set.
+
+    Calls only ``_build_winrm_kwargs()`` (pure option processing) and reads the private attributes it
+    fills; never ``_connect()`` or ``exec_command()``, which open a shell and wrap everything in
+    PowerShell. The attribute names are pinned by a unit test against the installed ansible-core."""
+    connection._build_winrm_kwargs()
+    kwargs: dict[str, Any] = dict(connection._winrm_kwargs)
+    values: dict[str, Any] = {
+        "host": str(connection._winrm_host),
+        "port": int(connection._winrm_port),
+        "scheme": str(connection._winrm_scheme),
+        "path": str(connection._winrm_path),
+        "transports": tuple(str(t) for t in connection._winrm_transport),
+        "username": kwargs.get("username"),
+        "password": kwargs.get("password"),
+        "cert_validation": str(kwargs.get("server_cert_validation") or "validate"),
+        "message_encryption": str(kwargs.get("message_encryption") or "auto"),
+        "kerberos_delegation": _as_bool(kwargs.get("kerberos_delegation", False)),
+        "kerberos_hostname_override": kwargs.get("kerberos_hostname_override"),
+        "service": str(kwargs.get("service") or "HTTP"),
+        "cert_pem": kwargs.get("cert_pem"),
+        "cert_key_pem": kwargs.get("cert_key_pem"),
+        "ca_trust_path": kwargs.get("ca_trust_path"),
+        "extra": tuple(sorted((k, v) for k, v in kwargs.items() if k not in _KNOWN_KWARGS)),
+    }
+    timeout = connection._winrm_connection_timeout
+    if timeout:
+        # Same mapping as the connection plugin's _winrm_connect.
+        values["operation_timeout"] = int(timeout)
+        values["read_timeout"] = int(timeout) + 10
+    else:
+        if "operation_timeout_sec" in kwargs:
+            values["operation_timeout"] = int(kwargs["operation_timeout_sec"])
+        if "read_timeout_sec" in kwargs:
+            values["read_timeout"] = int(kwargs["read_timeout_sec"])
+    values.update(overrides)
+    return WinRMSettings(**values)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The protocol pool: the in-flight bound and connection reuse in one place
+
+
+class _Lease:
+    def __init__(self, protocol: Protocol, fresh: bool) -> None:
+        self.protocol = protocol
+        self.fresh = fresh
+        self.broken = False
+
+
+class _ProtocolPool:
+    """Up to ``size`` pywinrm protocols for one host, each used by one thread at a time.
+
+    NTLM (and Kerberos/CredSSP) authenticate a TCP connection and number the sealed messages on it, so
+    one protocol cannot carry two requests at once; concurrency needs one protocol per in-flight request.
+    Idle protocols are reused, so a serial caller does exactly one handshake. The semaphore is the
+    per-host in-flight bound."""
+
+    def __init__(self, factory: Callable[[], Protocol], size: int) -> None:
+        self._factory = factory
+        self._sem = threading.BoundedSemaphore(size)
+        self._lock = threading.Lock()
+        self._idle: list[Protocol] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
+
+    @contextmanager
+    def lease(self) -> Iterator[_Lease]:
+        with self._sem:
+            with self._lock:
+                protocol = self._idle.pop() if self._idle else None
+                self.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            lease = _Lease(protocol or self._factory(), protocol is None)
+            try:
+                yield lease
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+                    if lease.broken:
+                        _close_protocol(lease.protocol)
+                    else:
+                        self._idle.append(lease.protocol)
+
+    def clear(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for protocol in idle:
+            _close_protocol(protocol)
+
+
+def _close_protocol(protocol: Protocol) -> None:
+    # Closing a dead connection must never mask the error that killed it.
+    with suppress(Exception):
+        protocol.transport.close_session()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Error classification
+
+
+class _NotSent(Exception):
+    """The request never left (connect failure): safe to repeat anything."""
+
+
+class _MaybeSent(Exception):
+    """The connection broke after the request went out."""
+
+
+def _connect_phase(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if item is None or id(item) in seen:
+            continue
+        seen.add(id(item))
+        # NewConnectionError and NameResolutionError derive from ConnectTimeoutError in urllib3 2.x.
+        if isinstance(item, (urllib3.exceptions.ConnectTimeoutError, requests.exceptions.ConnectTimeout,
+                             ConnectionRefusedError)):
+            return True
+        if isinstance(item, BaseException):
+            stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+            stack.extend(a for a in item.args if isinstance(a, BaseException))
+    return False
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    for marker in ("Connection refused", "Connection reset", "Name or service not known", "timed out",
+                   "Temporary failure in name resolution", "RemoteDisconnected", "Connection aborted"):
+        if marker in text:
+            return marker.lower()
+    return text if len(text) < 200 else text[:200] + "..."
+
+
+# ---------------------------------------------------------------------------------------------------
+# The client
+
+
+class WinRMClient:
+    """Sends WS-Man requests to one host with the retry policy and the in-flight bound.
+
+    ``request_count`` counts every request put on the wire (retries included, authentication
+    handshakes excluded); ``requests_by_name`` splits it by operation (``Enumerate``, ``Invoke:GetDWORDValue``)."""
+
+    def __init__(self, settings: WinRMSettings, log: LogFn | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.settings = settings
+        self.log: LogFn = log or _no_log
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._transport_index = 0
+        self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight)
+        # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
+        self.supports_filter: bool | None = None
+
+    def __repr__(self) -> str:
+        return f"WinRMClient({self.settings!r})"
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+    @property
+    def endpoint(self) -> str:
+        return self.settings.endpoint
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.settings.max_in_flight
+
+    @property
+    def peak_in_flight(self) -> int:
+        return self._pool.peak_in_flight
+
+    @property
+    def transport(self) -> str:
+        return self.settings.transports[self._transport_index]
+
+    @property
+    def request_count(self) -> int:
+        with self._lock:
+            return sum(self._counts.values())
+
+    @property
+    def requests_by_name(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts)
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def close(self) -> None:
+        self._pool.clear()
+
+    # --- protocol objects ------------------------------------------------------------------------
+
+    def _new_protocol(self) -> Protocol:
+        s = self.settings
+        kwargs: dict[str, Any] = dict(s.extra)
+        kwargs.update(
+            transport=self.transport, username=s.username, password=s.password,
+            server_cert_validation=s.cert_validation, message_encryption=s.message_encryption,
+            read_timeout_sec=s.read_timeout, operation_timeout_sec=s.operation_timeout,
+            kerberos_delegation=s.kerberos_delegation, kerberos_hostname_override=s.kerberos_hostname_override,
+            service=s.service, cert_pem=s.cert_pem, cert_key_pem=s.cert_key_pem,
+        )
+        if s.ca_trust_path:
+            kwargs["ca_trust_path"] = s.ca_trust_path
+        try:
+            protocol = Protocol(s.endpoint, **kwargs)
+        except winrm_exc.WinRMError as exc:
+            raise TransportError(self._redact(f"{self.host}: cannot set up WinRM ({self.transport}): {exc}")) from None
+        # requests takes (connect, read): a host that is down fails in connection_timeout seconds instead
+        # of read_timeout, which matters while waiting for a reboot. pywinrm passes the value straight on.
+        setattr(protocol.transport, "read_timeout_sec", (s.connection_timeout, s.read_timeout))  # noqa: B010
+        return protocol
+
+    def _next_transport(self, failed: int) -> bool:
+        with self._lock:
+            if self._transport_index == failed and failed + 1 < len(self.settings.transports):
+                self._transport_index = failed + 1
+                return True
+            return self._transport_index != failed
+
+    # --- sending ---------------------------------------------------------------------------------
+
+    def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None) -> wsman.Reply:
+        """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``."""
+        if retry_timeouts is None:
+            retry_timeouts = idempotent
+        attempt = 0
+        while True:
+            transport_index = self._transport_index
+            try:
+                return self._send_once(request)
+            except AuthenticationError:
+                if self._next_transport(transport_index):
+                    self._pool.clear()
+                    self.log(LOG_STEPS, f"{self.host}: authentication failed, trying transport {self.transport}")
+                    continue
+                raise
+            except _NotSent as exc:
+                error: KbfixError = HostUnreachableError(f"{self.host}: cannot connect to {self.endpoint}: {exc}")
+                retry = True
+            except _MaybeSent as exc:
+                if idempotent:
+                    error = HostUnreachableError(f"{self.host}: connection lost during {request.name}: {exc}")
+                    retry = True
+                else:
+                    error = AmbiguousWriteError(
+                        f"{self.host}: connection lost after sending {request.name} ({exc}); "
+                        "the host may or may not have applied it", request.name)
+                    retry = False
+            except QuotaExceededError as exc:
+                error, retry = exc, True
+            except OperationTimeoutError as exc:
+                error, retry = exc, retry_timeouts
+            if not retry or attempt >= self.settings.retries:
+                raise error
+            delay = self._backoff(attempt)
+            self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {attempt + 1} "
+                                     f"of {self.settings.retries} in {delay:.2f}s")
+            self._sleep(delay)
+            attempt += 1
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.settings.backoff_max, self.settings.backoff * (2.0 ** attempt))
+        # "Equal jitter": half fixed, half random, so many controllers hitting one host spread out.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def _send_once(self, request: wsman.Request) -> wsman.Reply:
+        message_id = wsman.new_message_id()
+        payload = request.to_xml(self.endpoint, message_id, self.settings.operation_timeout)
+        with self._pool.lease() as lease:
+            with self._lock:
+                self._counts[request.name] += 1
+            self.log(LOG_OPERATIONS, f"{self.host}: {request.name} {_short_uri(request.resource_uri)}")
+            self.log(LOG_PAYLOADS, f"{self.host}: request {self._redact(payload.decode('utf-8'))}")
+            started = time.monotonic()
+            raw = self._post(lease, payload)
+        self.log(LOG_PAYLOADS, f"{self.host}: reply ({time.monotonic() - started:.3f}s) "
+                               f"{self._redact(raw.decode('utf-8', 'replace'))}")
+        parsed = wsman.parse_reply(raw)
+        if parsed.fault is not None:
+            raise parsed.fault.to_error(request.action)
+        assert parsed.reply is not None
+        relates = parsed.reply.relates_to
+        if relates is not None and not wsman.same_message_id(relates, message_id):
+            raise TransportError(f"{self.host}: reply relates to {relates}, not to request {message_id}")
+        return parsed.reply
+
+    def _post(self, lease: _Lease, payload: bytes) -> bytes:
+        try:
+            return lease.protocol.send_message(payload.decode("utf-8"))
+        except winrm_exc.WSManFaultError as exc:
+            return _fault_body(exc)
+        except winrm_exc.WinRMOperationTimeoutError:
+            # pywinrm turns this one fault into its own exception and drops the body.
+            raise OperationTimeoutError("WSManFault 2150858793: the operation timed out on the host",
+                                        code=wsman.FAULT_OPERATION_TIMEOUT) from None
+        except winrm_exc.AuthenticationError:
+            lease.broken = True
+            raise AuthenticationError(
+                f"{self.host}: the host rejected the credentials of {self.settings.username!r} "
+                f"({self.transport} over {self.settings.scheme.upper()})") from None
+        except winrm_exc.WinRMTransportError as exc:
+            lease.broken = True
+            raise TransportError(self._redact(f"{self.host}: HTTP {exc.code} from {self.endpoint}")) from None
+        except requests.exceptions.SSLError as exc:
+            lease.broken = True
+            raise TransportError(self._redact(f"{self.host}: TLS failed: {_describe(exc)}")) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError) as exc:
+            lease.broken = True
+            kind = _NotSent if _connect_phase(exc) else _MaybeSent
+            raise kind(self._redact(_describe(exc))) from None
+        except winrm_exc.WinRMError as exc:
+            lease.broken = True
+            raise TransportError(self._redact(f"{self.host}: {exc}")) from None
+
+    def _redact(self, text: str) -> str:
+        for secret in (self.settings.password,):
+            if secret:
+                text = text.replace(secret, "********")
+        return _SECRET_PATTERN.sub(r"\1********", text)
+
+    # --- WS-Man operations -------------------------------------------------------------------------
+
+    def enumerate(self, resource_uri: str, wql: str | None = None, *, max_elements: int | None = None,
+                  limit: int | None = None) -> list[wsman.WmiObject]:
+        """All items of an enumeration: the optimized first page, then Pull until EndOfSequence.
+        A context left open (limit reached, error) is Released so the service can free it."""
+        page_size = max_elements or self.settings.max_elements
+        for attempt in range(self.settings.retries + 1):
+            try:
+                return self._enumerate_once(resource_uri, wql, page_size, limit)
+            except AmbiguousWriteError as exc:
+                # A Pull lost in a reset may have consumed items: start over rather than return a gap.
+                if attempt >= self.settings.retries:
+                    raise HostUnreachableError(str(exc)) from None
+                self.log(LOG_OPERATIONS, f"{self.host}: enumeration interrupted, starting again")
+                self._sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
+
+    def _enumerate_once(self, resource_uri: str, wql: str | None, page_size: int,
+                        limit: int | None) -> list[wsman.WmiObject]:
+        page = wsman.enumeration_page(
+            self.send(wsman.enumerate_request(resource_uri, wql, max_elements=page_size), idempotent=True))
+        items = list(page.items)
+        context = page.context
+        try:
+            while context and (limit is None or len(items) < limit):
+                reply = self.send(wsman.pull_request(resource_uri, context, page_size),
+                                  idempotent=False, retry_timeouts=True)
+                page = wsman.enumeration_page(reply)
+                items.extend(page.items)
+                context = page.context
+        except BaseException:
+            if context:
+                self._release(resource_uri, context)
+            raise
+        if context:
+            self._release(resource_uri, context)
+        return items if limit is None else items[:limit]
+
+    def _release(self, resource_uri: str, context: str) -> None:
+        try:
+            self.send(wsman.release_request(resource_uri, context), idempotent=True)
+        except KbfixError as exc:  # the context times out on the host anyway
+            self.log(LOG_OPERATIONS, f"{self.host}: Release failed ({exc})")
+
+    def get(self, resource_uri: str, selectors: Mapping[str, str]) -> wsman.WmiObject:
+        return wsman.single_object(self.send(wsman.get_request(resource_uri, selectors), idempotent=True))
+
+    def invoke(self, resource_uri: str, method: str, params: Mapping[str, wsman.ParamValue] | None = None,
+               *, selectors: Mapping[str, str] | None = None, write: bool = False) -> wsman.WmiObject:
+        """Invoke a WMI method. ``write=True`` marks it non-idempotent: a broken connection after sending
+        raises ``AmbiguousWriteError`` instead of being retried."""
+        request = wsman.invoke_request(resource_uri, method, params, selectors)
+        return wsman.single_object(self.send(request, idempotent=not write))
+
+
+_SECRET_PATTERN = re.compile(r"((?:password|passwd|pwd)\s*[=:]\s*)\S+", re.IGNORECASE)
+
+
+def _short_uri(uri: str) -> str:
+    for prefix in (wsman.WMI_BASE, "http://schemas.microsoft.com/wbem/wsman/1/windows/"):
+        if uri.startswith(prefix):
+            return uri[len(prefix):]
+    return uri
+
+
+def _fault_body(exc: winrm_exc.WSManFaultError) -> bytes:
+    """pywinrm raised its fault exception; hand back the body so our parser (hardened, by namespace)
+    reads it like any other reply."""
+    body = exc.response.encode("utf-8") if isinstance(exc.response, str) else bytes(exc.response or b"")
+    if body.strip():
+        return body
+    raise WSManFaultError(f"WS-Man fault: {exc.reason}", code=exc.wsman_fault_code, subcode=exc.fault_subcode)
+
+
+# ---------------------------------------------------------------------------------------------------
+# One client per host and settings, reused by every caller in this process
+
+_CLIENTS: dict[WinRMSettings, WinRMClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def client_for(settings: WinRMSettings, log: LogFn | None = None) -> WinRMClient:
+    """The shared client for these settings (keep-alive connections and authentication are reused)."""
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(settings)
+        if client is None:
+            client = _CLIENTS[settings] = WinRMClient(settings, log)
+        elif log is not None:
+            client.log = log
+        return client
+
+
+def close_all() -> None:
+    with _CLIENTS_LOCK:
+        clients = list(_CLIENTS.values())
+        _CLIENTS.clear()
+    for client in clients:
+        client.close()
+
+
+def with_settings(client: WinRMClient, **changes: Any) -> WinRMClient:
+    """A new client for the same host with some settings changed (shorter timeouts for reboot polling)."""
+    return WinRMClient(replace(client.settings, **changes), client.log)

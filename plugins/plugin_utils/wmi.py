@@ -1,0 +1,651 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed WMI over WS-Man: the registry through StdRegProv, hotfix records, file facts, OS facts.
+
+Registry view: StdRegProv is invoked with a plain WS-Man Invoke. The ``__ProviderArchitecture`` context
+that selects the 32-bit view in DCOM WMI has no representation in a WS-Man Invoke, so every read and write
+here sees the provider's **native view** (64-bit on x64 Windows). 32-bit software's keys are reached by
+their real path (``HKLM\\SOFTWARE\\Wow6432Node\\...``), which the caller must spell out.
+
+Writes are read back (``WriteVerificationError`` when the host reports something else), and a write whose
+connection broke after sending (``AmbiguousWriteError``) is read back before it is repeated, so a value is
+never left half-written nor written twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
+
+from . import escape, wsman
+from .errors import (
+    AccessDeniedError,
+    ArgumentError,
+    KbfixError,
+    NotFoundError,
+    TransportError,
+    WriteVerificationError,
+)
+from .model import Architecture, FileFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
+from .winrm import LOG_STEPS, AmbiguousWriteError, WinRMClient
+
+T = TypeVar("T")
+
+# hDefKey values StdRegProv expects (the HKEY_* handles as unsigned 32-bit decimals).
+HIVES: dict[str, int] = {
+    "HKCR": 2147483648, "HKEY_CLASSES_ROOT": 2147483648,
+    "HKCU": 2147483649, "HKEY_CURRENT_USER": 2147483649,
+    "HKLM": 2147483650, "HKEY_LOCAL_MACHINE": 2147483650,
+    "HKU": 2147483651, "HKEY_USERS": 2147483651,
+    "HKCC": 2147483653, "HKEY_CURRENT_CONFIG": 2147483653,
+}
+STDREGPROV = wsman.wmi_resource("root/default", "StdRegProv")  # root\default exists on every version
+
+RV_OK = 0
+RV_VALUE_MISSING = 1
+RV_KEY_MISSING = 2
+RV_ACCESS_DENIED = 5
+RV_TYPE_MISMATCH = 2147749893  # WBEM_E_TYPE_MISMATCH: the value exists with another type
+
+# EnumValues Types[] codes (winnt.h REG_*) and the methods that read / write each type.
+TYPE_CODES: dict[int, RegistryType] = {
+    0: "none", 1: "string", 2: "expandstring", 3: "binary", 4: "dword", 7: "multistring", 11: "qword",
+}
+_GET: dict[str, tuple[str, str]] = {
+    "string": ("GetStringValue", "sValue"), "expandstring": ("GetExpandedStringValue", "sValue"),
+    "multistring": ("GetMultiStringValue", "sValue"), "dword": ("GetDWORDValue", "uValue"),
+    "qword": ("GetQWORDValue", "uValue"), "binary": ("GetBinaryValue", "uValue"),
+}
+_SET: dict[str, tuple[str, str]] = {
+    "string": ("SetStringValue", "sValue"), "expandstring": ("SetExpandedStringValue", "sValue"),
+    "multistring": ("SetMultiStringValue", "sValue"), "dword": ("SetDWORDValue", "uValue"),
+    "qword": ("SetQWORDValue", "uValue"), "binary": ("SetBinaryValue", "uValue"),
+}
+
+# Pending-restart indicators and the source names reported in HostFacts.reboot_pending_sources.
+SESSION_MANAGER = r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager"
+PFRO_VALUE = "PendingFileRenameOperations"
+CBS_REBOOT_PENDING = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending"
+WU_REBOOT_REQUIRED = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired"
+SOURCE_PFRO = "PendingFileRenameOperations"
+SOURCE_CBS = "CBS RebootPending"
+SOURCE_WU = "WindowsUpdate RebootRequired"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Registry paths and StdRegProv calls
+
+
+@dataclass(frozen=True)
+class RegistryPath:
+    hive: str  # as written by the caller, upper-cased (HKLM)
+    hdefkey: int
+    subkey: str  # without leading/trailing backslashes; "" = the hive itself
+
+    def __str__(self) -> str:
+        return f"{self.hive}\\{self.subkey}" if self.subkey else self.hive
+
+    @property
+    def parent(self) -> RegistryPath:
+        return RegistryPath(self.hive, self.hdefkey, self.subkey.rpartition("\\")[0])
+
+    @property
+    def leaf(self) -> str:
+        return self.subkey.rpartition("\\")[2]
+
+
+def parse_key(key: str) -> RegistryPath:
+    """``HKLM\\SOFTWARE\\X`` (or ``HKEY_LOCAL_MACHINE\\...``) -> hive handle and subkey."""
+    cleaned = key.strip().strip("\\")
+    hive, _, subkey = cleaned.partition("\\")
+    hdefkey = HIVES.get(hive.upper())
+    if hdefkey is None:
+        raise ArgumentError("key", f"{key!r} does not start with a registry hive (HKLM, HKU, HKCR, HKCU, HKCC)")
+    if re.search(r"[\x00-\x1f]", subkey) or "\\\\" in subkey:
+        raise ArgumentError("key", f"{key!r} is not a valid registry key path")
+    return RegistryPath(hive.upper(), hdefkey, subkey.strip("\\"))
+
+
+def _stdregprov(client: WinRMClient, method: str, params: Mapping[str, wsman.ParamValue],
+                *, write: bool = False) -> tuple[int, wsman.WmiObject]:
+    out = client.invoke(STDREGPROV, method, params, write=write)
+    rv = wsman.as_int(out.get("ReturnValue"))
+    if rv is None:
+        raise TransportError(f"{client.host}: StdRegProv.{method} returned no ReturnValue")
+    return rv, out
+
+
+def _key_params(path: RegistryPath) -> dict[str, wsman.ParamValue]:
+    return {"hDefKey": path.hdefkey, "sSubKeyName": path.subkey}
+
+
+def _denied(client: WinRMClient, method: str, what: str) -> AccessDeniedError:
+    return AccessDeniedError(f"{client.host}: access denied ({method} on {what})", code=RV_ACCESS_DENIED)
+
+
+def _unexpected(client: WinRMClient, method: str, what: str, rv: int) -> KbfixError:
+    return KbfixError(f"{client.host}: StdRegProv.{method} on {what} returned {rv}")
+
+
+@dataclass(frozen=True)
+class ValueInfo:
+    name: str  # as the host spells it
+    type: RegistryType | None  # None: a type StdRegProv cannot read (REG_LINK, REG_RESOURCE_LIST, ...)
+    type_code: int
+
+
+def enum_values(client: WinRMClient, key: str) -> dict[str, ValueInfo] | None:
+    """Names and types of the values under ``key`` (casefolded name -> info); None if the key is missing."""
+    path = parse_key(key)
+    rv, out = _stdregprov(client, "EnumValues", _key_params(path))
+    if rv == RV_KEY_MISSING:
+        return None
+    if rv == RV_ACCESS_DENIED:
+        raise _denied(client, "EnumValues", str(path))
+    if rv != RV_OK:
+        raise _unexpected(client, "EnumValues", str(path), rv)
+    names = [n if isinstance(n, str) else "" for n in wsman.as_list(out.get("sNames"))]
+    codes = [wsman.as_int(c) for c in wsman.as_list(out.get("Types"))]
+    if len(names) != len(codes):
+        raise TransportError(f"{client.host}: EnumValues on {path} gave {len(names)} names and {len(codes)} types")
+    return {n.casefold(): ValueInfo(n, TYPE_CODES.get(c or 0) if c is not None else None, c or 0)
+            for n, c in zip(names, codes, strict=True)}
+
+
+def enum_keys(client: WinRMClient, key: str) -> list[str] | None:
+    """Subkey names of ``key``; None if the key is missing."""
+    path = parse_key(key)
+    rv, out = _stdregprov(client, "EnumKey", _key_params(path))
+    if rv == RV_KEY_MISSING:
+        return None
+    if rv == RV_ACCESS_DENIED:
+        raise _denied(client, "EnumKey", str(path))
+    if rv != RV_OK:
+        raise _unexpected(client, "EnumKey", str(path), rv)
+    return [n for n in wsman.as_list(out.get("sNames")) if isinstance(n, str)]
+
+
+def key_exists(client: WinRMClient, key: str) -> bool:
+    path = parse_key(key)
+    if not path.subkey:
+        return True
+    names = enum_keys(client, str(path.parent))
+    return names is not None and path.leaf.casefold() in {n.casefold() for n in names}
+
+
+def _to_registry_value(type_: RegistryType, raw: wsman.Value) -> RegistryValue:
+    if type_ in ("string", "expandstring"):
+        return RegistryValue(type_, wsman.as_str(raw) or "")
+    if type_ == "multistring":
+        return RegistryValue(type_, [v if isinstance(v, str) else "" for v in wsman.as_list(raw)])
+    if type_ in ("dword", "qword"):
+        number = wsman.as_int(raw)
+        if number is None:
+            raise TransportError(f"the host returned no number for a {type_} value")
+        return RegistryValue(type_, number)
+    if type_ == "binary":
+        return RegistryValue(type_, bytes(wsman.as_int(b) or 0 for b in wsman.as_list(raw)))
+    return RegistryValue("none", None)
+
+
+class _Mismatch:
+    """The value exists but has another type than the method asked for."""
+
+
+_MISMATCH = _Mismatch()
+
+
+def _get_typed(client: WinRMClient, path: RegistryPath, name: str,
+               type_: RegistryType) -> RegistryValue | _Mismatch | None:
+    method, out_param = _GET[type_]
+    params = _key_params(path) | {"sValueName": name}
+    rv, out = _stdregprov(client, method, params)
+    what = f"{path}\\{name}"
+    if rv == RV_OK:
+        return _to_registry_value(type_, out.get(out_param))
+    if rv in (RV_VALUE_MISSING, RV_KEY_MISSING):
+        return None
+    if rv == RV_TYPE_MISMATCH:
+        return _MISMATCH
+    if rv == RV_ACCESS_DENIED:
+        raise _denied(client, method, what)
+    raise _unexpected(client, method, what, rv)
+
+
+def read_value(client: WinRMClient, key: str, name: str,
+               type_hint: RegistryType | None = None) -> RegistryValue | None:
+    """A value's type and data, None when it (or its key) does not exist.
+
+    With a type hint: one call of that type's method; on a type mismatch, EnumValues tells the real type
+    and the matching method reads it. Without a hint: EnumValues first (there is no typeless Get)."""
+    path = parse_key(key)
+    if type_hint is not None and type_hint != "none":
+        found = _get_typed(client, path, name, type_hint)
+        if not isinstance(found, _Mismatch):
+            return found
+    return read_listed_value(client, path, name, enum_values(client, str(path)))
+
+
+def read_listed_value(client: WinRMClient, path: RegistryPath, name: str,
+                      infos: Mapping[str, ValueInfo] | None) -> RegistryValue | None:
+    """Read ``name`` given its key's EnumValues listing (None = the key is missing)."""
+    if infos is None:
+        return None
+    info = infos.get(name.casefold())
+    if info is None:
+        # The unnamed default value is not listed by EnumValues on older Windows; it is nearly always REG_SZ.
+        if name == "":
+            found = _get_typed(client, path, name, "string")
+            return None if isinstance(found, _Mismatch) else found
+        return None
+    if info.type is None:
+        raise KbfixError(f"{client.host}: {path}\\{name} has registry type {info.type_code}, "
+                         "which StdRegProv cannot read")
+    if info.type == "none":
+        return RegistryValue("none", None)
+    found = _get_typed(client, path, info.name, info.type)
+    if isinstance(found, _Mismatch):
+        raise TransportError(f"{client.host}: {path}\\{name} changed type while it was being read")
+    return found
+
+
+def read_values(client: WinRMClient, key: str, names: Iterable[str]) -> dict[str, RegistryValue | None]:
+    """Several values of one key: one EnumValues answers which exist and their types, then one typed
+    read per existing value. Keyed by the requested name."""
+    path = parse_key(key)
+    infos = enum_values(client, str(path))
+    return {name: read_listed_value(client, path, name, infos) for name in names}
+
+
+# --- writes ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistryChange:
+    changed: bool
+    before: RegistryValue | None
+    after: RegistryValue | None
+
+
+def _expanded_pattern(template: str) -> re.Pattern[str]:
+    # GetExpandedStringValue returns the data with %VARIABLES% expanded by the provider's environment,
+    # so "%SystemRoot%\x" reads back as "C:\WINDOWS\x": accept any expansion of each variable.
+    parts = re.split(r"(%[^%]+%)", template)
+    regex = "".join(".+?" if p.startswith("%") and p.endswith("%") and len(p) > 2 else re.escape(p) for p in parts)
+    return re.compile(regex, re.DOTALL)
+
+
+def same_value(desired: RegistryValue, found: RegistryValue | None) -> bool:
+    """Whether the host's value is the desired one (type and data)."""
+    if found is None or found.type != desired.type:
+        return False
+    if desired.type == "none":
+        return True
+    if desired.type == "expandstring" and isinstance(desired.data, str) and isinstance(found.data, str):
+        return found.data == desired.data or bool(_expanded_pattern(desired.data).fullmatch(found.data))
+    if desired.type == "multistring":
+        return list(desired.data or []) == list(found.data or [])  # type: ignore[arg-type]
+    return desired.data == found.data
+
+
+def _set_params(path: RegistryPath, name: str, value: RegistryValue) -> tuple[str, dict[str, wsman.ParamValue]]:
+    method, param = _SET[value.type]
+    data = value.data
+    params = _key_params(path) | {"sValueName": name}
+    if value.type in ("string", "expandstring"):
+        if not isinstance(data, str):
+            raise ArgumentError("data", f"a {value.type} value needs a string")
+        params[param] = data
+    elif value.type == "multistring":
+        if not isinstance(data, list) or not all(isinstance(s, str) for s in data):
+            raise ArgumentError("data", "a multistring value needs a list of strings")
+        params[param] = list(data)
+    elif value.type in ("dword", "qword"):
+        bits = 32 if value.type == "dword" else 64
+        if not isinstance(data, int) or isinstance(data, bool) or not 0 <= data < 2 ** bits:
+            raise ArgumentError("data", f"a {value.type} value needs an integer from 0 to {2 ** bits - 1}")
+        params[param] = data
+    else:
+        if not isinstance(data, bytes):
+            raise ArgumentError("data", "a binary value needs bytes")
+        params[param] = data
+    return method, params
+
+
+def _check_write(client: WinRMClient, method: str, what: str, rv: int) -> None:
+    if rv == RV_OK:
+        return
+    if rv == RV_ACCESS_DENIED:
+        raise _denied(client, method, what)
+    if rv == RV_KEY_MISSING:
+        raise NotFoundError(f"{client.host}: registry key of {what} does not exist (ask to create it)")
+    raise _unexpected(client, method, what, rv)
+
+
+def _write_once(client: WinRMClient, write: Callable[[], int], is_done: Callable[[], bool],
+                method: str, what: str) -> None:
+    """Run a write; if the connection broke after sending, read back first and repeat it only if the
+    host did not apply it."""
+    try:
+        rv = write()
+    except AmbiguousWriteError as exc:
+        client.log(LOG_STEPS, f"{client.host}: {exc}; reading {what} back before deciding")
+        if is_done():
+            client.log(LOG_STEPS, f"{client.host}: {what} was applied before the connection broke")
+            return
+        rv = write()
+    _check_write(client, method, what, rv)
+
+
+def create_key(client: WinRMClient, key: str) -> None:
+    """Create ``key`` and any missing parents (StdRegProv.CreateKey succeeds on an existing key)."""
+    path = parse_key(key)
+    _write_once(client, lambda: _stdregprov(client, "CreateKey", _key_params(path), write=True)[0],
+                lambda: key_exists(client, str(path)), "CreateKey", str(path))
+
+
+def set_value(client: WinRMClient, key: str, name: str, value: RegistryValue, *,
+              create: bool = False) -> RegistryChange:
+    """Make ``key\\name`` hold ``value``; read back and verify. Unchanged values are not written."""
+    path = parse_key(key)
+    what = f"{path}\\{name}"
+    before = read_value(client, str(path), name, value.type)
+    if same_value(value, before):
+        return RegistryChange(False, before, before)
+    if create:
+        create_key(client, str(path))
+    if value.type == "none":
+        # StdRegProv has no Set method for REG_NONE; reg.exe (present since XP) writes it.
+        from .cmdshell import reg_add_none  # cmdshell builds on this module
+
+        reg_add_none(client, str(path), name)
+    else:
+        method, params = _set_params(path, name, value)
+        _write_once(client, lambda: _stdregprov(client, method, params, write=True)[0],
+                    lambda: same_value(value, read_value(client, str(path), name, value.type)), method, what)
+    after = read_value(client, str(path), name, value.type)
+    if not same_value(value, after):
+        raise WriteVerificationError(f"{client.host}: wrote {what} = {_show(value)} but read back {_show(after)}")
+    client.log(LOG_STEPS, f"{client.host}: set {what} to {_show(value)} (was {_show(before)})")
+    return RegistryChange(True, before, after)
+
+
+def delete_value(client: WinRMClient, key: str, name: str) -> RegistryChange:
+    """Remove ``key\\name``; a value that is already absent is not an error (nothing changes)."""
+    path = parse_key(key)
+    what = f"{path}\\{name}"
+    before = read_value(client, str(path), name)
+    if before is None:
+        return RegistryChange(False, None, None)
+    params = _key_params(path) | {"sValueName": name}
+
+    def write() -> int:
+        rv = _stdregprov(client, "DeleteValue", params, write=True)[0]
+        return RV_OK if rv in (RV_VALUE_MISSING, RV_KEY_MISSING) else rv
+
+    _write_once(client, write, lambda: read_value(client, str(path), name) is None, "DeleteValue", what)
+    after = read_value(client, str(path), name)
+    if after is not None:
+        raise WriteVerificationError(f"{client.host}: deleted {what} but it still reads {_show(after)}")
+    client.log(LOG_STEPS, f"{client.host}: deleted {what} (was {_show(before)})")
+    return RegistryChange(True, before, None)
+
+
+def _show(value: RegistryValue | None) -> str:
+    if value is None:
+        return "(absent)"
+    data = value.data.hex() if isinstance(value.data, bytes) else value.data
+    return f"{data!r} ({value.type})"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Queries (WQL, or plain enumeration + client-side filter on WinRM 1.0)
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Query:
+    """``SELECT props FROM class [WHERE prop='a' OR prop='b']``, built once so the WQL and the client-side
+    filter used without WQL (WinRM 1.0) cannot disagree."""
+
+    class_name: str
+    properties: tuple[str, ...] = ()  # () = SELECT *
+    match_property: str | None = None
+    match_values: tuple[str, ...] = ()
+    namespace: str = "root/cimv2"
+
+    def __post_init__(self) -> None:
+        for ident in (self.class_name, *self.properties, *([self.match_property] if self.match_property else [])):
+            if not _IDENT.fullmatch(ident):
+                raise ArgumentError("query", f"{ident!r} is not a WMI class or property name")
+
+    def wql(self) -> str:
+        columns = ",".join(self.properties) if self.properties else "*"
+        # Identifiers are checked in __post_init__ and values go through escape.wql_string.
+        text = f"SELECT {columns} FROM {self.class_name}"  # noqa: S608
+        if self.match_property and self.match_values:
+            text += " WHERE " + escape.wql_or(self.match_property, self.match_values)
+        return text
+
+    def matches(self, obj: wsman.WmiObject) -> bool:
+        if not self.match_property or not self.match_values:
+            return True
+        # WQL string comparison is case-insensitive.
+        actual = wsman.as_str(obj.get(self.match_property))
+        return actual is not None and actual.casefold() in {v.casefold() for v in self.match_values}
+
+
+def query(client: WinRMClient, q: Query) -> list[wsman.WmiObject]:
+    if client.supports_filter is not False:
+        try:
+            items = client.enumerate(wsman.wmi_resource(q.namespace, "*"), q.wql())
+            client.supports_filter = True
+            return items
+        except wsman.FilterNotSupportedError:
+            client.supports_filter = False
+            client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): enumerating instead")
+    return [o for o in client.enumerate(wsman.wmi_resource(q.namespace, q.class_name)) if q.matches(o)]
+
+
+def run_concurrently(client: WinRMClient, calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run independent calls at once, bounded by the client's in-flight limit; the first error wins."""
+    if len(calls) <= 1:
+        return [c() for c in calls]
+    with ThreadPoolExecutor(max_workers=min(len(calls), client.max_in_flight)) as pool:
+        futures = [pool.submit(c) for c in calls]
+        return [f.result() for f in futures]
+
+
+# --- hotfixes ----------------------------------------------------------------------------------------
+
+
+def qfe_hotfixes(client: WinRMClient, hotfix_ids: Iterable[str]) -> dict[str, list[wsman.WmiObject]]:
+    """Win32_QuickFixEngineering records for these ids (one WQL with an OR of ids). Keyed by upper-case
+    id; ids without a record are absent. On XP/2003 this class reads the ``Updates\\<product>\\SPn``
+    registry records; on Vista and later it lists CBS packages only."""
+    ids = tuple(dict.fromkeys(i.strip().upper() for i in hotfix_ids if i.strip()))
+    if not ids:
+        return {}
+    q = Query("Win32_QuickFixEngineering", ("HotFixID", "ServicePackInEffect", "Description", "InstalledOn"),
+              "HotFixID", ids)
+    found: dict[str, list[wsman.WmiObject]] = {}
+    for obj in query(client, q):
+        hotfix = (wsman.as_str(obj.get("HotFixID")) or "").strip().upper()
+        if hotfix in ids:
+            found.setdefault(hotfix, []).append(obj)
+    return found
+
+
+# --- files -----------------------------------------------------------------------------------------
+
+_FILE_PROPERTIES = ("Name", "Version", "FileSize", "LastModified")
+_FILES_PER_QUERY = 50  # keeps each WQL (and its envelope) far below MaxEnvelopeSize
+
+
+def _file_from(path: str, obj: wsman.WmiObject | None) -> FileFacts:
+    if obj is None:
+        return FileFacts(path=path, exists=False)
+    version = wsman.as_str(obj.get("Version")) or None
+    return FileFacts(path=path, exists=True, version=version, size=wsman.as_int(obj.get("FileSize")),
+                     modified=wsman.as_datetime(obj.get("LastModified")))
+
+
+def file_facts(client: WinRMClient, paths: Sequence[str]) -> dict[str, FileFacts]:
+    """Facts for many files in one CIM_DataFile query (keyed by ``path.casefold()``). Files the host does
+    not return do not exist. Without WQL (WinRM 1.0) each file is a Get by its ``Name`` key, because
+    enumerating CIM_DataFile would list every file on the disk."""
+    unique = list(dict.fromkeys(paths))
+    if not unique:
+        return {}
+    for p in unique:
+        escape.wql_string(p, "path")  # refuse unsendable paths before any request
+    if client.supports_filter is not False:
+        try:
+            return _files_by_wql(client, unique)
+        except wsman.FilterNotSupportedError:
+            client.supports_filter = False
+            client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): one Get per file")
+    facts = run_concurrently(client, [partial(_file_by_get, client, p) for p in unique])
+    return {f.path.casefold(): f for f in facts}
+
+
+def _files_by_wql(client: WinRMClient, paths: list[str]) -> dict[str, FileFacts]:
+    result: dict[str, FileFacts] = {}
+    for start in range(0, len(paths), _FILES_PER_QUERY):
+        chunk = tuple(paths[start:start + _FILES_PER_QUERY])
+        items = client.enumerate(wsman.wmi_resource("root/cimv2", "*"),
+                                 Query("CIM_DataFile", _FILE_PROPERTIES, "Name", chunk).wql())
+        client.supports_filter = True
+        by_name = {(wsman.as_str(o.get("Name")) or "").casefold(): o for o in items}
+        for p in chunk:
+            result[p.casefold()] = _file_from(p, by_name.get(p.casefold()))
+    return result
+
+
+def _file_by_get(client: WinRMClient, path: str) -> FileFacts:
+    try:
+        obj = client.get(wsman.wmi_resource("root/cimv2", "CIM_DataFile"), {"Name": path})
+    except wsman.InstanceNotFoundError:
+        return FileFacts(path=path, exists=False)
+    return _file_from(path, obj)
+
+
+# --- OS facts ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OsDetails:
+    facts: OsFacts
+    last_boot: datetime.datetime | None
+    hostname: str
+    system_type: str
+    os_architecture: str | None  # Win32_OperatingSystem.OSArchitecture, None before Vista
+
+
+def architecture(version: str, os_architecture: str | None, system_type: str | None) -> Architecture:
+    """OSArchitecture exists from Vista (6.0) on; before, Win32_ComputerSystem.SystemType tells the
+    architecture of the running OS ("X86-based PC" for 32-bit Windows even on 64-bit hardware)."""
+    st = (system_type or "").casefold()
+    if "itanium" in st or "ia64" in st or "ia-64" in st:
+        return "ia64"
+    if os_architecture and int(version.split(".")[0]) >= 6:
+        # OSArchitecture is localised ("64-bit", "64 bits"), so look at the digits only.
+        if "64" in os_architecture:
+            return "x64"
+        if "32" in os_architecture:
+            return "x86"
+    if "x64" in st or "amd64" in st or "em64t" in st:
+        return "x64"
+    if "x86" in st:
+        return "x86"
+    raise KbfixError(f"cannot tell the architecture from OSArchitecture={os_architecture!r}, "
+                     f"SystemType={system_type!r}")
+
+
+_OS_QUERY = Query("Win32_OperatingSystem")  # SELECT *: OSArchitecture does not exist before Vista
+_CS_QUERY = Query("Win32_ComputerSystem", ("Name", "SystemType"))
+
+
+def os_details(client: WinRMClient) -> OsDetails:
+    os_items, cs_items = run_concurrently(client, [lambda: query(client, _OS_QUERY), lambda: query(client, _CS_QUERY)])
+    if not os_items or not cs_items:
+        raise TransportError(f"{client.host}: Win32_OperatingSystem or Win32_ComputerSystem returned nothing")
+    osi, csi = os_items[0], cs_items[0]
+    version = wsman.as_str(osi.get("Version")) or ""
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise TransportError(f"{client.host}: unexpected Win32_OperatingSystem.Version {version!r}")
+    os_arch = wsman.as_str(osi.get("OSArchitecture")) if "OSArchitecture" in osi else None
+    system_type = wsman.as_str(csi.get("SystemType")) or ""
+    facts = OsFacts(
+        version=version,
+        service_pack=wsman.as_int(osi.get("ServicePackMajorVersion")) or 0,
+        architecture=architecture(version, os_arch, system_type),
+        product_type=wsman.as_int(osi.get("ProductType")) or 1,
+        caption=(wsman.as_str(osi.get("Caption")) or "").strip(),
+        r2=(wsman.as_str(osi.get("OtherTypeDescription")) or "").strip().upper() == "R2",
+        system_root=wsman.as_str(osi.get("WindowsDirectory")) or "C:\\WINDOWS",
+    )
+    return OsDetails(facts, wsman.as_datetime(osi.get("LastBootUpTime")),
+                     wsman.as_str(csi.get("Name")) or wsman.as_str(osi.get("CSName")) or "", system_type, os_arch)
+
+
+def os_facts(client: WinRMClient) -> OsFacts:
+    return os_details(client).facts
+
+
+def last_boot_time(client: WinRMClient) -> datetime.datetime | None:
+    items = query(client, Query("Win32_OperatingSystem", ("LastBootUpTime",)))
+    return wsman.as_datetime(items[0].get("LastBootUpTime")) if items else None
+
+
+def win32_shutdown(client: WinRMClient, flags: int) -> int:
+    """Win32_OperatingSystem.Win32Shutdown(Flags) on the OS instance (6 = forced reboot). Returns the
+    method's ReturnValue. Needs the instance's key (Name), so one enumeration first."""
+    items = query(client, Query("Win32_OperatingSystem", ("Name",)))
+    if not items:
+        raise TransportError(f"{client.host}: no Win32_OperatingSystem instance")
+    name = wsman.as_str(items[0].get("Name")) or ""
+    out = client.invoke(wsman.wmi_resource("root/cimv2", "Win32_OperatingSystem"), "Win32Shutdown",
+                        {"Flags": flags}, selectors={"Name": name}, write=True)
+    return wsman.as_int(out.get("ReturnValue")) or 0
+
+
+# --- pending restart ------------------------------------------------------------------------------
+
+
+def pending_restart_plan(os: OsFacts) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The registry values and keys that indicate a pending restart on this OS: the file rename queue
+    everywhere, Windows Update's RebootRequired key, and CBS's RebootPending key from Vista (6.0) on."""
+    keys = [WU_REBOOT_REQUIRED]
+    if int(os.version.split(".")[0]) >= 6:
+        keys.append(CBS_REBOOT_PENDING)
+    return ((SESSION_MANAGER, PFRO_VALUE),), tuple(keys)
+
+
+def pending_restart_from(values: Mapping[tuple[str, str], RegistryValue | None],
+                         keys: Mapping[str, bool]) -> tuple[bool, tuple[str, ...]]:
+    """Decide from values keyed ``(registry_key_id(key), name.casefold())`` and keys keyed
+    ``registry_key_id(key)``; facts that were not read do not count."""
+    sources = []
+    pfro = values.get((registry_key_id(SESSION_MANAGER), PFRO_VALUE.casefold()))
+    if pfro is not None and isinstance(pfro.data, list) and any(s for s in pfro.data):
+        sources.append(SOURCE_PFRO)
+    if keys.get(registry_key_id(CBS_REBOOT_PENDING)):
+        sources.append(SOURCE_CBS)
+    if keys.get(registry_key_id(WU_REBOOT_REQUIRED)):
+        sources.append(SOURCE_WU)
+    return bool(sources), tuple(sources)
+
+
+def pending_restart(client: WinRMClient, os: OsFacts) -> tuple[bool, tuple[str, ...]]:
+    value_plan, key_plan = pending_restart_plan(os)
+    values = {(registry_key_id(k), n.casefold()): read_value(client, k, n, "multistring") for k, n in value_plan}
+    keys = {registry_key_id(k): key_exists(client, k) for k in key_plan}
+    return pending_restart_from(values, keys)

@@ -1,0 +1,661 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""WS-Management envelopes (requests) and replies, as Windows' WinRM 1.0 to 3.0 speak them.
+
+Requests are plain text built here; replies are parsed with defusedxml (no DTDs, no entity expansion: a
+reply is untrusted input) and read **by namespace URI, never by prefix**, because Windows versions (and
+proxies) choose different prefixes for the same namespaces.
+
+No I/O here: ``winrm.WinRMClient`` sends what this module builds and hands back the bytes it received.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import re
+import uuid
+import xml.etree.ElementTree as ET  # only for the Element type; parsing goes through defusedxml
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Union
+from xml.sax.saxutils import escape, quoteattr
+
+from defusedxml import ElementTree as SafeET
+
+from .errors import (
+    AccessDeniedError,
+    NotFoundError,
+    OperationTimeoutError,
+    QuotaExceededError,
+    TransportError,
+    WSManFaultError,
+)
+
+NS_SOAP = "http://www.w3.org/2003/05/soap-envelope"
+NS_ADDRESSING = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+NS_ENUMERATION = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+NS_TRANSFER = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
+NS_WSMAN = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+NS_MS_WSMAN = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
+NS_SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+NS_CIM = "http://schemas.dmtf.org/wbem/wscim/1/common"
+NS_WSMAN_FAULT = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
+NS_WMI_ERROR = "http://schemas.dmtf.org/wbem/wscim/1/cim-schema/2/MSFT_WmiError"
+
+ANONYMOUS = NS_ADDRESSING + "/role/anonymous"
+WQL_DIALECT = "http://schemas.microsoft.com/wbem/wsman/1/WQL"
+WMI_BASE = "http://schemas.microsoft.com/wbem/wsman/1/wmi/"
+SHELL_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+
+ACTION_ENUMERATE = NS_ENUMERATION + "/Enumerate"
+ACTION_PULL = NS_ENUMERATION + "/Pull"
+ACTION_RELEASE = NS_ENUMERATION + "/Release"
+ACTION_GET = NS_TRANSFER + "/Get"
+ACTION_CREATE = NS_TRANSFER + "/Create"
+ACTION_DELETE = NS_TRANSFER + "/Delete"
+ACTION_COMMAND = NS_SHELL + "/Command"
+ACTION_SEND = NS_SHELL + "/Send"
+ACTION_RECEIVE = NS_SHELL + "/Receive"
+ACTION_SIGNAL = NS_SHELL + "/Signal"
+SIGNAL_TERMINATE = NS_SHELL + "/signal/terminate"
+COMMAND_DONE = NS_SHELL + "/CommandState/Done"
+
+# WinRM 1.x accepts at most 150 KB (153600 bytes) per envelope; 3.0 raised the default to 500 KB.
+DEFAULT_MAX_ENVELOPE_SIZE = 153600
+
+# WSManFault codes (winerror.h names) that change what a caller does next.
+FAULT_OPERATION_TIMEOUT = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT
+FAULT_QUOTA_OPERATIONS = 2150859174  # too many operations for this user
+FAULT_QUOTA_SHELLS = 2150859173  # too many shells for this user
+FAULT_CANNOT_PROCESS_FILTER = 2150858778
+FAULT_INVALID_SELECTORS = 2150858843
+FAULT_SCHEMA_VALIDATION = 2150858817
+FAULT_ACTION_NOT_SUPPORTED = 2150858771
+FAULT_ACCESS_DENIED = 5
+WBEM_E_NOT_FOUND = 2147749890
+WBEM_E_ACCESS_DENIED = 2147749891
+E_ACCESSDENIED = 2147942405
+
+ParamValue = Union[str, int, bool, bytes, Sequence[str], Sequence[int], None]
+Value = Union[str, datetime.datetime, None, "WmiObject", list["Value"]]
+
+
+class InstanceNotFoundError(WSManFaultError, NotFoundError):
+    """The host has no instance for the selectors of a Get (or no such resource). Both a fault (it came
+    as a SOAP fault) and a ``NotFoundError`` (what it means to the caller)."""
+
+
+class FilterNotSupportedError(WSManFaultError):
+    """The service rejected ``w:Filter`` (WinRM 1.0 on 2003 R2): enumerate without WQL instead."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# Requests
+
+
+@dataclass(frozen=True)
+class Request:
+    """One WS-Man request before it is addressed. ``name`` is the short form used in logs and counters
+    (``Enumerate``, ``Invoke:GetDWORDValue``, ``Receive``)."""
+
+    name: str
+    action: str
+    resource_uri: str
+    body: str = ""
+    selectors: tuple[tuple[str, str], ...] = ()
+    options: tuple[tuple[str, str], ...] = ()
+
+    def to_xml(self, to: str, message_id: str, operation_timeout: float = 20,
+               max_envelope_size: int = DEFAULT_MAX_ENVELOPE_SIZE, locale: str = "en-US") -> bytes:
+        return _envelope(self, to, message_id, operation_timeout, max_envelope_size, locale).encode("utf-8")
+
+
+def new_message_id() -> str:
+    return "uuid:" + str(uuid.uuid4()).upper()
+
+
+def _text_el(tag: str, text: str, attrs: str = "") -> str:
+    return f"<{tag}{attrs}>{escape(text)}</{tag}>"
+
+
+def _duration(seconds: float) -> str:
+    return f"PT{seconds:.3f}S"
+
+
+def _header(req: Request, to: str, message_id: str, timeout: float, max_size: int, locale: str) -> str:
+    must = ' s:mustUnderstand="true"'
+    parts = [
+        _text_el("a:To", to),
+        _text_el("w:ResourceURI", req.resource_uri, must),
+        "<a:ReplyTo>" + _text_el("a:Address", ANONYMOUS, must) + "</a:ReplyTo>",
+        _text_el("a:Action", req.action, must),
+        _text_el("w:MaxEnvelopeSize", str(max_size), must),
+        _text_el("a:MessageID", message_id),
+        f'<w:Locale xml:lang={quoteattr(locale)} s:mustUnderstand="false"/>',
+        f'<m:DataLocale xml:lang={quoteattr(locale)} s:mustUnderstand="false"/>',
+        _text_el("w:OperationTimeout", _duration(timeout)),
+    ]
+    if req.selectors:
+        sel = "".join(_text_el("w:Selector", v, f" Name={quoteattr(k)}") for k, v in req.selectors)
+        parts.append(f"<w:SelectorSet>{sel}</w:SelectorSet>")
+    if req.options:
+        opts = "".join(_text_el("w:Option", v, f" Name={quoteattr(k)}") for k, v in req.options)
+        parts.append(f'<w:OptionSet xmlns:xsi="{NS_XSI}">{opts}</w:OptionSet>')
+    return "<s:Header>" + "".join(parts) + "</s:Header>"
+
+
+def _envelope(req: Request, to: str, message_id: str, timeout: float, max_size: int, locale: str) -> str:
+    namespaces = {
+        "s": NS_SOAP, "a": NS_ADDRESSING, "n": NS_ENUMERATION, "x": NS_TRANSFER, "w": NS_WSMAN,
+        "m": NS_MS_WSMAN, "rsp": NS_SHELL, "xsi": NS_XSI,
+    }
+    decl = " ".join(f'xmlns:{p}="{u}"' for p, u in namespaces.items())
+    body = f"<s:Body>{req.body}</s:Body>" if req.body else "<s:Body/>"
+    return (f'<?xml version="1.0" encoding="utf-8"?><s:Envelope {decl}>'
+            + _header(req, to, message_id, timeout, max_size, locale) + body + "</s:Envelope>")
+
+
+def wmi_resource(namespace: str, class_name: str) -> str:
+    """``root/cimv2`` + ``Win32_OperatingSystem`` -> the WMI plugin's resource URI."""
+    return WMI_BASE + namespace.strip("/").replace("\\", "/") + "/" + class_name
+
+
+def enumerate_request(resource_uri: str, wql: str | None = None, *, optimize: bool = True,
+                      max_elements: int = 32000) -> Request:
+    """Enumerate, optionally with a WQL filter. For a filtered enumeration the resource URI is the
+    namespace's ``/*`` (the WQL names the class), as Windows requires."""
+    parts = []
+    if optimize:
+        # OptimizeEnumeration asks for the first items in the Enumerate reply itself, saving a Pull.
+        parts.append("<w:OptimizeEnumeration/>")
+        parts.append(_text_el("w:MaxElements", str(max_elements)))
+    if wql is not None:
+        parts.append(_text_el("w:Filter", wql, f' Dialect="{WQL_DIALECT}"'))
+    return Request("Enumerate", ACTION_ENUMERATE, resource_uri, "<n:Enumerate>" + "".join(parts) + "</n:Enumerate>")
+
+
+def pull_request(resource_uri: str, context: str, max_elements: int = 32000) -> Request:
+    body = ("<n:Pull>" + _text_el("n:EnumerationContext", context)
+            + _text_el("n:MaxElements", str(max_elements)) + "</n:Pull>")
+    return Request("Pull", ACTION_PULL, resource_uri, body)
+
+
+def release_request(resource_uri: str, context: str) -> Request:
+    body = "<n:Release>" + _text_el("n:EnumerationContext", context) + "</n:Release>"
+    return Request("Release", ACTION_RELEASE, resource_uri, body)
+
+
+def get_request(resource_uri: str, selectors: Mapping[str, str]) -> Request:
+    return Request("Get", ACTION_GET, resource_uri, "", tuple(selectors.items()))
+
+
+def _param_elements(name: str, value: ParamValue) -> list[str]:
+    tag = "p:" + name
+    if value is None:
+        return [f'<{tag} xsi:nil="true"/>']
+    if isinstance(value, bool):
+        return [_text_el(tag, "true" if value else "false")]
+    if isinstance(value, bytes):
+        # uint8[] travels as one element per byte (StdRegProv SetBinaryValue uValue).
+        return [_text_el(tag, str(b)) for b in value]
+    if isinstance(value, (str, int)):
+        return [_text_el(tag, str(value))]
+    # Arrays are repeated elements with the same name.
+    return [_text_el(tag, str(v)) for v in value]
+
+
+def invoke_request(resource_uri: str, method: str, params: Mapping[str, ParamValue] | None = None,
+                   selectors: Mapping[str, str] | None = None) -> Request:
+    """Invoke a WMI method: action = resource URI + ``/Method``, body ``p:Method_INPUT`` in the
+    resource URI's namespace."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", method):
+        raise ValueError(f"not a method name: {method!r}")
+    inner = "".join(el for k, v in (params or {}).items() for el in _param_elements(k, v))
+    body = f'<p:{method}_INPUT xmlns:p={quoteattr(resource_uri)}>{inner}</p:{method}_INPUT>'
+    return Request(f"Invoke:{method}", resource_uri + "/" + method, resource_uri, body,
+                   tuple((selectors or {}).items()))
+
+
+def shell_create_request(*, codepage: int = 437, working_directory: str | None = None,
+                         environment: Mapping[str, str] | None = None, noprofile: bool = False,
+                         idle_timeout: float | None = None) -> Request:
+    inner = ""
+    if environment:
+        inner += "<rsp:Environment>" + "".join(
+            _text_el("rsp:Variable", v, f" Name={quoteattr(k)}") for k, v in environment.items()
+        ) + "</rsp:Environment>"
+    if working_directory:
+        inner += _text_el("rsp:WorkingDirectory", working_directory)
+    if idle_timeout:
+        inner += _text_el("rsp:IdleTimeOut", _duration(idle_timeout))
+    inner += "<rsp:InputStreams>stdin</rsp:InputStreams><rsp:OutputStreams>stdout stderr</rsp:OutputStreams>"
+    options = (("WINRS_NOPROFILE", "TRUE" if noprofile else "FALSE"), ("WINRS_CODEPAGE", str(codepage)))
+    return Request("Create", ACTION_CREATE, SHELL_CMD, f"<rsp:Shell>{inner}</rsp:Shell>", options=options)
+
+
+def shell_command_request(shell_id: str, command_line: str) -> Request:
+    """Run ``command_line`` in the shell. WinRS hands it to ``cmd.exe /c`` (WINRS_SKIP_CMD_SHELL false), so
+    the line is cmd.exe syntax and quoting is the caller's (see escape.py)."""
+    options = (("WINRS_CONSOLEMODE_STDIN", "TRUE"), ("WINRS_SKIP_CMD_SHELL", "FALSE"))
+    body = "<rsp:CommandLine>" + _text_el("rsp:Command", command_line) + "</rsp:CommandLine>"
+    return Request("Command", ACTION_COMMAND, SHELL_CMD, body, (("ShellId", shell_id),), options)
+
+
+def shell_send_request(shell_id: str, command_id: str, data: bytes, end: bool = False) -> Request:
+    attrs = f' Name="stdin" CommandId={quoteattr(command_id)}' + (' End="true"' if end else "")
+    body = "<rsp:Send>" + _text_el("rsp:Stream", base64.b64encode(data).decode("ascii"), attrs) + "</rsp:Send>"
+    return Request("Send", ACTION_SEND, SHELL_CMD, body, (("ShellId", shell_id),))
+
+
+def shell_receive_request(shell_id: str, command_id: str) -> Request:
+    body = ("<rsp:Receive>" + _text_el("rsp:DesiredStream", "stdout stderr", f" CommandId={quoteattr(command_id)}")
+            + "</rsp:Receive>")
+    # KEEPALIVE keeps the shell from idling out while a long installer runs between Receives.
+    return Request("Receive", ACTION_RECEIVE, SHELL_CMD, body, (("ShellId", shell_id),),
+                   (("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE"),))
+
+
+def shell_signal_request(shell_id: str, command_id: str, code: str = SIGNAL_TERMINATE) -> Request:
+    body = f"<rsp:Signal CommandId={quoteattr(command_id)}>" + _text_el("rsp:Code", code) + "</rsp:Signal>"
+    return Request("Signal", ACTION_SIGNAL, SHELL_CMD, body, (("ShellId", shell_id),))
+
+
+def shell_delete_request(shell_id: str) -> Request:
+    return Request("Delete", ACTION_DELETE, SHELL_CMD, "", (("ShellId", shell_id),))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Replies
+
+
+class WmiObject(Mapping[str, Value]):
+    """One WMI instance (or method output) from a reply. Property lookup ignores case, as WMI does.
+    ``class_name`` is the element's local name (``Win32_OperatingSystem``), or ``""`` for a
+    ``w:XmlFragment`` (selected properties carry no class)."""
+
+    def __init__(self, class_name: str, properties: Mapping[str, Value]) -> None:
+        self.class_name = class_name
+        self._props = dict(properties)
+        self._folded = {k.casefold(): k for k in self._props}
+
+    def __getitem__(self, name: str) -> Value:
+        return self._props[self._folded[name.casefold()]]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.casefold() in self._folded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._props)
+
+    def __len__(self) -> int:
+        return len(self._props)
+
+    def __repr__(self) -> str:
+        return f"WmiObject({self.class_name!r}, {self._props!r})"
+
+
+@dataclass
+class Reply:
+    """A parsed, fault-free reply: its body element and the header fields a client checks."""
+
+    body: ET.Element
+    relates_to: str | None
+    action: str | None
+    prefixes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EnumerationPage:
+    items: list[WmiObject]
+    context: str | None  # None when the service says the sequence has ended
+    end: bool
+
+
+@dataclass
+class ReceiveChunk:
+    stdout: bytes
+    stderr: bytes
+    done: bool
+    exit_code: int | None
+
+
+def _local(tag: str) -> tuple[str, str]:
+    if tag.startswith("{"):
+        uri, _, name = tag[1:].partition("}")
+        return uri, name
+    return "", tag
+
+
+def _children(el: ET.Element, uri: str | tuple[str, ...], name: str) -> list[ET.Element]:
+    uris = (uri,) if isinstance(uri, str) else uri
+    return [c for c in el if _local(c.tag)[1] == name and _local(c.tag)[0] in uris]
+
+
+def _first(el: ET.Element, uri: str | tuple[str, ...], name: str) -> ET.Element | None:
+    found = _children(el, uri, name)
+    return found[0] if found else None
+
+
+def parse_xml(data: bytes) -> tuple[ET.Element, dict[str, str]]:
+    """Parse untrusted XML without DTDs or entities. Also returns the namespace prefixes declared in
+    the document, needed to resolve QName *values* (``s:Sender``) whose prefix is the sender's choice."""
+    prefixes: dict[str, str] = {}
+    root: ET.Element | None = None
+    try:
+        for event, item in SafeET.iterparse(BytesIO(data), events=("start-ns", "start"),
+                                            forbid_dtd=True, forbid_entities=True, forbid_external=True):
+            if event == "start-ns":
+                prefix, uri = item
+                prefixes.setdefault(prefix, uri)
+            elif root is None:
+                root = item
+    except (ET.ParseError, ValueError) as exc:
+        raise TransportError(f"the host sent a reply that is not well-formed XML: {exc}") from None
+    except Exception as exc:  # defusedxml's DTDForbidden & co. share no useful base below Exception
+        raise TransportError(f"the host sent a reply that was refused by the XML hardening: {exc}") from None
+    if root is None:
+        raise TransportError("the host sent an empty reply")
+    return root, prefixes
+
+
+def _resolve_qname(text: str | None, prefixes: Mapping[str, str]) -> tuple[str, str] | None:
+    if not text:
+        return None
+    prefix, sep, local = text.strip().rpartition(":")
+    if not sep:
+        return prefixes.get("", ""), local
+    return prefixes.get(prefix, ""), local
+
+
+@dataclass
+class Fault:
+    code: tuple[str, str] | None
+    subcode: tuple[str, str] | None
+    reason: str
+    wsman_code: int | None
+    wmi_code: int | None
+    message: str
+    detail_uri: str | None
+
+    def to_error(self, action: str | None = None) -> WSManFaultError:
+        return fault_error(self, action)
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text.strip()) if text else None
+    except ValueError:
+        return None
+
+
+def _fault_detail(fault: ET.Element) -> tuple[int | None, int | None, str, str | None]:
+    detail = _first(fault, NS_SOAP, "Detail")
+    if detail is None:
+        return None, None, "", None
+    wsman_code = None
+    message = ""
+    wsman_fault = next((e for e in detail.iter() if _local(e.tag) == (NS_WSMAN_FAULT, "WSManFault")), None)
+    if wsman_fault is not None:
+        wsman_code = _int_or_none(wsman_fault.get("Code"))
+        msg_el = next((m for m in wsman_fault.iter() if _local(m.tag) == (NS_WSMAN_FAULT, "Message")), None)
+        message = " ".join("".join(msg_el.itertext()).split()) if msg_el is not None else ""
+    wmi = next((e for e in detail.iter() if _local(e.tag) == (NS_WMI_ERROR, "error_Code")), None)
+    wmi_code = _int_or_none(wmi.text) if wmi is not None else None
+    fault_detail = next((e for e in detail.iter() if _local(e.tag) == (NS_WSMAN, "FaultDetail")), None)
+    detail_uri = (fault_detail.text or "").strip() if fault_detail is not None else None
+    return wsman_code, wmi_code, message, detail_uri
+
+
+def find_fault(root: ET.Element, prefixes: Mapping[str, str]) -> Fault | None:
+    body = _first(root, NS_SOAP, "Body")
+    fault = _first(body, NS_SOAP, "Fault") if body is not None else None
+    if fault is None:
+        return None
+    code_el = _first(fault, NS_SOAP, "Code")
+    code = subcode = None
+    if code_el is not None:
+        value = _first(code_el, NS_SOAP, "Value")
+        code = _resolve_qname(value.text if value is not None else None, prefixes)
+        sub = _first(code_el, NS_SOAP, "Subcode")
+        sub_value = _first(sub, NS_SOAP, "Value") if sub is not None else None
+        subcode = _resolve_qname(sub_value.text if sub_value is not None else None, prefixes)
+    reason_el = _first(fault, NS_SOAP, "Reason")
+    texts = _children(reason_el, NS_SOAP, "Text") if reason_el is not None else []
+    reason = " ".join(" ".join("".join(t.itertext()).split()) for t in texts)
+    wsman_code, wmi_code, message, detail_uri = _fault_detail(fault)
+    return Fault(code, subcode, reason, wsman_code, wmi_code, message, detail_uri)
+
+
+_NOT_FOUND_SUBCODES = frozenset({"DestinationUnreachable", "InvalidSelectors"})
+_FILTER_SUBCODES = frozenset({"CannotProcessFilter", "FilteringNotSupported", "FilterDialectRequestedUnavailable"})
+
+
+def fault_error(fault: Fault, action: str | None = None) -> WSManFaultError:
+    """The exception for a fault: the class says what the caller may do (retry, back off, give up)."""
+    sub = fault.subcode[1] if fault.subcode else None
+    text = fault.message or fault.reason or "no reason given"
+    where = f" on {action.rsplit('/', 1)[-1]}" if action else ""
+    label = f"WSManFault {fault.wsman_code}" if fault.wsman_code is not None else "WS-Man fault"
+    if sub:
+        label += f" ({sub})"
+    message = f"{label}{where}: {text}"
+    code = fault.wsman_code
+    cls: type[WSManFaultError] = WSManFaultError
+    if code == FAULT_OPERATION_TIMEOUT or sub == "TimedOut":
+        cls = OperationTimeoutError
+    elif code in (FAULT_QUOTA_OPERATIONS, FAULT_QUOTA_SHELLS) or sub == "QuotaLimit":
+        cls = QuotaExceededError
+    elif (code in (FAULT_ACCESS_DENIED, E_ACCESSDENIED) or fault.wmi_code == WBEM_E_ACCESS_DENIED
+          or sub == "AccessDenied"):
+        cls = AccessDeniedError
+    elif code == FAULT_CANNOT_PROCESS_FILTER or sub in _FILTER_SUBCODES:
+        cls = FilterNotSupportedError
+    elif sub in _NOT_FOUND_SUBCODES or code == FAULT_INVALID_SELECTORS or fault.wmi_code == WBEM_E_NOT_FOUND:
+        cls = InstanceNotFoundError
+    return cls(message, code=code, subcode=sub, action=action)
+
+
+@dataclass
+class ParsedReply:
+    reply: Reply | None
+    fault: Fault | None
+
+
+def parse_reply(data: bytes) -> ParsedReply:
+    """Parse a reply; a SOAP fault comes back as ``fault`` (the caller decides whether to raise)."""
+    root, prefixes = parse_xml(data)
+    if _local(root.tag) != (NS_SOAP, "Envelope"):
+        raise TransportError(f"the reply is not a SOAP 1.2 envelope (root element {root.tag})")
+    fault = find_fault(root, prefixes)
+    if fault is not None:
+        return ParsedReply(None, fault)
+    header = _first(root, NS_SOAP, "Header")
+    body = _first(root, NS_SOAP, "Body")
+    if body is None:
+        raise TransportError("the reply has no SOAP body")
+    relates = action = None
+    if header is not None:
+        rel_el = _first(header, NS_ADDRESSING, "RelatesTo")
+        act_el = _first(header, NS_ADDRESSING, "Action")
+        relates = (rel_el.text or "").strip() if rel_el is not None else None
+        action = (act_el.text or "").strip() if act_el is not None else None
+    return ParsedReply(Reply(body, relates, action, prefixes), None)
+
+
+def same_message_id(a: str, b: str) -> bool:
+    """Windows answers with upper-case ``uuid:`` ids whatever case the request used."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
+# --- values ---------------------------------------------------------------------------------------
+
+_DMTF = re.compile(r"^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})\.(\d{6})([+-])(\d{3})$")
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?$"
+)
+
+
+def parse_cim_datetime(text: str) -> datetime.datetime:
+    """A CIM datetime as an aware UTC datetime. Accepts both forms Windows uses: xs:dateTime
+    (``2010-11-20T10:00:00.1234567Z``, from ``cim:Datetime``) and the DMTF string
+    (``20031027011900.000000+000``, offset in minutes, from WQL results and old providers)."""
+    text = text.strip()
+    m = _DMTF.match(text)
+    if m:
+        y, mo, d, h, mi, s, us, sign, off = m.groups()
+        offset = datetime.timedelta(minutes=int(off)) * (1 if sign == "+" else -1)
+        tz = datetime.timezone(offset)
+        value = datetime.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), int(us), tzinfo=tz)
+        return value.astimezone(datetime.UTC)
+    m = _ISO.match(text)
+    if m:
+        y, mo, d, h, mi, s, frac, zone = m.groups()
+        micro = int((frac or "0")[:6].ljust(6, "0"))
+        tz = datetime.UTC
+        if zone and zone != "Z":
+            sign = 1 if zone[0] == "+" else -1
+            tz = datetime.timezone(sign * datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+        value = datetime.datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micro, tzinfo=tz)
+        return value.astimezone(datetime.UTC)
+    raise ValueError(f"not a CIM datetime: {text!r}")
+
+
+def _is_nil(el: ET.Element) -> bool:
+    return (el.get(f"{{{NS_XSI}}}nil") or "").strip().lower() in ("true", "1")
+
+
+def _element_value(el: ET.Element) -> Value:
+    if _is_nil(el):
+        return None
+    kids = list(el)
+    if not kids:
+        return el.text or ""
+    if len(kids) == 1 and _local(kids[0].tag) == (NS_CIM, "Datetime"):
+        return parse_cim_datetime(kids[0].text or "")
+    if all(_local(k.tag)[0] == NS_CIM for k in kids):
+        # cim:Date, cim:Time, cim:Interval: keep the text, callers that need them parse them.
+        return "".join(kids[0].itertext()).strip()
+    # An embedded object: WS-Man writes its properties as children of the property element.
+    return object_from_element(el)
+
+
+def object_from_element(el: ET.Element) -> WmiObject:
+    """A typed instance (``p:Win32_X``), a ``w:XmlFragment`` of selected properties, or a method's
+    ``p:Method_OUTPUT``. Repeated child elements are an array."""
+    uri, name = _local(el.tag)
+    class_name = "" if (uri, name) == (NS_WSMAN, "XmlFragment") else name
+    grouped: dict[str, list[Value]] = {}
+    for child in el:
+        grouped.setdefault(_local(child.tag)[1], []).append(_element_value(child))
+    props: dict[str, Value] = {k: (v[0] if len(v) == 1 else v) for k, v in grouped.items()}
+    return WmiObject(class_name, props)
+
+
+def as_list(value: Value) -> list[Value]:
+    """An array property: absent or nil is empty, one element is a one-item list (the wire cannot tell
+    a one-element array from a scalar)."""
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def as_int(value: Value) -> int | None:
+    if value is None or isinstance(value, (list, WmiObject, datetime.datetime)):
+        return None
+    text = value.strip()
+    return int(text) if text else None
+
+
+def as_str(value: Value) -> str | None:
+    if value is None or isinstance(value, (list, WmiObject, datetime.datetime)):
+        return None
+    return value
+
+
+def as_datetime(value: Value) -> datetime.datetime | None:
+    if isinstance(value, datetime.datetime):
+        return value
+    text = as_str(value)
+    if not text:
+        return None
+    try:
+        return parse_cim_datetime(text)
+    except ValueError:
+        return None
+
+
+# --- replies by operation --------------------------------------------------------------------------
+
+def enumeration_page(reply: Reply) -> EnumerationPage:
+    """Items and context from an EnumerateResponse or PullResponse. Optimized enumeration puts items in
+    ``w:Items``/``w:EndOfSequence``; Pull uses ``n:Items``/``n:EndOfSequence``; accept either in both."""
+    resp = _first(reply.body, NS_ENUMERATION, "EnumerateResponse")
+    if resp is None:
+        resp = _first(reply.body, NS_ENUMERATION, "PullResponse")
+    if resp is None:
+        raise TransportError("the reply is neither an EnumerateResponse nor a PullResponse")
+    both = (NS_WSMAN, NS_ENUMERATION)
+    items_el = _first(resp, both, "Items")
+    items = [object_from_element(i) for i in items_el] if items_el is not None else []
+    end = _first(resp, both, "EndOfSequence") is not None
+    ctx_el = _first(resp, NS_ENUMERATION, "EnumerationContext")
+    context = (ctx_el.text or "").strip() if ctx_el is not None else None
+    if end or not context:
+        context = None
+    return EnumerationPage(items, context, end or context is None)
+
+
+def single_object(reply: Reply) -> WmiObject:
+    """The one element in the body of a Get or Invoke reply."""
+    kids = list(reply.body)
+    if not kids:
+        raise TransportError("the reply body is empty")
+    return object_from_element(kids[0])
+
+
+def shell_id(reply: Reply) -> str:
+    """ShellId from a Create reply: ``rsp:Shell/rsp:ShellId`` (WinRM 2.0+) or the ``ShellId`` selector
+    in ``x:ResourceCreated`` (every version)."""
+    for el in reply.body.iter():
+        uri, name = _local(el.tag)
+        if (uri, name) == (NS_SHELL, "ShellId") and el.text:
+            return el.text.strip()
+        if (uri, name) == (NS_WSMAN, "Selector") and el.get("Name") == "ShellId" and el.text:
+            return el.text.strip()
+    raise TransportError("the Create reply carries no ShellId")
+
+
+def command_id(reply: Reply) -> str:
+    for el in reply.body.iter():
+        if _local(el.tag) == (NS_SHELL, "CommandId") and el.text:
+            return el.text.strip()
+    raise TransportError("the Command reply carries no CommandId")
+
+
+def to_int32(value: int) -> int:
+    """WinRS reports exit codes as unsigned 32-bit; installers document them signed (0x80240017 is
+    -2145124329), so fold the upper half."""
+    value &= 0xFFFFFFFF
+    return value - 0x100000000 if value >= 0x80000000 else value
+
+
+def receive_chunk(reply: Reply) -> ReceiveChunk:
+    resp = _first(reply.body, NS_SHELL, "ReceiveResponse")
+    if resp is None:
+        raise TransportError("the reply is not a ReceiveResponse")
+    out: dict[str, list[bytes]] = {"stdout": [], "stderr": []}
+    for stream in _children(resp, NS_SHELL, "Stream"):
+        name = stream.get("Name", "")
+        if stream.text and name in out:
+            out[name].append(base64.b64decode(stream.text.strip()))
+    state = _first(resp, NS_SHELL, "CommandState")
+    done = state is not None and (state.get("State") or "").strip() == COMMAND_DONE
+    exit_code = None
+    if state is not None:
+        code_el = _first(state, NS_SHELL, "ExitCode")
+        raw = _int_or_none(code_el.text if code_el is not None else None)
+        exit_code = to_int32(raw) if raw is not None else None
+    return ReceiveChunk(b"".join(out["stdout"]), b"".join(out["stderr"]), done, exit_code)
