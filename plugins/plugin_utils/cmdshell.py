@@ -21,6 +21,7 @@ from types import TracebackType
 
 from . import escape, wmi, wsman
 from .errors import (
+    HostUnreachableError,
     KbfixError,
     NotFoundError,
     OperationTimeoutError,
@@ -104,14 +105,16 @@ class CmdShell:
         out: list[bytes] = []
         err: list[bytes] = []
         while True:
-            if self._clock() > deadline:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
                 self._terminate(shell_id, command_id)
                 raise RemoteCommandError(f"{self.client.host}: {line[:200]} did not finish within {timeout:g} "
                                          "seconds and was terminated", None, self._text(out), self._text(err))
             try:
                 # Receive long-polls for up to OperationTimeout; the timeout fault just means "no output yet".
-                chunk = wsman.receive_chunk(self.client.send(
-                    wsman.shell_receive_request(shell_id, command_id), idempotent=True, retry_timeouts=False))
+                # Never poll past our own deadline (at least 1 s: shorter waits only add requests).
+                request = wsman.shell_receive_request(shell_id, command_id, max(1.0, remaining))
+                chunk = wsman.receive_chunk(self.client.send(request, idempotent=True, retry_timeouts=False))
             except OperationTimeoutError:
                 continue
             out.append(chunk.stdout)
@@ -212,9 +215,10 @@ def _append_lines(shell: CmdShell, lines: Sequence[str], target: str) -> int:
         expected = size + len(text) + 2  # echo ends each line with CRLF
         try:
             run_line(client, line, shell=shell, timeout=300)
-        except AmbiguousWriteError:
+        except AmbiguousWriteError as exc:
             shell.close()  # the shell may be gone with the connection; the next command opens a new one
             found = _file_size(client, target)
+            client.log(LOG_STEPS, f"{client.host}: {exc}; {target} has {found} bytes ({size} before this line)")
             if found == size or (found is None and i == 0):
                 run_line(client, line, shell=shell, timeout=300)
             elif found != expected:
@@ -318,9 +322,10 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, method:
             run(client, "shutdown", ["/r", "/f", "/t", str(delay)], timeout=120)
         else:
             raise ValueError(f"unknown reboot method {method!r}")
-    except AmbiguousWriteError:
-        # The host going down under our feet is the expected way for this request to end.
-        client.log(LOG_STEPS, f"{client.host}: connection dropped as the reboot started")
+    except HostUnreachableError as exc:
+        # The host going down under our feet is the expected way for this request to end. Had the request
+        # never arrived, the wait below reports the unchanged boot time.
+        client.log(LOG_STEPS, f"{client.host}: connection dropped as the reboot started ({exc})")
     client.close()
     return wait_for_new_boot(client, before, timeout=timeout, poll_interval=poll_interval,
                              max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)

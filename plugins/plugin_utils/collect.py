@@ -5,14 +5,16 @@
 Requests for one article, when the OS facts are already known:
 
 * one CIM_DataFile WQL query for all files;
-* one Win32_QuickFixEngineering WQL query for all hotfix ids;
+* one Win32_QuickFixEngineering WQL query for all hotfix ids. Up to Server 2003 that class *is* a view of
+  the legacy record keys (``...\\Updates\\<product>\\SPn\\KB...``, ``...\\Windows NT\\CurrentVersion\\Hotfix\\Q...``),
+  so requested record keys of the queried ids are answered by it (EnumKey only if the query fails);
 * per registry key holding requested values: one EnumValues (which values exist, their types), then one
   typed Get per value that exists;
-* per parent of requested keys: one EnumKey (answers every sibling at once);
-* pending restart: one GetMultiStringValue for PendingFileRenameOperations, and the RebootRequired /
-  RebootPending keys joined into the EnumKey plan.
+* per parent of other requested keys: one EnumKey (answers every sibling at once);
+* pending restart: one GetMultiStringValue for PendingFileRenameOperations; the RebootRequired /
+  RebootPending keys join the EnumKey plan.
 
-On XP SP1 with KB828753's request (3 files, 2 values in one key, 1 hotfix id, values absent) that is 5.
+KB828753 on XP SP1 (3 files, its registry value, its XP record key, 1 hotfix id) costs 5 requests.
 A fact that cannot be read (access denied, provider error) stays absent so the engine reports it as unknown;
 an unreachable host or rejected credentials fail the whole gather.
 """
@@ -23,9 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from . import wmi
+from . import wmi, wsman
 from .errors import ArgumentError, AuthenticationError, HostUnreachableError, KbfixError
 from .model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryValue, registry_key_id
 from .winrm import LOG_STEPS, WinRMClient
@@ -35,29 +37,44 @@ T = TypeVar("T")
 SOURCE_QFE = "qfe"
 SOURCE_REGISTRY = "registry"
 
+QfeResult = dict[str, list[wsman.WmiObject]]
+KeyGroups = dict[str, tuple[str, list[tuple[str, str]]]]  # id -> (key or parent as sent, [(name, as requested)])
+
 
 @dataclass
 class _Plan:
-    # normalised key id -> (key as sent, [(value name, requested key spelling)])
-    values: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
-    # normalised parent id -> (parent as sent, [(leaf, requested key spelling)])
-    parents: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
+    values: KeyGroups = field(default_factory=dict)  # key -> value names
+    parents: KeyGroups = field(default_factory=dict)  # parent -> leaf names of keys whose existence matters
+    records: list[tuple[str, wmi.QfeRecord]] = field(default_factory=list)  # record keys QFE answers
     roots: list[str] = field(default_factory=list)  # hive roots: they always exist
 
 
-def _plan(request: FactRequest, pending_keys: tuple[str, ...]) -> _Plan:
+def _add(groups: KeyGroups, key: str, name: str, requested: str) -> None:
+    groups.setdefault(registry_key_id(key), (key, []))[1].append((name, requested))
+
+
+def _plan(request: FactRequest, os: OsFacts, pending_keys: tuple[str, ...]) -> _Plan:
     plan = _Plan()
     for key, name in request.registry_values:
-        path = wmi.parse_key(key)
-        plan.values.setdefault(registry_key_id(str(path)), (str(path), []))[1].append((name, key))
-    for key in (*request.registry_keys, *pending_keys):
-        path = wmi.parse_key(key)
-        if not path.subkey:
-            plan.roots.append(key)
-            continue
-        parent = path.parent
-        plan.parents.setdefault(registry_key_id(str(parent)), (str(parent), []))[1].append((path.leaf, key))
+        _add(plan.values, str(wmi.parse_key(key)), name, key)
+    ids = {h.strip().upper() for h in request.hotfix_ids}
+    for key in request.registry_keys:
+        record = wmi.qfe_record(os, key)
+        if record is not None and record.hotfix_id in ids:
+            plan.records.append((key, record))
+        else:
+            _plan_key(plan, key)
+    for key in pending_keys:
+        _plan_key(plan, key)
     return plan
+
+
+def _plan_key(plan: _Plan, key: str) -> None:
+    path = wmi.parse_key(key)
+    if not path.subkey:
+        plan.roots.append(key)
+    else:
+        _add(plan.parents, str(path.parent), path.leaf, key)
 
 
 class _Gatherer:
@@ -83,9 +100,9 @@ class _Gatherer:
     def files(self) -> dict[str, FileFacts]:
         return self.attempt("file facts", lambda: wmi.file_facts(self.client, list(self.request.files)))[1] or {}
 
-    def qfe(self) -> dict[str, Any]:
+    def qfe(self) -> QfeResult | None:
         return self.attempt("Win32_QuickFixEngineering",
-                            lambda: wmi.qfe_hotfixes(self.client, self.request.hotfix_ids))[1] or {}
+                            lambda: wmi.qfe_hotfixes(self.client, self.request.hotfix_ids))[1]
 
     def values_of(self, key: str, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], RegistryValue | None]:
         ok, infos = self.attempt(f"the values of {key}", lambda: wmi.enum_values(self.client, key))
@@ -114,46 +131,57 @@ class _Gatherer:
 
     def run(self) -> HostFacts:
         value_plan, pending_keys = wmi.pending_restart_plan(self.os)
-        plan = _plan(self.request, pending_keys)
+        plan = _plan(self.request, self.os, pending_keys)
         with ThreadPoolExecutor(max_workers=self.client.max_in_flight) as pool:
             files = pool.submit(self.files) if self.request.files else None
             qfe = pool.submit(self.qfe) if self.request.hotfix_ids else None
             values = [pool.submit(self.values_of, k, wanted) for k, wanted in plan.values.values()]
             keys = [pool.submit(self.subkeys_of, p, wanted) for p, wanted in plan.parents.values()]
             pfro = pool.submit(self.attempt, "PendingFileRenameOperations", self.pfro)
-            self._collect(files, qfe, values, keys, plan)
+            self._collect(files, values, keys, plan)
+            self._hotfixes(qfe.result() if qfe is not None else {}, plan)
             pfro_ok, pfro_value = pfro.result()
-            pending_values = {(registry_key_id(k), n.casefold()): pfro_value for k, n in value_plan if pfro_ok}
+        pending_values = {(registry_key_id(k), n.casefold()): pfro_value for k, n in value_plan if pfro_ok}
         self._reboot(pending_values)
         return self.facts
 
-    def _collect(self, files: Future[dict[str, FileFacts]] | None, qfe: Future[dict[str, Any]] | None,
+    def _collect(self, files: Future[dict[str, FileFacts]] | None,
                  values: list[Future[dict[tuple[str, str], RegistryValue | None]]],
                  keys: list[Future[dict[str, bool]]], plan: _Plan) -> None:
-        facts = self.facts
         if files is not None:
-            facts.files = files.result()
+            self.facts.files = files.result()
         for fut in values:
-            facts.registry.update(fut.result())
+            self.facts.registry.update(fut.result())
         for fut_keys in keys:
-            facts.registry_keys.update(fut_keys.result())
+            self.facts.registry_keys.update(fut_keys.result())
         for root in plan.roots:
-            facts.registry_keys[registry_key_id(root)] = True
-        sources: dict[str, list[str]] = {}
-        for hotfix in qfe.result() if qfe is not None else {}:
-            sources.setdefault(hotfix, []).append(SOURCE_QFE)
-        self._registry_records(sources)
-        facts.hotfixes = frozenset(sources)
-        facts.hotfix_sources = {k: tuple(v) for k, v in sources.items()}
+            self.facts.registry_keys[registry_key_id(root)] = True
 
-    def _registry_records(self, sources: dict[str, list[str]]) -> None:
-        """Legacy hotfix records: the engine asks for the era's record key (``...\\Hotfix\\Q253729``,
-        ``...\\Updates\\Windows XP\\SP2\\KB828753``); an existing key named after a requested id counts."""
+    def _hotfixes(self, qfe: QfeResult | None, plan: _Plan) -> None:
+        if plan.records:
+            self._record_keys(qfe, plan)
+        sources: dict[str, list[str]] = {hotfix: [SOURCE_QFE] for hotfix in qfe or {}}
+        # Legacy records: the engine asks for the era's record key (...\Hotfix\Q253729,
+        # ...\Updates\Windows XP\SP2\KB828753); an existing key named after a requested id counts.
         wanted = {h.strip().upper() for h in self.request.hotfix_ids}
         for key in self.request.registry_keys:
             leaf = wmi.parse_key(key).leaf.upper()
             if leaf in wanted and self.facts.registry_keys.get(registry_key_id(key)):
                 sources.setdefault(leaf, []).append(SOURCE_REGISTRY)
+        self.facts.hotfixes = frozenset(sources)
+        self.facts.hotfix_sources = {k: tuple(v) for k, v in sources.items()}
+
+    def _record_keys(self, qfe: QfeResult | None, plan: _Plan) -> None:
+        if qfe is not None:
+            for key, record in plan.records:
+                self.facts.registry_keys[registry_key_id(key)] = wmi.qfe_has_record(qfe, record)
+            return
+        # The QFE query failed: read the record keys themselves.
+        fallback = _Plan()
+        for key, _ in plan.records:
+            _plan_key(fallback, key)
+        for parent, wanted in fallback.parents.values():
+            self.facts.registry_keys.update(self.subkeys_of(parent, wanted))
 
     def _reboot(self, pending_values: dict[tuple[str, str], RegistryValue | None]) -> None:
         pending, reasons = wmi.pending_restart_from(pending_values, self.facts.registry_keys)

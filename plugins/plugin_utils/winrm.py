@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 import re
+import ssl
 import threading
 import time
 from collections import Counter
@@ -262,7 +263,12 @@ class _MaybeSent(Exception):
     """The connection broke after the request went out."""
 
 
-def _connect_phase(exc: BaseException) -> bool:
+class _ServerError(_MaybeSent):
+    """The service answered 5xx without a fault: like a broken connection, it may or may not have acted."""
+
+
+def _in_chain(exc: BaseException, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` or anything it wraps (requests and urllib3 nest their causes) is one of ``kinds``."""
     seen: set[int] = set()
     stack: list[Any] = [exc]
     while stack:
@@ -270,14 +276,18 @@ def _connect_phase(exc: BaseException) -> bool:
         if item is None or id(item) in seen:
             continue
         seen.add(id(item))
-        # NewConnectionError and NameResolutionError derive from ConnectTimeoutError in urllib3 2.x.
-        if isinstance(item, (urllib3.exceptions.ConnectTimeoutError, requests.exceptions.ConnectTimeout,
-                             ConnectionRefusedError)):
+        if isinstance(item, kinds):
             return True
         if isinstance(item, BaseException):
             stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
             stack.extend(a for a in item.args if isinstance(a, BaseException))
     return False
+
+
+def _connect_phase(exc: BaseException) -> bool:
+    # NewConnectionError and NameResolutionError derive from ConnectTimeoutError in urllib3 2.x.
+    return _in_chain(exc, (urllib3.exceptions.ConnectTimeoutError, requests.exceptions.ConnectTimeout,
+                           ConnectionRefusedError))
 
 
 def _describe(exc: BaseException) -> str:
@@ -398,22 +408,8 @@ class WinRMClient:
                     self.log(LOG_STEPS, f"{self.host}: authentication failed, trying transport {self.transport}")
                     continue
                 raise
-            except _NotSent as exc:
-                error: KbfixError = HostUnreachableError(f"{self.host}: cannot connect to {self.endpoint}: {exc}")
-                retry = True
-            except _MaybeSent as exc:
-                if idempotent:
-                    error = HostUnreachableError(f"{self.host}: connection lost during {request.name}: {exc}")
-                    retry = True
-                else:
-                    error = AmbiguousWriteError(
-                        f"{self.host}: connection lost after sending {request.name} ({exc}); "
-                        "the host may or may not have applied it", request.name)
-                    retry = False
-            except QuotaExceededError as exc:
-                error, retry = exc, True
-            except OperationTimeoutError as exc:
-                error, retry = exc, retry_timeouts
+            except (_NotSent, _MaybeSent, QuotaExceededError, OperationTimeoutError) as exc:
+                error, retry = self._classify(exc, request, idempotent, retry_timeouts)
             if not retry or attempt >= self.settings.retries:
                 raise error
             delay = self._backoff(attempt)
@@ -422,6 +418,23 @@ class WinRMClient:
             self._sleep(delay)
             attempt += 1
 
+    def _classify(self, exc: Exception, request: wsman.Request, idempotent: bool,
+                  retry_timeouts: bool) -> tuple[KbfixError, bool]:
+        """The error to raise if no retry is left, and whether this one may be retried."""
+        if isinstance(exc, _NotSent):
+            return HostUnreachableError(f"{self.host}: cannot connect to {self.endpoint}: {exc}"), True
+        if isinstance(exc, _MaybeSent):
+            if not idempotent:
+                return AmbiguousWriteError(f"{self.host}: {exc} after sending {request.name}; the host may or "
+                                           "may not have applied it", request.name), False
+            if isinstance(exc, _ServerError):
+                return TransportError(f"{self.host}: {request.name} failed: {exc}"), True
+            return HostUnreachableError(f"{self.host}: connection lost during {request.name}: {exc}"), True
+        if isinstance(exc, QuotaExceededError):
+            return exc, True  # refused before anything was done
+        assert isinstance(exc, OperationTimeoutError)
+        return exc, retry_timeouts
+
     def _backoff(self, attempt: int) -> float:
         ceiling = min(self.settings.backoff_max, self.settings.backoff * (2.0 ** attempt))
         # "Equal jitter": half fixed, half random, so many controllers hitting one host spread out.
@@ -429,7 +442,8 @@ class WinRMClient:
 
     def _send_once(self, request: wsman.Request) -> wsman.Reply:
         message_id = wsman.new_message_id()
-        payload = request.to_xml(self.endpoint, message_id, self.settings.operation_timeout)
+        timeout = request.operation_timeout or self.settings.operation_timeout
+        payload = request.to_xml(self.endpoint, message_id, min(timeout, self.settings.operation_timeout))
         with self._pool.lease() as lease:
             with self._lock:
                 self._counts[request.name] += 1
@@ -464,10 +478,16 @@ class WinRMClient:
                 f"({self.transport} over {self.settings.scheme.upper()})") from None
         except winrm_exc.WinRMTransportError as exc:
             lease.broken = True
+            if exc.code >= 500:
+                # A 5xx without a SOAP fault: the service failed without saying whether it acted.
+                raise _ServerError(f"HTTP {exc.code} without a WS-Man fault") from None
             raise TransportError(self._redact(f"{self.host}: HTTP {exc.code} from {self.endpoint}")) from None
         except requests.exceptions.SSLError as exc:
             lease.broken = True
-            raise TransportError(self._redact(f"{self.host}: TLS failed: {_describe(exc)}")) from None
+            if _in_chain(exc, ssl.SSLCertVerificationError):
+                raise TransportError(self._redact(f"{self.host}: TLS failed: {_describe(exc)}")) from None
+            # An EOF or reset inside TLS is a broken connection like any other.
+            raise _MaybeSent(self._redact(_describe(exc))) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout, OSError) as exc:
             lease.broken = True
             kind = _NotSent if _connect_phase(exc) else _MaybeSent

@@ -30,6 +30,7 @@ from .errors import (
     NotFoundError,
     TransportError,
     WriteVerificationError,
+    WSManFaultError,
 )
 from .model import Architecture, FileFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
 from .winrm import LOG_STEPS, AmbiguousWriteError, WinRMClient
@@ -113,7 +114,14 @@ def parse_key(key: str) -> RegistryPath:
 
 def _stdregprov(client: WinRMClient, method: str, params: Mapping[str, wsman.ParamValue],
                 *, write: bool = False) -> tuple[int, wsman.WmiObject]:
-    out = client.invoke(STDREGPROV, method, params, write=write)
+    try:
+        out = client.invoke(STDREGPROV, method, params, write=write)
+    except WSManFaultError as exc:
+        if exc.code == wsman.FAULT_ACTION_NOT_SUPPORTED:
+            # XP and Server 2003 have no GetQWORDValue / SetQWORDValue: those arrived with Vista.
+            raise KbfixError(f"{client.host}: this Windows' StdRegProv has no {method} method "
+                             "(QWORD methods exist from Vista / Server 2008 on)") from exc
+        raise
     rv = wsman.as_int(out.get("ReturnValue"))
     if rv is None:
         raise TransportError(f"{client.host}: StdRegProv.{method} returned no ReturnValue")
@@ -481,6 +489,41 @@ def qfe_hotfixes(client: WinRMClient, hotfix_ids: Iterable[str]) -> dict[str, li
         if hotfix in ids:
             found.setdefault(hotfix, []).append(obj)
     return found
+
+
+_UPDATES_RECORD = re.compile(r"HKLM\\SOFTWARE\\Microsoft\\Updates\\[^\\]+\\(?P<sp>[^\\]+)\\(?P<id>[^\\]+)", re.I)
+_HOTFIX_RECORD = re.compile(r"HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Hotfix\\(?P<id>[^\\]+)", re.I)
+
+
+@dataclass(frozen=True)
+class QfeRecord:
+    """A legacy hotfix record key that Win32_QuickFixEngineering reports as an instance."""
+
+    hotfix_id: str  # upper case
+    service_pack: str | None  # the SPn of an Updates\<product>\SPn\KB record
+
+
+def qfe_record(os: OsFacts, key: str) -> QfeRecord | None:
+    r"""On NT 4.0 to Server 2003 the QFE provider's instances *are* the registry records under
+    ``...\Windows NT\CurrentVersion\Hotfix\<id>`` and ``...\Updates\<product>\<SPn>\<id>`` (HotFixID = the
+    key name, ServicePackInEffect = SPn), so one QFE query answers whether such keys exist. The product
+    part is not in the instance; a KB number belongs to one product. Vista and later list CBS only."""
+    if int(os.version.split(".")[0]) >= 6:
+        return None
+    path = str(parse_key(key))
+    match = _UPDATES_RECORD.fullmatch(path)
+    if match:
+        return QfeRecord(match["id"].upper(), match["sp"].upper())
+    match = _HOTFIX_RECORD.fullmatch(path)
+    return QfeRecord(match["id"].upper(), None) if match else None
+
+
+def qfe_has_record(found: Mapping[str, list[wsman.WmiObject]], record: QfeRecord) -> bool:
+    for obj in found.get(record.hotfix_id, []):
+        sp = (wsman.as_str(obj.get("ServicePackInEffect")) or "").strip().upper()
+        if record.service_pack is None or sp == record.service_pack:
+            return True
+    return False
 
 
 # --- files -----------------------------------------------------------------------------------------

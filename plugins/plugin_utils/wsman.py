@@ -107,6 +107,7 @@ class Request:
     body: str = ""
     selectors: tuple[tuple[str, str], ...] = ()
     options: tuple[tuple[str, str], ...] = ()
+    operation_timeout: float | None = None  # overrides the client's OperationTimeout for this request
 
     def to_xml(self, to: str, message_id: str, operation_timeout: float = 20,
                max_envelope_size: int = DEFAULT_MAX_ENVELOPE_SIZE, locale: str = "en-US") -> bytes:
@@ -250,12 +251,13 @@ def shell_send_request(shell_id: str, command_id: str, data: bytes, end: bool = 
     return Request("Send", ACTION_SEND, SHELL_CMD, body, (("ShellId", shell_id),))
 
 
-def shell_receive_request(shell_id: str, command_id: str) -> Request:
+def shell_receive_request(shell_id: str, command_id: str, operation_timeout: float | None = None) -> Request:
+    """Receive output. The service holds it up to ``operation_timeout`` waiting for output (long poll)."""
     body = ("<rsp:Receive>" + _text_el("rsp:DesiredStream", "stdout stderr", f" CommandId={quoteattr(command_id)}")
             + "</rsp:Receive>")
     # KEEPALIVE keeps the shell from idling out while a long installer runs between Receives.
     return Request("Receive", ACTION_RECEIVE, SHELL_CMD, body, (("ShellId", shell_id),),
-                   (("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE"),))
+                   (("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE"),), operation_timeout)
 
 
 def shell_signal_request(shell_id: str, command_id: str, code: str = SIGNAL_TERMINATE) -> Request:

@@ -1,201 +1,28 @@
 """Fixtures for winsim's own tests.
 
-``standin_fleet`` serves the protocol half in-process (an event loop in a thread) over a tiny stand-in of the
-machine half's ``Host``. It exists only until the machine half (``winsim/machine.py``, ``cmd.py``, the profiles)
-can carry the protocol tests; then the protocol tests move to ``winsim.testing.running_fleet`` and the stand-in
-goes away.
+``make_fleet`` serves real simulated machines (winsim.machine) through the protocol half on an event loop in
+a background thread: the protocol tests see exactly what a client sees, and can look at the machine directly.
+The public API (``winsim.testing.running_fleet``, a separate process) has its own tests in test_fleet_*.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import json
+import contextlib
+import socket
 import threading
-import time
+import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
-from winsim.fleet import FleetRuntime, HostEntry
-from winsim.testing import Fleet
-
-PASSWORD = "St4nd-in!Pass"
-
-
-class WmiError(Exception):
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(f"{kind}: {message}")
-        self.kind = kind
-        self.message = message
-
-
-@dataclass
-class Instance:
-    class_name: str
-    properties: dict[str, object]
-    cim_types: dict[str, str] = field(default_factory=dict)
-
-
-class StandinProcess:
-    """A handful of commands, enough to drive the shell protocol: echo, exit /b, sleep, more, bigout."""
-
-    def __init__(self, command: str, arguments: list[str]) -> None:
-        self.line = " ".join([command, *arguments]).strip()
-        self.stdout = bytearray()
-        self.stderr = bytearray()
-        self.stdin = bytearray()
-        self.code: int | None = None
-        self.finish_at: float | None = None
-        self.terminated = False
-        self._start()
-
-    def _start(self) -> None:
-        word, _, rest = self.line.partition(" ")
-        word = word.lower()
-        if word == "echo":
-            self._finish(rest.encode() + b"\r\n", 0)
-        elif word == "exit":
-            self._finish(b"", int(rest.split()[-1]))
-        elif word == "sleep":
-            self.finish_at = time.monotonic() + float(rest)
-        elif word == "bigout":
-            self._finish(b"x" * int(rest), 0)
-        elif word == "more":
-            pass  # finishes when stdin ends
-        else:
-            self.stderr += (f"'{word}' is not recognized as an internal or external command,\r\n"
-                            "operable program or batch file.\r\n").encode()
-            self.code = 1
-
-    def _finish(self, out: bytes, code: int) -> None:
-        self.stdout += out
-        self.code = code
-
-    def write_stdin(self, data: bytes, end: bool) -> None:
-        self.stdin += data
-        if end and self.line.lower() == "more":
-            self._finish(bytes(self.stdin), 0)
-
-    def read(self) -> tuple[bytes, bytes, int | None]:
-        if self.finish_at is not None and time.monotonic() >= self.finish_at and self.code is None:
-            self._finish(b"slept\r\n", 0)
-        out, err = bytes(self.stdout), bytes(self.stderr)
-        self.stdout.clear()
-        self.stderr.clear()
-        return out, err, self.code
-
-    def terminate(self) -> None:
-        self.terminated = True
-        if self.code is None:
-            self.code = 1067
-
-
-SERVICES = [
-    {"Name": "Dfsr", "DisplayName": "DFS Replication", "State": "Running", "StartMode": "Auto",
-     "Description": None, "AcceptStop": True, "ProcessId": 1234},
-    {"Name": "LanmanServer", "DisplayName": "Server", "State": "Running", "StartMode": "Auto",
-     "Description": "Supports file, print, and named-pipe sharing", "AcceptStop": True, "ProcessId": 988},
-    {"Name": "Spooler", "DisplayName": "Print Spooler", "State": "Stopped", "StartMode": "Manual",
-     "Description": "Loads files to memory for later printing", "AcceptStop": False, "ProcessId": 0},
-]
-SERVICE_TYPES = {"Name": "string", "DisplayName": "string", "State": "string", "StartMode": "string",
-                 "Description": "string", "AcceptStop": "boolean", "ProcessId": "uint32"}
-
-
-class StandinHost:
-    """Stand-in for winsim.machine.Host with the interface the protocol half uses."""
-
-    def __init__(self, name: str, *, winrm_version: str = "2.0", listener: bool = True,
-                 state_path: Path | None = None) -> None:
-        self.name = name
-        self.profile_name = f"standin-{winrm_version}"
-        self.winrm_version = winrm_version
-        self.listener = listener
-        self.credentials = {"Administrator": PASSWORD}
-        self.state_path = state_path or Path(f"/nonexistent/{name}.json")
-        self.boot_id = 1
-        self.boot_time = dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-        self.registry: dict[tuple[str, str], tuple[str, object]] = {}
-        self.down_until: float | None = None
-        self.reboot_at: float | None = None
-        self.processes: list[StandinProcess] = []
-        self.lock = threading.RLock()
-
-    def is_up(self) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            if self.reboot_at is not None and now >= self.reboot_at:
-                if self.down_until is not None and now >= self.down_until:
-                    self.reboot_at = self.down_until = None
-                    self.boot_id += 1
-                    return True
-                return False
-            return True
-
-    def reboot(self, delay_seconds: float = 0) -> None:
-        with self.lock:
-            self.reboot_at = time.monotonic() + delay_seconds
-            self.down_until = self.reboot_at + 0.5
-
-    def save(self) -> None:
-        if self.state_path.parent.exists():
-            data = {"name": self.name, "registry": [[k[0], k[1], v[0], v[1]] for k, v in self.registry.items()]}
-            self.state_path.write_text(json.dumps(data), encoding="utf-8")
-
-    def wmi_enumerate(self, namespace: str, class_name: str, filtered: bool = False) -> list[Instance]:
-        if namespace.lower() != "root/cimv2":
-            raise WmiError("invalid_class", f"no namespace {namespace}")
-        if class_name.lower() == "win32_operatingsystem":
-            return [Instance("Win32_OperatingSystem", {
-                "Caption": "Microsoft Windows Server 2008 Enterprise ", "Version": "6.0.6002",
-                "ServicePackMajorVersion": 2, "ServicePackMinorVersion": 0, "LastBootUpTime": self.boot_time,
-                "MUILanguages": ["en-US", "de-DE"], "OtherTypeDescription": None,
-            }, {"Caption": "string", "Version": "string", "ServicePackMajorVersion": "uint16",
-                "ServicePackMinorVersion": "uint16", "LastBootUpTime": "datetime", "MUILanguages": "string[]",
-                "OtherTypeDescription": "string"})]
-        if class_name.lower() == "win32_service":
-            return [Instance("Win32_Service", dict(s), dict(SERVICE_TYPES)) for s in SERVICES]
-        raise WmiError("invalid_class", f"no class {class_name}")
-
-    def wmi_get(self, namespace: str, class_name: str, selectors: dict[str, str]) -> Instance:
-        wanted = {k.lower(): v.lower() for k, v in selectors.items()}
-        for inst in self.wmi_enumerate(namespace, class_name):
-            if wanted and all(str(inst.properties.get(k.capitalize() if k == "name" else k, "")).lower() == v
-                              for k, v in wanted.items()):
-                return inst
-        raise WmiError("not_found", "no such instance")
-
-    def wmi_invoke(self, namespace: str, class_name: str, method: str, selectors: dict[str, str],
-                   params: dict[str, object]) -> dict[str, object]:
-        if class_name.lower() != "stdregprov":
-            raise WmiError("invalid_class", class_name)
-        key = (str(params.get("sSubKeyName", "")).lower(), str(params.get("sValueName", "")).lower())
-        with self.lock:
-            if method == "SetDWORDValue":
-                self.registry[key] = ("dword", int(str(params["uValue"])))
-                return {"ReturnValue": 0}
-            if method == "GetDWORDValue":
-                found = self.registry.get(key)
-                if found is None:
-                    return {"ReturnValue": 1}
-                return {"uValue": found[1], "ReturnValue": 0}
-            if method == "SetMultiStringValue":
-                values = params.get("sValue")
-                self.registry[key] = ("multi", values if isinstance(values, list) else [values])
-                return {"ReturnValue": 0}
-            if method == "GetMultiStringValue":
-                found = self.registry.get(key)
-                return {"ReturnValue": 1} if found is None else {"sValue": found[1], "ReturnValue": 0}
-        raise WmiError("invalid_method", f"StdRegProv has no method {method}")
-
-    def start_process(self, command: str, arguments: list[str], cwd: str | None) -> StandinProcess:
-        process = StandinProcess(command, arguments)
-        self.processes.append(process)
-        return process
+from winsim.fleet import FleetRuntime, HostEntry, split_overrides, state_path
+from winsim.machine import Host
+from winsim.testing import Endpoint, Fleet, HostSpec
 
 
 class ThreadedFleet:
@@ -226,22 +53,153 @@ class ThreadedFleet:
 
 
 @pytest.fixture
-def standin_fleet(tmp_path: Path) -> Iterator[Callable[..., Fleet]]:
-    """``standin_fleet([StandinHost("h1"), ...], https=False, options={...})`` -> winsim.testing.Fleet."""
+def make_fleet(tmp_path: Path) -> Iterator[Callable[..., Fleet]]:
+    """``make_fleet([HostSpec(name, profile, overrides)], https=False, latency_ms=0)`` -> winsim.testing.Fleet
+
+    Real machines (winsim.machine.Host from the profiles) behind the protocol half, served in-process.
+    ``fleet.machines[name]`` is the live Host, for looking at what a request did to the machine.
+    """
     started: list[ThreadedFleet] = []
 
-    def start(hosts: list[Any], *, https: bool = False, latency_ms: float = 0.0,
-              options: dict[str, Any] | None = None) -> Fleet:
-        threaded = ThreadedFleet(tmp_path / f"fleet{len(started)}", [(h, dict(options or {})) for h in hosts],
-                                 https=https, latency_ms=latency_ms)
+    def start(hosts: list[HostSpec] | None = None, *, https: bool = False, latency_ms: float = 0.0) -> Fleet:
+        state_dir = tmp_path / f"fleet{len(started)}"
+        machines: list[tuple[Any, dict[str, Any]]] = []
+        for spec in hosts or [HostSpec("h1", "2008-sp2-x64")]:
+            machine_overrides, service = split_overrides(spec.overrides)
+            host = Host.create(spec.name, spec.profile, state_path(state_dir, spec.name), **machine_overrides)
+            machines.append((host, service))
+        threaded = ThreadedFleet(state_dir, machines, https=https, latency_ms=latency_ms)
         started.append(threaded)
-        return threaded.fleet
+        fleet = threaded.fleet
+        fleet.machines = {host.name: host for host, _ in machines}  # type: ignore[attr-defined]
+        return fleet
 
     yield start
     for threaded in started:
         threaded.close()
 
 
+# --- a raw WS-Man client: hand-built envelopes, for checking replies byte by byte -------------------------
+
+ENVELOPE = (
+    '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope"'
+    ' xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing"'
+    ' xmlns:wsman="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"'
+    ' xmlns:wsen="http://schemas.xmlsoap.org/ws/2004/09/enumeration"'
+    ' xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell">'
+    '<env:Header><wsa:To>{to}</wsa:To><wsa:ReplyTo><wsa:Address env:mustUnderstand="true">'
+    "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address></wsa:ReplyTo>"
+    '<wsman:MaxEnvelopeSize env:mustUnderstand="true">{max_envelope}</wsman:MaxEnvelopeSize>'
+    "<wsa:MessageID>{message_id}</wsa:MessageID><wsman:OperationTimeout>{timeout}</wsman:OperationTimeout>"
+    '<wsman:ResourceURI env:mustUnderstand="true">{resource}</wsman:ResourceURI>'
+    '<wsa:Action env:mustUnderstand="true">{action}</wsa:Action>{extra}</env:Header>'
+    "<env:Body>{body}</env:Body></env:Envelope>"
+)
+
+
+@dataclass
+class RawReply:
+    status: int
+    content: bytes
+    message_id: str
+    headers: dict[str, str]
+
+
+class RawClient:
+    """Sends hand-written SOAP over HTTPS + Basic (no message encryption), returns the raw reply."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.session = requests.Session()
+        self.session.auth = (endpoint.username, endpoint.password)
+        # Verify against the fleet's own self-signed certificate (it names 127.0.0.1).
+        self.verify: str | bool = str(endpoint.cert_path) if endpoint.cert_path else True
+
+    def send(self, action: str, resource: str, body: str = "", *, selectors: dict[str, str] | None = None,
+             options: dict[str, str] | None = None, timeout: str = "PT10S", max_envelope: int = 153600,
+             message_id: str | None = None) -> RawReply:
+        extra = ""
+        if selectors:
+            items = "".join(f'<wsman:Selector Name="{k}">{v}</wsman:Selector>' for k, v in selectors.items())
+            extra += f"<wsman:SelectorSet>{items}</wsman:SelectorSet>"
+        if options:
+            items = "".join(f'<wsman:Option Name="{k}">{v}</wsman:Option>' for k, v in options.items())
+            extra += f"<wsman:OptionSet>{items}</wsman:OptionSet>"
+        message_id = message_id or f"uuid:{uuid.uuid4()}"
+        data = ENVELOPE.format(to=self.endpoint.url, max_envelope=max_envelope, message_id=message_id,
+                               timeout=timeout, resource=resource, action=action, extra=extra, body=body)
+        response = self.session.post(self.endpoint.url, data=data.encode(),
+                                     headers={"Content-Type": "application/soap+xml;charset=UTF-8"}, timeout=60,
+                                     verify=self.verify)
+        return RawReply(response.status_code, response.content, message_id, dict(response.headers))
+
+    def close(self) -> None:
+        self.session.close()
+
+
 @pytest.fixture
-def standin_host_class() -> type[StandinHost]:
-    return StandinHost
+def raw_client() -> Iterator[Callable[[Endpoint], RawClient]]:
+    clients: list[RawClient] = []
+
+    def make(endpoint: Endpoint) -> RawClient:
+        clients.append(RawClient(endpoint))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
+
+
+# --- a TCP tap: what actually crossed the wire ------------------------------------------------------------
+
+
+class WireTap:
+    """A loopback TCP relay to an endpoint that records every byte the client sent."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.sent = bytearray()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self._stop = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, dest: socket.socket, record: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if record:
+                    self.sent += chunk
+                dest.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, dest):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def close(self) -> None:
+        self._stop = True
+        self.server.close()
+
+
+@pytest.fixture
+def wire_tap() -> Iterator[Callable[[int], WireTap]]:
+    taps: list[WireTap] = []
+
+    def make(port: int) -> WireTap:
+        taps.append(WireTap(port))
+        return taps[-1]
+
+    yield make
+    for tap in taps:
+        tap.close()

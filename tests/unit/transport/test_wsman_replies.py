@@ -164,7 +164,7 @@ def test_hostile_or_broken_xml_is_refused(payload: bytes) -> None:
 
 
 def test_non_soap_root_is_refused() -> None:
-    with pytest.raises(errors.TransportError, match="not a SOAP 1.2 envelope"):
+    with pytest.raises(errors.TransportError, match=r"not a SOAP 1\.2 envelope"):
         wsman.parse_reply(b"<html><body>IIS</body></html>")
 
 

@@ -288,9 +288,9 @@ class FaultPlan:
                                  f"{', '.join(RULE_KINDS)}")
         return plan
 
-    def take(self, kind: str, action: str) -> bool:
-        rule = self.rules.get(kind)
-        return rule is not None and rule.take(action)
+    def fire(self, action: str) -> set[str]:
+        """The rules that fire on this request; each rule counts the request against its own skip/count."""
+        return {kind for kind, rule in self.rules.items() if rule.take(action)}
 
     def take_auth_fail(self) -> bool:
         if self.auth_fail == 0:

@@ -382,8 +382,9 @@ def build_fleet(runtime: FleetRuntime, specs: Sequence[Spec], base_port: int | N
 
 
 def default_profiles() -> list[str]:
-    directory = Path(__file__).parent / "profiles"
-    return sorted(p.stem for p in directory.glob("*.yml"))
+    from .machine import profile_names  # the machine half owns the profiles
+
+    return sorted(profile_names())
 
 
 def generated_specs(count: int, profiles: Sequence[str]) -> list[Spec]:

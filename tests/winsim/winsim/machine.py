@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import hashlib
 import json
 import ntpath
@@ -52,7 +53,7 @@ __all__ = [
     "load_profile", "profile_names",
 ]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 STATE_FORMAT = 1
 PROFILE_DIR = Path(__file__).parent / "profiles"
 
@@ -356,6 +357,7 @@ def path_not_found(path: str) -> FileSystemError:
 
 
 _version_cache: dict[str, pe.VersionInfo | None] = {}
+_blob_memo: dict[tuple[str, int, int], str] = {}
 _version_lock = threading.Lock()
 
 
@@ -447,9 +449,19 @@ class FileSystem:
         return digest
 
     def link_blob(self, source: Path) -> tuple[str, int]:
-        """Put a cached file (a built PE) into the blob store without reading it twice when possible."""
+        """Put a cached file (a built PE) into the blob store; its digest is remembered per process so a
+        fleet of hosts does not hash the same multi-megabyte file again and again."""
+        stat = source.stat()
+        memo_key = (str(source), stat.st_size, stat.st_mtime_ns)
+        with _version_lock:
+            known = _blob_memo.get(memo_key)
+        if known is not None and (self.blob_dir / known).exists():
+            return known, stat.st_size
         data = source.read_bytes()
-        return self.store_blob(data), len(data)
+        digest = self.store_blob(data)
+        with _version_lock:
+            _blob_memo[memo_key] = digest
+        return digest, len(data)
 
     def place(self, path: str, ref: str, size: int, modified: dt.datetime, in_use: bool = False) -> FileEntry:
         norm = normalize_path(path)
@@ -624,11 +636,16 @@ def load_profile(name: str) -> dict[str, Any]:
     path = PROFILE_DIR / f"{name}.yml"
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or not path.exists():
         raise ValueError(f"unknown winsim profile {name!r}; known: {', '.join(profile_names())}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = copy.deepcopy(_read_profile(path))
     parent = data.pop("extends", None)
     if parent:
         return deep_merge(load_profile(parent), data)
     return dict(data)
+
+
+@functools.lru_cache(maxsize=64)
+def _read_profile(path: Path) -> dict[str, Any]:
+    return dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
 
 
 def deep_merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -1188,7 +1205,8 @@ def _standard_registry(host: Host, spec: Mapping[str, Any]) -> None:
         "CurrentVersion": (REG_SZ, f"{os_info.major}.{os_info.minor}"),
         "CurrentBuildNumber": (REG_SZ, os_info.build),
         # XP and 2003 keep a meaningless CurrentBuild; Vista made it the build number again.
-        "CurrentBuild": (REG_SZ, os_info.build if nt6 or os_info.major < 5 else "1.511.1 () (Obsolete data - do not use)"),
+        "CurrentBuild": (REG_SZ, os_info.build if nt6 or os_info.major < 5
+                         else "1.511.1 () (Obsolete data - do not use)"),
         "BuildLab": (REG_SZ, os_info.build_lab),
         "CurrentType": (REG_SZ, "Multiprocessor Free"),
         "SystemRoot": (REG_SZ, os_info.system_root),

@@ -66,7 +66,7 @@ _SHORT_NAMES = {
 
 MAX_HTTP_BODY = 16 * 1024 * 1024  # beyond this the connection is dropped unread
 DEFAULT_OPERATION_TIMEOUT = 60.0
-ENVELOPE_OVERHEAD = 4096  # room for header and wrappers when filling a reply up to MaxEnvelopeSize
+ENVELOPE_OVERHEAD = 2048  # room for header and wrappers when filling a reply up to MaxEnvelopeSize
 
 
 @dataclass(frozen=True)
@@ -547,30 +547,35 @@ class HostRuntime:
         name = action_name(req)
         self.counters.count(name)
         reboot = self.faults.count_request_for_reboot()
-        injected = self._injected_fault(name)
+        # Every rule sees every request (its skip/count are its own); the earliest stage that fires wins.
+        fired = self.faults.fire(name)
+        injected = self._injected_fault(fired, name, req.message_id)
         if injected is not None:
             return injected[0], injected[1], reboot
         status, body = await self._operate(req, user)
-        if self.faults.take("reset_after", name):
+        if "reset_after" in fired:
             log.info("%s: injected reset after %s", self.name, name)
             raise ResetConnection
         return status, body, reboot
 
-    def _injected_fault(self, name: str) -> tuple[int, bytes] | None:
-        if self.faults.take("reset_before", name):
+    def _injected_fault(self, fired: set[str], name: str, relates_to: str | None) -> tuple[int, bytes] | None:
+        if "reset_before" in fired:
             log.info("%s: injected reset before %s", self.name, name)
             raise ResetConnection
-        if self.faults.take("http_500", name):
+        if "http_500" in fired:
             return 500, b""
-        if self.faults.take("quota_fault", name):
-            return 500, soap.fault_envelope(faults.quota_operations(self.limits.max_operations), None, self.name)
-        if self.faults.take("timeout_fault", name):
-            return 500, soap.fault_envelope(faults.operation_timed_out(), None, self.name)
+        if "quota_fault" in fired:
+            fault = faults.quota_operations(self.limits.max_operations)
+            return 500, soap.fault_envelope(fault, relates_to, self.name)
+        if "timeout_fault" in fired:
+            return 500, soap.fault_envelope(faults.operation_timed_out(), relates_to, self.name)
         return None
 
     async def _operate(self, req: Request, user: str) -> tuple[int, bytes]:
         try:
-            self._check_operation_quota(user)
+            # Pull and Release continue an enumeration that is already counted; they must get through.
+            if req.action not in (ACTION_PULL, ACTION_RELEASE):
+                self._check_operation_quota(user)
         except faults.WsmanFault as fault:
             return 500, soap.fault_envelope(fault, req.message_id, self.name)
         self.in_flight[user] = self.in_flight.get(user, 0) + 1
@@ -618,7 +623,7 @@ class HostRuntime:
 
     def _reply_budget(self, req: Request) -> int:
         limit = min(req.max_envelope_size or self.limits.max_envelope, self.limits.max_envelope)
-        return max(limit - ENVELOPE_OVERHEAD, 1024)
+        return max(limit - ENVELOPE_OVERHEAD, 0)
 
     async def _machine(self, fn: Callable[..., T], *args: Any) -> T:
         try:
@@ -838,7 +843,8 @@ class HostRuntime:
                                [Elem("rsp:SendResponse", [("xmlns:rsp", soap.NS_SHELL)])])
         if action == ACTION_RECEIVE:
             timeout = req.operation_timeout if req.operation_timeout is not None else DEFAULT_OPERATION_TIMEOUT
-            max_bytes = self._reply_budget(req) * 3 // 4  # base64 grows the output by a third
+            # base64 grows the output by a third; always let some through so a command can make progress.
+            max_bytes = max(self._reply_budget(req) * 3 // 4, 1024)
             received = await self.shells.receive(shell, req.body, timeout, max_bytes, self.run)
             return self._reply(req, f"{soap.NS_SHELL}/ReceiveResponse", [received])
         if action == ACTION_SIGNAL:

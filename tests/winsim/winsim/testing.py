@@ -109,7 +109,7 @@ class Fleet:
 
     def inventory(self, path: Path, transport: str = "ntlm") -> Path:
         """Write an Ansible YAML inventory of the fleet (group per profile, ``winsim_profile`` per host)."""
-        endpoints = [self.control.call("endpoint", host=name) for name in self.hosts]
+        endpoints = [ep for ep in self.control.call("hosts")["hosts"] if ep["name"] in self.hosts]
         return write_inventory(path, endpoints, transport, self.control_port)
 
     def run_control(self, op: str, **kw: Any) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -89,7 +90,7 @@ def _namespace(namespace: str) -> str:
 
 def _operating_system(host: Host) -> list[Instance]:
     o = host.os
-    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     props: list[tuple[str, str, object]] = [
         ("BootDevice", "string", "\\Device\\HarddiskVolume1"),
         ("BuildNumber", "string", o.build),
@@ -238,7 +239,7 @@ def _release_type(host: Host, package: str) -> str:
     mum = f"{host.system_root}\\servicing\\Packages\\{package}.mum"
     try:
         text = host.fs.read(mum).decode("utf-8", "replace")
-    except Exception:  # noqa: BLE001 -- a missing or unreadable .mum is listed as a plain update by Windows too
+    except Exception:
         return "Update"
     found = re.search(r'releaseType="([^"]+)"', text)
     return found.group(1) if found else "Update"
@@ -260,13 +261,13 @@ def _installed_on(host: Host, key: Any) -> str:
     filetime = (int(high.data) << 32) | int(low.data)
     if host.os.minor == 0:
         return f"{filetime:016x}"
-    moment = dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(microseconds=filetime // 10)
+    moment = dt.datetime(1601, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=filetime // 10)
     return f"{moment.month}/{moment.day}/{moment.year}"
 
 
 _FILE_TYPES = {"sys": "System file", "exe": "Application", "dll": "Application Extension", "txt": "Text Document",
-               "mui": "MUI File", "mof": "MOF File", "log": "Text Document", "msu": "Microsoft Update Standalone Package",
-               "xml": "XML Document", "vbs": "VBScript Script File"}
+               "mui": "MUI File", "mof": "MOF File", "log": "Text Document", "xml": "XML Document",
+               "msu": "Microsoft Update Standalone Package", "vbs": "VBScript Script File"}
 
 
 def _data_file(host: Host, entry: Any) -> Instance:
@@ -315,6 +316,10 @@ def _data_files(host: Host) -> list[Instance]:
     return [_data_file(host, e) for e in sorted(host.fs.files.values(), key=lambda e: e.path.casefold())]
 
 
+def _pid(name: str) -> int:
+    return zlib.crc32(name.casefold().encode()) % 3000 + 400  # stable across processes, unlike hash()
+
+
 _START_MODES = {0: "Boot", 1: "System", 2: "Auto", 3: "Manual", 4: "Disabled"}
 
 
@@ -330,7 +335,7 @@ def _services(host: Host) -> list[Instance]:
             ("ExitCode", "uint32", 0 if running else 1077),
             ("Name", "string", service["name"]),
             ("PathName", "string", host.expand(str(service["image_path"]))),
-            ("ProcessId", "uint32", (abs(hash(service["name"])) % 3000 + 400) if running else 0),
+            ("ProcessId", "uint32", _pid(str(service["name"])) if running else 0),
             ("ServiceType", "string", "Own Process" if int(service["type"]) & 0x10 else "Share Process"),
             ("Started", "boolean", running),
             ("StartMode", "string", _START_MODES.get(int(service["start"]), "Unknown")),

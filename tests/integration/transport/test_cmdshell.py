@@ -1,0 +1,131 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cmd shell against winsim: commands, exit codes, timeouts, uploads, installers, reboots."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from transport_harness import Targets
+
+from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import RebootTimeoutError, RemoteCommandError
+from winsim.packages import build_package
+
+KB828753 = "WindowsXP-KB828753-x86-ENU.exe"
+
+
+def test_run_a_command(targets: Targets) -> None:
+    t = targets("xp2")
+    result = cmdshell.run(t.client, "hostname")
+    [os_instance] = t.endpoint.host().wmi_enumerate("root/cimv2", "Win32_OperatingSystem")
+    assert result.stdout.strip().casefold() == str(os_instance.properties["CSName"]).casefold()
+    assert result.exit_code == 0
+    assert t.endpoint.counters()["shells_open"] == 0  # the shell was deleted
+
+
+def test_exit_codes_and_stderr(targets: Targets) -> None:
+    t = targets("w2008")
+    with cmdshell.CmdShell(t.client) as shell:
+        assert cmdshell.run_line(t.client, "exit /b 3010", shell=shell, success_codes=None).exit_code == 3010
+        with pytest.raises(RemoteCommandError) as info:
+            cmdshell.run(t.client, "nosuchprogram", ["/x"], shell=shell)
+        assert "not recognized" in info.value.stderr
+        assert info.value.exit_code != 0
+        echoed = cmdshell.run_line(t.client, "echo a ^& b", shell=shell)
+        assert echoed.stdout == "a & b\r\n"
+
+
+def test_receive_timeout_fault_is_just_another_poll(http_targets: Targets) -> None:
+    t = http_targets("xp2")
+    t.endpoint.set_faults(timeout_fault={"action": "Receive", "count": 2})
+    result = cmdshell.run(t.client, "hostname")
+    assert result.exit_code == 0 and result.stdout.strip()
+    assert t.client.requests_by_name["Receive"] >= 3
+
+
+def test_upload_with_certutil(targets: Targets) -> None:
+    t = targets("r2")
+    data = bytes(range(256)) * 60  # 15,360 bytes: three echo commands
+    result = cmdshell.upload(t.client, data, r"C:\WINDOWS\Temp\kbfix upload.bin")
+    assert result.decoder == "certutil" and result.size == len(data)
+    machine = t.endpoint.host()
+    assert machine.fs.read(r"C:\WINDOWS\Temp\kbfix upload.bin") == data
+    assert not machine.fs.exists(r"C:\WINDOWS\Temp\kbfix upload.bin.b64")
+
+
+def test_upload_on_xp_uses_the_vbscript_decoder(targets: Targets) -> None:
+    t = targets("xp2")
+    data = b"MZ" + bytes(range(256)) * 30
+    result = cmdshell.upload(t.client, data, r"C:\WINDOWS\Temp\xp.bin", line_length=2000)
+    assert result.decoder == "vbscript"
+    machine = t.endpoint.host()
+    assert machine.fs.read(r"C:\WINDOWS\Temp\xp.bin") == data
+    assert not machine.fs.exists(r"C:\WINDOWS\Temp\xp.bin.decode.vbs")
+
+
+@pytest.mark.parametrize("fault", ["reset_before", "reset_after"])
+def test_upload_survives_a_reset_around_an_append(http_targets: Targets, fault: str) -> None:
+    logged: list[str] = []
+    t = http_targets("r2", log=lambda level, msg: logged.append(msg))
+    data = bytes(range(256)) * 50  # 17,068 base64 characters: 5 echo commands of 4,000
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(**{fault: {"action": "Command", "skip": 1, "count": 1}})
+    cmdshell.upload(t.client, data, rf"C:\WINDOWS\Temp\{fault}.bin", line_length=4000)
+    assert t.endpoint.host().fs.read(rf"C:\WINDOWS\Temp\{fault}.bin") == data
+    assert any("bytes (4002 before this line)" in m for m in logged)
+    # 5 echo + certutil + del; the line hit by reset_before arrives twice, the one hit by reset_after once.
+    assert t.endpoint.counters()["by_action"]["Command"] == (8 if fault == "reset_before" else 7)
+
+
+def test_command_timeout_terminates(targets: Targets) -> None:
+    t = targets("inst")
+    path = cmdshell.stage_package(t.client, cmdshell.PackageSource(data=build_package(KB828753)),
+                                  r"C:\WINDOWS\Temp\wizard.exe")
+    t.endpoint.reset_counters()
+    with pytest.raises(RemoteCommandError, match="did not finish within 2 seconds"):
+        # Without /quiet the installer waits for a click nobody makes.
+        cmdshell.run(t.client, path, timeout=2)
+    assert t.endpoint.counters()["by_action"].get("Signal") == 1
+
+
+def test_upload_install_reboot(targets: Targets) -> None:
+    t = targets("inst")
+    files = [r"C:\WINDOWS\system32\drivers\mrxsmb.sys", r"C:\WINDOWS\system32\drivers\rdbss.sys"]
+    path = cmdshell.stage_package(t.client, cmdshell.PackageSource(data=build_package(KB828753)),
+                                  "C:\\WINDOWS\\Temp\\" + KB828753)
+    result = cmdshell.run(t.client, path, ["/quiet", "/norestart"], success_codes=(0, 3010))
+    assert result.exit_code == 3010  # the drivers are in use: replaced at the next boot
+    os_facts = wmi.os_facts(t.client)
+    assert wmi.pending_restart(t.client, os_facts)[0]
+    assert "KB828753" in wmi.qfe_hotfixes(t.client, ["KB828753"])
+    before = wmi.last_boot_time(t.client)
+    assert before is not None
+    booted = cmdshell.reboot(t.client, timeout=60, poll_interval=0.5)
+    assert booted != before
+    assert booted == wmi.last_boot_time(t.client)
+    assert not wmi.pending_restart(t.client, os_facts)[0]
+    for path_ in files:
+        version = wmi.file_facts(t.client, [path_])[path_.casefold()].version
+        assert version is not None and version.startswith("5.1.2600.1276")
+    again = cmdshell.run(t.client, path, ["/quiet", "/norestart"], success_codes=None)
+    assert again.exit_code == 2359302  # already installed
+
+
+def test_reboot_with_win32shutdown(http_targets: Targets) -> None:
+    t = http_targets("inst")
+    before = wmi.last_boot_time(t.client)
+    booted = cmdshell.reboot(t.client, method="wmi", timeout=60, poll_interval=0.5)
+    assert before is not None and booted != before
+
+
+def test_reboot_timeout_message(targets: Targets) -> None:
+    t = targets("slow")
+    with pytest.raises(RebootTimeoutError) as info:
+        cmdshell.reboot(t.client, timeout=3, poll_interval=0.5)
+    assert re.fullmatch(
+        rf"Timed out waiting for {re.escape(t.client.host)} to come back after reboot: no new boot time after "
+        r"3 seconds \(last error: .+\)", str(info.value))
+    assert "connection" in str(info.value).split("last error:")[1]  # refused or reset while it is down
+

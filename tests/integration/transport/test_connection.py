@@ -1,0 +1,104 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Connection-level behaviour against winsim: credentials, unreachable hosts, the in-flight bound, logging."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from transport_harness import Targets, make_settings
+
+from ansible_collections.kbfix.windows.plugins.plugin_utils import winrm, wmi, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+    AuthenticationError,
+    HostUnreachableError,
+    QuotaExceededError,
+)
+
+
+def test_wrong_password(targets: Targets) -> None:
+    t = targets("xp2", password="not-the-password")
+    with pytest.raises(AuthenticationError) as info:
+        wmi.os_facts(t.client)
+    assert "not-the-password" not in str(info.value)
+    assert t.endpoint.username in str(info.value)
+
+
+def test_rejected_valid_credentials(targets: Targets) -> None:
+    t = targets("xp2")
+    t.endpoint.set_faults(auth_fail=True)
+    with pytest.raises(AuthenticationError):
+        wmi.last_boot_time(t.client)
+
+
+def test_next_transport_after_401(http_targets: Targets) -> None:
+    # Basic is refused over HTTP (AllowUnencrypted=false), NTLM works: like Ansible, try them in order.
+    logged: list[str] = []
+    t = http_targets("xp2", transports=("basic", "ntlm"), log=lambda level, msg: logged.append(msg))
+    assert wmi.last_boot_time(t.client) is not None
+    assert t.client.transport == "ntlm"
+    assert any("trying transport ntlm" in m for m in logged)
+
+
+def test_unreachable_host(targets: Targets) -> None:
+    ep = targets.fleet.hosts["xp2"]
+    settings = make_settings(ep, targets.mode, port=1, retries=2)  # nothing listens on port 1
+    client = winrm.WinRMClient(settings, sleep=lambda _: None)
+    with pytest.raises(HostUnreachableError):
+        wmi.last_boot_time(client)
+    assert client.request_count == 3
+
+
+def test_in_flight_bound_keeps_below_the_quota(http_targets: Targets) -> None:
+    """50 concurrent callers, 150 ms per request: the client lets 5 through at a time, so WinRM 2.0's 15
+    operations per user are never reached (no quota fault, no retry: exactly 50 requests), and the host
+    sees them 5 at a time (50 x 150 ms / 5 = 1.5 s at least; unbounded it would take about 0.15 s)."""
+    t = http_targets("xp2", retries=0)
+    assert t.endpoint.winrm_version == "2.0"
+    wmi.enum_keys(t.client, r"HKLM\SOFTWARE")  # authenticate first
+    t.endpoint.set_faults(latency_ms=150)
+    t.endpoint.reset_counters()
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(lambda _: wmi.enum_keys(t.client, r"HKLM\SOFTWARE"), range(50)))
+    elapsed = time.monotonic() - started
+    assert all(r is not None for r in results)
+    assert t.client.peak_in_flight == 5
+    assert t.endpoint.counters()["requests"] == 50
+    assert elapsed >= 1.4
+
+
+def test_quota_fault_from_open_enumerations(http_targets: Targets) -> None:
+    """Windows counts enumerations left open against MaxConcurrentOperationsPerUser (15 on 2.0): a real
+    quota fault, retried with backoff, then raised as QuotaExceededError."""
+    t = http_targets("xp2", retries=2)
+    uri = wsman.wmi_resource("root/cimv2", "Win32_Service")
+    contexts = []
+    try:
+        for _ in range(15):
+            page = wsman.enumeration_page(t.client.send(wsman.enumerate_request(uri, optimize=False),
+                                                        idempotent=True))
+            assert page.context is not None
+            contexts.append(page.context)
+        t.endpoint.reset_counters()
+        with pytest.raises(QuotaExceededError) as info:
+            wmi.enum_keys(t.client, r"HKLM\SOFTWARE")
+        assert info.value.code == 2150859174
+        assert t.endpoint.counters()["requests"] == 3
+    finally:
+        for context in contexts:
+            t.client.send(wsman.release_request(uri, context), idempotent=True)
+    assert wmi.enum_keys(t.client, r"HKLM\SOFTWARE") is not None  # released: the quota is free again
+
+
+def test_verbosity_levels_and_no_password(http_targets: Targets) -> None:
+    logged: list[tuple[int, str]] = []
+    t = http_targets("xp1", log=lambda level, msg: logged.append((level, msg)))
+    wmi.read_value(t.client, r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "CurrentVersion", "string")
+    assert any(level == winrm.LOG_OPERATIONS and "Invoke:GetStringValue" in m for level, m in logged)
+    payloads = [m for level, m in logged if level == winrm.LOG_PAYLOADS]
+    assert any("GetStringValue_INPUT" in m for m in payloads)
+    assert any("GetStringValue_OUTPUT" in m for m in payloads)
+    assert all(t.endpoint.password not in m for _, m in logged)

@@ -1,0 +1,342 @@
+"""The hotfix installers run from cmd: each seed package's effects and exit codes on its profiles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import pytest
+
+from winsim import packages
+from winsim.cmd import KILLED, run_command
+from winsim.machine import CBS_KEY, SESSION_MANAGER, UPDATES_KEY, Host
+
+SHARE = "\\\\fileserver\\patches"
+NOT_APPLICABLE, ALREADY_INSTALLED, RESTART = -2145124329, 2359302, 3010
+
+
+@pytest.fixture(scope="module")
+def share_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("shares")
+    for name in packages.package_names():
+        packages.write_package(name, root / "fileserver" / "patches")
+    return root
+
+
+def make(tmp_path: Path, share_root: Path, profile: str, **overrides: object) -> Host:
+    return Host.create("box", profile, tmp_path / f"{profile}.json", share_root=str(share_root),
+                       reboot_seconds=0.05, **overrides)
+
+
+def reboot(host: Host) -> None:
+    host.reboot()
+    deadline = time.monotonic() + 5
+    while not host.is_up():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def hotfix_ids(host: Host) -> set[str]:
+    return {str(i.properties["HotFixID"]) for i in host.wmi_enumerate("root/cimv2", "Win32_QuickFixEngineering")}
+
+
+def size(host: Host, path: str) -> int:
+    entry = host.fs.entry(host.expand(path))
+    assert entry is not None, path
+    return entry.size
+
+
+# --- KB828753: XP SP1, update.exe ---------------------------------------------------------------------------
+
+XP_PACKAGE = f"{SHARE}\\WindowsXP-KB828753-x86-ENU.exe"
+
+
+def test_kb828753_installs_with_pending_renames(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    result = run_command(host, f"{XP_PACKAGE} /quiet /norestart")
+    assert (result.exit_code, result.out, result.err) == (RESTART, "", "")
+    # Everything it replaces is loaded (two drivers, cscdll in winlogon): all three wait for the reboot.
+    renames = host.registry.get(SESSION_MANAGER, "PendingFileRenameOperations")
+    assert renames is not None and renames.data[1::2] == [
+        "!\\??\\C:\\WINDOWS\\system32\\cscdll.dll", "!\\??\\C:\\WINDOWS\\system32\\drivers\\mrxsmb.sys",
+        "!\\??\\C:\\WINDOWS\\system32\\drivers\\rdbss.sys"]
+    assert host.file_version("%SystemRoot%\\system32\\drivers\\mrxsmb.sys") == "5.1.2600.1106 (xpsp1.020828-1920)"
+    record = f"{UPDATES_KEY}\\Windows XP\\SP2\\KB828753"
+    assert host.registry.get(record, "Description").data == "Windows XP Hotfix - KB828753"  # type: ignore[union-attr]
+    assert "KB828753" in hotfix_ids(host)  # XP lists the record at once, before the reboot
+    assert host.fs.is_dir("C:\\WINDOWS\\$NtUninstallKB828753$")
+    assert "Exit code 3010" in host.fs.read("C:\\WINDOWS\\KB828753.log").decode()
+    reboot(host)
+    expected = {"cscdll.dll": 92160, "drivers\\mrxsmb.sys": 414976, "drivers\\rdbss.sys": 165632}
+    for name, length in expected.items():
+        path = f"%SystemRoot%\\system32\\{name}"
+        assert host.file_version(path) == "5.1.2600.1276 (xpsp2.030926-1738)"
+        assert size(host, path) == length
+    assert host.fs.entry("C:\\WINDOWS\\system32\\cscdll.dll").modified == \
+        dt.datetime(2003, 9, 27, 1, 19, tzinfo=dt.UTC)  # type: ignore[union-attr]
+    assert host.reboot_pending_indicators() == []
+    assert run_command(host, f"{XP_PACKAGE} /quiet /norestart").exit_code == ALREADY_INSTALLED
+
+
+def test_kb828753_switches(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    assert run_command(host, f"{XP_PACKAGE} /passive /norestart /n /o /f /log:C:\\kb.log").exit_code == RESTART
+    assert not host.fs.is_dir("C:\\WINDOWS\\$NtUninstallKB828753$")  # /n: no backup
+    assert host.fs.read("C:\\kb.log").decode().count("Installation started") == 1
+    result = run_command(host, f"{XP_PACKAGE} /quiet /bogus")
+    assert result.exit_code is None  # the usage dialog waits on an invisible desktop
+
+
+def test_kb828753_without_quiet_never_ends(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    process = host.start_process(XP_PACKAGE, [], None)
+    assert process.read() == (b"", b"", None)
+    process.terminate()
+    assert process.read()[2] == KILLED
+    assert "KB828753" not in hotfix_ids(host)
+
+
+def test_kb828753_restarts_the_host_without_norestart(tmp_path: Path, share_root: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packages, "RESTART_DELAY_SECONDS", 0.05)
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    before = host.boot_time
+    assert run_command(host, f"{XP_PACKAGE} /quiet").exit_code == RESTART
+    assert host.reboot_scheduled()
+    time.sleep(0.15)
+    assert host.is_up() and host.boot_time > before
+    assert host.file_version("%SystemRoot%\\system32\\drivers\\rdbss.sys") == "5.1.2600.1276 (xpsp2.030926-1738)"
+
+
+def test_kb828753_on_xp_sp2_is_not_applicable(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp2-x86")
+    assert run_command(host, f"{XP_PACKAGE} /quiet /norestart").exit_code == NOT_APPLICABLE
+    assert host.file_version("%SystemRoot%\\system32\\drivers\\mrxsmb.sys") == "5.1.2600.2180 (xpsp_sp2_rtm.040803-2158)"
+
+
+# --- KB253729: NT 4.0 TSE, hotfix.exe -----------------------------------------------------------------------
+
+
+def test_kb253729_hotfix_exe(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "nt4-tse-sp6-x86")
+    assert run_command(host, f"{SHARE}\\Q253729i.exe -m -q -z").exit_code == 0
+    key = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Hotfix\\Q253729"
+    assert host.registry.get(key, "Installed").data == 1  # type: ignore[union-attr]
+    assert host.reboot_pending_indicators() == ["PendingFileRenameOperations"]
+    reboot(host)
+    assert size(host, "%SystemRoot%\\system32\\mpr.dll") == 60176
+    assert host.fs.entry("C:\\WINNT\\system32\\mpr.dll").modified == \
+        dt.datetime(2000, 2, 8, 19, 27, tzinfo=dt.UTC)  # type: ignore[union-attr]
+    assert run_command(host, f"{SHARE}\\Q253729i.exe -m -z").exit_code == ALREADY_INSTALLED
+
+
+def test_kb253729_without_z_restarts(tmp_path: Path, share_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packages, "RESTART_DELAY_SECONDS", 30)
+    host = make(tmp_path, share_root, "nt4-tse-sp6-x86")
+    assert run_command(host, f"{SHARE}\\Q253729i.exe -m").exit_code == 0
+    assert host.reboot_scheduled()
+
+
+# --- KB977381 on Windows Server 2003 R2 (update.exe) --------------------------------------------------------
+
+
+def test_kb977381_2003_x86(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2003r2-sp2-x86")
+    result = run_command(host, f"{SHARE}\\WindowsServer2003-KB977381-x86-ENU.exe /quiet /norestart")
+    assert result.exit_code == RESTART
+    # dfsr.exe is the running DFSR service: queued. W03a3409.dll is free: replaced now.
+    assert host.file_version("%SystemRoot%\\system32\\w03a3409.dll") == "5.2.3790.4590 (srv03_sp2_qfe.090916-1216)"
+    assert host.file_version("%SystemRoot%\\system32\\dfsr.exe") == "5.2.3790.3959 (srv03_sp2_rtm.070216-1710)"
+    assert host.registry.open(f"{UPDATES_KEY}\\Windows Server 2003\\SP3\\KB977381") is not None
+    assert host.reboot_pending_indicators() == ["PendingFileRenameOperations", "UpdateExeVolatile"]
+    reboot(host)
+    assert host.file_version("%SystemRoot%\\system32\\dfsr.exe") == "5.2.3790.4650 (srv03_sp2_qfe.100115-1232)"
+    assert (size(host, "%SystemRoot%\\system32\\dfsr.exe"), size(host, "%SystemRoot%\\system32\\w03a3409.dll")) == \
+        (1705984, 43520)
+
+
+def test_kb977381_2003_x64_updates_the_wow64_copy(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2003r2-sp2-x64")
+    assert run_command(host, f"{SHARE}\\WindowsServer2003.WindowsXP-KB977381-x64-ENU.exe /quiet /norestart") \
+        .exit_code == RESTART
+    reboot(host)
+    assert (size(host, "%SystemRoot%\\system32\\dfsr.exe"), size(host, "%SystemRoot%\\system32\\w03a3409.dll"),
+            size(host, "%SystemRoot%\\SysWOW64\\w03a3409.dll")) == (3594752, 44032, 43520)
+    assert host.file_version("%SystemRoot%\\SysWOW64\\w03a3409.dll") == "5.2.3790.4590 (srv03_sp2_qfe.090916-1216)"
+
+
+@pytest.mark.parametrize(("profile", "package", "code"), [
+    ("2003r2-sp2-x86", "WindowsServer2003.WindowsXP-KB977381-x64-ENU.exe", 1),  # x64 package on x86
+    ("xp-sp1-x86", "WindowsServer2003-KB977381-x86-ENU.exe", 1),  # another OS
+    ("2003r2-sp2-x86", "WindowsXP-KB828753-x86-ENU.exe", 1),
+    ("2003r2-sp2-x86", "Windows6.0-KB977381-x86.msu", None),  # wusa does not exist on 2003: runs nothing
+])
+def test_wrong_platform(tmp_path: Path, share_root: Path, profile: str, package: str, code: int | None) -> None:
+    host = make(tmp_path, share_root, profile)
+    if package.endswith(".msu"):
+        result = run_command(host, f"wusa {SHARE}\\{package} /quiet")
+        assert result.exit_code == 1 and "is not recognized" in result.err
+        return
+    assert run_command(host, f"{SHARE}\\{package} /quiet /norestart").exit_code == code
+    assert host.reboot_pending_indicators() == []
+
+
+def test_kb977381_2003_needs_dfsr(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2003r2-sp2-x86", remove_services=["DFSR"])
+    assert run_command(host, f"{SHARE}\\WindowsServer2003-KB977381-x86-ENU.exe /quiet /norestart").exit_code == \
+        NOT_APPLICABLE
+    assert host.fs.entry("C:\\WINDOWS\\system32\\dfsr.exe") is None
+
+
+# --- KB977381 on Windows Server 2008 / 2008 R2 (wusa, CBS) ----------------------------------------------------
+
+# profile, package, Dfsrs.exe version, size
+W2008_CASES = [
+    ("2008-sp1-x86", "Windows6.0-KB977381-x86.msu", "6.0.6001.22565 (vistasp1_ldr.091117-0945)", 2245632),
+    ("2008-sp1-x64", "Windows6.0-KB977381-x64.msu", "6.0.6001.22565 (vistasp1_ldr.091117-0945)", 3678208),
+    ("2008-sp2-x86", "Windows6.0-KB977381-x86.msu", "6.0.6002.22269 (vistasp2_ldr.091117-0945)", 2247680),
+    ("2008-sp2-x64", "Windows6.0-KB977381-x64.msu", "6.0.6002.22269 (vistasp2_ldr.091117-0945)", 3680256),
+]
+
+
+@pytest.mark.parametrize(("profile", "package", "version", "length"), W2008_CASES)
+def test_kb977381_2008(tmp_path: Path, share_root: Path, profile: str, package: str, version: str,
+                       length: int) -> None:
+    host = make(tmp_path, share_root, profile)
+    assert run_command(host, f"wusa.exe {SHARE}\\{package} /quiet /norestart").exit_code == RESTART
+    assert host.reboot_pending_indicators() == ["CBS RebootPending"]
+    assert "KB977381" not in hotfix_ids(host)  # CBS lists the update once its reboot has happened
+    assert host.file_version("%SystemRoot%\\system32\\Dfsrs.exe") != version
+    assert run_command(host, f"wusa {SHARE}\\{package} /quiet /norestart").exit_code == ALREADY_INSTALLED
+    reboot(host)
+    assert host.file_version("%SystemRoot%\\system32\\Dfsrs.exe") == version
+    assert size(host, "%SystemRoot%\\system32\\Dfsrs.exe") == length
+    assert (host.file_version("%SystemRoot%\\system32\\Dfsrress.dll"), size(host, "%SystemRoot%\\system32\\Dfsrress.dll")) \
+        == (version, 2048)
+    assert size(host, "%SystemRoot%\\system32\\wbem\\Dfsrprovs.mof") == 66511
+    assert host.file_version("%SystemRoot%\\system32\\en-US\\Dfsrs.exe.mui") == version
+    assert "KB977381" in hotfix_ids(host)
+    assert host.reboot_pending_indicators() == []
+
+
+def test_kb977381_2008r2_keeps_the_rtm_resource_dll(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2008r2-rtm-x64")
+    before = host.fs.entry("C:\\Windows\\system32\\Dfsrress.dll")
+    assert run_command(host, f"wusa {SHARE}\\Windows6.1-KB977381-x64.msu /quiet /norestart").exit_code == RESTART
+    assert "Dfsrress.dll" not in host.fs.read("C:\\Windows\\WinSxS\\pending.xml").decode()
+    reboot(host)
+    assert host.file_version("%SystemRoot%\\system32\\Dfsrs.exe") == "6.1.7600.20578 (win7_ldr.091118-1759)"
+    assert size(host, "%SystemRoot%\\system32\\Dfsrs.exe") == 4503040
+    assert host.fs.entry("C:\\Windows\\system32\\Dfsrress.dll") == before
+    key = f"{CBS_KEY}\\Packages\\Package_for_KB977381_rtm~31bf3856ad364e35~amd64~~6.1.1.0"
+    assert host.registry.get(key, "CurrentState").data == 0x70  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("profile", "package", "overrides"), [
+    ("2008-sp2-x64", "Windows6.0-KB977381-x86.msu", {}),  # wrong architecture
+    ("2008-sp2-x64", "Windows6.0-KB977381-x64.msu", {"remove_services": ["DFSR"]}),  # no DFS Replication
+    ("2008r2-rtm-x64", "Windows6.0-KB977381-x64.msu", {}),  # a 6.0 package on 6.1
+    ("vista-sp1-x64", "Windows6.0-KB977381-x64.msu", {}),  # a client
+    ("2008-sp2-x64", "Windows6.0-KB977381-x64.msu", {"installed": ["KB977381"]}),
+])
+def test_msu_not_applicable(tmp_path: Path, share_root: Path, profile: str, package: str,
+                            overrides: dict[str, object]) -> None:
+    host = make(tmp_path, share_root, profile, **overrides)
+    expected = ALREADY_INSTALLED if overrides.get("installed") else NOT_APPLICABLE
+    assert run_command(host, f"wusa {SHARE}\\{package} /quiet /norestart").exit_code == expected
+    assert host.reboot_pending_indicators() == []
+
+
+def test_newer_files_make_an_msu_not_applicable(tmp_path: Path, share_root: Path) -> None:
+    newer = {"%SystemRoot%\\system32\\Dfsrs.exe": {"version": "6.0.6002.22300 (vistasp2_ldr.100101-0000)",
+                                                    "size": 3690000},
+             "%SystemRoot%\\system32\\Dfsrress.dll": {"version": "6.0.6002.22300", "size": 2048},
+             "%SystemRoot%\\system32\\en-US\\Dfsrress.dll.mui": {"version": "6.0.6002.22300", "size": 135680},
+             "%SystemRoot%\\system32\\en-US\\Dfsrs.exe.mui": {"version": "6.0.6002.22300", "size": 33280}}
+    host = make(tmp_path, share_root, "2008-sp2-x64", files=newer)
+    assert run_command(host, f"wusa {SHARE}\\Windows6.0-KB977381-x64.msu /quiet /norestart").exit_code == \
+        NOT_APPLICABLE
+
+
+def test_wusa_restarts_without_norestart(tmp_path: Path, share_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packages, "RESTART_DELAY_SECONDS", 30)
+    host = make(tmp_path, share_root, "2008-sp1-x64")
+    assert run_command(host, f"wusa {SHARE}\\Windows6.0-KB977381-x64.msu /quiet").exit_code == RESTART
+    assert host.reboot_scheduled()
+
+
+def test_wusa_without_quiet_waits_for_a_user(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2008-sp1-x64")
+    assert run_command(host, f"wusa {SHARE}\\Windows6.0-KB977381-x64.msu /norestart").exit_code is None
+    assert host.reboot_pending_indicators() == []
+
+
+# --- KB938475: Vista RTM --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["x86", "x64"])
+def test_kb938475_vista_rtm(tmp_path: Path, share_root: Path, arch: str) -> None:
+    host = make(tmp_path, share_root, f"vista-rtm-{arch}")
+    assert run_command(host, f"wusa {SHARE}\\Windows6.0-KB938475-{arch}.msu /quiet /norestart").exit_code == RESTART
+    reboot(host)
+    for driver in ("mrxsmb.sys", "mrxsmb10.sys", "mrxsmb20.sys", "srv2.sys"):
+        assert host.file_version(f"%SystemRoot%\\system32\\drivers\\{driver}") == \
+            "6.0.6000.20620 (vista_ldr.070615-1730)"
+    assert host.file_version("%SystemRoot%\\system32\\drivers\\srv.sys") == "6.0.6000.16386 (vista_rtm.061101-2205)"
+    assert "KB938475" in hotfix_ids(host)
+
+
+def test_kb938475_on_vista_sp1_is_not_applicable(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "vista-sp1-x86")
+    assert run_command(host, f"wusa {SHARE}\\Windows6.0-KB938475-x86.msu /quiet /norestart").exit_code == \
+        NOT_APPLICABLE
+
+
+# --- damaged and missing files, uploads -----------------------------------------------------------------------
+
+
+def test_corrupt_packages(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2008-sp1-x64")
+    msu = bytearray(packages.build_package("Windows6.0-KB977381-x64.msu"))
+    msu[-100] ^= 0xFF  # one flipped byte in the cabinet's data fails its checksum
+    host.fs.write("C:\\Windows\\Temp\\bad.msu", bytes(msu))
+    assert run_command(host, "wusa C:\\Windows\\Temp\\bad.msu /quiet /norestart").exit_code == -2147023504
+    host.fs.write("C:\\Windows\\Temp\\short.msu", bytes(msu[:300]))
+    assert run_command(host, "wusa C:\\Windows\\Temp\\short.msu /quiet /norestart").exit_code == -2147023504
+    assert run_command(host, "wusa C:\\Windows\\Temp\\none.msu /quiet /norestart").exit_code == -2147024894
+
+    xp = make(tmp_path, share_root, "xp-sp1-x86")
+    exe = packages.build_package("WindowsXP-KB828753-x86-ENU.exe")
+    xp.fs.write("C:\\cut.exe", exe[:-40])
+    assert run_command(xp, "C:\\cut.exe /quiet /norestart").exit_code == 1392
+    xp.fs.write("C:\\head.exe", exe[:200])
+    result = run_command(xp, "C:\\head.exe /quiet")
+    assert (result.exit_code, result.err) == (1, "C:\\head.exe is not a valid Win32 application.\r\n")
+    assert xp.reboot_pending_indicators() == []
+
+
+def test_unmapped_share(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    result = run_command(host, "\\\\otherserver\\share\\x.exe /quiet")
+    assert result.exit_code == 1 and "is not recognized" in result.err
+    result = run_command(host, "type \\\\otherserver\\share\\x.txt")
+    assert (result.exit_code, result.err) == (1, "The network path was not found.\r\n")
+
+
+def test_upload_by_echo_and_certutil_then_install(tmp_path: Path, share_root: Path) -> None:
+    import base64
+
+    host = make(tmp_path, share_root, "2003r2-sp2-x86")
+    data = packages.build_package("WindowsServer2003-KB977381-x86-ENU.exe")
+    text = base64.b64encode(data).decode()
+    for i in range(0, len(text), 4000):
+        assert run_command(host, f"echo {text[i:i + 4000]}>> C:\\WINDOWS\\Temp\\kb.b64").exit_code == 0
+    assert run_command(host, "certutil -decode C:\\WINDOWS\\Temp\\kb.b64 C:\\WINDOWS\\Temp\\kb.exe").exit_code == 0
+    assert run_command(host, "C:\\WINDOWS\\Temp\\kb.exe /quiet /norestart").exit_code == RESTART
+
+
+def test_package_found_through_the_path(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    host.fs.write("C:\\WINDOWS\\system32\\q.exe", packages.build_package("WindowsXP-KB828753-x86-ENU.exe"))
+    assert run_command(host, "q /quiet /norestart").exit_code == RESTART
