@@ -225,18 +225,19 @@ class _ProtocolPool:
         with self._sem:
             with self._lock:
                 protocol = self._idle.pop() if self._idle else None
+            lease = _Lease(protocol or self._factory(), protocol is None)
+            with self._lock:
                 self.in_flight += 1
                 self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            lease = _Lease(protocol or self._factory(), protocol is None)
             try:
                 yield lease
             finally:
                 with self._lock:
                     self.in_flight -= 1
-                    if lease.broken:
-                        _close_protocol(lease.protocol)
-                    else:
+                    if not lease.broken:
                         self._idle.append(lease.protocol)
+                if lease.broken:
+                    _close_protocol(lease.protocol)
 
     def clear(self) -> None:
         with self._lock:

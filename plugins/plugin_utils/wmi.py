@@ -45,6 +45,7 @@ HIVES: dict[str, int] = {
     "HKU": 2147483651, "HKEY_USERS": 2147483651,
     "HKCC": 2147483653, "HKEY_CURRENT_CONFIG": 2147483653,
 }
+_SHORT_HIVE = {v: k for k, v in HIVES.items() if k.startswith("HK") and len(k) <= 4}
 STDREGPROV = wsman.wmi_resource("root/default", "StdRegProv")  # root\default exists on every version
 
 RV_OK = 0
@@ -84,7 +85,7 @@ SOURCE_WU = "WindowsUpdate RebootRequired"
 
 @dataclass(frozen=True)
 class RegistryPath:
-    hive: str  # as written by the caller, upper-cased (HKLM)
+    hive: str  # the short form (HKLM) whatever the caller wrote
     hdefkey: int
     subkey: str  # without leading/trailing backslashes; "" = the hive itself
 
@@ -105,6 +106,7 @@ def parse_key(key: str) -> RegistryPath:
     cleaned = key.strip().strip("\\")
     hive, _, subkey = cleaned.partition("\\")
     hdefkey = HIVES.get(hive.upper())
+    hive = _SHORT_HIVE.get(hdefkey or 0, hive.upper())
     if hdefkey is None:
         raise ArgumentError("key", f"{key!r} does not start with a registry hive (HKLM, HKU, HKCR, HKCU, HKCC)")
     if re.search(r"[\x00-\x1f]", subkey) or "\\\\" in subkey:
@@ -357,25 +359,34 @@ def create_key(client: WinRMClient, key: str) -> None:
                 lambda: key_exists(client, str(path)), "CreateKey", str(path))
 
 
+def _is_set(client: WinRMClient, key: str, name: str, value: RegistryValue) -> bool:
+    return same_value(value, read_value(client, key, name, value.type))
+
+
 def set_value(client: WinRMClient, key: str, name: str, value: RegistryValue, *,
               create: bool = False) -> RegistryChange:
     """Make ``key\\name`` hold ``value``; read back and verify. Unchanged values are not written."""
     path = parse_key(key)
     what = f"{path}\\{name}"
+    if value.type != "none":
+        method, params = _set_params(path, name, value)  # bad data fails here, before any request
     before = read_value(client, str(path), name, value.type)
     if same_value(value, before):
         return RegistryChange(False, before, before)
     if create:
         create_key(client, str(path))
+    applied = partial(_is_set, client, str(path), name, value)
     if value.type == "none":
         # StdRegProv has no Set method for REG_NONE; reg.exe (present since XP) writes it.
         from .cmdshell import reg_add_none  # cmdshell builds on this module
 
-        reg_add_none(client, str(path), name)
+        def write_none() -> int:
+            reg_add_none(client, str(path), name)
+            return RV_OK
+
+        _write_once(client, write_none, applied, "reg add", what)
     else:
-        method, params = _set_params(path, name, value)
-        _write_once(client, lambda: _stdregprov(client, method, params, write=True)[0],
-                    lambda: same_value(value, read_value(client, str(path), name, value.type)), method, what)
+        _write_once(client, lambda: _stdregprov(client, method, params, write=True)[0], applied, method, what)
     after = read_value(client, str(path), name, value.type)
     if not same_value(value, after):
         raise WriteVerificationError(f"{client.host}: wrote {what} = {_show(value)} but read back {_show(after)}")

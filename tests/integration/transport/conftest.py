@@ -11,16 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from transport_harness import HOSTS, MODES, Targets, unique_key
+from transport_harness import HOSTS, MODES, SHARE, SHARED_PACKAGE, Targets, unique_key
 
-from winsim.testing import Fleet, running_fleet
+from winsim.packages import write_package
+from winsim.testing import Fleet, HostSpec, running_fleet
 
 
 @pytest.fixture(scope="session")
 def fleets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Fleet]]:
     base = tmp_path_factory.mktemp("transport-fleets")
-    with running_fleet(HOSTS, state_dir=base / "http") as http, \
-            running_fleet(HOSTS, state_dir=base / "https", https=True) as https:
+    share = base / "share"
+    share.mkdir()
+    write_package(SHARED_PACKAGE, share)
+    hosts = [*HOSTS, HostSpec("unc", "vista-rtm-x86", {"shares": {SHARE: str(share)}})]
+    with running_fleet(hosts, state_dir=base / "http") as http, \
+            running_fleet(hosts, state_dir=base / "https", https=True) as https:
         yield {"http-ntlm": http, "https-basic": https}
 
 

@@ -26,6 +26,8 @@ HOSTS: list[HostSpec] = [
 ]
 
 MODES = ("http-ntlm", "https-basic")
+SHARE = r"\\fs1\packages"  # host "unc" (Vista RTM x86) maps it to a directory holding SHARED_PACKAGE
+SHARED_PACKAGE = "Windows6.0-KB938475-x86.msu"
 
 
 @dataclass
@@ -56,7 +58,8 @@ def make_settings(ep: Endpoint, mode: str, **overrides: Any) -> winrm.WinRMSetti
         "read_timeout": 30, "operation_timeout": 20,
     }
     if ep.scheme == "https":
-        values["cert_validation"] = "ignore"
+        # winsim's self-signed certificate names 127.0.0.1: validate it against itself.
+        values["ca_trust_path"] = str(ep.cert_path)
     values.update(overrides)
     return winrm.WinRMSettings(**values)
 

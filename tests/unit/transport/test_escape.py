@@ -210,3 +210,18 @@ def test_cmd_path_rejects(bad: str) -> None:
 
 def test_cmd_path_quotes() -> None:
     assert escape.cmd_path(r"C:\Program Files\kb.exe") == r'"C:\Program Files\kb.exe"'
+
+
+def test_vbscript_decoder_lines_survive_echo() -> None:
+    from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell
+
+    for line in cmdshell._VBS_DECODER:
+        assert cmd_unescape(escape.cmd_echo_text(line)) == line
+
+
+def test_echo_command_puts_redirection_first() -> None:
+    from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell
+
+    line = cmdshell._echo_command("QUJD1", r"C:\Temp\x y.b64", append=True)
+    assert line == '>>"C:\\Temp\\x y.b64" echo QUJD1'
+    assert cmdshell._echo_command("QUJD", r"C:\a.b64", append=False).startswith('>"C:\\a.b64" ')

@@ -132,3 +132,18 @@ def test_qfe_has_record_checks_the_service_pack() -> None:
     assert not wmi.qfe_has_record(found, wmi.QfeRecord("KB828753", "SP3"))
     assert wmi.qfe_has_record(found, wmi.QfeRecord("KB828753", None))
     assert not wmi.qfe_has_record(found, wmi.QfeRecord("KB1", None))
+
+
+@pytest.mark.parametrize("value", [
+    RegistryValue("dword", 2 ** 32), RegistryValue("dword", -1), RegistryValue("dword", True),
+    RegistryValue("qword", 2 ** 64), RegistryValue("string", 5), RegistryValue("multistring", "a"),
+    RegistryValue("binary", "00ff"),
+])
+def test_bad_data_fails_before_any_request(value: RegistryValue) -> None:
+    from ansible_collections.kbfix.windows.plugins.plugin_utils import winrm
+
+    # Nothing listens on port 1: a request would raise HostUnreachableError, not ArgumentError.
+    client = winrm.WinRMClient(winrm.WinRMSettings(host="127.0.0.1", port=1, retries=0))
+    with pytest.raises(ArgumentError):
+        wmi.set_value(client, r"HKLM\SOFTWARE\kbfix", "X", value)
+    assert client.request_count == 0

@@ -88,8 +88,8 @@ def test_abandoned_enumeration_is_released(targets: Targets) -> None:
     assert t.endpoint.counters()["by_action"].get("Release") == 1
 
 
-def test_pull_timeout_fault_is_retried(http_targets: Targets) -> None:
-    t = http_targets("w8r2")
+def test_pull_timeout_fault_is_retried(targets: Targets) -> None:
+    t = targets("w8r2")
     t.endpoint.set_faults(timeout_fault={"action": "Pull", "count": 1})
     services = t.client.enumerate(wsman.wmi_resource("root/cimv2", "*"), "SELECT Name FROM Win32_Service",
                                   max_elements=1)
@@ -113,16 +113,16 @@ def test_winrm_1_0_falls_back_to_plain_enumeration(targets: Targets) -> None:
     assert t.endpoint.counters()["by_action"] == {"Get": 2}  # no second attempt at a filter
 
 
-def test_quota_fault_is_retried(http_targets: Targets) -> None:
-    t = http_targets("vista")
+def test_quota_fault_is_retried(targets: Targets) -> None:
+    t = targets("vista")
     t.endpoint.set_faults(quota_fault={"action": "Enumerate", "count": 2})
     t.endpoint.reset_counters()
     assert wmi.last_boot_time(t.client) is not None
     assert wsman_requests(t.endpoint) == 3
 
 
-def test_http_500_without_fault_is_retried_for_reads(http_targets: Targets) -> None:
-    t = http_targets("vista", retries=1)
+def test_http_500_without_fault_is_retried_for_reads(targets: Targets) -> None:
+    t = targets("vista", retries=1)
     t.endpoint.set_faults(http_500={"action": "Enumerate", "count": 10})
     with pytest.raises(TransportError, match="HTTP 500"):
         wmi.last_boot_time(t.client)

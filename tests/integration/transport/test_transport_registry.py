@@ -138,34 +138,34 @@ def test_vista_cbs_store_is_read_only(targets: Targets) -> None:
 
 
 @pytest.mark.parametrize("fault", ["reset_before", "reset_after"])
-def test_write_with_connection_reset_is_applied_exactly_once(http_targets: Targets, test_key: str,
+def test_write_with_connection_reset_is_applied_exactly_once(targets: Targets, test_key: str,
                                                              fault: str) -> None:
-    t = http_targets("xp2")
+    t = targets("xp2")
     wmi.create_key(t.client, test_key)
     t.endpoint.reset_counters()
     t.endpoint.set_faults(**{fault: {"action": "Invoke:SetDWORDValue", "count": 1}})
     change = wmi.set_value(t.client, test_key, "ReconnectTimeout", RegistryValue("dword", 120))
     assert change.changed and change.after == RegistryValue("dword", 120)
-    assert host_value(http_targets, "xp2", test_key, "ReconnectTimeout") == (REG_DWORD, 120)
+    assert host_value(targets, "xp2", test_key, "ReconnectTimeout") == (REG_DWORD, 120)
     sets = t.endpoint.counters()["by_action"]["Invoke:SetDWORDValue"]
     # reset_before: the host never applied the first one, so it is sent again (2 arrive, 1 applied);
     # reset_after: the host applied it, the read-back shows it, nothing is sent again.
     assert sets == (2 if fault == "reset_before" else 1)
 
 
-def test_write_that_keeps_failing_is_unreachable_not_repeated(http_targets: Targets, test_key: str) -> None:
-    t = http_targets("xp2")
+def test_write_that_keeps_failing_is_unreachable_not_repeated(targets: Targets, test_key: str) -> None:
+    t = targets("xp2")
     wmi.create_key(t.client, test_key)
     t.endpoint.reset_counters()
     t.endpoint.set_faults(reset_before={"action": "Invoke:SetStringValue", "count": 5})
     with pytest.raises(HostUnreachableError):
         wmi.set_value(t.client, test_key, "S", RegistryValue("string", "v"))
     assert t.endpoint.counters()["by_action"]["Invoke:SetStringValue"] == 2  # the write and one repeat
-    assert host_value(http_targets, "xp2", test_key, "S") is None
+    assert host_value(targets, "xp2", test_key, "S") is None
 
 
-def test_reads_are_retried_after_reset(http_targets: Targets) -> None:
-    t = http_targets("xp1")
+def test_reads_are_retried_after_reset(targets: Targets) -> None:
+    t = targets("xp1")
     t.endpoint.set_faults(reset_after={"action": "Invoke:EnumKey", "count": 2})
     assert wmi.enum_keys(t.client, r"HKLM\SYSTEM\CurrentControlSet\Services") is not None
     assert t.client.requests_by_name["Invoke:EnumKey"] == 3

@@ -7,10 +7,15 @@ from __future__ import annotations
 import re
 
 import pytest
-from transport_harness import Targets
+from transport_harness import SHARE, SHARED_PACKAGE, Targets
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell, wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import RebootTimeoutError, RemoteCommandError
+from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell, collect, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+    NotFoundError,
+    RebootTimeoutError,
+    RemoteCommandError,
+)
+from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FactRequest
 from winsim.packages import build_package
 
 KB828753 = "WindowsXP-KB828753-x86-ENU.exe"
@@ -37,8 +42,8 @@ def test_exit_codes_and_stderr(targets: Targets) -> None:
         assert echoed.stdout == "a & b\r\n"
 
 
-def test_receive_timeout_fault_is_just_another_poll(http_targets: Targets) -> None:
-    t = http_targets("xp2")
+def test_receive_timeout_fault_is_just_another_poll(targets: Targets) -> None:
+    t = targets("xp2")
     t.endpoint.set_faults(timeout_fault={"action": "Receive", "count": 2})
     result = cmdshell.run(t.client, "hostname")
     assert result.exit_code == 0 and result.stdout.strip()
@@ -66,9 +71,9 @@ def test_upload_on_xp_uses_the_vbscript_decoder(targets: Targets) -> None:
 
 
 @pytest.mark.parametrize("fault", ["reset_before", "reset_after"])
-def test_upload_survives_a_reset_around_an_append(http_targets: Targets, fault: str) -> None:
+def test_upload_survives_a_reset_around_an_append(targets: Targets, fault: str) -> None:
     logged: list[str] = []
-    t = http_targets("r2", log=lambda level, msg: logged.append(msg))
+    t = targets("r2", log=lambda level, msg: logged.append(msg))
     data = bytes(range(256)) * 50  # 17,068 base64 characters: 5 echo commands of 4,000
     t.endpoint.reset_counters()
     t.endpoint.set_faults(**{fault: {"action": "Command", "skip": 1, "count": 1}})
@@ -113,8 +118,8 @@ def test_upload_install_reboot(targets: Targets) -> None:
     assert again.exit_code == 2359302  # already installed
 
 
-def test_reboot_with_win32shutdown(http_targets: Targets) -> None:
-    t = http_targets("inst")
+def test_reboot_with_win32shutdown(targets: Targets) -> None:
+    t = targets("inst")
     before = wmi.last_boot_time(t.client)
     booted = cmdshell.reboot(t.client, method="wmi", timeout=60, poll_interval=0.5)
     assert before is not None and booted != before
@@ -129,3 +134,17 @@ def test_reboot_timeout_message(targets: Targets) -> None:
         r"3 seconds \(last error: .+\)", str(info.value))
     assert "connection" in str(info.value).split("last error:")[1]  # refused or reset while it is down
 
+
+
+def test_stage_package_from_host_path_and_unc_share(targets: Targets) -> None:
+    t = targets("unc")
+    unc = SHARE + "\\" + SHARED_PACKAGE
+    assert cmdshell.stage_package(t.client, cmdshell.PackageSource(unc_path=unc), "unused") == unc
+    with pytest.raises(NotFoundError):
+        cmdshell.stage_package(t.client, cmdshell.PackageSource(host_path=r"C:\Windows\Temp\missing.msu"), "x")
+    existing = r"C:\Windows\System32\drivers\srv.sys"  # any file the profile has
+    assert cmdshell.stage_package(t.client, cmdshell.PackageSource(host_path=existing), "x") == existing
+    result = cmdshell.run(t.client, "wusa.exe", [unc, "/quiet", "/norestart"], success_codes=(0, 3010))
+    assert result.exit_code == 3010  # CBS stages the files for the next boot
+    facts = collect.gather(t.client, wmi.os_facts(t.client), FactRequest(hotfix_ids=("KB938475",)))
+    assert facts.reboot_pending and wmi.SOURCE_CBS in facts.reboot_pending_sources

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import certifi
 import pytest
 from transport_harness import Targets, make_settings
 
@@ -15,7 +16,9 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     AuthenticationError,
     HostUnreachableError,
     QuotaExceededError,
+    TransportError,
 )
+from winsim.testing import Fleet
 
 
 def test_wrong_password(targets: Targets) -> None:
@@ -40,6 +43,15 @@ def test_next_transport_after_401(http_targets: Targets) -> None:
     assert wmi.last_boot_time(t.client) is not None
     assert t.client.transport == "ntlm"
     assert any("trying transport ntlm" in m for m in logged)
+
+
+def test_untrusted_certificate_is_a_transport_error(fleets: dict[str, Fleet]) -> None:
+    ep = fleets["https-basic"].hosts["xp2"]
+    client = winrm.WinRMClient(make_settings(ep, "https-basic", ca_trust_path=certifi.where()))
+    with pytest.raises(TransportError, match="TLS failed") as info:
+        wmi.last_boot_time(client)
+    assert not isinstance(info.value, HostUnreachableError)
+    assert client.request_count == 1  # not retried: configuration, not reachability
 
 
 def test_unreachable_host(targets: Targets) -> None:
