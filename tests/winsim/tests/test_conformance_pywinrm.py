@@ -116,3 +116,18 @@ def test_wrong_password_is_401(http_ep: Any) -> None:
     with pytest.raises(InvalidCredentialsError):
         bad.run_cmd("echo", ["x"])
     assert http_ep.counters()["requests"] == 0
+
+
+@pytest.mark.parametrize(("codepage", "encoding"), [(437, "cp437"), (65001, "utf-8")])
+def test_output_follows_the_shell_code_page(http_ep: Any, codepage: int, encoding: str) -> None:
+    # Ansible's winrm connection opens its shells with WINRS_CODEPAGE=65001; pywinrm defaults to 437.
+    protocol = Protocol(http_ep.url, transport="ntlm", username=http_ep.username, password=http_ep.password)
+    shell_id = protocol.open_shell(codepage=codepage)
+    command_id = protocol.run_command(shell_id, "echo", ["Grüße"])
+    stdout, _, code = protocol.get_command_output(shell_id, command_id)
+    command_id = protocol.run_command(shell_id, "cmd")
+    protocol.send_command_input(shell_id, command_id, "echo Käse\r\nexit\r\n".encode(encoding), end=True)
+    echoed, _, _ = protocol.get_command_output(shell_id, command_id)
+    protocol.close_shell(shell_id)
+    assert (code, stdout) == (0, "Grüße\r\n".encode(encoding))
+    assert "\r\nKäse\r\n".encode(encoding) in echoed

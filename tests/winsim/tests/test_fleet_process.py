@@ -85,6 +85,18 @@ def test_the_fleet_process_is_stopped_when_the_test_fails(tmp_path: Path) -> Non
     assert not _alive(pid)
 
 
+def test_shutdown_through_the_control_channel_saves_the_hosts(tmp_path: Path) -> None:
+    with running_fleet(HOSTS[:1], state_dir=tmp_path) as fleet:
+        pid = fleet.run_control("ping")["pid"]
+        assert fleet.run_control("shutdown") == {"ok": True}
+        deadline = time.monotonic() + 20
+        while _alive(pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    assert (tmp_path / "hosts" / "xp1.json").exists()
+    assert not (tmp_path / "fleet-ready.json").exists()
+
+
 def test_faults_and_counters_through_the_control_channel(tmp_path: Path) -> None:
     with running_fleet(HOSTS[1:2], state_dir=tmp_path, latency_ms=50) as fleet:
         srv = fleet.hosts["srv1"]
@@ -132,11 +144,12 @@ def test_cli_fleet(tmp_path: Path) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie (exited, not yet reaped by running_fleet)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
         return False
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _free_port_range(count: int) -> int:

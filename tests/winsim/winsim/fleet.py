@@ -178,6 +178,7 @@ class FleetRuntime:
         self.cert_path: Path | None = None
         self.control_port: int | None = None
         self._control_server: asyncio.Server | None = None
+        self._stop_task: asyncio.Future[None] | None = None
         self.stopped = asyncio.Event()
 
     def add(self, host: Any, entry: HostEntry, initial_faults: Mapping[str, Any] | None = None) -> HostRuntime:
@@ -282,7 +283,8 @@ class FleetRuntime:
         if op == "hosts":
             return {"hosts": self.endpoints(), "control_port": self.control_port}
         if op == "shutdown":
-            asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.stop()))
+            # Stopping starts after this reply is written; keep a reference so the task is not collected.
+            self._stop_task = asyncio.ensure_future(self.stop())
             return {"ok": True}
         runtime = self._runtime(kw.pop("host"))
         return await self._host_control(runtime, op, **kw)

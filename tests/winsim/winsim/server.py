@@ -590,7 +590,12 @@ class HostRuntime:
                                         sender=False)
             return 500, soap.fault_envelope(failure, req.message_id, self.name)
         finally:
-            self.in_flight[user] -= 1
+            # A reboot may have cleared the table while this operation ran.
+            remaining = self.in_flight.get(user, 1) - 1
+            if remaining > 0:
+                self.in_flight[user] = remaining
+            else:
+                self.in_flight.pop(user, None)
 
     def _check_operation_quota(self, user: str) -> None:
         self._expire_enumerations()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import codecs
 import functools
 import time
 import xml.etree.ElementTree as ET
@@ -39,13 +40,33 @@ def command_not_found(command_id: str) -> faults.WsmanFault:
     )
 
 
+OEM_CODEPAGE = 437
+UTF8_CODEPAGE = 65001
+
+
 @dataclass
 class Command:
     command_id: str
     process: Any  # machine half's Process
+    codepage: int = OEM_CODEPAGE
     stdout: bytearray = field(default_factory=bytearray)
     stderr: bytearray = field(default_factory=bytearray)
     exit_code: int | None = None
+    _stdin_decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")("replace"))
+
+    def to_console(self, data: bytes, final: bool) -> bytes:
+        """Client stdin -> the console's bytes. The machine's console is OEM (cp437); WinRS with
+        WINRS_CODEPAGE=65001 (what Ansible asks for) means the client writes UTF-8."""
+        if self.codepage != UTF8_CODEPAGE:
+            return data
+        return self._stdin_decoder.decode(data, final).encode("cp437", "replace")
+
+    def from_console(self, data: bytes) -> bytes:
+        """Console output -> what the client receives: re-encoded as UTF-8 under code page 65001."""
+        if self.codepage != UTF8_CODEPAGE or not data:
+            return data
+        return data.decode("cp437").encode("utf-8")
 
     @property
     def finished(self) -> bool:
@@ -62,6 +83,7 @@ class Shell:
     input_streams: str
     output_streams: str
     idle_timeout: float
+    codepage: int = OEM_CODEPAGE
     created: float = field(default_factory=time.monotonic)
     last_used: float = field(default_factory=time.monotonic)
     commands: dict[str, Command] = field(default_factory=dict)
@@ -113,6 +135,7 @@ class ShellManager:
             input_streams=child_text(body, NS_SHELL, "InputStreams") or "stdin",
             output_streams=child_text(body, NS_SHELL, "OutputStreams") or "stdout stderr",
             idle_timeout=self._idle_timeout(body),
+            codepage=_codepage(options),
         )
         self.shells[shell.shell_id] = shell
         return shell
@@ -133,7 +156,7 @@ class ShellManager:
         arguments = [(el.text or "") for el in body.findall(f"{{{NS_SHELL}}}Arguments")]
         command_id = (body.get("CommandId") or new_guid()).upper()
         process = await run(lambda: start(command, arguments, shell.working_directory))
-        shell.commands[command_id] = Command(command_id, process)
+        shell.commands[command_id] = Command(command_id, process, shell.codepage)
         return command_id
 
     async def send(self, shell: Shell, body: ET.Element | None, run: Runner[Any]) -> None:
@@ -146,7 +169,7 @@ class ShellManager:
             except binascii.Error as exc:
                 raise faults.schema_validation("stdin is not base64") from exc
             end = (stream.get("End") or "").lower() == "true"
-            await run(functools.partial(cmd.process.write_stdin, data, end))
+            await run(functools.partial(cmd.process.write_stdin, cmd.to_console(data, end), end))
 
     async def receive(self, shell: Shell, body: ET.Element | None, timeout: float, max_bytes: int,
                       run: Runner[Any]) -> Elem:
@@ -175,8 +198,8 @@ class ShellManager:
         if cmd.finished:
             return
         out, err, code = await run(cmd.process.read)
-        cmd.stdout += out
-        cmd.stderr += err
+        cmd.stdout += cmd.from_console(out)
+        cmd.stderr += cmd.from_console(err)
         cmd.exit_code = code
 
     async def signal(self, shell: Shell, body: ET.Element | None, run: Runner[Any]) -> None:
@@ -208,6 +231,14 @@ class ShellManager:
         if cmd is None:
             raise command_not_found(command_id or "")
         return cmd
+
+
+def _codepage(options: dict[str, str]) -> int:
+    text = options.get("WINRS_CODEPAGE", "")
+    try:
+        return int(text) if text else OEM_CODEPAGE
+    except ValueError as exc:
+        raise faults.schema_validation(f"WINRS_CODEPAGE {text!r} is not a code page number") from exc
 
 
 def _environment(body: ET.Element) -> dict[str, str]:
