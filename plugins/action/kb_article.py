@@ -1,0 +1,116 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""kbfix.windows.kb_article: audit or enforce KB articles on a Windows host over WinRM, without PowerShell.
+
+The logic is ``plugin_utils.article_runner``; this action turns task arguments into its inputs (paths
+searched like ``files/`` lookups, the ``kbfix_os`` fact) and its result into the task result.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from pathlib import Path
+
+from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction, result_from_error
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.model import VERDICT_STATUSES
+
+
+class ActionModule(KbfixAction):
+    ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
+        "articles": {"type": "list", "elements": "raw", "required": True},
+        "variables": {"type": "dict", "default": {}},
+        "state": {"type": "str", "default": "audited", "choices": list(article_runner.STATES)},
+        "package_source": {"type": "str"},
+        "allow_pending_reboot": {"type": "bool", "default": False},
+        "fail_on": {"type": "list", "elements": "str", "default": [], "choices": list(VERDICT_STATUSES)},
+        "host_facts": {"type": "dict"},
+        "install_timeout": {"type": "int", "default": 3600},
+    }
+
+    def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        # Everything that can be wrong with the task is found before the first request.
+        if not args["articles"]:
+            raise ArgumentError("articles", "list at least one article")
+        if args["install_timeout"] <= 0:
+            raise ArgumentError("install_timeout", "must be a positive number of seconds")
+        requests = [self._article(index, item) for index, item in enumerate(args["articles"])]
+        try:
+            articles = article_runner.prepare(requests, args["variables"])
+        except article_runner.ArticleFault as fault:
+            return self._fault(fault, requests=0)
+        options = article_runner.Options(
+            state=args["state"], package_source=self._package_source(args["package_source"]),
+            allow_pending_reboot=args["allow_pending_reboot"], check_mode=self.check_mode,
+            install_timeout=float(args["install_timeout"]),
+        )
+        os_facts = self.task_os_facts(args["host_facts"], task_vars)
+        client = self.winrm_client()
+        start = client.request_count
+        try:
+            result = article_runner.run(client, articles, os_facts, options)
+        except article_runner.ArticleFault as fault:
+            return self._fault(fault, requests=client.request_count - start)
+        finally:
+            client.close()
+        article_runner.log_verdicts(self.log, client.host, result.verdicts)
+        out = result.to_dict()
+        out["requests"] = client.request_count - start
+        out["msg"] = article_runner.summary(result)
+        if self.diff_mode and result.diff:
+            out["diff"] = result.diff
+        failing = article_runner.failing(result.verdicts, args["fail_on"])
+        if failing:
+            out["failed"] = True
+            out["msg"] = "; ".join(f"{v.article} is {v.status} (fail_on): {v.reason}" for v in failing)
+            if len(failing) == 1:
+                out["article"] = failing[0].article
+        return out
+
+    # --- arguments ------------------------------------------------------------------------------------
+
+    def _article(self, index: int, item: t.Any) -> article_runner.ArticleRequest:
+        label = f"articles[{index}]"
+        if isinstance(item, str):
+            return article_runner.ArticleRequest(self._spec_path(item, label), {}, label)
+        if not isinstance(item, dict):
+            raise ArgumentError(label, f"must be a spec path or a mapping with spec and variables, got {item!r}")
+        unknown = sorted(set(item) - {"spec", "variables"})
+        if unknown:
+            raise ArgumentError(f"{label}.{unknown[0]}", "unknown key (allowed: spec, variables)")
+        spec = item.get("spec")
+        variables = item.get("variables") or {}
+        if not isinstance(variables, dict):
+            raise ArgumentError(f"{label}.variables", f"must be a mapping, got {variables!r}")
+        if isinstance(spec, str):
+            return article_runner.ArticleRequest(self._spec_path(spec, f"{label}.spec"), variables, label)
+        if isinstance(spec, dict):
+            return article_runner.ArticleRequest(spec, variables, label)
+        raise ArgumentError(f"{label}.spec", f"must be a spec path or inline spec data, got {spec!r}")
+
+    def _spec_path(self, path: str, argument: str) -> Path:
+        found = Path(self.find_controller_file(path, argument))
+        if not found.is_file():
+            raise ArgumentError(argument, f"{found} is not a file")
+        return found
+
+    def _package_source(self, text: str | None) -> installer.PackageLocation | None:
+        if not text:
+            return None
+        if installer.source_kind(text) != "controller":
+            return installer.remote_location(text, "package_source")
+        found = self.find_controller_file(text, "package_source")
+        if not Path(found).is_dir():
+            raise ArgumentError("package_source", f"{found} is not a directory of packages")
+        return installer.PackageLocation("controller", found)
+
+    def _fault(self, fault: article_runner.ArticleFault, requests: int) -> dict[str, t.Any]:
+        out = result_from_error(fault.cause)
+        out["msg"] = f"{fault.article}: {out['msg']}"
+        out["article"] = fault.article
+        out["requests"] = requests
+        out.update(fault.partial)
+        # Changes made before the failure stay made: say so, or a rerun would look like the first attempt.
+        out["changed"] = any(c.get("changed") and not c.get("planned") for c in out.get("changes", []))
+        return out

@@ -1,0 +1,222 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# Documentation only: the module runs on the controller as the action plugin plugins/action/kb_article.py.
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: kb_article
+short_description: Audit or enforce Microsoft KB articles on Windows hosts over WinRM, without PowerShell
+version_added: 0.1.0
+description:
+  - Checks a Windows host against one or more KB articles described as data (article specs, see
+    C(docs/spec-format.md)) and, in O(state=enforced), installs the hotfix package and sets the registry values
+    the article asks for, then reads the host again and reports the new verdict.
+  - Runs on the controller and talks to the host itself, over WMI through WS-Management and the WinRM cmd
+    shell, using the host's ordinary C(ansible_connection=winrm) settings (C(ansible_winrm_*), user,
+    password). No PowerShell is needed or used on the host, so Windows NT 5.x and 6.x hosts work.
+  - One task reads everything all listed articles need with a handful of concurrent WinRM requests. With
+    O(host_facts) (or gathered C(kbfix_os) facts), an audit of one article costs about five requests.
+  - Spec and variable errors fail before any request reaches the host, naming the field.
+  - Hosts that do not answer are reported as unreachable, rejected credentials as a failure.
+  - Verbosity C(-vv) shows the steps and verdicts, C(-vvvv) each WS-Management operation, C(-vvvvv) the
+    payloads. Passwords never appear at any level.
+author:
+  - kbfix.windows contributors
+options:
+  articles:
+    description:
+      - The articles to check. Each element is either the path of a spec file or a mapping with V(spec) (a path
+        or the spec itself as inline data) and V(variables) (that article's variables).
+      - A relative path is searched like C(files/) lookups are, the role's C(files/) directory first, then the
+        playbook's directory; for example V(kb828753.yml) inside role C(kb828753).
+      - All listed articles are gathered together and reported in one task.
+    type: list
+    elements: raw
+    required: true
+  variables:
+    description:
+      - Variables for every listed article that declares them (for example V(reconnectable_servers) of
+        KB828753). Variables given in an element of O(articles) override these.
+      - A variable that no listed article declares is an error (a typo would otherwise be ignored).
+    type: dict
+    default: {}
+  state:
+    description:
+      - V(audited) reads and reports, and never changes anything.
+      - V(enforced) carries out the plan of each noncompliant article (install the package, set registry
+        values, each write read back), then reads the host again. It never restarts the host; the result says
+        when a restart is required.
+      - Articles whose verdict is V(unknown) (facts could not be read) are not enforced.
+    type: str
+    choices: [audited, enforced]
+    default: audited
+  package_source:
+    description:
+      - Where the hotfix packages named by the specs are, needed when a package must be installed.
+      - A directory on the controller (relative paths searched like C(files/) lookups); the package is uploaded
+        through the WinRM cmd shell to C(%SystemRoot%\Temp) and removed after installing.
+      - A directory on the host, like V(C:\\updates).
+      - A UNC path, like V(\\\\fileserver\\updates). The WinRM session has no network credentials (NTLM), so
+        the share must allow the computer account or anonymous read.
+    type: str
+  allow_pending_reboot:
+    description:
+      - By default no package is installed while the host has a restart pending (pending file renames, the
+        CBS RebootPending key, Windows Update's RebootRequired key); the task then installs nothing for that
+        article, says why in RV(msg) and RV(changes), and sets RV(restart_required).
+      - Set to V(true) to install anyway.
+    type: bool
+    default: false
+  fail_on:
+    description:
+      - Verdict statuses that make the task fail after it has reported the verdicts (for example
+        V([noncompliant, unknown]) in an audit run that gates a pipeline).
+    type: list
+    elements: str
+    choices: [compliant, noncompliant, not_applicable, reboot_pending, unknown]
+    default: []
+  host_facts:
+    description:
+      - The host's OS facts as M(kbfix.windows.facts) returns them in C(kbfix_os) (V(version),
+        V(service_pack), V(architecture), V(product_type), and optionally V(caption), V(r2),
+        V(system_root)).
+      - Default is C(ansible_facts.kbfix_os) when facts were gathered, otherwise the host is queried (two
+        requests).
+    type: dict
+  install_timeout:
+    description:
+      - Seconds one installer may run before it is terminated and the task fails.
+    type: int
+    default: 3600
+attributes:
+  check_mode:
+    support: full
+    details: With O(state=enforced) the planned changes are reported in RV(changes) and nothing is changed.
+  diff_mode:
+    support: full
+    details: Each registry value changed (before and after), and each package installed.
+  platform:
+    platforms: windows
+notes:
+  - The hosts need WinRM (1.1 or later; 1.0 on Windows Server 2003 R2 is handled without WQL filters). Windows
+    NT 4.0 has no WinRM and is reported as unreachable.
+  - Verdicts are decided from file versions, as vulnerability scanners do; hotfix records are reported as
+    hints.
+seealso:
+  - module: kbfix.windows.hotfix
+  - module: kbfix.windows.facts
+  - module: kbfix.windows.reboot
+"""
+
+EXAMPLES = r"""
+- name: Audit KB828753 (role file) and KB938475 (inline variables)
+  kbfix.windows.kb_article:
+    articles:
+      - kb828753.yml
+      - spec: roles/kb938475/files/kb938475.yml
+        variables:
+          asynchronous_credits: 512
+    variables:
+      reconnectable_servers: [fs01, fs01.example.com, 192.0.2.10]
+  register: audit
+
+- name: Fail the play when an article is not in place
+  kbfix.windows.kb_article:
+    articles: [kb977381.yml]
+    fail_on: [noncompliant, unknown]
+
+- name: Enforce KB828753 with packages uploaded from the controller
+  kbfix.windows.kb_article:
+    articles: [kb828753.yml]
+    variables:
+      reconnectable_servers: [fs01, fs01.example.com]
+      reconnect_timeout: 300
+    state: enforced
+    package_source: "{{ playbook_dir }}/packages"
+  register: fix
+
+- name: Restart when the fix needs it
+  kbfix.windows.reboot:
+  when: fix.restart_required
+
+- name: Enforce KB977381 from a share, after gathering OS facts once
+  kbfix.windows.kb_article:
+    articles: [kb977381.yml]
+    state: enforced
+    package_source: \\fileserver\updates
+    host_facts: "{{ ansible_facts.kbfix_os }}"
+"""
+
+RETURN = r"""
+verdicts:
+  description:
+    - One verdict per article, in the order of O(articles); in O(state=enforced) the state after the changes.
+    - Each has V(article), V(title), V(status) (V(compliant), V(noncompliant), V(not_applicable),
+      V(reboot_pending), V(unknown)), V(reason), V(checks) (each V(id), V(kind), V(passed), V(expected),
+      V(found), V(message)), V(plan) (steps with V(action), V(description), V(details)), V(missing) and
+      V(restart_required).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - article: KB828753
+      title: Programs that are run directly from a file server quit unexpectedly
+      status: noncompliant
+      reason: "1 check(s) fail: file:%SystemRoot%\\system32\\drivers\\Mrxsmb.sys expected ..."
+      checks: []
+      plan: []
+      missing: []
+      restart_required: true
+verdicts_before:
+  description: The verdicts before anything was changed (same shape as RV(verdicts)).
+  returned: when O(state=enforced)
+  type: list
+  elements: dict
+changes:
+  description:
+    - What was done, or in check mode what would be done (V(planned=true)), one entry per step.
+    - Every entry has V(article), V(action) (V(install_package), V(set_registry), V(delete_registry)),
+      V(description) and V(changed).
+    - Registry steps add V(key), V(name), V(before) and V(after) (V(type) and V(data), or null when absent).
+    - Package steps add V(hotfix_id), V(package), V(installer), V(source) and, once run, V(command),
+      V(exit_code), V(result) (V(success), V(restart_required), V(already_installed)) and
+      V(restart_required). A package not installed because a restart is pending has V(skipped=true) and a
+      V(reason).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - article: KB828753
+      action: set_registry
+      description: "add fs01 to HKLM\\...\\ReconnectableServers (multistring)"
+      key: HKLM\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters
+      name: ReconnectableServers
+      before: null
+      after: {type: multistring, data: [fs01]}
+      changed: true
+restart_required:
+  description:
+    - Whether the host must restart for the articles to take effect (a package or value that needs it was
+      applied, a verdict plans a restart, or an install waits for a pending restart).
+  returned: success
+  type: bool
+requests:
+  description: The number of WinRM requests this task sent (authentication handshakes not counted).
+  returned: always
+  type: int
+  sample: 5
+article:
+  description: The article at fault when a single article made the task fail.
+  returned: failure
+  type: str
+  sample: KB938475
+argument:
+  description: The argument or variable at fault (for example V(articles[1].variables.asynchronous_credits)).
+  returned: when an argument or variable is invalid
+  type: str
+msg:
+  description: One line per run, each article's status (before -> after when enforced) and notes.
+  returned: always
+  type: str
+"""

@@ -1,0 +1,436 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Audit and enforce KB articles on one host: the orchestration behind ``kbfix.windows.kb_article``.
+
+1. ``prepare`` loads every spec and resolves its variables. Nothing has been sent yet, so a bad spec or a
+   bad variable fails here, naming the field, with the host untouched.
+2. ``run`` takes the OS facts (given, or one query), merges the fact requests of all articles into one
+   ``collect.gather`` (a handful of concurrent requests however many articles), and evaluates each article.
+3. In ``enforced`` state the plans of noncompliant articles are carried out: packages through the cmd shell
+   (``installer.install``), registry values through StdRegProv with read-back (``wmi.set_value``), then the
+   host is read and judged again. Reboot steps are never carried out here: ``restart_required`` says one is
+   due, the play decides when.
+
+Pure library: no Ansible imports. The action plugin resolves paths and builds the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from . import collect, engine, installer, wmi
+from .errors import ArgumentError, HostUnreachableError, KbfixError
+from .model import (
+    FactRequest,
+    HostFacts,
+    OsFacts,
+    PlanStep,
+    RegistryType,
+    RegistryValue,
+    Verdict,
+)
+from .spec import ARCHITECTURES, ArticleSpec, VariableValue, load_spec, load_spec_data, resolve_variables
+from .winrm import LOG_STEPS, WinRMClient
+
+State = Literal["audited", "enforced"]
+STATES: tuple[str, ...] = ("audited", "enforced")
+
+# Only a noncompliant verdict is acted on: "unknown" means facts are missing, and installing blind could
+# downgrade a superseding update; the others need nothing (or only the restart the play schedules).
+ENFORCEABLE = ("noncompliant",)
+
+
+class ArticleFault(KbfixError):
+    """An error that belongs to one article. ``partial`` carries what was already done (changes, the
+    verdicts before) so the failed task still reports it."""
+
+    def __init__(self, article: str, cause: KbfixError, partial: Mapping[str, Any] | None = None) -> None:
+        self.article = article
+        self.cause = cause
+        self.partial = dict(partial or {})
+        super().__init__(f"{article}: {cause}")
+
+
+# ---------------------------------------------------------------------------------------------- prepare
+
+
+@dataclass(frozen=True)
+class ArticleRequest:
+    """One entry of ``articles``: a spec file or inline spec data, and its own variables."""
+
+    spec: Path | Mapping[str, Any]
+    variables: Mapping[str, Any]
+    label: str  # "articles[0]": where the entry is in the task
+
+
+@dataclass(frozen=True)
+class PreparedArticle:
+    spec: ArticleSpec
+    variables: dict[str, VariableValue]
+    label: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+
+def _load(request: ArticleRequest) -> ArticleSpec:
+    if isinstance(request.spec, Path):
+        return load_spec(request.spec)
+    return load_spec_data(request.spec, f"{request.label}.spec")
+
+
+def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> list[PreparedArticle]:
+    """Load and validate every article before anything is sent. Common variables apply to each article that
+    declares them; one that no article declares is a typo and fails, as does an undeclared per-article one."""
+    prepared = []
+    for request in requests:
+        spec = _load(request)
+        declared = {v.name for v in spec.variables}
+        merged = {k: v for k, v in common.items() if k in declared}
+        merged.update(request.variables)
+        try:
+            resolved = resolve_variables(spec, merged)
+        except ArgumentError as exc:
+            # Name the field where the user wrote it: the task's common variables or this article's own.
+            name = exc.field.split("[", 1)[0]
+            where = "variables" if name in common and name not in request.variables else f"{request.label}.variables"
+            raise ArticleFault(spec.id, ArgumentError(f"{where}.{exc.field}", exc.message)) from None
+        prepared.append(PreparedArticle(spec, resolved, request.label))
+    _check_unused(prepared, common)
+    ids = [p.id for p in prepared]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ArgumentError("articles", f"{duplicates[0]} is listed twice; give each article once")
+    return prepared
+
+
+def _check_unused(prepared: Sequence[PreparedArticle], common: Mapping[str, Any]) -> None:
+    declared = {v.name for p in prepared for v in p.spec.variables}
+    for name in common:
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            raise ArgumentError(f"variables.{name}", f"no article declares this variable (declared: {known})")
+
+
+# -------------------------------------------------------------------------------------------- OS facts
+
+
+def _typed(data: Mapping[str, Any], key: str, kind: type, where: str, required: bool = True) -> Any:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    # bool is an int subclass: a YAML `true` must not pass as a service pack number.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ArgumentError(f"{where}.{key}", f"must be {'an' if kind is int else 'a'} {kind.__name__}, got {value!r}")
+    return value
+
+
+def os_facts_from_mapping(data: Any, where: str = "host_facts") -> OsFacts:
+    """``OsFacts`` from the ``kbfix_os`` fact (``OsFacts.to_dict()``; other keys are ignored)."""
+    if not isinstance(data, Mapping):
+        raise ArgumentError(where, f"must be a mapping like the kbfix_os fact, got {type(data).__name__}")
+    version = _typed(data, "version", str, where)
+    parts = version.split(".")
+    if len(parts) != 3 or not all(p.isdigit() for p in parts):
+        raise ArgumentError(f"{where}.version", f"{version!r} is not major.minor.build like 5.1.2600")
+    service_pack = _typed(data, "service_pack", int, where)
+    if service_pack < 0:
+        raise ArgumentError(f"{where}.service_pack", f"must be 0 or more, got {service_pack}")
+    architecture = _typed(data, "architecture", str, where)
+    if architecture not in ARCHITECTURES:
+        raise ArgumentError(f"{where}.architecture", f"{architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+    product_type = _typed(data, "product_type", int, where)
+    if product_type not in (1, 2, 3):
+        raise ArgumentError(f"{where}.product_type", f"must be 1, 2 or 3, got {product_type}")
+    optional = {key: _typed(data, key, kind, where, required=False)
+                for key, kind in (("caption", str), ("r2", bool), ("system_root", str))}
+    return OsFacts(version=version, service_pack=service_pack, architecture=architecture,
+                   product_type=product_type, **{k: v for k, v in optional.items() if v is not None})
+
+
+# ------------------------------------------------------------------------------------------------ run
+
+
+@dataclass(frozen=True)
+class Options:
+    state: State = "audited"
+    package_source: installer.PackageLocation | None = None
+    allow_pending_reboot: bool = False
+    check_mode: bool = False
+    install_timeout: float = 3600.0
+
+
+@dataclass
+class RunResult:
+    verdicts: list[Verdict]
+    verdicts_before: list[Verdict] | None = None
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    diff: list[dict[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    restart_required: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return any(c.get("changed") for c in self.changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {
+            "changed": self.changed, "verdicts": [v.to_dict() for v in self.verdicts],
+            "restart_required": self.restart_required, "changes": list(self.changes),
+        }
+        if self.verdicts_before is not None:
+            result["verdicts_before"] = [v.to_dict() for v in self.verdicts_before]
+        return result
+
+
+Log = Callable[[int, str], None]
+
+
+def merged_request(articles: Sequence[PreparedArticle], os_facts: OsFacts) -> FactRequest:
+    request = FactRequest()
+    for article in articles:
+        request = request.merged(engine.fact_request(article.spec, os_facts, article.variables))
+    return request
+
+
+def judge(client: WinRMClient, articles: Sequence[PreparedArticle], os_facts: OsFacts,
+          ) -> tuple[HostFacts, list[Verdict]]:
+    """One gather for every article, then one verdict each."""
+    facts: HostFacts = collect.gather(client, os_facts, merged_request(articles, os_facts))
+    verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
+    if _add_pending_cbs_packages(client, facts, articles, verdicts):
+        verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
+    return facts, verdicts
+
+
+def _add_pending_cbs_packages(client: WinRMClient, facts: HostFacts, articles: Sequence[PreparedArticle],
+                              verdicts: Sequence[Verdict]) -> bool:
+    """On 6.x an installed .msu waits for the restart as a CBS package in state Install Pending, which
+    Win32_QuickFixEngineering does not list yet: without this the engine would call a host that only needs
+    its restart noncompliant (and plan the install again). Asked only while a restart is pending and an
+    article still plans an install, so a plain audit costs nothing more."""
+    if not facts.reboot_pending or int(facts.os.version.split(".")[0]) < 6:
+        return False
+    wanted = [a.spec.hotfix_ids[0] for a, v in zip(articles, verdicts, strict=True)
+              if any(step.action == "install_package" for step in v.plan)]
+    found = False
+    for hotfix in wanted:
+        packages = installer.cbs_packages(client, hotfix)
+        if any(state in installer.CBS_PRESENT_STATES for state in packages.values()):
+            facts.hotfixes = facts.hotfixes | {hotfix.upper()}
+            sources = facts.hotfix_sources.get(hotfix.upper(), ())
+            facts.hotfix_sources[hotfix.upper()] = (*sources, installer.SOURCE_CBS)
+            found = True
+    return found
+
+
+def run(client: WinRMClient, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
+        options: Options) -> RunResult:
+    if os_facts is None:
+        os_facts = wmi.os_facts(client)
+    facts, before = judge(client, articles, os_facts)
+    if options.state == "audited":
+        return RunResult(verdicts=before, restart_required=awaiting_restart(before))
+    result = enforce(client, facts, articles, before, options)
+    if result.changed and not options.check_mode:
+        # Judge again from what the host says now, not from what we believe we wrote.
+        result.verdicts = judge(client, articles, os_facts)[1]
+    result.restart_required = result.restart_required or awaiting_restart(result.verdicts)
+    return result
+
+
+def enforce(client: WinRMClient, facts: HostFacts, articles: Sequence[PreparedArticle],
+            verdicts: Sequence[Verdict], options: Options) -> RunResult:
+    """Carry out (in check mode: report) the plans of ``verdicts``, judged from ``facts``. The result's
+    ``verdicts`` are the ones given; the caller judges again after changes."""
+    enforcer = _Enforcer(client, facts, options)
+    for article, verdict in zip(articles, verdicts, strict=True):
+        try:
+            enforcer.enforce(article, verdict)
+        except HostUnreachableError:
+            raise
+        except KbfixError as exc:
+            partial = {"verdicts_before": [v.to_dict() for v in verdicts], "changes": enforcer.result.changes}
+            raise ArticleFault(article.id, exc, partial) from exc
+    result = enforcer.result
+    result.verdicts = list(verdicts)
+    result.verdicts_before = list(verdicts)
+    return result
+
+
+def awaiting_restart(verdicts: Sequence[Verdict]) -> bool:
+    """A restart is what stands between the host and compliance. A noncompliant verdict's plan also ends in
+    a restart, but restarting before the plan is carried out would not help."""
+    return any(v.status == "reboot_pending" for v in verdicts)
+
+
+class _Enforcer:
+    """Carries out plans (or, in check mode, reports them) and records each change."""
+
+    def __init__(self, client: WinRMClient, facts: HostFacts, options: Options) -> None:
+        self.client = client
+        self.facts = facts
+        self.os = facts.os
+        self.options = options
+        self.result = RunResult(verdicts=[])
+
+    def enforce(self, article: PreparedArticle, verdict: Verdict) -> None:
+        if verdict.status == "unknown" and verdict.plan:
+            self.result.notes.append(f"{article.id}: not enforced, facts could not be read: "
+                                     f"{', '.join(verdict.missing)}")
+        if verdict.status not in ENFORCEABLE:
+            return
+        steps = [s for s in verdict.plan if s.action != "reboot"]
+        installs = [s for s in steps if s.action == "install_package"]
+        if installs and self.options.package_source is None:
+            raise ArgumentError("package_source", f"is required to install {article.id} "
+                                                  f"({installs[0].details.get('package')})")
+        for step in steps:
+            if step.action == "install_package":
+                self._install(article, step)
+            elif step.action == "set_registry":
+                self._set(article, step)
+            elif step.action == "delete_registry":
+                self._delete(article, step)
+
+    # --- packages -------------------------------------------------------------------------------------
+
+    def _install(self, article: PreparedArticle, step: PlanStep) -> None:
+        details = step.details
+        request = self._install_request(details)
+        base = {"article": article.id, "action": "install_package", "description": step.description,
+                "hotfix_id": request.hotfix_id, "package": request.package.filename,
+                "installer": request.installer, "source": request.package.kind}
+        if self.facts.reboot_pending and not self.options.allow_pending_reboot:
+            # An installer started now would stage files over a pending rename queue; the result is only
+            # known after two restarts. Windows Update refuses for the same reason.
+            sources = ", ".join(self.facts.reboot_pending_sources) or "pending"
+            reason = (f"a restart is pending ({sources}): {request.hotfix_id} is not installed until the host "
+                      "restarts (or allow_pending_reboot is set)")
+            self.result.changes.append({**base, "changed": False, "skipped": True, "reason": reason})
+            self.result.notes.append(f"{article.id}: {reason}")
+            self.result.restart_required = True
+            return
+        if self.options.check_mode:
+            self.result.changes.append({**base, "changed": True, "planned": True})
+            self._diff_package(request, planned=True)
+            return
+        done = installer.install(self.client, request, self.os)
+        self.result.changes.append({**base, **done.to_dict(), "changed": done.changed})
+        self.result.restart_required = self.result.restart_required or done.restart_required or (
+            done.changed and bool(details.get("restart")))
+        if done.changed:
+            self._diff_package(request, planned=False)
+
+    def _install_request(self, details: Mapping[str, Any]) -> installer.InstallRequest:
+        source = cast(installer.PackageLocation, self.options.package_source)
+        package = str(details["package"])
+        location = source.joined(package)
+        if location.kind == "controller" and not Path(location.path).is_file():
+            raise ArgumentError("package_source", f"{package} is not in {source.path} on the controller")
+        return installer.InstallRequest(
+            hotfix_id=str(details["hotfix_id"]), package=location,
+            installer=cast(installer.InstallerKind, details["installer"]),
+            arguments=tuple(str(a) for a in details.get("arguments") or ()),
+            exit_codes=installer.exit_codes(details.get("success_codes")),
+            timeout=self.options.install_timeout,
+        )
+
+    def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
+        self.result.diff.append({
+            "before_header": f"packages ({request.hotfix_id})", "after_header": f"packages ({request.hotfix_id})",
+            "before": "", "after": f"{request.hotfix_id}: {request.package.filename}"
+                                   f"{' (planned)' if planned else ''}\n",
+        })
+
+    # --- registry -------------------------------------------------------------------------------------
+
+    def _set(self, article: PreparedArticle, step: PlanStep) -> None:
+        details = step.details
+        key, name = str(details["key"]), str(details["name"])
+        desired = RegistryValue(cast(RegistryType, details["type"]), details["data"])
+        before = _value_from(details.get("before"))
+        if self.options.check_mode:
+            self._record_registry(article, step, key, name, before, desired, planned=True)
+            return
+        change = wmi.set_value(self.client, key, name, desired, create=True)
+        self._record_registry(article, step, key, name, change.before, change.after, planned=False,
+                              changed=change.changed)
+
+    def _delete(self, article: PreparedArticle, step: PlanStep) -> None:
+        details = step.details
+        key, name = str(details["key"]), str(details["name"])
+        before = _value_from(details.get("before"))
+        if self.options.check_mode:
+            self._record_registry(article, step, key, name, before, None, planned=True)
+            return
+        change = wmi.delete_value(self.client, key, name)
+        self._record_registry(article, step, key, name, change.before, None, planned=False, changed=change.changed)
+
+    def _record_registry(self, article: PreparedArticle, step: PlanStep, key: str, name: str,
+                         before: RegistryValue | None, after: RegistryValue | None, *, planned: bool,
+                         changed: bool = True) -> None:
+        entry = {"article": article.id, "action": step.action, "description": step.description, "key": key,
+                 "name": name, "before": before.to_dict() if before else None,
+                 "after": after.to_dict() if after else None, "changed": changed}
+        if planned:
+            entry["planned"] = True
+        self.result.changes.append(entry)
+        if not changed:
+            return
+        self.result.restart_required = self.result.restart_required or bool(step.details.get("restart"))
+        header = f"{key}\\{name}"
+        self.result.diff.append({"before_header": header, "after_header": header,
+                                 "before": _value_text(before), "after": _value_text(after)})
+
+
+def _value_from(data: Any) -> RegistryValue | None:
+    if not isinstance(data, Mapping):
+        return None
+    value = data.get("data")
+    if data.get("type") == "binary" and isinstance(value, str):
+        value = bytes.fromhex(value)
+    return RegistryValue(cast(RegistryType, data.get("type")), value)
+
+
+def _value_text(value: RegistryValue | None) -> str:
+    if value is None:
+        return "(absent)\n"
+    data = value.data
+    if isinstance(data, list):
+        return f"({value.type})\n" + "".join(f"{line}\n" for line in data)
+    if isinstance(data, bytes):
+        data = data.hex()
+    return f"{data} ({value.type})\n"
+
+
+# ---------------------------------------------------------------------------------------------- fail_on
+
+
+def failing(verdicts: Sequence[Verdict], fail_on: Sequence[str]) -> list[Verdict]:
+    return [v for v in verdicts if v.status in fail_on]
+
+
+def summary(result: RunResult) -> str:
+    """One line for people: each article's status (before -> after when enforced), and why not more."""
+    parts = []
+    before = {v.article: v.status for v in result.verdicts_before or []}
+    for verdict in result.verdicts:
+        earlier = before.get(verdict.article)
+        status = f"{earlier} -> {verdict.status}" if earlier and earlier != verdict.status else verdict.status
+        parts.append(f"{verdict.article}: {status}")
+    text = "; ".join(parts)
+    if result.restart_required:
+        text += " (restart required)"
+    if result.notes:
+        text += ". " + " ".join(result.notes)
+    return text
+
+
+def log_verdicts(log: Log, host: str, verdicts: Sequence[Verdict]) -> None:
+    for verdict in verdicts:
+        log(LOG_STEPS, f"{host}: {verdict.article} {verdict.status}: {verdict.reason}")

@@ -1,0 +1,356 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""article_runner and installer without a host: preparing articles, OS facts, planning in check mode,
+fail_on, and the installer's naming, quoting and exit-code rules."""
+
+from __future__ import annotations
+
+import copy
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, engine, installer, winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
+
+ROLES = Path(__file__).resolve().parents[3] / "roles"
+KB828753 = ROLES / "kb828753" / "files" / "kb828753.yml"
+KB938475 = ROLES / "kb938475" / "files" / "kb938475.yml"
+KB977381 = ROLES / "kb977381" / "files" / "kb977381.yml"
+KB253729 = ROLES / "kb253729" / "files" / "kb253729.yml"
+
+XP_SP1 = OsFacts(version="5.1.2600", service_pack=1, architecture="x86", product_type=1,
+                 caption="Microsoft Windows XP Professional", system_root="C:\\WINDOWS")
+
+
+def request(spec: Path | dict[str, Any], variables: dict[str, Any] | None = None,
+            index: int = 0) -> article_runner.ArticleRequest:
+    return article_runner.ArticleRequest(spec, variables or {}, f"articles[{index}]")
+
+
+def dead_client() -> winrm.WinRMClient:
+    """A client whose every request fails: proves a code path sends nothing."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    return winrm.WinRMClient(winrm.WinRMSettings(host="127.0.0.1", port=port, username="u", password="p",
+                                                 retries=0))
+
+
+# ------------------------------------------------------------------------------------------------ prepare
+
+
+def test_prepare_all_four_seed_articles_with_common_and_own_variables() -> None:
+    prepared = article_runner.prepare(
+        [request(KB828753), request(KB253729, index=1), request(KB977381, index=2),
+         request(KB938475, {"asynchronous_credits": "512"}, index=3)],
+        {"reconnectable_servers": ["fs01", "fs01.example.com"], "asynchronous_credits": 128},
+    )
+    assert [p.id for p in prepared] == ["KB828753", "KB253729", "KB977381", "KB938475"]
+    by_id = {p.id: p for p in prepared}
+    assert by_id["KB828753"].variables["reconnectable_servers"] == ["fs01", "fs01.example.com"]
+    assert by_id["KB828753"].variables["reconnect_timeout"] is None  # optional, left out
+    # The article's own value wins over the common one, and inventory strings become numbers.
+    assert by_id["KB938475"].variables["asynchronous_credits"] == 512
+    assert by_id["KB938475"].variables["file_server"] is True  # the spec's default
+
+
+def test_missing_required_variable_names_the_article_and_field() -> None:
+    with pytest.raises(article_runner.ArticleFault) as caught:
+        article_runner.prepare([request(KB938475)], {})
+    assert caught.value.article == "KB938475"
+    assert isinstance(caught.value.cause, ArgumentError)
+    assert caught.value.cause.field == "articles[0].variables.asynchronous_credits"
+    assert "is required" in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [0, 65536, "lots", True, 1.5])
+def test_out_of_range_or_mistyped_variable_fails(value: Any) -> None:
+    with pytest.raises(article_runner.ArticleFault) as caught:
+        article_runner.prepare([request(KB938475)], {"asynchronous_credits": value})
+    cause = caught.value.cause
+    assert isinstance(cause, ArgumentError)
+    # Given as a common variable, so the field is named where the user wrote it.
+    assert cause.field == "variables.asynchronous_credits"
+    assert "1..65535" in cause.message or "integer" in cause.message
+
+
+def test_a_bad_list_entry_is_named_where_it_was_written() -> None:
+    with pytest.raises(article_runner.ArticleFault) as caught:
+        article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01", ""]})
+    assert caught.value.cause.field == "variables.reconnectable_servers[1]"  # type: ignore[attr-defined]
+    with pytest.raises(article_runner.ArticleFault) as caught:
+        article_runner.prepare([request(KB828753, {"reconnectable_servers": "fs01"})], {})
+    assert caught.value.cause.field == "articles[0].variables.reconnectable_servers"  # type: ignore[attr-defined]
+
+
+def test_a_common_variable_no_article_declares_is_a_typo() -> None:
+    with pytest.raises(ArgumentError) as caught:
+        article_runner.prepare([request(KB977381)], {"reconectable_servers": ["fs01"]})
+    assert caught.value.field == "variables.reconectable_servers"
+
+
+def test_a_per_article_variable_the_article_does_not_declare_fails() -> None:
+    with pytest.raises(article_runner.ArticleFault) as caught:
+        article_runner.prepare([request(KB977381, {"asynchronous_credits": 5})], {})
+    assert caught.value.cause.field == "articles[0].variables.asynchronous_credits"  # type: ignore[attr-defined]
+
+
+def test_an_article_listed_twice_fails() -> None:
+    with pytest.raises(ArgumentError) as caught:
+        article_runner.prepare([request(KB977381), request(KB977381, index=1)], {})
+    assert caught.value.field == "articles"
+
+
+def test_inline_spec_data_is_validated_with_its_position_in_the_task() -> None:
+    data = yaml.safe_load(KB977381.read_text(encoding="utf-8"))
+    assert article_runner.prepare([request(data)], {})[0].id == "KB977381"
+    broken = copy.deepcopy(data)
+    broken["files"][0]["version"] = "6.0.6001"
+    with pytest.raises(SpecError) as caught:
+        article_runner.prepare([request(broken)], {})
+    assert caught.value.source == "articles[0].spec"
+    assert caught.value.field == "files[0].version"
+
+
+# -------------------------------------------------------------------------------------------- OS facts
+
+
+def test_os_facts_from_the_kbfix_os_fact() -> None:
+    facts = article_runner.os_facts_from_mapping({**XP_SP1.to_dict(), "hostname": "XP1", "last_boot": "x"})
+    assert facts == XP_SP1
+    minimal = article_runner.os_facts_from_mapping(
+        {"version": "6.1.7600", "service_pack": 0, "architecture": "x64", "product_type": 3})
+    assert minimal.system_root == "C:\\WINDOWS" and minimal.r2 is False
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"version": "5.1"}, "host_facts.version"),
+    ({"version": None}, "host_facts.version"),
+    ({"service_pack": "1"}, "host_facts.service_pack"),
+    ({"service_pack": True}, "host_facts.service_pack"),
+    ({"architecture": "arm64"}, "host_facts.architecture"),
+    ({"product_type": 4}, "host_facts.product_type"),
+    ({"r2": "yes"}, "host_facts.r2"),
+    ({"system_root": 5}, "host_facts.system_root"),
+])
+def test_bad_os_facts_name_the_field(change: dict[str, Any], field: str) -> None:
+    with pytest.raises(ArgumentError) as caught:
+        article_runner.os_facts_from_mapping({**XP_SP1.to_dict(), **change})
+    assert caught.value.field == field
+
+
+# ------------------------------------------------------------------------------------- check-mode plan
+
+
+XP_SNAPSHOT = {
+    "name": "xp", "os": XP_SP1.to_dict(),
+    "files": {
+        "C:\\WINDOWS\\system32\\cscdll.dll": {"version": "5.1.2600.1106 (xpsp1.020828-1920)"},
+        "C:\\WINDOWS\\system32\\drivers\\mrxsmb.sys": {"version": "5.1.2600.1106 (xpsp1.020828-1920)"},
+        "C:\\WINDOWS\\system32\\drivers\\rdbss.sys": {"version": "5.1.2600.1106 (xpsp1.020828-1920)"},
+    },
+    "registry": {"HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstation\\Parameters": {
+        "ReconnectableServers": {"type": "multistring", "data": ["old01"]}}},
+}
+
+
+def package_dir(tmp_path: Path) -> installer.PackageLocation:
+    (tmp_path / "WindowsXP-KB828753-x86-ENU.exe").write_bytes(b"MZ")  # check mode looks for it, never reads it
+    return installer.PackageLocation("controller", str(tmp_path))
+
+
+def plan_in_check_mode(snapshot: dict[str, Any], **options: Any) -> tuple[article_runner.RunResult,
+                                                                           winrm.WinRMClient]:
+    prepared = article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01"],
+                                                            "reconnect_timeout": 120})
+    host = engine.host_snapshot_from_data(snapshot, "snapshot")
+    facts = host.answer(article_runner.merged_request(prepared, host.state.os))
+    verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
+    client = dead_client()
+    opts = article_runner.Options(state="enforced", check_mode=True, **options)
+    return article_runner.enforce(client, facts, prepared, verdicts, opts), client
+
+
+def test_check_mode_reports_the_plan_and_sends_nothing(tmp_path: Path) -> None:
+    result, client = plan_in_check_mode(XP_SNAPSHOT, package_source=package_dir(tmp_path))
+    assert client.request_count == 0
+    actions = [(c["action"], c.get("name") or c.get("package")) for c in result.changes]
+    assert actions == [("install_package", "WindowsXP-KB828753-x86-ENU.exe"),
+                       ("set_registry", "ReconnectableServers"), ("set_registry", "ReconnectTimeout")]
+    assert all(c["planned"] and c["changed"] for c in result.changes)
+    assert result.changed
+    servers = result.changes[1]
+    # Merge mode keeps the entry an administrator put there.
+    assert servers["before"] == {"type": "multistring", "data": ["old01"]}
+    assert servers["after"] == {"type": "multistring", "data": ["old01", "fs01"]}
+    timeout = result.changes[2]
+    assert (timeout["before"], timeout["after"]) == (None, {"type": "dword", "data": 120})
+    diffs = {d["before_header"]: d for d in result.diff}
+    key = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstation\\Parameters"
+    assert diffs[f"{key}\\ReconnectableServers"]["after"] == "(multistring)\nold01\nfs01\n"
+    assert diffs[f"{key}\\ReconnectTimeout"] == {"before_header": f"{key}\\ReconnectTimeout",
+                                                 "after_header": f"{key}\\ReconnectTimeout",
+                                                 "before": "(absent)\n", "after": "120 (dword)\n"}
+    assert "KB828753: WindowsXP-KB828753-x86-ENU.exe (planned)\n" in [d["after"] for d in result.diff]
+
+
+def test_an_install_without_package_source_fails_before_any_change() -> None:
+    with pytest.raises(article_runner.ArticleFault) as caught:
+        plan_in_check_mode(XP_SNAPSHOT)
+    assert caught.value.article == "KB828753"
+    assert caught.value.cause.field == "package_source"  # type: ignore[attr-defined]
+    assert caught.value.partial["changes"] == []
+
+
+def test_a_package_missing_from_the_controller_directory_fails(tmp_path: Path) -> None:
+    # Not in check mode: the file is looked for before anything is uploaded.
+    prepared = article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01"]})
+    host = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    facts = host.answer(article_runner.merged_request(prepared, host.state.os))
+    verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
+    client = dead_client()
+    options = article_runner.Options(state="enforced",
+                                     package_source=installer.PackageLocation("controller", str(tmp_path)))
+    with pytest.raises(article_runner.ArticleFault) as caught:
+        article_runner.enforce(client, facts, prepared, verdicts, options)
+    assert "WindowsXP-KB828753-x86-ENU.exe is not in" in str(caught.value)
+    assert client.request_count == 0
+
+
+def test_pending_restart_skips_the_install_but_not_the_settings(tmp_path: Path) -> None:
+    pending = {**XP_SNAPSHOT, "reboot_pending": ["PendingFileRenameOperations"]}
+    result, client = plan_in_check_mode(pending, package_source=package_dir(tmp_path))
+    install = result.changes[0]
+    assert install["skipped"] and not install["changed"]
+    assert "a restart is pending (PendingFileRenameOperations)" in install["reason"]
+    assert [c["action"] for c in result.changes[1:]] == ["set_registry", "set_registry"]
+    assert result.restart_required
+    assert "restart is pending" in article_runner.summary(result)
+    allowed, _ = plan_in_check_mode(pending, allow_pending_reboot=True, package_source=package_dir(tmp_path))
+    assert allowed.changes[0]["planned"] and "skipped" not in allowed.changes[0]
+    assert client.request_count == 0
+
+
+def test_compliant_host_plans_nothing() -> None:
+    fixed = copy.deepcopy(XP_SNAPSHOT)
+    for path in fixed["files"]:
+        fixed["files"][path] = {"version": "5.1.2600.1276 (xpsp2.030926-1738)"}
+    fixed["registry"]["HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstation\\Parameters"] = {
+        "ReconnectableServers": {"type": "multistring", "data": ["FS01"]},  # server names: case-insensitive
+        "ReconnectTimeout": {"type": "dword", "data": 120}}
+    result, _ = plan_in_check_mode(fixed)
+    assert result.changes == [] and not result.changed and result.diff == []
+    assert [v.status for v in result.verdicts] == ["compliant"]
+
+
+# ---------------------------------------------------------------------------------- fail_on, summary
+
+
+def test_fail_on_selects_verdicts_by_status() -> None:
+    host = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    prepared = article_runner.prepare([request(KB828753), request(KB977381, index=1)],
+                                      {"reconnectable_servers": ["fs01"]})
+    facts = host.answer(article_runner.merged_request(prepared, host.state.os))
+    verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
+    assert [v.status for v in verdicts] == ["noncompliant", "not_applicable"]
+    assert [v.article for v in article_runner.failing(verdicts, ["noncompliant", "unknown"])] == ["KB828753"]
+    assert article_runner.failing(verdicts, []) == []
+    text = article_runner.summary(article_runner.RunResult(verdicts=verdicts, verdicts_before=verdicts))
+    assert text == "KB828753: noncompliant; KB977381: not_applicable"
+    assert not article_runner.awaiting_restart(verdicts)
+
+
+# -------------------------------------------------------------------------------------------- installer
+
+
+@pytest.mark.parametrize(("given", "normal"), [
+    ("KB977381", "KB977381"), ("kb977381", "KB977381"), (" 977381 ", "KB977381"), (977381, "KB977381"),
+    ("q253729", "Q253729"),
+])
+def test_hotfix_ids_are_normalised(given: Any, normal: str) -> None:
+    assert installer.hotfix_id(given) == normal
+
+
+@pytest.mark.parametrize("given", ["KB97", "KB12345678", "MS08-067", "", None, True, "KB977381.msu"])
+def test_bad_hotfix_ids_are_refused(given: Any) -> None:
+    with pytest.raises(ArgumentError) as caught:
+        installer.hotfix_id(given)
+    assert caught.value.field == "id"
+
+
+@pytest.mark.parametrize(("name", "kind"), [
+    ("WindowsXP-KB828753-x86-ENU.exe", "update"),
+    ("WindowsServer2003-KB977381-x86-ENU.exe", "update"),
+    ("WindowsServer2003.WindowsXP-KB977381-x64-ENU.exe", "update"),
+    ("Q253729i.exe", "hotfix"),
+    ("q253729I.EXE", "hotfix"),
+    ("Windows6.1-KB977381-x64.msu", "msu"),
+    ("C:\\updates\\Windows6.0-KB938475-x86.msu", "msu"),
+    ("\\\\fs\\share\\WindowsXP-KB828753-x86-ENU.exe", "update"),
+])
+def test_installer_kind_from_the_file_name(name: str, kind: str) -> None:
+    assert installer.detect_installer(name) == kind
+
+
+def test_unknown_installer_name_asks_for_the_installer() -> None:
+    with pytest.raises(ArgumentError) as caught:
+        installer.detect_installer("setup.exe")
+    assert caught.value.field == "source" and "give the installer" in caught.value.message
+
+
+def test_a_package_for_another_hotfix_is_refused() -> None:
+    installer.check_package_name("WindowsXP-KB828753-x86-ENU.exe", "KB828753")
+    installer.check_package_name("custom-package.exe", "KB828753")  # names nothing: the user knows
+    with pytest.raises(ArgumentError, match="for KB977381, not KB828753"):
+        installer.check_package_name("Windows6.1-KB977381-x64.msu", "KB828753")
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("packages", "controller"), ("/srv/packages", "controller"), ("C:\\updates", "host"), ("d:/updates", "host"),
+    ("\\\\fileserver\\updates", "unc"), ("\\\\fileserver\\updates\\x.msu", "unc"),
+])
+def test_source_kinds(text: str, kind: str) -> None:
+    assert installer.source_kind(text) == kind
+
+
+def test_remote_locations_refuse_what_cmd_cannot_carry() -> None:
+    assert installer.remote_location("c:/updates", "package_source").path == "c:\\updates"
+    with pytest.raises(ArgumentError) as caught:
+        installer.remote_location("C:\\%TEMP%\\x", "package_source")
+    assert caught.value.field == "package_source"
+    with pytest.raises(ArgumentError):
+        installer.remote_location("updates", "package_source")
+    located = installer.PackageLocation("unc", "\\\\fs\\updates\\").joined("Windows6.1-KB977381-x64.msu")
+    assert located.path == "\\\\fs\\updates\\Windows6.1-KB977381-x64.msu"
+    assert located.filename == "Windows6.1-KB977381-x64.msu"
+
+
+def test_install_commands_per_installer() -> None:
+    msu = "C:\\Windows\\Temp\\Windows6.1-KB977381-x64.msu"
+    assert installer.install_command("msu", msu, ["/quiet", "/norestart"]) == f"wusa.exe {msu} /quiet /norestart"
+    spaced = "C:\\Documents and Settings\\x\\WindowsXP-KB828753-x86-ENU.exe"
+    assert installer.install_command("update", spaced, ["/quiet"]) == f'"{spaced}" /quiet'
+    assert installer.DEFAULT_ARGUMENTS["hotfix"] == ("-m", "-q", "-z")
+
+
+def test_exit_codes_fold_unsigned_hresults_and_take_the_spec_on_top() -> None:
+    codes = installer.exit_codes({0: "success", 3010: "restart_required"})
+    assert installer.exit_meaning(0x80240017, codes) == "not_applicable"  # WinRS reports it unsigned
+    assert installer.exit_meaning(-2145124329, codes) == "not_applicable"
+    assert installer.exit_meaning(2359302, codes) == "already_installed"
+    assert installer.exit_meaning(1, codes) is None
+    assert installer.exit_codes({1641: "restart_required"})[1641] == "restart_required"
+
+
+def test_evidence_spec_keeps_files_and_records_only() -> None:
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import load_spec, resolve_variables
+
+    spec = installer.evidence_spec(load_spec(KB828753))
+    assert spec.registry == () and spec.variables == ()
+    assert len(spec.files) == 3 and spec.hotfix_records
+    assert resolve_variables(spec, {}) == {}  # KB828753's required variable no longer stands in the way
