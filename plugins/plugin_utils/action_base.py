@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from . import article_runner, winrm, wmi
 from .errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
+from .model import OsFacts
 
 display = Display()
 
@@ -93,3 +95,53 @@ class KbfixAction(ActionBase):
     def log(self, level: int, message: str) -> None:
         """Documented verbosity: 2 = steps, 4 = each WS-Man operation, 5 = raw payloads (credentials redacted)."""
         display.verbose(message, host=self.host_label, caplevel=level - 1)
+
+    def winrm_client(self, **overrides: t.Any) -> winrm.WinRMClient:
+        """The WinRM client for this host, built from its ordinary ``ansible_connection: winrm`` settings.
+
+        Only the connection's option processing runs (``_build_winrm_kwargs``): never ``_connect()`` or
+        ``exec_command()``, which would open a shell and wrap every command in PowerShell. The client's log
+        hook is ``self.log``, so ``-vv`` shows steps, ``-vvvv`` each WS-Man operation and ``-vvvvv`` payloads
+        (credentials redacted by the client)."""
+        connection = self._connection
+        if not hasattr(connection, "_build_winrm_kwargs"):
+            name = getattr(connection, "ansible_name", None) or getattr(connection, "transport", "?")
+            raise ArgumentError("ansible_connection", f"kbfix.windows talks to the host over WinRM itself and "
+                                                      f"needs ansible_connection=winrm, not {name}")
+        settings = winrm.settings_from_connection(connection, **overrides)
+        return winrm.client_for(settings, log=self.log)
+
+    def find_controller_file(self, path: str, argument: str) -> str:
+        """A controller path, relative ones searched like ``files/`` lookups (the role's ``files/``, then the
+        playbook's directory). Directories are found too."""
+        try:
+            return str(self._find_needle("files", path))
+        except AnsibleError as exc:
+            raise ArgumentError(argument, f"{path!r} was not found on the controller: {exc.message}") from None
+
+    @staticmethod
+    def known_os_facts(task_vars: dict[str, t.Any]) -> OsFacts | None:
+        """``ansible_facts.kbfix_os`` as ``kbfix.windows.facts`` left it (``OsFacts.to_dict()``), or None when
+        facts were not gathered (or do not have that shape) for this host."""
+        facts = task_vars.get("ansible_facts")
+        known = facts.get("kbfix_os") if isinstance(facts, dict) else None
+        if not isinstance(known, dict):
+            return None
+        try:
+            return OsFacts(**known)
+        except TypeError:
+            return None
+
+    def task_os_facts(self, host_facts: dict[str, t.Any] | None, task_vars: dict[str, t.Any]) -> OsFacts | None:
+        """A ``host_facts`` argument (checked, errors name ``host_facts.<key>``) before the gathered facts;
+        None when neither is there and the host must be asked."""
+        if host_facts is not None:
+            return article_runner.os_facts_from_mapping(host_facts, "host_facts")
+        return self.known_os_facts(task_vars)
+
+    def os_facts(self, client: winrm.WinRMClient, task_vars: dict[str, t.Any]) -> OsFacts:
+        """OS facts gathered earlier in the play, else queried (two concurrent WMI enumerations)."""
+        known = self.known_os_facts(task_vars)
+        if known is not None:
+            return known
+        return wmi.os_facts(client)
