@@ -41,7 +41,7 @@ def result_from_error(exc: KbfixError) -> dict[str, t.Any]:
     return result
 
 
-class KbfixAction(ActionBase):
+class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no type stubs
     """Validates arguments, supports check mode and diff, converts errors. Subclasses implement ``execute``."""
 
     ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {}
