@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import ntpath
 import time
 from pathlib import Path
 
@@ -47,6 +48,12 @@ def size(host: Host, path: str) -> int:
     return entry.size
 
 
+def modified(host: Host, path: str) -> dt.datetime:
+    entry = host.fs.entry(path)
+    assert entry is not None, path
+    return entry.modified
+
+
 # --- KB828753: XP SP1, update.exe ---------------------------------------------------------------------------
 
 XP_PACKAGE = f"{SHARE}\\WindowsXP-KB828753-x86-ENU.exe"
@@ -73,8 +80,7 @@ def test_kb828753_installs_with_pending_renames(tmp_path: Path, share_root: Path
         path = f"%SystemRoot%\\system32\\{name}"
         assert host.file_version(path) == "5.1.2600.1276 (xpsp2.030926-1738)"
         assert size(host, path) == length
-    assert host.fs.entry("C:\\WINDOWS\\system32\\cscdll.dll").modified == \
-        dt.datetime(2003, 9, 27, 1, 19, tzinfo=dt.UTC)  # type: ignore[union-attr]
+    assert modified(host, "C:\\WINDOWS\\system32\\cscdll.dll") == dt.datetime(2003, 9, 27, 1, 19, tzinfo=dt.UTC)
     assert host.reboot_pending_indicators() == []
     assert run_command(host, f"{XP_PACKAGE} /quiet /norestart").exit_code == ALREADY_INSTALLED
 
@@ -99,20 +105,25 @@ def test_kb828753_without_quiet_never_ends(tmp_path: Path, share_root: Path) -> 
 
 def test_kb828753_restarts_the_host_without_norestart(tmp_path: Path, share_root: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(packages, "RESTART_DELAY_SECONDS", 0.05)
+    monkeypatch.setattr(packages, "RESTART_DELAY_SECONDS", 0.5)
     host = make(tmp_path, share_root, "xp-sp1-x86")
     before = host.boot_time
     assert run_command(host, f"{XP_PACKAGE} /quiet").exit_code == RESTART
     assert host.reboot_scheduled()
-    time.sleep(0.15)
-    assert host.is_up() and host.boot_time > before
+    deadline = time.monotonic() + 5
+    while host.boot_time == before:
+        assert time.monotonic() < deadline
+        host.is_up()
+        time.sleep(0.05)
+    assert host.is_up()
     assert host.file_version("%SystemRoot%\\system32\\drivers\\rdbss.sys") == "5.1.2600.1276 (xpsp2.030926-1738)"
 
 
 def test_kb828753_on_xp_sp2_is_not_applicable(tmp_path: Path, share_root: Path) -> None:
     host = make(tmp_path, share_root, "xp-sp2-x86")
     assert run_command(host, f"{XP_PACKAGE} /quiet /norestart").exit_code == NOT_APPLICABLE
-    assert host.file_version("%SystemRoot%\\system32\\drivers\\mrxsmb.sys") == "5.1.2600.2180 (xpsp_sp2_rtm.040803-2158)"
+    assert host.file_version("%SystemRoot%\\system32\\drivers\\mrxsmb.sys") == \
+        "5.1.2600.2180 (xpsp_sp2_rtm.040803-2158)"
 
 
 # --- KB253729: NT 4.0 TSE, hotfix.exe -----------------------------------------------------------------------
@@ -126,8 +137,7 @@ def test_kb253729_hotfix_exe(tmp_path: Path, share_root: Path) -> None:
     assert host.reboot_pending_indicators() == ["PendingFileRenameOperations"]
     reboot(host)
     assert size(host, "%SystemRoot%\\system32\\mpr.dll") == 60176
-    assert host.fs.entry("C:\\WINNT\\system32\\mpr.dll").modified == \
-        dt.datetime(2000, 2, 8, 19, 27, tzinfo=dt.UTC)  # type: ignore[union-attr]
+    assert modified(host, "C:\\WINNT\\system32\\mpr.dll") == dt.datetime(2000, 2, 8, 19, 27, tzinfo=dt.UTC)
     assert run_command(host, f"{SHARE}\\Q253729i.exe -m -z").exit_code == ALREADY_INSTALLED
 
 
@@ -182,6 +192,19 @@ def test_wrong_platform(tmp_path: Path, share_root: Path, profile: str, package:
     assert host.reboot_pending_indicators() == []
 
 
+def test_kb977381_2003_with_dfsr_stopped_needs_no_restart(tmp_path: Path, share_root: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packages, "RESTART_DELAY_SECONDS", 30)
+    host = make(tmp_path, share_root, "2003r2-sp2-x86", services={"DFSR": {"state": "Stopped"}})
+    package = f"{SHARE}\\WindowsServer2003-KB977381-x86-ENU.exe"
+    assert run_command(host, f"{package} /quiet /norestart").exit_code == 0
+    assert host.file_version("%SystemRoot%\\system32\\dfsr.exe") == "5.2.3790.4650 (srv03_sp2_qfe.100115-1232)"
+    assert host.reboot_pending_indicators() == [] and not host.reboot_scheduled()
+    host = make(tmp_path / "again", share_root, "2003r2-sp2-x86", services={"DFSR": {"state": "Stopped"}})
+    assert run_command(host, f"{package} /quiet /forcerestart").exit_code == 0
+    assert host.reboot_scheduled()
+
+
 def test_kb977381_2003_needs_dfsr(tmp_path: Path, share_root: Path) -> None:
     host = make(tmp_path, share_root, "2003r2-sp2-x86", remove_services=["DFSR"])
     assert run_command(host, f"{SHARE}\\WindowsServer2003-KB977381-x86-ENU.exe /quiet /norestart").exit_code == \
@@ -212,8 +235,8 @@ def test_kb977381_2008(tmp_path: Path, share_root: Path, profile: str, package: 
     reboot(host)
     assert host.file_version("%SystemRoot%\\system32\\Dfsrs.exe") == version
     assert size(host, "%SystemRoot%\\system32\\Dfsrs.exe") == length
-    assert (host.file_version("%SystemRoot%\\system32\\Dfsrress.dll"), size(host, "%SystemRoot%\\system32\\Dfsrress.dll")) \
-        == (version, 2048)
+    resource = "%SystemRoot%\\system32\\Dfsrress.dll"
+    assert (host.file_version(resource), size(host, resource)) == (version, 2048)
     assert size(host, "%SystemRoot%\\system32\\wbem\\Dfsrprovs.mof") == 66511
     assert host.file_version("%SystemRoot%\\system32\\en-US\\Dfsrs.exe.mui") == version
     assert "KB977381" in hotfix_ids(host)
@@ -340,3 +363,108 @@ def test_package_found_through_the_path(tmp_path: Path, share_root: Path) -> Non
     host = make(tmp_path, share_root, "xp-sp1-x86")
     host.fs.write("C:\\WINDOWS\\system32\\q.exe", packages.build_package("WindowsXP-KB828753-x86-ENU.exe"))
     assert run_command(host, "q /quiet /norestart").exit_code == RESTART
+
+
+# --- removing a hotfix again ----------------------------------------------------------------------------------
+
+
+def test_spuninst_restores_the_xp_files(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    run_command(host, f"{XP_PACKAGE} /quiet /norestart")
+    reboot(host)
+    record = f"{UPDATES_KEY}\\Windows XP\\SP2\\KB828753"
+    command = host.registry.get(record, "UninstallCommand")
+    assert command is not None and command.data == "C:\\WINDOWS\\$NtUninstallKB828753$\\spuninst\\spuninst.exe"
+    assert host.wmi_get("root/cimv2", "CIM_DataFile", {"Name": command.data}).properties["FileSize"]
+    assert run_command(host, f"{command.data} /quiet /norestart").exit_code == RESTART  # drivers in use
+    assert host.registry.open(record) is None and "KB828753" not in hotfix_ids(host)
+    assert not host.fs.exists("C:\\WINDOWS\\$NtUninstallKB828753$")
+    reboot(host)
+    assert host.file_version("%SystemRoot%\\system32\\drivers\\mrxsmb.sys") == "5.1.2600.1106 (xpsp1.020828-1920)"
+    assert size(host, "%SystemRoot%\\system32\\cscdll.dll") == 90624
+    assert host.reboot_pending_indicators() == []
+
+
+def test_no_backup_no_uninstaller(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    run_command(host, f"{XP_PACKAGE} /quiet /norestart /n")
+    assert host.fs.entry("C:\\WINDOWS\\$NtUninstallKB828753$\\spuninst\\spuninst.exe") is None
+    result = run_command(host, "C:\\WINDOWS\\$NtUninstallKB828753$\\spuninst\\spuninst.exe /quiet")
+    assert result.exit_code == 1 and "is not recognized" in result.err
+
+
+def test_nt4_hotfix_uninstall(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "nt4-tse-sp6-x86")
+    run_command(host, f"{SHARE}\\Q253729i.exe -m -q -z")
+    reboot(host)
+    assert run_command(host, "C:\\WINNT\\$NtUninstallQ253729$\\hotfix.exe -y -m -z").exit_code == 0
+    assert host.registry.open("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Hotfix\\Q253729") is None
+    reboot(host)
+    assert host.file_version("%SystemRoot%\\system32\\mpr.dll") == "4.0.1381.33361"
+
+
+def test_wusa_uninstall_on_2008r2(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2008r2-rtm-x64", installed=["KB977381"])
+    assert "KB977381" in hotfix_ids(host)
+    result = run_command(host, "wusa.exe /uninstall /kb:977381 /quiet /norestart")
+    assert result.exit_code == RESTART
+    key = f"{CBS_KEY}\\Packages\\Package_for_KB977381_rtm~31bf3856ad364e35~amd64~~6.1.1.0"
+    assert host.registry.get(key, "CurrentState").data == 0x05  # type: ignore[union-attr]
+    assert "KB977381" not in hotfix_ids(host) and host.reboot_pending_indicators() == ["CBS RebootPending"]
+    reboot(host)
+    assert host.registry.open(key) is None
+    assert host.file_version("%SystemRoot%\\system32\\Dfsrs.exe") == "6.1.7600.16385 (win7_rtm.090713-1255)"
+    assert size(host, "%SystemRoot%\\system32\\wbem\\Dfsrprovs.mof") == 75200
+    assert run_command(host, "wusa /uninstall /kb:977381 /quiet /norestart").exit_code == 2359303
+
+
+def test_pkgmgr_removes_packages_on_6_0(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "vista-rtm-x86", installed=["KB938475"])
+    names = sorted(n for n in host.registry.open(f"{CBS_KEY}\\Packages").subkeys  # type: ignore[union-attr]
+                   if "kb938475" in n)
+    assert len(names) == 2
+    assert run_command(host, "wusa /uninstall /kb:938475 /quiet /norestart").exit_code is None  # not on 6.0
+    for name in names:
+        assert run_command(host, f"pkgmgr /up:{name} /quiet /norestart").exit_code == RESTART
+    reboot(host)
+    assert host.file_version("%SystemRoot%\\system32\\drivers\\srv2.sys") == "6.0.6000.16386 (vista_rtm.061101-2205)"
+    assert "KB938475" not in hotfix_ids(host)
+    assert run_command(host, f"pkgmgr /up:{names[0]} /quiet /norestart").exit_code == -2146498555
+
+
+def test_uninstall_before_the_install_reboot(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2008-sp2-x86")
+    before = host.file_version("%SystemRoot%\\system32\\Dfsrs.exe")
+    run_command(host, f"wusa {SHARE}\\Windows6.0-KB977381-x86.msu /quiet /norestart")
+    name = "Package_for_KB977381_server~31bf3856ad364e35~x86~~6.0.1.0"
+    assert run_command(host, f"pkgmgr /up:{name} /quiet /norestart").exit_code == RESTART
+    reboot(host)
+    assert host.file_version("%SystemRoot%\\system32\\Dfsrs.exe") == before
+    assert size(host, "%SystemRoot%\\system32\\wbem\\Dfsrprovs.mof") == 66498
+
+
+def test_cbs_writes_the_articles_manifests_and_package_files(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "vista-rtm-x64")
+    run_command(host, f"wusa {SHARE}\\Windows6.0-KB938475-x64.msu /quiet /norestart")
+    manifests = "C:\\Windows\\winsxs\\Manifests\\"
+    server = manifests + "amd64_microsoft-windows-smbserver-v2_31bf3856ad364e35_6.0.6000.20620_none_" \
+                         "3498f159cae06e90.manifest"
+    assert size(host, server) == 4983  # written while staging, before the reboot
+    assert modified(host, server) == dt.datetime(2007, 6, 15, 17, 44, tzinfo=dt.UTC)
+    mum = "C:\\Windows\\servicing\\Packages\\Package_2_for_KB938475~31bf3856ad364e35~amd64~~6.0.1.0.mum"
+    assert size(host, mum) == 2008
+    assert "releaseType=\"Hotfix\"" in host.fs.read(mum).decode()
+    staged = "C:\\Windows\\winsxs\\amd64_microsoft-windows-smbserver-v2_31bf3856ad364e35_6.0.6000.20620_none_" \
+             "3498f159cae06e90\\srv2.sys"
+    assert host.file_version(staged) == "6.0.6000.20620 (vista_ldr.070615-1730)"
+
+
+def test_2008_writes_the_manifests_of_its_service_pack(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "2008-sp1-x86")
+    run_command(host, f"wusa {SHARE}\\Windows6.0-KB977381-x86.msu /quiet /norestart")
+    names = {ntpath.basename(p) for p in host.fs.listdir("C:\\Windows\\winsxs\\Manifests")}
+    assert names == {
+        "x86_microsoft-windows-d..erveronly.resources_31bf3856ad364e35_6.0.6001.22565_en-us_5723e9525d423053.manifest",
+        "x86_microsoft-windows-dfsr-core-serveronly_31bf3856ad364e35_6.0.6001.22565_none_9dd97743c1110934.manifest"}
+    assert size(host, "C:\\Windows\\servicing\\Packages\\Package_for_KB977381_server_0~31bf3856ad364e35~x86~~"
+                      "6.0.1.0.mum") == 37637

@@ -96,6 +96,11 @@ def test_del_mkdir_rmdir_copy_cd(xp: Host) -> None:
     assert result.exit_code == 0 and xp.fs.entry("C:\\work\\a.b64") is None and xp.fs.entry("C:\\work\\c.txt")
     result = run_command(xp, "del C:\\work\\gone.txt")
     assert (result.exit_code, result.err) == (0, "Could Not Find C:\\work\\gone.txt\r\n")
+    run_command(xp, "echo x> C:\\work\\deep\\er\\x.txt")
+    result = run_command(xp, "del C:\\work\\deep\\er", stdin=b"n\r\n")
+    assert result.out == "C:\\work\\deep\\er\\*, Are you sure (Y/N)? \r\n" and xp.fs.exists("C:\\work\\deep\\er\\x.txt")
+    run_command(xp, "del C:\\work\\deep\\er", stdin=b"y\r\n")
+    assert not xp.fs.exists("C:\\work\\deep\\er\\x.txt") and xp.fs.is_dir("C:\\work\\deep\\er")
     assert run_command(xp, "rd C:\\work").exit_code != 0
     assert run_command(xp, "rd /s /q C:\\work").exit_code == 0 and not xp.fs.exists("C:\\work")
 
@@ -147,7 +152,8 @@ def test_dir(xp: Host) -> None:
 
 
 def test_pipes_and_find(xp: Host) -> None:
-    result = run_command(xp, "reg query HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters | find \"Size\"")
+    key = "HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters"
+    result = run_command(xp, f"reg query {key} | find \"Size\"")
     assert result.out == "    Size\tREG_DWORD\t0x1\r\n" and result.exit_code == 0
     assert run_command(xp, "echo abc | find \"zzz\"").exit_code == 1
     assert run_command(xp, "echo Alpha | findstr /i alpha").out == "Alpha \r\n"
@@ -204,6 +210,14 @@ def test_working_directory(xp: Host) -> None:
     assert process.read()[0] == b"C:\\WINDOWS\\Temp\r\n"
     process = xp.start_process("cd", [], "C:\\does\\not\\exist")
     assert process.read()[0] == b"C:\\Documents and Settings\\Administrator\r\n"
+
+
+def test_system_programs_by_full_path(xp: Host) -> None:
+    assert run_command(xp, "C:\\WINDOWS\\system32\\cmd.exe /c echo hi").out == "hi\r\n"
+    assert run_command(xp, '"%SystemRoot%\\system32\\hostname.exe"').out == "xpbox\r\n"
+    assert run_command(xp, "%windir%\\System32\\Wbem\\wmic os get BuildNumber").exit_code == 0
+    assert "is not recognized" in run_command(xp, "C:\\WINDOWS\\system32\\certutil.exe").err  # not on XP
+    assert "is not recognized" in run_command(xp, "C:\\Temp\\hostname.exe").err
 
 
 def test_unsupported_programs_are_refused_honestly(xp: Host) -> None:

@@ -41,7 +41,8 @@ def test_hostname_and_whoami(xp: Host, w2008: Host) -> None:
 
 def test_reg_query_value_formats(xp: Host, w2008: Host) -> None:
     assert run_command(w2008, f"reg query {PARAMS} /v EnableSecuritySignature").out == (
-        f"\r\n{PARAMS.replace('HKLM', 'HKEY_LOCAL_MACHINE')}\r\n    EnableSecuritySignature    REG_DWORD    0x1\r\n\r\n")
+        f"\r\n{PARAMS.replace('HKLM', 'HKEY_LOCAL_MACHINE')}\r\n"
+        "    EnableSecuritySignature    REG_DWORD    0x1\r\n\r\n")
     assert run_command(xp, f"reg query {PARAMS} /v EnableSecuritySignature").out == (
         "\r\n! REG.EXE VERSION 3.0\r\n\r\n"
         f"{PARAMS.replace('HKLM', 'HKEY_LOCAL_MACHINE')}\r\n    EnableSecuritySignature\tREG_DWORD\t0x1\r\n\r\n")
@@ -64,6 +65,16 @@ def test_reg_query_key_lists_values_then_subkeys(w2008: Host) -> None:
     assert lines[1] == "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\DFSR"
     assert "    ImagePath    REG_EXPAND_SZ    %SystemRoot%\\system32\\DFSRs.exe" in lines
     assert lines[-2] == "HKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\Services\\DFSR\\Parameters"
+
+
+def test_reg_query_key_without_values(xp: Host, w2008: Host) -> None:
+    for host in (xp, w2008):
+        run_command(host, "reg add HKLM\\SOFTWARE\\Empty\\Child /f")
+    assert run_command(w2008, "reg query HKLM\\SOFTWARE\\Empty").out == \
+        "\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Empty\\Child\r\n"
+    assert run_command(xp, "reg query HKLM\\SOFTWARE\\Empty").out == (
+        "\r\n! REG.EXE VERSION 3.0\r\n\r\nHKEY_LOCAL_MACHINE\\SOFTWARE\\Empty\r\n\r\n"
+        "HKEY_LOCAL_MACHINE\\SOFTWARE\\Empty\\Child\r\n")
 
 
 def test_reg_errors(xp: Host, w2008: Host) -> None:
@@ -189,11 +200,15 @@ def test_shutdown_schedules_and_aborts(w2008: Host) -> None:
 
 
 def test_shutdown_now_reboots(w2008: Host) -> None:
+    w2008.reboot_seconds = 0.5
     before = w2008.boot_time
     run_command(w2008, "shutdown /r /t 0 /f")
     assert not w2008.is_up()
-    time.sleep(0.1)
-    assert w2008.is_up() and w2008.boot_time > before
+    deadline = time.monotonic() + 5
+    while not w2008.is_up():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert w2008.boot_time > before
 
 
 def test_shutdown_delay_limit_depends_on_the_version(tmp_path: Path) -> None:
@@ -214,7 +229,8 @@ def test_certutil_decode(w2008: Host) -> None:
         assert run_command(w2008, f"echo {chunk}>> C:\\Windows\\Temp\\p.b64").exit_code == 0
     result = run_command(w2008, "certutil -decode C:\\Windows\\Temp\\p.b64 C:\\Windows\\Temp\\p.bin")
     assert result.exit_code == 0
-    assert result.out.endswith(f"Output Length = {len(payload)}\r\nCertUtil: -decode command completed successfully.\r\n")
+    assert result.out.endswith(
+        f"Output Length = {len(payload)}\r\nCertUtil: -decode command completed successfully.\r\n")
     assert w2008.fs.read("C:\\Windows\\Temp\\p.bin") == payload
 
 
@@ -263,7 +279,8 @@ def test_cscript_base64_decoder(xp: Host) -> None:
     xp.fs.write("C:\\WINDOWS\\Temp\\d.vbs", DECODER.replace("\n", "\r\n").encode())
     payload = b"MZ\x90\x00" + bytes(range(200))
     xp.fs.write("C:\\WINDOWS\\Temp\\p.b64", base64.encodebytes(payload))
-    result = run_command(xp, "cscript //nologo C:\\WINDOWS\\Temp\\d.vbs C:\\WINDOWS\\Temp\\p.b64 C:\\WINDOWS\\Temp\\p.exe")
+    temp = "C:\\WINDOWS\\Temp"
+    result = run_command(xp, f"cscript //nologo {temp}\\d.vbs {temp}\\p.b64 {temp}\\p.exe")
     assert (result.exit_code, result.out, result.err) == (0, "", "")
     assert xp.fs.read("C:\\WINDOWS\\Temp\\p.exe") == payload
     banner = run_command(xp, "cscript C:\\WINDOWS\\Temp\\d.vbs C:\\WINDOWS\\Temp\\p.b64 C:\\WINDOWS\\Temp\\p.exe")

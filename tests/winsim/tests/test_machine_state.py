@@ -201,7 +201,7 @@ def test_protected_keys(tmp_path: Path) -> None:
 
 def test_reload_gives_the_same_machine(tmp_path: Path) -> None:
     host = make(tmp_path, "xp-sp1-x86", share_root=str(tmp_path / "shares"))
-    run_command(host, "echo hello> C:\\WINDOWS\\Temp\\note.txt & echo again>> C:\\WINDOWS\\Temp\\note.txt")
+    run_command(host, "echo hello> C:\\WINDOWS\\Temp\\note.txt& echo again>> C:\\WINDOWS\\Temp\\note.txt")
     host.registry.set("HKLM\\SOFTWARE\\Contoso", "Bin", 3, b"\x00\xff")
     host.save()
     again = Host.load(host.state_path)
@@ -239,7 +239,7 @@ def wait_until_up(host: Host, timeout: float = 5.0) -> None:
 
 
 def test_reboot_has_a_down_window_then_moves_the_boot_time(tmp_path: Path) -> None:
-    host = make(tmp_path, "2008r2-rtm-x64", reboot_seconds=0.3)
+    host = make(tmp_path, "2008r2-rtm-x64", reboot_seconds=1.0)
     before, boot_id = host.boot_time, host.boot_id
     host.reboot()
     assert not host.is_up()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pefile
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +19,7 @@ def _pefile_version(data: bytes) -> str:
             for table in getattr(info, "StringTable", []):
                 value = table.entries.get(b"FileVersion")
                 if value is not None:
-                    return value.decode()
+                    return str(value.decode())
     raise AssertionError("no FileVersion string")
 
 
@@ -71,7 +73,7 @@ def test_cache_reuses_a_built_file_and_keys_on_size() -> None:
     assert other != first and other.stat().st_size == 8192
 
 
-def test_builds_are_reproducible(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_builds_are_reproducible(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cached = pe.pe_bytes("repro.dll", "5.2.3790.4590 (srv03_sp2_qfe.090916-1216)", 43520)
     monkeypatch.setenv("WINSIM_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(pe, "_built", {})

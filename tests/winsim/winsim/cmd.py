@@ -14,7 +14,7 @@ WinRS starts every command through ``cmd.exe /c``, so a command line is interpre
   ``wmic <alias> [where ...] get ...`` (table or ``/format:list``; ``\\r\\r\\n`` line ends on a pipe, UTF-16 with
   a BOM when redirected to a file, the one-time "Please wait while WMIC is being installed." on 5.x),
   ``shutdown /r /s /a /t N``, ``certutil [-f] -decode|-encode in out`` and ``-hashfile`` (6.x),
-  ``cscript`` (see below), ``find``/``findstr``, ``wusa``.
+  ``cscript`` (see below), ``find``/``findstr``, ``wusa`` (``/uninstall /kb:N`` from 6.1), ``pkgmgr /up:``.
 * A program that is neither built in, a tool of that Windows, nor an existing file fails as cmd.exe does:
   "'x' is not recognized as an internal or external command, operable program or batch file.", exit 1.
 * Hotfix packages present on the host, or on a share (``\\\\server\\share\\...`` mapped by the host's
@@ -655,7 +655,7 @@ class Shell:
             for name in candidates:
                 if self.file_exists(name) and not self.host.fs.is_dir(self.full_path(name)):
                     return "file", self.full_path(name)
-            return None
+            return self._system_program(word)
         for name in candidates:
             path = self.full_path(name)
             if self.host.fs.entry(path) is not None:
@@ -672,6 +672,22 @@ class Shell:
                     return "file", path
         return None
 
+    def _system_program(self, word: str) -> tuple[str, str] | None:
+        """A tool or cmd.exe named by its full path (``C:\\WINDOWS\\system32\\cmd.exe``): winsim keeps them
+        virtual, not as files, so they are recognised by where Windows installs them."""
+        full = self.full_path(word)
+        directory, base = ntpath.split(full)
+        stem = base[:-4] if base.casefold().endswith(".exe") else base
+        homes = {normalize_path(self.host.system32).casefold(),
+                 normalize_path(self.host.system32 + "\\wbem").casefold()}
+        if directory.casefold() not in homes:
+            return None
+        if stem.casefold() == "cmd":
+            return "cmd", "cmd"
+        if stem.casefold() in TOOLS and self.host.has_tool(stem):
+            return "tool", stem.casefold()
+        return None
+
     def run_external(self, word: str, rest: str, io: Io) -> Any:
         found = self.resolve(word)
         if found is None:
@@ -679,6 +695,8 @@ class Shell:
                      "operable program or batch file.\r\n")
             return 1
         kind, name = found
+        if kind == "cmd":
+            return b_cmd(self, rest, io)
         if kind == "tool":
             return TOOLS[name](self, rest, io)
         return self.run_file(name, rest, io)
@@ -790,8 +808,9 @@ def b_type(sh: Shell, rest: str, io: Io) -> int:
     return code
 
 
-def b_del(sh: Shell, rest: str, io: Io) -> int:
+def b_del(sh: Shell, rest: str, io: Io) -> Gen:
     args = argv(unescape(rest))
+    quiet = any(a.casefold() == "/q" for a in args)
     names = [a for a in args if not a.startswith("/")]
     if not names:
         io.error("The syntax of the command is incorrect.\r\n")
@@ -800,11 +819,20 @@ def b_del(sh: Shell, rest: str, io: Io) -> int:
     for name in names:
         full = sh.full_path(name)
         matches = _glob(sh, full)
+        everything = fs.is_dir(full) or ntpath.basename(full) in ("*", "*.*")
         if fs.is_dir(full):
             matches = [e for e in fs.listdir(full) if fs.entry(e) is not None]
         if not matches:
             io.error(f"Could Not Find {full}\r\n")
             continue
+        if everything and not quiet:
+            # Deleting a whole directory's files asks first, unless /Q.
+            target = full.rstrip("\\") + "\\*" if fs.is_dir(full) else full
+            io.print(f"{target}, Are you sure (Y/N)? ")
+            answer = yield from sh.read_line(io)
+            io.print("\r\n")
+            if not answer or answer.strip()[:1].casefold() != "y":
+                continue
         for path in matches:
             if sh.host.file_in_use(path):
                 io.error(f"{path}\r\nThe process cannot access the file because it is being used by another "
@@ -1311,8 +1339,10 @@ def _reg_query(sh: Shell, args: list[str], io: Io) -> int:
     for path, current in (reg.walk(key_path) if recursive else [(key_path, key)]):
         if reg.access(path) == "none":
             continue
-        out.append(f"\r\n{reg.display_path(path)}\r\n")
-        out += [_reg_value_line(sh, v.name, v.type, v.data) for v in current.values.values()]
+        # Vista's reg.exe names a key only when it prints values under it; reg.exe 3.0 always does.
+        if current.values or _reg_legacy(sh) or recursive:
+            out.append(f"\r\n{reg.display_path(path)}\r\n")
+            out += [_reg_value_line(sh, v.name, v.type, v.data) for v in current.values.values()]
         if not recursive and current.subkeys:
             out.append("\r\n")
             out += [f"{reg.display_path(path)}\\{k.name}\r\n" for k in current.subkeys.values()]
@@ -1876,19 +1906,26 @@ def t_wusa(sh: Shell, rest: str, io: Io) -> Gen:
     args = argv(rest)
     files = [a for a in args if not a.startswith("/")]
     switches = [a for a in args if a.startswith("/")]
-    if not files:
+    if not files and not any(a.casefold() == "/uninstall" for a in switches):
         while True:
             yield BLOCK  # wusa without a file shows its help dialog
-    path = sh.full_path(files[0])
-    try:
-        data: bytes | None = sh.read_file(path)
-    except FileSystemError:
-        data = None
+    path = sh.full_path(files[0]) if files else ""
+    data: bytes | None = None
+    if path:
+        try:
+            data = sh.read_file(path)
+        except FileSystemError:
+            data = None
     return (yield from sh._installer(packages.run_wusa(sh.host, path, data, switches), io))
+
+
+def t_pkgmgr(sh: Shell, rest: str, io: Io) -> Gen:
+    return (yield from sh._installer(packages.run_pkgmgr(sh.host, argv(rest)), io))
 
 
 TOOLS: dict[str, Handler] = {
     "hostname": t_hostname, "whoami": t_whoami, "find": t_find, "findstr": t_findstr, "reg": t_reg,
     "wmic": t_wmic, "shutdown": t_shutdown, "certutil": t_certutil, "cscript": t_cscript, "wusa": t_wusa,
+    "pkgmgr": t_pkgmgr,
 }
 

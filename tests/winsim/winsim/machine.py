@@ -16,7 +16,21 @@ Windows semantics kept here because clients trip on them:
   cannot be replaced: installers queue ``PendingFileRenameOperations`` (XP/2003) or ``pending.xml`` (CBS),
   applied at the next boot.
 * A reboot has a down window (``reboot_seconds``); the boot at its end applies pending operations, removes
-  volatile keys (``UpdateExeVolatile``) and the CBS ``RebootPending`` key, and moves ``LastBootUpTime``.
+  volatile keys (``UpdateExeVolatile``) and the CBS ``RebootPending`` key, moves ``LastBootUpTime`` and
+  increments ``boot_id``. Processes still running when the restart begins are killed.
+
+Profiles (``profiles/<name>.yml``; ``_*.yml`` are shared pieces merged through ``extends``): ``os`` (OsInfo
+fields), ``winrm_version``, ``listener``, ``credentials``, ``reboot_seconds``, ``domain``, ``uptime_hours``,
+``features`` (``wmi``, ``tools`` -- the programs that Windows has --, ``wsh_version``, ``wmic_first_run_banner``),
+``files`` (path -> ``version``/``size``/``modified``/``in_use``, or ``text`` for a file without VERSIONINFO),
+``services`` (name -> ``image_path``, ``type``, ``start``, ``state``, ``keys`` (subkey -> values), ``files`` it
+owns), ``registry`` (key -> {value: [type, data]}), ``hotfixes`` (id -> record written the way the era does).
+
+``Host.create`` overrides (an unknown one is an error): every profile key above (mappings merge into the
+profile's; a ``null`` entry removes a file, service or value), ``remove_services`` (names; their files go too),
+``installed`` / ``pending`` (KB ids from winsim's catalogue, applied with or without the reboot that completes
+them), ``acl`` (key -> "deny_all" | "deny_write"), ``shares`` ({"\\\\server\\share": local dir}) and
+``share_root`` (local dir whose ``<server>/<share>/...`` tree backs any UNC path), ``blob_dir``.
 """
 
 from __future__ import annotations
@@ -83,6 +97,7 @@ CURRENT_VERSION_KEY = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 ADMIN_SID = "S-1-5-21-1214440339-682003330-839522115-500"
 
 # CBS package CurrentState values (Windows servicing stack).
+CBS_UNINSTALL_PENDING = 0x05
 CBS_INSTALL_PENDING = 0x60
 CBS_INSTALLED = 0x70
 
@@ -676,6 +691,7 @@ class Host:
         self.state_path = Path(state_path)
         self._lock = threading.RLock()
         self._processes: weakref.WeakSet[Process] = weakref.WeakSet()
+        self._saved: bytes | None = None
         self._restore(state)
 
     # construction and persistence -----------------------------------------------------------------------
@@ -741,10 +757,14 @@ class Host:
         }
 
     def save(self) -> None:
-        """Atomic write: a reader (or a crash) sees the old state or the new one, never half of one."""
+        """Atomic write: a reader (or a crash) sees the old state or the new one, never half of one.
+        Skipped when nothing changed since the last write (reads are far more frequent than changes)."""
         with self._lock:
             data = json.dumps(self.to_state(), separators=(",", ":")).encode()
+            if data == self._saved:
+                return
             _write_atomic(self.state_path, data)
+            self._saved = data
 
     # convenience views ---------------------------------------------------------------------------------
 
@@ -976,27 +996,41 @@ class Host:
         self.registry.delete_value(SESSION_MANAGER, "PendingFileRenameOperations")
 
     def _apply_cbs_pending(self) -> None:
-        pending = normalize_path(self.system_root + "\\WinSxS\\pending.xml")
+        pending = normalize_path(self.system_root + "\\winsxs\\pending.xml")
         if self.fs.entry(pending) is not None:
             root = ET.fromstring(self.fs.read(pending))
-            for op in root.iter("HardlinkFile"):
-                source = _strip_nt_prefix(op.get("source", ""))
-                dest = op.get("destination", "").replace("\\SystemRoot", self.system_root, 1)
+            for op in root:
                 try:
-                    data = self.fs.read(source)
-                    entry = self.fs.entry(source)
-                    assert entry is not None
-                    self.fs.place(dest, entry.ref if entry.ref.startswith("blob:")
-                                  else "blob:" + self.fs.store_blob(data), entry.size, entry.modified)
+                    if op.tag == "HardlinkFile":
+                        self._hardlink(_strip_nt_prefix(op.get("source", "")), self._from_system_root(
+                            op.get("destination", "")))
+                    elif op.tag == "DeleteFile":
+                        self.fs.delete(self._from_system_root(op.get("path", "")))
                 except FileSystemError:
-                    continue
+                    continue  # the servicing stack skips an operation whose file is gone
             self.fs.delete(pending)
         self.registry.delete_key(CBS_KEY + "\\RebootPending", recursive=True)
         packages = self.registry.open(CBS_KEY + "\\Packages")
-        for key in (packages.subkeys.values() if packages else []):
+        for key in list(packages.subkeys.values()) if packages else []:
             state = key.values.get("currentstate")
             if state is not None and state.data == CBS_INSTALL_PENDING:
                 state.data = CBS_INSTALLED
+            elif state is not None and state.data == CBS_UNINSTALL_PENDING:
+                self.registry.delete_key(f"{CBS_KEY}\\Packages\\{key.name}", recursive=True)
+                mum = f"{self.system_root}\\servicing\\Packages\\{key.name}.mum"
+                if self.fs.entry(mum) is not None:
+                    self.fs.delete(mum)
+
+    def _from_system_root(self, path: str) -> str:
+        return self.system_root + path[len("\\SystemRoot"):] if path.casefold().startswith("\\systemroot") \
+            else path
+
+    def _hardlink(self, source: str, dest: str) -> None:
+        entry = self.fs.entry(source)
+        if entry is None:
+            raise FileSystemError(2, source)
+        ref = entry.ref if entry.ref.startswith("blob:") else "blob:" + self.fs.store_blob(self.fs.read(source))
+        self.fs.place(dest, ref, entry.size, entry.modified)
 
     def reboot_pending_indicators(self) -> list[str]:
         """Where Windows records that a restart is needed (for tests; clients read the registry)."""
@@ -1184,7 +1218,7 @@ def _standard_dirs(host: Host, extra: list[str]) -> None:
     dirs = [root, root + "\\system32", root + "\\system32\\drivers", root + "\\system32\\config",
             root + "\\system32\\wbem", root + "\\Temp", "C:\\Program Files", host.user_profile]
     if host.os.nt6:
-        dirs += [root + "\\WinSxS", root + "\\system32\\en-US", host.user_profile + "\\AppData\\Local\\Temp",
+        dirs += [root + "\\winsxs", root + "\\system32\\en-US", host.user_profile + "\\AppData\\Local\\Temp",
                  "C:\\ProgramData", "C:\\Users\\Public"]
     elif host.os.major == 5:
         dirs += [host.user_profile + "\\Local Settings\\Temp", "C:\\Documents and Settings\\All Users"]

@@ -37,10 +37,18 @@ Without ``/norestart`` (update.exe, wusa) or ``-z`` (hotfix.exe) an unattended i
 restarts the host itself one second after it exits; ``/forcerestart`` always does.
 Files in use are queued in ``PendingFileRenameOperations`` (update.exe, hotfix.exe) and the rest replaced at
 once, with a backup in ``%SystemRoot%\\$NtUninstall<KB>$`` unless ``/n``; CBS stages every file in WinSxS and
-queues it in ``%SystemRoot%\\WinSxS\\pending.xml`` with the ``RebootPending`` key.
+queues it in ``%SystemRoot%\\winsxs\\pending.xml`` with the ``RebootPending`` key.
 Hotfix records: ``HKLM\\SOFTWARE\\Microsoft\\Updates\\<product>\\<SPn>\\<KB>`` (+ ``UpdateExeVolatile`` while a
 reboot is pending), ``HKLM\\...\\Windows NT\\CurrentVersion\\Hotfix\\Q253729`` on NT 4.0, CBS package keys
 (``CurrentState`` 0x60 until the reboot, then 0x70) and ``%SystemRoot%\\servicing\\Packages\\*.mum`` on 6.x.
+
+Removing a hotfix, per era: ``spuninst.exe /quiet /norestart`` from ``$NtUninstall<KB>$\\spuninst`` (the path in
+the record's ``UninstallCommand``; absent after an install with ``/n``) restores the backups and deletes the
+records, 0 or 3010; ``hotfix.exe -y -m -z`` (NT 4.0, from ``$NtUninstallQ...$`` or the package), 0;
+``wusa /uninstall /kb:N /quiet /norestart`` (6.1 and later; older wusa shows its usage dialog), 3010 or
+2359303 (0x00240007) when nothing is installed; ``pkgmgr /up:<package> /quiet /norestart`` (6.x), 3010 or
+-2146498555 (0x800F0805) for a package that is not installed. CBS packages wait in ``CurrentState`` 0x05 until
+the reboot restores the previous component versions (kept in WinSxS at install time) and drops the package.
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import pe
+from .machine import CBS_UNINSTALL_PENDING, normalize_path
 
 if TYPE_CHECKING:
     from .machine import Host
@@ -71,6 +80,9 @@ EXIT_CORRUPT = 1392  # ERROR_FILE_CORRUPT
 EXIT_CORRUPT_MSU = -2147023504  # 0x80070570, the same error as an HRESULT
 EXIT_FILE_NOT_FOUND_MSU = -2147024894  # 0x80070002
 EXIT_INVALID_SWITCH = 87  # ERROR_INVALID_PARAMETER
+EXIT_ALREADY_UNINSTALLED = 2359303  # 0x00240007 WU_S_ALREADY_UNINSTALLED
+EXIT_PACKAGE_NOT_INSTALLED = -2146498555  # 0x800F0805 CBS_E_INVALID_PACKAGE: pkgmgr /up of an absent package
+EXIT_NO_UNINSTALL_DATA = 2  # ERROR_FILE_NOT_FOUND: the $NtUninstall folder or its INF is gone
 MANIFEST_NAME = "winsim-package.json"
 CBS_ARCH = {"x86": "x86", "x64": "amd64", "ia64": "ia64"}
 RESTART_DELAY_SECONDS = 1.0
@@ -103,6 +115,8 @@ class Target:
     suite_mask: int = 0  # bits the host's suite mask must have (VER_SUITE_TERMINAL for NT4 TSE)
     requires: tuple[str, ...] = ()  # files that must exist: the component the fix updates is installed
     cbs_packages: tuple[str, ...] = ()
+    mums: tuple[FileFix, ...] = ()  # servicing\Packages\<package>.mum per CBS package (same order)
+    manifests: tuple[FileFix, ...] = ()  # winsxs\Manifests\*.manifest the article lists
 
 
 @dataclass(frozen=True)
@@ -127,7 +141,9 @@ class Package:
         targets = tuple(
             Target(**{**t, "service_packs": tuple(t["service_packs"]), "product_types": tuple(t["product_types"]),
                       "requires": tuple(t["requires"]), "cbs_packages": tuple(t["cbs_packages"]),
-                      "files": tuple(FileFix(**f) for f in t["files"])})
+                      "files": tuple(FileFix(**f) for f in t["files"]),
+                      "mums": tuple(FileFix(**f) for f in t.get("mums", [])),
+                      "manifests": tuple(FileFix(**f) for f in t.get("manifests", []))})
             for t in data["targets"]
         )
         return cls(**{**data, "targets": targets})
@@ -138,6 +154,8 @@ def _f(path: str, version: str | None, size: int, modified: str, component: str 
 
 
 _SYS32 = "%SystemRoot%\\system32"
+_MANIFESTS = "%SystemRoot%\\winsxs\\Manifests"
+_MUMS = "%SystemRoot%\\servicing\\Packages"
 _DRV = _SYS32 + "\\drivers"
 _WOW = "%SystemRoot%\\SysWOW64"
 
@@ -187,6 +205,22 @@ def _kb977381_2003(arch: str, filename: str, dfsr_size: int, res_size: int, stam
 _RESOURCES = "microsoft-windows-d..erveronly.resources"
 
 
+# The 2008 tables' manifests (name, size, time on 17-Nov-2009) and the full-server .mum sizes, per arch and SP.
+_DFSR6_MANIFESTS = {
+    ("x86", 1): (("d..erveronly.resources", "en-us_5723e9525d423053", 3942, "16:01"),
+                 ("dfsr-core-serveronly", "none_9dd97743c1110934", 42651, "15:42")),
+    ("x86", 2): (("d..erveronly.resources", "en-us_590e5c625a64ead3", 3942, "15:01"),
+                 ("dfsr-core-serveronly", "none_9fc3ea53be33c3b4", 42651, "16:01")),
+    ("x64", 1): (("d..erveronly.resources", "en-us_b34284d6159fa189", 3946, "13:44"),
+                 ("dfsr-core-serveronly", "none_f9f812c7796e7a6a", 42691, "15:04")),
+    ("x64", 2): (("d..erveronly.resources", "en-us_b52cf7e612c25c09", 3946, "13:17"),
+                 ("dfsr-core-serveronly", "none_fbe285d7769134ea", 42691, "14:21")),
+}
+# Package_for_kb977381_server~ and _server_0 (SP1) / _server_1 (SP2); the _sc packages are Server Core's.
+_DFSR6_MUMS = {("x86", 1): (1715, 37637), ("x86", 2): (1715, 18049), ("x64", 1): (1725, 37973),
+               ("x64", 2): (1725, 18248)}
+
+
 def _dfsr6(arch: str, sp: int, dfsrs: int, res: int, mui_res: int, mui_exe: int,
            times: tuple[str, str, str, str, str]) -> Target:
     build = 6000 + sp
@@ -194,6 +228,14 @@ def _dfsr6(arch: str, sp: int, dfsrs: int, res: int, mui_res: int, mui_exe: int,
     tag = f"6.0.{build}.{revision} (vistasp{sp}_ldr.091117-0945)"
     component = "microsoft-windows-dfsr-core-serveronly"
     cbs = CBS_ARCH[arch]
+    manifests = tuple(
+        _f(f"{_MANIFESTS}\\{cbs}_microsoft-windows-{name}_31bf3856ad364e35_6.0.{build}.{revision}_{tail}.manifest",
+           None, size, _t("17", hhmm))
+        for name, tail, size, hhmm in _DFSR6_MANIFESTS[(arch, sp)])
+    packages = (f"Package_for_KB977381_server~31bf3856ad364e35~{cbs}~~6.0.1.0",
+                f"Package_for_KB977381_server_{sp - 1}~31bf3856ad364e35~{cbs}~~6.0.1.0")
+    mums = tuple(_f(f"{_MUMS}\\{name}.mum", None, size, _t("18", "12:47"))
+                 for name, size in zip(packages, _DFSR6_MUMS[(arch, sp)], strict=True))
     return Target(
         f"6.0.{build}", (sp,), (
             _f(_SYS32 + "\\Dfsrs.exe", tag, dfsrs, times[0], component),
@@ -202,9 +244,8 @@ def _dfsr6(arch: str, sp: int, dfsrs: int, res: int, mui_res: int, mui_exe: int,
             _f(_SYS32 + "\\en-US\\Dfsrs.exe.mui", tag, mui_exe, times[3], _RESOURCES),
             _f(_SYS32 + "\\wbem\\Dfsrprovs.mof", None, 66511, times[4], component),
         ),
-        product_types=(2, 3), requires=(_SYS32 + "\\Dfsrs.exe",),
-        cbs_packages=(f"Package_for_KB977381_server~31bf3856ad364e35~{cbs}~~6.0.1.0",
-                      f"Package_for_KB977381_server_{sp - 1}~31bf3856ad364e35~{cbs}~~6.0.1.0"),
+        product_types=(2, 3), requires=(_SYS32 + "\\Dfsrs.exe",), cbs_packages=packages, mums=mums,
+        manifests=manifests,
     )
 
 
@@ -240,8 +281,27 @@ _KB977381_2008R2 = Package(
         _f(_SYS32 + "\\wbem\\Dfsrprovs.mof", None, 75200, "2009-07-13T20:20:00+00:00",
            "microsoft-windows-dfsr-core-serveronly"),
     ), product_types=(2, 3), requires=(_SYS32 + "\\Dfsrs.exe",),
-        cbs_packages=("Package_for_KB977381_rtm~31bf3856ad364e35~amd64~~6.1.1.0",)),),
+        cbs_packages=("Package_for_KB977381_rtm~31bf3856ad364e35~amd64~~6.1.1.0",),
+        mums=(_f(f"{_MUMS}\\Package_for_KB977381_rtm~31bf3856ad364e35~amd64~~6.1.1.0.mum", None, 2309,
+                 "2009-11-18T19:28:00+00:00"),),
+        manifests=(_f(f"{_MANIFESTS}\\amd64_microsoft-windows-dfsr-core-serveronly_31bf3856ad364e35_6.1.7600.20578_none"
+                      "_fa181218da8b2221.manifest", None, 35681, "2009-11-18T19:28:00+00:00"),)),),
 )
+
+
+# The KB938475 tables: (deployment or component name, hash, size, time on 15-Jun-2007) per arch, and the
+# package .mum sizes (Package_1, Package_2).
+_KB938475_MANIFESTS = {
+    "x86": (("25d0b76c7c00d970e39bd582c48dc22c", "cbbc3c6387dbeb8b", 698, "17:34"),
+            ("9f816cda4d567616d3afaac228e6dba9", "6a3a12f093b96198", 700, "17:34"),
+            ("microsoft-windows-smbminirdr", "7e1f299c6d24b8b7", 9344, "17:35"),
+            ("microsoft-windows-smbserver-v2", "d87a55d61282fd5a", 4718, "17:35")),
+    "x64": (("872643c0e08b3bfea6e35d908e0eff9e", "2c94f2fd4b883804", 704, "17:34"),
+            ("c0811949d12dd84ac380a6ab85453b26", "954a2531d9f6fb41", 702, "17:34"),
+            ("microsoft-windows-smbminirdr", "da3dc520258229ed", 9615, "17:44"),
+            ("microsoft-windows-smbserver-v2", "3498f159cae06e90", 4983, "17:44")),
+}
+_KB938475_MUMS = {"x86": (1783, 1996), "x64": (1793, 2008)}
 
 
 def _kb938475(arch: str, stamp: str) -> Package:
@@ -250,6 +310,13 @@ def _kb938475(arch: str, stamp: str) -> Package:
     tag = "6.0.6000.20620 (vista_ldr.070615-1730)"
     big = arch != "x86"
     cbs = CBS_ARCH[arch]
+    manifests = tuple(
+        _f(f"{_MANIFESTS}\\{cbs}_{name}_31bf3856ad364e35_6.0.6000.20620_none_{tail}.manifest", None, size,
+           f"2007-06-15T{hhmm}:00+00:00")
+        for name, tail, size, hhmm in _KB938475_MANIFESTS[arch])
+    packages = tuple(f"Package_{n}_for_KB938475~31bf3856ad364e35~{cbs}~~6.0.1.0" for n in (1, 2))
+    mums = tuple(_f(f"{_MUMS}\\{name}.mum", None, size, "2007-06-15T17:34:00+00:00")
+                 for name, size in zip(packages, _KB938475_MUMS[arch], strict=True))
     return Package(
         f"Windows6.0-KB938475-{arch}.msu", "KB938475", "msu", arch,
         "More than 64 concurrent long-term SMB requests are not answered",
@@ -258,9 +325,7 @@ def _kb938475(arch: str, stamp: str) -> Package:
             _f(_DRV + "\\mrxsmb10.sys", tag, 257024 if big else 201216, stamp, "microsoft-windows-smbminirdr"),
             _f(_DRV + "\\mrxsmb20.sys", tag, 90112 if big else 71168, stamp, "microsoft-windows-smbminirdr"),
             _f(_DRV + "\\srv2.sys", tag, 129536 if big else 98304, stamp, "microsoft-windows-smbserver-v2"),
-        ), fixed_in_sp=1, product_types=(1,),
-            cbs_packages=(f"Package_1_for_KB938475~31bf3856ad364e35~{cbs}~~6.0.1.0",
-                          f"Package_2_for_KB938475~31bf3856ad364e35~{cbs}~~6.0.1.0")),),
+        ), fixed_in_sp=1, product_types=(1,), cbs_packages=packages, mums=mums, manifests=manifests),),
         build_date="2007-06-15",
     )
 
@@ -517,7 +582,14 @@ def run_executable(host: Host, path: str, data: bytes, args: list[str]) -> Insta
     info = pe.read_version_info(data)
     if info is None or "Installer Engine" not in info.strings:
         return None
-    installer = "hotfix" if info.strings["Installer Engine"].casefold() == "hotfix.exe" else "update"
+    engine = info.strings["Installer Engine"].casefold()
+    if engine == "spuninst.exe":
+        return _run_classic_uninstall(host, path, args, "update", info.strings.get("InternalName", ""))
+    installer = "hotfix" if engine == "hotfix.exe" else "update"
+    if installer == "hotfix" and any(a.casefold() in ("-y", "/y") for a in args):
+        # hotfix.exe -y: uninstall mode (of the package itself or of the copy in $NtUninstallQ...$).
+        rest = [a for a in args if a.casefold() not in ("-y", "/y")]
+        return _run_classic_uninstall(host, path, rest, "hotfix", info.strings.get("InternalName", ""))
     opts = _switches(installer, args)
     if isinstance(opts, int):
         return InstallOutcome(opts, hang=True)  # the usage dialog waits for OK
@@ -535,7 +607,11 @@ def run_executable(host: Host, path: str, data: bytes, args: list[str]) -> Insta
 
 
 def run_wusa(host: Host, path: str, data: bytes | None, args: list[str]) -> InstallOutcome:
-    """``wusa.exe <file.msu> [/quiet] [/norestart]``; ``data`` None when the file does not exist."""
+    """``wusa.exe <file.msu> [/quiet] [/norestart]``; ``data`` None when the file does not exist.
+    ``/uninstall`` (with ``/kb:N`` or the .msu) exists from Windows 7 / 2008 R2 on; older wusa shows its
+    usage dialog."""
+    if any(a.casefold() == "/uninstall" for a in args):
+        return _wusa_uninstall(host, path, data, [a for a in args if a.casefold() != "/uninstall"])
     opts = _switches("msu", args)
     if isinstance(opts, int) or not opts.unattended:
         return InstallOutcome(EXIT_OK, hang=True)
@@ -657,28 +733,79 @@ def _fix_spec(fix: FileFix) -> dict[str, Any]:
 
 def _install_classic(host: Host, package: Package, todo: list[FileFix], opts: _Options) -> bool:
     """update.exe / hotfix.exe: replace what is free now, queue what is in use. True when a reboot is needed."""
-    from .machine import REG_MULTI_SZ, SESSION_MANAGER, add_file
+    from .machine import add_file
 
     backup_dir = f"{host.system_root}\\$NtUninstall{package.hotfix_id}$"
     if opts.backup:
         host.fs.mkdir(backup_dir)
     renames: list[str] = []
+    undo: list[str] = []
     for fix in todo:
         dest = host.expand(fix.path)
         entry = host.fs.entry(dest)
         if entry is not None and opts.backup:
-            host.fs.place(f"{backup_dir}\\{ntpath.basename(entry.path)}", entry.ref, entry.size, entry.modified)
+            backup = _backup_path(host, backup_dir, dest)
+            host.fs.mkdir(ntpath.dirname(backup))
+            host.fs.place(backup, entry.ref, entry.size, entry.modified)
+            undo.append(f"Restore={entry.path}|{backup}")
+        elif entry is None:
+            undo.append(f"Remove={normalize_path(dest)}")
         if entry is not None and host.file_in_use(dest):
             staged = _staging_name(host, ntpath.dirname(dest))
             add_file(host, staged, _fix_spec(fix))
             renames += ["\\??\\" + staged, "!\\??\\" + dest]
         else:
             add_file(host, dest, _fix_spec(fix))
+    _queue_renames(host, renames)
+    if opts.backup:
+        _write_uninstaller(host, package, backup_dir, undo)
+    return bool(renames)
+
+
+def _queue_renames(host: Host, renames: list[str]) -> None:
+    from .machine import REG_MULTI_SZ, SESSION_MANAGER
+
     if renames:
         current = host.registry.get(SESSION_MANAGER, "PendingFileRenameOperations")
         existing = list(current.data) if current is not None and isinstance(current.data, list) else []
         host.registry.set(SESSION_MANAGER, "PendingFileRenameOperations", REG_MULTI_SZ, existing + renames)
-    return bool(renames)
+
+
+def _backup_path(host: Host, backup_dir: str, dest: str) -> str:
+    # WOW64 copies share their name with the native file: update.exe keeps them in a "wow" subfolder.
+    wow = normalize_path(f"{host.system_root}\\SysWOW64").casefold() + "\\"
+    sub = "wow\\" if normalize_path(dest).casefold().startswith(wow) else ""
+    return f"{backup_dir}\\{sub}{ntpath.basename(dest)}"
+
+
+def _write_uninstaller(host: Host, package: Package, backup_dir: str, undo: list[str]) -> None:
+    """The uninstaller an install leaves behind: ``spuninst\\spuninst.exe`` + ``spuninst.inf`` (update.exe)
+    or ``hotfix.exe`` + ``hotfix.inf`` (NT 4.0), a real PE and an INF-style list of what to undo."""
+    from .machine import add_file
+
+    keys = [f"Key={k}" for k in _record_keys(package)]
+    inf = "\r\n".join(['[Version]', 'Signature="$Windows NT$"', "", "[winsim.Uninstall]",
+                        f"HotfixId={package.hotfix_id}", *keys, *undo, ""])
+    if package.installer == "hotfix":
+        folder, exe, engine, version = backup_dir, "hotfix.exe", "Hotfix.exe", "5.0.2195.1"
+        inf_name = "hotfix.inf"
+    else:
+        folder, exe, engine, version = f"{backup_dir}\\spuninst", "spuninst.exe", "Spuninst.exe", "6.3.4.1"
+        inf_name = "spuninst.inf"
+    host.fs.mkdir(folder)
+    built = pe.build_pe(exe, version, None, {"Installer Engine": engine, "InternalName": package.hotfix_id})
+    digest, length = host.fs.link_blob(built)
+    host.fs.place(f"{folder}\\{exe}", f"blob:{digest}", length, utc_now())
+    add_file(host, f"{folder}\\{inf_name}", {"text": inf, "modified": utc_now()})
+
+
+def _record_keys(package: Package) -> list[str]:
+    from .machine import NT_HOTFIX_KEY
+
+    if package.installer == "hotfix":
+        return [f"{NT_HOTFIX_KEY}\\{package.hotfix_id}"]
+    return [_updates_key(package),
+            f"HKLM\\SOFTWARE\\Microsoft\\Windows\\CurrentVersion\\Uninstall\\{package.hotfix_id}"]
 
 
 def _staging_name(host: Host, directory: str) -> str:
@@ -735,35 +862,80 @@ def _install_cbs(host: Host, package: Package, target: Target, todo: list[FileFi
     """Stage in WinSxS, queue hard links in pending.xml, register the packages as install-pending."""
     from .machine import CBS_INSTALL_PENDING, CBS_KEY, add_file
 
-    pending_path = f"{host.system_root}\\WinSxS\\pending.xml"
+    pending_path = f"{host.system_root}\\winsxs\\pending.xml"
     root = ET.fromstring(host.fs.read(pending_path)) if host.fs.entry(pending_path) else ET.Element("POQ")
     root.set("postAction", "reboot")
-    arch = CBS_ARCH[host.os.architecture]
+    undo: list[tuple[str, str | None]] = []  # (destination, previous version in WinSxS or None)
     for fix in todo:
-        if fix.version is None and fix.size == 0:
-            continue
-        version = pe.numeric_version(fix.version) if fix.version else None
-        version_text = ".".join(map(str, version)) if version else target.os_version + ".0"
         component = fix.component or "microsoft-windows-" + ntpath.basename(fix.path).split(".")[0].lower()
-        digest = hashlib.sha256(f"{component}{version_text}{arch}".encode()).hexdigest()[:16]
-        winsxs = f"{host.system_root}\\WinSxS\\{arch}_{component}_31bf3856ad364e35_{version_text}_none_{digest}"
-        host.fs.mkdir(winsxs)
-        staged = f"{winsxs}\\{ntpath.basename(fix.path)}"
-        add_file(host, staged, _fix_spec(fix))
         dest = host.expand(fix.path)
-        relative = "\\SystemRoot" + dest[len(host.system_root):] if dest.casefold().startswith(
-            host.system_root.casefold()) else dest
-        ET.SubElement(root, "HardlinkFile", source="\\??\\" + staged, destination=relative)
+        current = host.fs.entry(dest)
+        if current is not None:
+            # The component store keeps the version being replaced, which is what an uninstall goes back to.
+            old_version = host.file_version(dest)
+            backup = _winsxs_path(host, component, old_version, target, ntpath.basename(current.path),
+                                  current.size)
+            if host.fs.entry(backup) is None:
+                host.fs.mkdir(ntpath.dirname(backup))
+                host.fs.place(backup, current.ref, current.size, current.modified)
+            undo.append((dest, backup))
+        else:
+            undo.append((dest, None))
+        staged = _winsxs_path(host, component, fix.version, target, ntpath.basename(fix.path), fix.size)
+        host.fs.mkdir(ntpath.dirname(staged))
+        add_file(host, staged, _fix_spec(fix))
+        ET.SubElement(root, "HardlinkFile", source="\\??\\" + staged, destination=_relative(host, dest))
     host.fs.write(pending_path, ET.tostring(root, encoding="utf-8"))
     host.registry.create(CBS_KEY + "\\RebootPending", volatile=True)
-    for name in target.cbs_packages:
+    for manifest in target.manifests:
+        # Staging writes the component manifests into the store at once; they outlive an uninstall.
+        add_file(host, manifest.path, {"text": _manifest_text(host, manifest), "size": manifest.size,
+                                       "modified": manifest.modified})
+    mums = {ntpath.basename(m.path).casefold(): m for m in target.mums}
+    for index, name in enumerate(target.cbs_packages):
+        # The first package of a KB carries the files (winsim does not split them among its packages).
         write_cbs_package(host, name, package.hotfix_id, package.release_type, CBS_INSTALL_PENDING, utc_now(),
-                          client="WUSA")
+                          client="WUSA", undo=undo if index == 0 else [], mum=mums.get(f"{name}.mum".casefold()))
     return True
 
 
+def _manifest_text(host: Host, manifest: FileFix) -> str:
+    stem = ntpath.basename(manifest.path).rsplit(".", 1)[0]
+    parts = stem.split("_")
+    arch, name, version, culture = parts[0], "_".join(parts[1:-4]), parts[-3], parts[-2]
+    language = "neutral" if culture == "none" else culture
+    return (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n<assembly xmlns="urn:schemas-microsoft-com:'
+            f'asm.v3" manifestVersion="1.0"><assemblyIdentity name="{name}" version="{version}" '
+            f'processorArchitecture="{arch}" language="{language}" publicKeyToken="31bf3856ad364e35" '
+            'buildType="release" versionScope="nonSxS"/></assembly>\r\n')
+
+
+def _winsxs_path(host: Host, component: str, version: str | None, target: Target, name: str, size: int) -> str:
+    arch = CBS_ARCH[host.os.architecture]
+    text = ".".join(map(str, pe.numeric_version(version))) if version else target.os_version + ".0"
+    prefix = f"{arch}_{component}_31bf3856ad364e35_{text}_".casefold()
+    for manifest in target.manifests:
+        # A component the article lists lives in the folder named like its manifest.
+        stem = ntpath.basename(manifest.path).rsplit(".", 1)[0]
+        if stem.casefold().startswith(prefix) and version:
+            return f"{host.system_root}\\winsxs\\{stem}\\{name}"
+    # A file without a version (a .mof) is told apart by its size, or old and new would share a folder.
+    salt = "" if version else str(size)
+    digest = hashlib.sha256(f"{component}{text}{arch}{salt}".encode()).hexdigest()[:16]
+    return f"{host.system_root}\\winsxs\\{arch}_{component}_31bf3856ad364e35_{text}_none_{digest}\\{name}"
+
+
+def _relative(host: Host, path: str) -> str:
+    if path.casefold().startswith(host.system_root.casefold()):
+        return "\\SystemRoot" + path[len(host.system_root):]
+    return path
+
+
 def write_cbs_package(host: Host, name: str, hotfix_id: str, release_type: str, state: int,
-                      installed: dt.datetime, client: str = "WindowsUpdateAgent") -> None:
+                      installed: dt.datetime, client: str = "WindowsUpdateAgent",
+                      undo: list[tuple[str, str | None]] | None = None, mum: FileFix | None = None) -> None:
+    """The CBS package key and its ``.mum``; ``undo`` (destination, previous file or None) goes into the .mum
+    as winsim's record of what removing the package restores."""
     from .machine import CBS_KEY, REG_DWORD, REG_EXPAND_SZ, REG_SZ, filetime
 
     key = f"{CBS_KEY}\\Packages\\{name}"
@@ -780,14 +952,179 @@ def write_cbs_package(host: Host, name: str, hotfix_id: str, release_type: str, 
         reg.set(key, value, type_, data)
     mum_dir = f"{host.system_root}\\servicing\\Packages"
     host.fs.mkdir(mum_dir)
-    mum = (f'<?xml version="1.0" encoding="UTF-8"?>\r\n<assembly xmlns="urn:schemas-microsoft-com:asm.v3" '
+    text = (f'<?xml version="1.0" encoding="UTF-8"?>\r\n<assembly xmlns="urn:schemas-microsoft-com:asm.v3" '
            f'manifestVersion="1.0"><assemblyIdentity name="{name.split("~")[0]}" '
            f'version="{name.split("~")[-1]}" processorArchitecture="{name.split("~")[2]}" language="neutral" '
            f'publicKeyToken="31bf3856ad364e35"/><package identifier="{hotfix_id}" releaseType="{release_type}" '
-           f'restart="required"/></assembly>\r\n')
+           f'restart="required">{_undo_xml(host, undo or [])}</package></assembly>\r\n')
     from .machine import add_file
 
-    add_file(host, f"{mum_dir}\\{name}.mum", {"text": mum, "modified": installed})
+    spec: dict[str, Any] = {"text": text, "modified": installed}
+    if mum is not None and mum.size > len(text):
+        # Padded to the article's size with an XML comment, so size checks see the article's file.
+        filler = mum.size - len(text) - len("<!---->\r\n")
+        spec = {"text": text + "<!--" + " " * max(filler, 0) + "-->\r\n", "modified": mum.modified}
+    add_file(host, f"{mum_dir}\\{name}.mum", spec)
+
+
+# --- removing a hotfix ----------------------------------------------------------------------------------
+
+
+def _run_classic_uninstall(host: Host, exe: str, args: list[str], installer: str, hotfix_id: str) -> InstallOutcome:
+    """spuninst.exe (update.exe family) or ``hotfix.exe -y``: undo what the INF next to it lists."""
+    opts = _switches(installer, args)
+    if isinstance(opts, int) or not opts.unattended:
+        return InstallOutcome(EXIT_OK, hang=True)
+    here = ntpath.dirname(normalize_path(exe))
+    if installer == "update":
+        inf = f"{here}\\spuninst.inf"
+    elif ntpath.basename(here).casefold().startswith("$ntuninstall"):
+        inf = f"{here}\\hotfix.inf"
+    else:
+        inf = f"{host.system_root}\\$NtUninstall{hotfix_id}$\\hotfix.inf"
+    entry = host.fs.entry(inf)
+    if entry is None:
+        return InstallOutcome(EXIT_NO_UNINSTALL_DATA, log=[f"{inf} not found"])
+    lines = host.fs.read(inf).decode("latin-1").splitlines()
+    values = [line.split("=", 1) for line in lines if "=" in line and not line.startswith("Signature")]
+    renames: list[str] = []
+    for name, value in values:
+        if name == "Restore":
+            dest, backup = value.split("|", 1)
+            saved = host.fs.entry(backup)
+            if saved is None:
+                continue
+            if host.file_in_use(dest):
+                staged = _staging_name(host, ntpath.dirname(dest))
+                host.fs.place(staged, saved.ref, saved.size, saved.modified)
+                renames += ["\\??\\" + staged, "!\\??\\" + dest]
+            else:
+                host.fs.place(dest, saved.ref, saved.size, saved.modified)
+        elif name == "Remove" and host.fs.entry(value) is not None:
+            if host.file_in_use(value):
+                renames += ["\\??\\" + value, ""]
+            else:
+                host.fs.delete(value)
+        elif name == "Key":
+            host.registry.delete_key(value, recursive=True)
+    _queue_renames(host, renames)
+    _remove_tree(host, ntpath.dirname(inf) if installer == "hotfix" else ntpath.dirname(here))
+    pending = bool(renames)
+    if pending and installer == "update":
+        from .machine import REG_DWORD, UPDATES_KEY
+
+        host.registry.create(f"{UPDATES_KEY}\\UpdateExeVolatile", volatile=True)
+        host.registry.set(f"{UPDATES_KEY}\\UpdateExeVolatile", "Flags", REG_DWORD, 1)
+    return _finish_removal(host, opts, pending, classic=installer == "hotfix")
+
+
+def _remove_tree(host: Host, folder: str) -> None:
+    prefix = normalize_path(folder).casefold() + "\\"
+    for key in [k for k in host.fs.files if k.startswith(prefix)]:
+        host.fs.delete(host.fs.files[key].path)
+    for key in sorted((k for k in host.fs.dirs if k.startswith(prefix) or k == prefix[:-1]), key=len, reverse=True):
+        del host.fs.dirs[key]
+
+
+def _finish_removal(host: Host, opts: _Options, pending: bool, classic: bool = False) -> InstallOutcome:
+    host.save()
+    reboot = opts.forcerestart or (pending and not opts.norestart)
+    if reboot:
+        host.reboot(RESTART_DELAY_SECONDS)
+    code = EXIT_RESTART if pending and not classic else EXIT_OK
+    return InstallOutcome(code, reboot=reboot, log=["removed"])
+
+
+def _wusa_uninstall(host: Host, path: str, data: bytes | None, args: list[str]) -> InstallOutcome:
+    from .machine import CBS_KEY
+
+    if (host.os.major, host.os.minor) < (6, 1):
+        return InstallOutcome(EXIT_OK, hang=True)  # Vista/2008 wusa has no /uninstall: its usage dialog
+    kb = next((a.split(":", 1)[1] for a in args if a.casefold().startswith("/kb:")), None)
+    opts = _switches("msu", [a for a in args if not a.casefold().startswith("/kb:")])
+    if isinstance(opts, int) or not opts.unattended:
+        return InstallOutcome(EXIT_OK, hang=True)
+    packages_key = host.registry.open(CBS_KEY + "\\Packages")
+    names = [k.name for k in (packages_key.subkeys.values() if packages_key else [])]
+    if kb is not None:
+        pattern = re.compile(rf"_for_KB{re.escape(kb.upper().removeprefix('KB'))}(?:_[^~]*)?~", re.IGNORECASE)
+        wanted = [n for n in names if pattern.search(n)]
+    elif data is not None:
+        try:
+            package = read_manifest(data, path)
+        except CorruptPackageError:
+            return InstallOutcome(EXIT_CORRUPT_MSU)
+        listed = {n.casefold() for t in package.targets for n in t.cbs_packages}
+        wanted = [n for n in names if n.casefold() in listed]
+    else:
+        return InstallOutcome(EXIT_FILE_NOT_FOUND_MSU)
+    present = [n for n in wanted if _cbs_state(host, n) >= 0x60]
+    if not present:
+        return InstallOutcome(EXIT_ALREADY_UNINSTALLED)
+    _uninstall_cbs(host, present)
+    return _finish_removal(host, opts, pending=True)
+
+
+def run_pkgmgr(host: Host, args: list[str]) -> InstallOutcome:
+    """``pkgmgr /up:<package> [/quiet] [/norestart]``: remove one CBS package."""
+    removals = [a.split(":", 1)[1] for a in args if a.casefold().startswith("/up:")]
+    opts = _switches("msu", [a for a in args if not a.casefold().startswith("/up:")])
+    if isinstance(opts, int) or not removals:
+        return InstallOutcome(EXIT_INVALID_SWITCH)
+    if not opts.unattended:
+        return InstallOutcome(EXIT_OK, hang=True)  # the restart question waits for a user
+    from .machine import CBS_KEY
+
+    packages_key = host.registry.open(CBS_KEY + "\\Packages")
+    found = []
+    for wanted in removals:
+        key = packages_key.child(wanted) if packages_key else None
+        if key is None or _cbs_state(host, key.name) < 0x60:
+            return InstallOutcome(EXIT_PACKAGE_NOT_INSTALLED)
+        found.append(key.name)
+    _uninstall_cbs(host, found)
+    return _finish_removal(host, opts, pending=True)
+
+
+def _cbs_state(host: Host, name: str) -> int:
+    from .machine import CBS_KEY
+
+    value = host.registry.get(f"{CBS_KEY}\\Packages\\{name}", "CurrentState")
+    return value.data if value is not None and isinstance(value.data, int) else 0
+
+
+def _uninstall_cbs(host: Host, names: list[str]) -> None:
+    """Queue the previous component versions (from each package's .mum) and mark the packages
+    uninstall-pending; the next boot finishes the job."""
+    from .machine import CBS_KEY, REG_DWORD
+
+    pending_path = f"{host.system_root}\\winsxs\\pending.xml"
+    root = ET.fromstring(host.fs.read(pending_path)) if host.fs.entry(pending_path) else ET.Element("POQ")
+    root.set("postAction", "reboot")
+    for name in names:
+        mum = f"{host.system_root}\\servicing\\Packages\\{name}.mum"
+        if host.fs.entry(mum) is not None:
+            manifest = ET.fromstring(host.fs.read(mum))
+            for element in manifest.iter():
+                tag = element.tag.rsplit("}", 1)[-1]
+                if tag == "winsimRestore":
+                    ET.SubElement(root, "HardlinkFile", source=element.get("source", ""),
+                                  destination=element.get("destination", ""))
+                elif tag == "winsimRemove":
+                    ET.SubElement(root, "DeleteFile", path=element.get("destination", ""))
+        host.registry.set(f"{CBS_KEY}\\Packages\\{name}", "CurrentState", REG_DWORD, CBS_UNINSTALL_PENDING)
+    host.fs.write(pending_path, ET.tostring(root, encoding="utf-8"))
+    host.registry.create(CBS_KEY + "\\RebootPending", volatile=True)
+
+
+def _undo_xml(host: Host, undo: list[tuple[str, str | None]]) -> str:
+    parts = []
+    for dest, previous in undo:
+        if previous is None:
+            parts.append(f'<winsimRemove destination="{_relative(host, dest)}"/>')
+        else:
+            parts.append(f'<winsimRestore source="\\??\\{previous}" destination="{_relative(host, dest)}"/>')
+    return "".join(parts)
 
 
 # --- profile records and pre-installed packages ----------------------------------------------------------

@@ -96,18 +96,19 @@ def build_pe(name: str, version: str, size: int | None = None, strings: Mapping[
     ``strings`` adds or replaces StringFileInfo entries (hotfix packages carry their identity there).
     The returned file is shared: never modify it.
     """
-    rc_text = _rc_source(name, version, strings or {})
-    key = hashlib.sha256(f"{_BUILD_FORMAT}\0{rc_text}\0{size}".encode()).hexdigest()[:40]
+    memo = f"{cache_dir()}\0{name}\0{version}\0{size}\0{sorted((strings or {}).items())}"
     with _memo_lock:
-        known = _built.get(key)
+        known = _built.get(memo)
     if known is not None and known.exists():
         return known
+    rc_text = _rc_source(name, version, strings or {})
+    key = hashlib.sha256(f"{_BUILD_FORMAT}\0{rc_text}\0{size}".encode()).hexdigest()[:40]
     target = cache_dir() / f"{key}.bin"
     if not target.exists():
         image = _link(rc_text, name)
         _write_atomic(target, _pad(image, size, name))
     with _memo_lock:
-        _built[key] = target
+        _built[memo] = target
     return target
 
 
