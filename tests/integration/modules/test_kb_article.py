@@ -197,14 +197,8 @@ def test_seed_hosts_audit_plan_enforce_restart_audit(start_fleet: Any, tmp_path:
     for host, _, article, status in SEED_HOSTS:
         audited, enforced = after.one("audit", host), after.one("enforce", host)
         expected = "not_applicable" if status == "not_applicable" else "compliant"
-        if host == "vista":
-            # winsim's CBS does not write WinSxS\Manifests, the only evidence KB938475's spec accepts
-            # (see the module report): everything else of the article is in place.
-            failing = [c["id"] for c in verdict(audited, article)["checks"] if c["passed"] is False]
-            assert failing and all("\\winsxs\\Manifests\\" in c for c in failing), failing
-            expected = "noncompliant"
         assert verdict(audited, article)["status"] == expected, audited.result["msg"]
-        assert not audited.result["restart_required"] or host == "vista"
+        assert not audited.result["restart_required"]
         assert not enforced.result["changed"], enforced.result["msg"]
 
 
