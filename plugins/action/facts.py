@@ -35,8 +35,9 @@ _DOMAIN_MEMBER_ROLES = frozenset({1, 3, 4, 5})
 class _IdentifyRequest(wsman.Request):
     """The WS-Management Identify request (DSP0226 section 11): a body-only envelope, no Action, no ResourceURI.
 
-    Sent authenticated: Windows answers an unauthenticated Identify only with the ``WSMANIDENTIFY:
-    unauthenticated`` HTTP header and then leaves out ProductVersion, the one field wanted here."""
+    Sent authenticated, on the client's connections: Windows answers an unauthenticated Identify only with the
+    ``WSMANIDENTIFY: unauthenticated`` HTTP header and then zeroes the OS part of ProductVersion
+    (``OS: 0.0.0 SP: 0.0 Stack: 2.0``)."""
 
     def to_xml(self, to: str, message_id: str, operation_timeout: float = 20,
                max_envelope_size: int = wsman.DEFAULT_MAX_ENVELOPE_SIZE, locale: str = "en-US") -> bytes:

@@ -8,13 +8,16 @@ Requests for one article, when the OS facts are already known:
 * one Win32_QuickFixEngineering WQL query for all hotfix ids. Up to Server 2003 that class *is* a view of
   the legacy record keys (``...\\Updates\\<product>\\SPn\\KB...``, ``...\\Windows NT\\CurrentVersion\\Hotfix\\Q...``),
   so requested record keys of the queried ids are answered by it (EnumKey only if the query fails);
-* per registry key holding requested values: one EnumValues (which values exist, their types), then one
-  typed Get per value that exists;
+* per requested value whose type the spec gives (``FactRequest.registry_value_types``): one typed Get. Only
+  a wrong-type answer costs more (EnumValues, then the Get of the real type, so the engine sees that type);
+* per registry key holding requested values of unknown type: one EnumValues, then one typed Get per value
+  that exists;
 * per parent of other requested keys: one EnumKey (answers every sibling at once);
-* pending restart: one GetMultiStringValue for PendingFileRenameOperations; the RebootRequired /
-  RebootPending keys join the EnumKey plan.
+* pending restart: the indicators the articles' installers leave (``wmi.pending_restart_plan(os,
+  "article")``): one GetMultiStringValue for PendingFileRenameOperations and, from Vista on, the CBS
+  RebootPending key in the EnumKey plan.
 
-KB828753 on XP SP1 (3 files, its registry value, its XP record key, 1 hotfix id) costs 5 requests.
+Each seed article on its test systems costs at most 5 requests (tests/integration/test_request_budget.py).
 A fact that cannot be read (access denied, provider error) stays absent so the engine reports it as unknown;
 an unreachable host or rejected credentials fail the whole gather.
 """
@@ -29,7 +32,7 @@ from typing import TypeVar
 
 from . import wmi, wsman
 from .errors import ArgumentError, AuthenticationError, HostUnreachableError, KbfixError
-from .model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryValue, registry_key_id
+from .model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
 from .winrm import LOG_STEPS, WinRMClient
 
 T = TypeVar("T")
@@ -39,11 +42,25 @@ SOURCE_REGISTRY = "registry"
 
 QfeResult = dict[str, list[wsman.WmiObject]]
 KeyGroups = dict[str, tuple[str, list[tuple[str, str]]]]  # id -> (key or parent as sent, [(name, as requested)])
+ValueId = tuple[str, str]  # (registry_key_id(key), name.casefold()): how HostFacts.registry is keyed
+Values = dict[ValueId, RegistryValue | None]
+
+
+def _value_id(key: str, name: str) -> ValueId:
+    return registry_key_id(key), name.casefold()
+
+
+@dataclass(frozen=True)
+class _TypedRead:
+    key: str  # as requested: HostFacts is keyed by the caller's spelling
+    name: str
+    type: RegistryType
 
 
 @dataclass
 class _Plan:
-    values: KeyGroups = field(default_factory=dict)  # key -> value names
+    typed: list[_TypedRead] = field(default_factory=list)  # values of a known type: one typed Get each
+    values: KeyGroups = field(default_factory=dict)  # key -> values of unknown type (EnumValues first)
     parents: KeyGroups = field(default_factory=dict)  # parent -> leaf names of keys whose existence matters
     records: list[tuple[str, wmi.QfeRecord]] = field(default_factory=list)  # record keys QFE answers
     roots: list[str] = field(default_factory=list)  # hive roots: they always exist
@@ -53,10 +70,25 @@ def _add(groups: KeyGroups, key: str, name: str, requested: str) -> None:
     groups.setdefault(registry_key_id(key), (key, []))[1].append((name, requested))
 
 
+def _expected_types(request: FactRequest) -> dict[ValueId, RegistryType]:
+    # Keyed by the parsed path so "HKEY_LOCAL_MACHINE\..." and "HKLM\..." find the same entry; when two
+    # merged articles disagree the first wins (a wrong guess only costs the wrong-type fallback).
+    types: dict[ValueId, RegistryType] = {}
+    for key, name, type_ in request.registry_value_types:
+        types.setdefault(_value_id(str(wmi.parse_key(key)), name), type_)
+    return types
+
+
 def _plan(request: FactRequest, os: OsFacts, pending_keys: tuple[str, ...]) -> _Plan:
     plan = _Plan()
+    types = _expected_types(request)
     for key, name in request.registry_values:
-        _add(plan.values, str(wmi.parse_key(key)), name, key)
+        path = str(wmi.parse_key(key))
+        type_ = types.get(_value_id(path, name))
+        if type_ is not None:
+            plan.typed.append(_TypedRead(key, name, type_))
+        else:
+            _add(plan.values, path, name, key)
     ids = {h.strip().upper() for h in request.hotfix_ids}
     for key in request.registry_keys:
         record = wmi.qfe_record(os, key)
@@ -78,10 +110,12 @@ def _plan_key(plan: _Plan, key: str) -> None:
 
 
 class _Gatherer:
-    def __init__(self, client: WinRMClient, os: OsFacts, request: FactRequest) -> None:
+    def __init__(self, client: WinRMClient, os: OsFacts, request: FactRequest,
+                 restart_scope: wmi.RestartScope) -> None:
         self.client = client
         self.os = os
         self.request = request
+        self.restart_scope = restart_scope
         self.facts = HostFacts(os=os)
 
     def attempt(self, what: str, call: Callable[[], T]) -> tuple[bool, T | None]:
@@ -104,17 +138,23 @@ class _Gatherer:
         return self.attempt("Win32_QuickFixEngineering",
                             lambda: wmi.qfe_hotfixes(self.client, self.request.hotfix_ids))[1]
 
-    def values_of(self, key: str, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], RegistryValue | None]:
+    def typed_value(self, read: _TypedRead) -> Values:
+        """One typed Get; wmi.read_value looks the real type up only when the host says "wrong type"."""
+        call = partial(wmi.read_value, self.client, read.key, read.name, read.type)
+        ok, found = self.attempt(f"{read.key}\\{read.name}", call)
+        return {_value_id(read.key, read.name): found} if ok else {}
+
+    def values_of(self, key: str, wanted: list[tuple[str, str]]) -> Values:
         ok, infos = self.attempt(f"the values of {key}", lambda: wmi.enum_values(self.client, key))
         if not ok:
             return {}
         path = wmi.parse_key(key)
-        out: dict[tuple[str, str], RegistryValue | None] = {}
+        out: Values = {}
         for name, requested in wanted:
             read = partial(wmi.read_listed_value, self.client, path, name, infos)
             read_ok, found = self.attempt(f"{key}\\{name}", read)
             if read_ok:
-                out[(registry_key_id(requested), name.casefold())] = found
+                out[_value_id(requested, name)] = found
         return out
 
     def subkeys_of(self, parent: str, wanted: list[tuple[str, str]]) -> dict[str, bool]:
@@ -124,29 +164,27 @@ class _Gatherer:
         folded = {n.casefold() for n in names or []}  # a missing parent: none of its children exist
         return {registry_key_id(requested): leaf.casefold() in folded for leaf, requested in wanted}
 
-    def pfro(self) -> RegistryValue | None:
-        return wmi.read_value(self.client, wmi.SESSION_MANAGER, wmi.PFRO_VALUE, "multistring")
-
     # --- putting it together ----------------------------------------------------------------------
 
     def run(self) -> HostFacts:
-        value_plan, pending_keys = wmi.pending_restart_plan(self.os)
-        plan = _plan(self.request, self.os, pending_keys)
+        indicators = wmi.pending_restart_plan(self.os, self.restart_scope)
+        plan = _plan(self.request, self.os, indicators.keys)
         with ThreadPoolExecutor(max_workers=self.client.max_in_flight) as pool:
             files = pool.submit(self.files) if self.request.files else None
             qfe = pool.submit(self.qfe) if self.request.hotfix_ids else None
-            values = [pool.submit(self.values_of, k, wanted) for k, wanted in plan.values.values()]
+            values = [pool.submit(self.typed_value, read) for read in plan.typed]
+            values += [pool.submit(self.values_of, k, wanted) for k, wanted in plan.values.values()]
             keys = [pool.submit(self.subkeys_of, p, wanted) for p, wanted in plan.parents.values()]
-            pfro = pool.submit(self.attempt, "PendingFileRenameOperations", self.pfro)
+            pending = [pool.submit(self.typed_value, _TypedRead(k, n, t)) for k, n, t in indicators.values]
             self._collect(files, values, keys, plan)
             self._hotfixes(qfe.result() if qfe is not None else {}, plan)
-            pfro_ok, pfro_value = pfro.result()
-        pending_values = {(registry_key_id(k), n.casefold()): pfro_value for k, n in value_plan if pfro_ok}
+            pending_values: Values = {}
+            for fut in pending:
+                pending_values.update(fut.result())  # a failed read is absent: it does not count
         self._reboot(pending_values)
         return self.facts
 
-    def _collect(self, files: Future[dict[str, FileFacts]] | None,
-                 values: list[Future[dict[tuple[str, str], RegistryValue | None]]],
+    def _collect(self, files: Future[dict[str, FileFacts]] | None, values: list[Future[Values]],
                  keys: list[Future[dict[str, bool]]], plan: _Plan) -> None:
         if files is not None:
             self.facts.files = files.result()
@@ -183,12 +221,17 @@ class _Gatherer:
         for parent, wanted in fallback.parents.values():
             self.facts.registry_keys.update(self.subkeys_of(parent, wanted))
 
-    def _reboot(self, pending_values: dict[tuple[str, str], RegistryValue | None]) -> None:
+    def _reboot(self, pending_values: Values) -> None:
         pending, reasons = wmi.pending_restart_from(pending_values, self.facts.registry_keys)
         self.facts.reboot_pending = pending
         self.facts.reboot_pending_sources = reasons
 
 
-def gather(client: WinRMClient, os_facts: OsFacts, request: FactRequest) -> HostFacts:
-    """Read what ``request`` asks for. Requests run concurrently, bounded by the client's in-flight limit."""
-    return _Gatherer(client, os_facts, request).run()
+def gather(client: WinRMClient, os_facts: OsFacts, request: FactRequest, *,
+           restart_scope: wmi.RestartScope = "article") -> HostFacts:
+    """Read what ``request`` asks for. Requests run concurrently, bounded by the client's in-flight limit.
+
+    ``restart_scope``: which pending-restart indicators fill ``reboot_pending`` (see
+    ``wmi.pending_restart_plan``): by default those the articles' installers leave, at the fewest requests;
+    ``"full"`` adds Windows Update's and update.exe's, as the facts and reboot modules report them."""
+    return _Gatherer(client, os_facts, request, restart_scope).run()

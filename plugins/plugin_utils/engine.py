@@ -202,11 +202,15 @@ def fact_request(spec: ArticleSpec, os_facts: OsFacts, variables: Mapping[str, A
     files = [expand_path(r.path, os_facts) for r in _rows_for(spec, entry, os_facts) if r.path is not None]
     files += [expand_path(p.file, os_facts) for p in prereqs if p.file is not None]
     keys = _record_keys(spec, entry) + [p.registry_key for p in prereqs if p.registry_key is not None]
+    settings = _active_settings(spec, entry, os_facts, resolved)
     return FactRequest(
         files=tuple(dict.fromkeys(files)),
-        registry_values=tuple((s.key, s.name) for s in _active_settings(spec, entry, os_facts, resolved)),
+        registry_values=tuple((s.key, s.name) for s in settings),
         registry_keys=tuple(dict.fromkeys(keys)),
         hotfix_ids=spec.hotfix_ids,
+        # The spec's type lets the collector read each value with one typed Get; a value of another type is
+        # still read with its real type, so the registry check can say "wrong type".
+        registry_value_types=tuple((s.key, s.name, s.type) for s in settings),
     )
 
 

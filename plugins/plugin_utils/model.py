@@ -94,6 +94,9 @@ class FactRequest:
     registry_values: tuple[tuple[str, str], ...] = ()  # (key "HKLM\\...", value name)
     registry_keys: tuple[str, ...] = ()  # keys whose existence matters (hotfix records, prerequisites)
     hotfix_ids: tuple[str, ...] = ()  # "KB828753", "Q253729"
+    # (key, value name, type the spec expects) for requested values whose type is known: a transport can then
+    # read each with one typed request. A value left out here is still read, with its type looked up first.
+    registry_value_types: tuple[tuple[str, str, RegistryType], ...] = ()
 
     def merged(self, other: FactRequest) -> FactRequest:
         def union(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -103,6 +106,7 @@ class FactRequest:
             registry_values=union(self.registry_values, other.registry_values),
             registry_keys=union(self.registry_keys, other.registry_keys),
             hotfix_ids=union(self.hotfix_ids, other.hotfix_ids),
+            registry_value_types=union(self.registry_value_types, other.registry_value_types),
         )
 
 

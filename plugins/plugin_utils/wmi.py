@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from . import escape, wsman
 from .errors import (
@@ -74,9 +74,12 @@ SESSION_MANAGER = r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager"
 PFRO_VALUE = "PendingFileRenameOperations"
 CBS_REBOOT_PENDING = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending"
 WU_REBOOT_REQUIRED = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired"
+UPDATE_EXE_VOLATILE = r"HKLM\SOFTWARE\Microsoft\Updates\UpdateExeVolatile"
+UPDATE_EXE_FLAGS = "Flags"
 SOURCE_PFRO = "PendingFileRenameOperations"
 SOURCE_CBS = "CBS RebootPending"
 SOURCE_WU = "WindowsUpdate RebootRequired"
+SOURCE_UPDATE_EXE = "UpdateExeVolatile"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -673,14 +676,41 @@ def win32_shutdown(client: WinRMClient, flags: int) -> int:
 
 # --- pending restart ------------------------------------------------------------------------------
 
+# "article": the indicators the seed articles' installers leave (update.exe / hotfix.exe queue renames,
+# wusa stages a CBS package); what an audit of an article needs, at the fewest requests.
+# "full": also what other agents leave (Windows Update's RebootRequired, update.exe's volatile key), for the
+# facts and reboot modules, which answer "does this host need a restart" whoever asked for it.
+RestartScope = Literal["article", "full"]
 
-def pending_restart_plan(os: OsFacts) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
-    """The registry values and keys that indicate a pending restart on this OS: the file rename queue
-    everywhere, Windows Update's RebootRequired key, and CBS's RebootPending key from Vista (6.0) on."""
-    keys = [WU_REBOOT_REQUIRED]
-    if int(os.version.split(".")[0]) >= 6:
+
+@dataclass(frozen=True)
+class RestartIndicators:
+    values: tuple[tuple[str, str, RegistryType], ...]  # (key, name, type): each read with one typed Get
+    keys: tuple[str, ...]  # keys whose existence means "restart pending"
+
+
+def _version(os: OsFacts) -> tuple[int, int]:
+    major, minor = os.version.split(".")[:2]
+    return int(major), int(minor)
+
+
+def pending_restart_plan(os: OsFacts, scope: RestartScope = "full") -> RestartIndicators:
+    r"""The registry values and keys that tell a pending restart on this OS.
+
+    Every Windows queues replaced in-use files in PendingFileRenameOperations; from Vista (6.0) on CBS also
+    creates ``...\Component Based Servicing\RebootPending``. The full scope adds Windows Update's
+    ``RebootRequired`` key and, on XP / Server 2003 (5.1, 5.2), update.exe's ``UpdateExeVolatile`` key, whose
+    ``Flags`` is non-zero until the restart (the key is volatile: a boot removes it)."""
+    values: list[tuple[str, str, RegistryType]] = [(SESSION_MANAGER, PFRO_VALUE, "multistring")]
+    keys: list[str] = []
+    version = _version(os)
+    if version >= (6, 0):
         keys.append(CBS_REBOOT_PENDING)
-    return ((SESSION_MANAGER, PFRO_VALUE),), tuple(keys)
+    if scope == "full":
+        keys.append(WU_REBOOT_REQUIRED)
+        if (5, 1) <= version < (6, 0):
+            values.append((UPDATE_EXE_VOLATILE, UPDATE_EXE_FLAGS, "dword"))
+    return RestartIndicators(tuple(values), tuple(keys))
 
 
 def pending_restart_from(values: Mapping[tuple[str, str], RegistryValue | None],
@@ -695,11 +725,21 @@ def pending_restart_from(values: Mapping[tuple[str, str], RegistryValue | None],
         sources.append(SOURCE_CBS)
     if keys.get(registry_key_id(WU_REBOOT_REQUIRED)):
         sources.append(SOURCE_WU)
+    flags = values.get((registry_key_id(UPDATE_EXE_VOLATILE), UPDATE_EXE_FLAGS.casefold()))
+    if flags is not None and isinstance(flags.data, int) and flags.data != 0:
+        sources.append(SOURCE_UPDATE_EXE)
     return bool(sources), tuple(sources)
 
 
-def pending_restart(client: WinRMClient, os: OsFacts) -> tuple[bool, tuple[str, ...]]:
-    value_plan, key_plan = pending_restart_plan(os)
-    values = {(registry_key_id(k), n.casefold()): read_value(client, k, n, "multistring") for k, n in value_plan}
-    keys = {registry_key_id(k): key_exists(client, k) for k in key_plan}
+def pending_restart(client: WinRMClient, os: OsFacts,
+                    scope: RestartScope = "full") -> tuple[bool, tuple[str, ...]]:
+    """Whether a restart is pending and which indicators say so; the reads go out together."""
+    plan = pending_restart_plan(os, scope)
+    workers = max(1, min(len(plan.values) + len(plan.keys), client.max_in_flight))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        value_reads = {(registry_key_id(k), n.casefold()): pool.submit(read_value, client, k, n, t)
+                       for k, n, t in plan.values}
+        key_reads = {registry_key_id(k): pool.submit(key_exists, client, k) for k in plan.keys}
+        values = {k: f.result() for k, f in value_reads.items()}
+        keys = {k: f.result() for k, f in key_reads.items()}
     return pending_restart_from(values, keys)

@@ -17,6 +17,7 @@ KB828753_XP = FactRequest(
     registry_values=((LANMAN, "ReconnectableServers"), (LANMAN, "ReconnectTimeout")),
     registry_keys=(RECORD,),
     hotfix_ids=("KB828753",),
+    registry_value_types=((LANMAN, "ReconnectableServers", "multistring"), (LANMAN, "ReconnectTimeout", "dword")),
 )
 
 
@@ -28,6 +29,7 @@ def test_cost_of_kb828753_audit(targets: Targets) -> None:
     counters = t.endpoint.counters()
     assert counters["requests"] <= 5, counters["by_action"]
     assert counters["by_action"].get("Enumerate") == 2  # files + QFE, one query each
+    assert "Invoke:EnumValues" not in counters["by_action"]  # the types are known: one typed Get per value
     assert t.client.peak_in_flight > 1  # they went out together
     assert len(facts.files) == 3 and all(f.exists for f in facts.files.values())
     assert facts.value(LANMAN, "ReconnectTimeout") is None  # read: absent on a fresh XP SP1
@@ -64,6 +66,29 @@ def test_gather_matches_the_machine(targets: Targets, test_key: str) -> None:
     assert facts.registry_keys[registry_key_id("HKLM")] is True
     assert facts.hotfixes == {installed[0].upper()}
     assert facts.hotfix_sources[installed[0].upper()] == ("qfe",)
+
+
+def test_typed_reads_fall_back_to_the_real_type(targets: Targets, test_key: str) -> None:
+    t = targets("w8r2")
+    os_facts = wmi.os_facts(t.client)
+    wmi.set_value(t.client, test_key, "Servers", RegistryValue("string", "fs01"), create=True)
+    wmi.set_value(t.client, test_key, "Timeout", RegistryValue("dword", 30))
+    request = FactRequest(
+        registry_values=((test_key, "Servers"), (test_key, "Timeout"), (test_key, "Absent"),
+                         (test_key + r"\NoKey", "X")),
+        registry_value_types=((test_key, "Servers", "multistring"), (test_key, "Timeout", "dword"),
+                              (test_key, "Absent", "dword"), (test_key + r"\NoKey", "X", "string")),
+    )
+    t.endpoint.reset_counters()
+    facts = collect.gather(t.client, os_facts, request)
+    by_action = t.endpoint.counters()["by_action"]
+    assert facts.value(test_key, "Servers") == RegistryValue("string", "fs01")  # the real type, for the engine
+    assert facts.value(test_key, "Timeout") == RegistryValue("dword", 30)
+    assert facts.value(test_key, "Absent") is None  # ReturnValue 1
+    assert facts.value(test_key + r"\NoKey", "X") is None  # ReturnValue 2
+    # Only the value of the wrong type cost more: EnumValues and the Get of its real type.
+    assert by_action.get("Invoke:EnumValues") == 1 and by_action.get("Invoke:GetStringValue") == 2
+    assert by_action.get("Invoke:GetMultiStringValue") == 2  # Servers (wrong type) + the rename queue
 
 
 def test_unreadable_facts_stay_absent(targets: Targets) -> None:

@@ -345,6 +345,19 @@ def test_optional_value_is_left_alone_when_its_variable_is_not_given() -> None:
     assert (WORKSTATION, "ReconnectTimeout") not in request.registry_values
 
 
+def test_fact_request_carries_the_type_of_each_requested_value() -> None:
+    # The collector reads a value of a known type with one typed Get (the request budget of issue 4).
+    variables = {"reconnectable_servers": ["fs01"], "reconnect_timeout": 120}
+    request = fact_request(seed_spec("KB828753"), XP_SP1, variables)
+    assert request.registry_value_types == ((WORKSTATION, "ReconnectableServers", "multistring"),
+                                            (WORKSTATION, "ReconnectTimeout", "dword"))
+    assert [(key, name) for key, name, _ in request.registry_value_types] == list(request.registry_values)
+    vista = fact_request(seed_spec("KB938475"), VISTA_X64, {"asynchronous_credits": 512})
+    merged = request.merged(vista)
+    assert merged.registry_value_types == (*request.registry_value_types,
+                                           (SERVER, "AsynchronousCredits", "dword"))
+
+
 def test_asynchronous_credits_only_on_file_servers() -> None:
     variables = {"asynchronous_credits": 512, "file_server": False}
     verdict = judge("KB938475", VISTA_X86, set_value(SERVER, "AsynchronousCredits", None), variables=variables)

@@ -92,11 +92,15 @@ def vista() -> OsFacts:
 
 
 def test_pending_restart_plan_by_era() -> None:
-    values, keys = wmi.pending_restart_plan(xp())
-    assert values == ((wmi.SESSION_MANAGER, "PendingFileRenameOperations"),)
-    assert keys == (wmi.WU_REBOOT_REQUIRED,)
-    _, keys = wmi.pending_restart_plan(vista())
-    assert set(keys) == {wmi.WU_REBOOT_REQUIRED, wmi.CBS_REBOOT_PENDING}
+    plan = wmi.pending_restart_plan(xp())  # the full set by default: the facts and reboot modules' question
+    assert plan.values == ((wmi.SESSION_MANAGER, "PendingFileRenameOperations", "multistring"),
+                           (wmi.UPDATE_EXE_VOLATILE, "Flags", "dword"))
+    assert plan.keys == (wmi.WU_REBOOT_REQUIRED,)
+    plan = wmi.pending_restart_plan(vista())
+    assert set(plan.keys) == {wmi.WU_REBOOT_REQUIRED, wmi.CBS_REBOOT_PENDING}
+    assert [name for _, name, _ in plan.values] == ["PendingFileRenameOperations"]  # no update.exe on 6.x
+    plan = wmi.pending_restart_plan(vista(), "article")
+    assert (plan.keys, len(plan.values)) == ((wmi.CBS_REBOOT_PENDING,), 1)
 
 
 def test_pending_restart_from_facts() -> None:

@@ -48,6 +48,9 @@ ACTION_SIGNAL = f"{soap.NS_SHELL}/Signal"
 WQL_DIALECT = "http://schemas.microsoft.com/wbem/wsman/1/WQL"
 SELECTOR_DIALECT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
 CONFIG_URI = "http://schemas.microsoft.com/wbem/wsman/1/config"
+SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
+# An unauthenticated Identify learns the protocol and the stack version, never the OS (Test-WSMan output).
+ANONYMOUS_OS_VERSION = "OS: 0.0.0 SP: 0.0"
 PROVIDER_FAILURE = 2150858755
 
 _SHORT_NAMES = {
@@ -80,6 +83,7 @@ class Limits:
     shell_idle_timeout: float  # Winrs IdleTimeout
     filter_supported: bool  # WinRM 1.0 (2003 R2 hardware management) has no WQL filter
     detailed_create: bool  # 2.0+ describe the new shell (rsp:Shell) in the Create reply
+    identify: bool = True  # WinRM 1.0 speaks the 2005 WS-Management draft, which has no Identify
 
 
 def limits_for(version: str) -> Limits:
@@ -93,7 +97,7 @@ def limits_for(version: str) -> Limits:
         return Limits(15, 5, 150 * 1024, 60.0, 180.0, True, True)
     if number >= 1.1:
         return Limits(100, 5, 150 * 1024, 60.0, 180.0, True, False)
-    return Limits(100, 5, 150 * 1024, 60.0, 180.0, False, False)
+    return Limits(100, 5, 150 * 1024, 60.0, 180.0, False, False, identify=False)
 
 
 def action_name(req: Request) -> str:
@@ -428,6 +432,9 @@ class HostRuntime:
             return Reply(404)
         if request.method != "POST":
             return Reply(405, [("Allow", "POST")])
+        anonymous = self._unauthenticated_identify(request)
+        if anonymous is not None:
+            return anonymous
         try:
             user, final_token, scheme = self._authenticate(conn, request)
         except Challenge as challenge:
@@ -464,8 +471,26 @@ class HostRuntime:
             body = conn.acceptor.seal(body)
             headers.append(("Content-Type", auth.ENCRYPTED_CONTENT_TYPE))
         else:
-            headers.append(("Content-Type", "application/soap+xml;charset=UTF-8"))
+            headers.append(("Content-Type", SOAP_CONTENT_TYPE))
         return Reply(status, headers, body, reboot=reboot)
+
+    def _unauthenticated_identify(self, request: HttpRequest) -> Reply | None:
+        """``WSMANIDENTIFY: unauthenticated`` with an Identify body (Test-WSMan without -Authentication,
+        WSManFlagUseNoAuthentication): answered before authentication, in plain text even over HTTP with
+        AllowUnencrypted=false, with the OS part of ProductVersion zeroed. Anything else carrying the header
+        goes through authentication as usual (None)."""
+        if request.headers.get("wsmanidentify", "").strip().lower() != "unauthenticated":
+            return None
+        if not self.limits.identify or auth.is_encrypted(request.headers.get("content-type", "")):
+            return None
+        try:
+            req = soap.parse_request(request.body)
+        except faults.WsmanFault:
+            return None
+        if not soap.is_identify(req):
+            return None
+        self.counters.count(action_name(req))
+        return Reply(200, [("Content-Type", SOAP_CONTENT_TYPE)], self._identify_reply(ANONYMOUS_OS_VERSION))
 
     async def _delay(self) -> None:
         latency = self.faults.latency_ms if self.faults.latency_ms is not None else self.latency_ms
@@ -810,16 +835,23 @@ class HostRuntime:
         ])
 
     async def _identify(self) -> bytes:
-        version = "OS: 0.0.0 SP: 0.0"
+        if not self.limits.identify:
+            # The 2005 draft WinRM 1.0 implements has no Identify: to it this is an envelope without a:Action.
+            raise faults.header_required("a:Action")
+        version = ANONYMOUS_OS_VERSION
         with suppress(Exception):
             os_instances = await self.call(self.host.wmi_enumerate, "root/cimv2", "Win32_OperatingSystem")
             props = os_instances[0].properties
             version = (f"OS: {props.get('Version', '0.0.0')} SP: {props.get('ServicePackMajorVersion', 0)}."
                        f"{props.get('ServicePackMinorVersion', 0)}")
+        return self._identify_reply(version)
+
+    def _identify_reply(self, os_version: str) -> bytes:
+        """IdentifyResponse in DSP0226's namespace: no WS-Addressing headers, just the body."""
         body = Elem("wsmid:IdentifyResponse", [("xmlns:wsmid", soap.NS_IDENTITY)], [
             Elem("wsmid:ProtocolVersion", text=soap.NS_WSMAN),
             Elem("wsmid:ProductVendor", text="Microsoft Corporation"),
-            Elem("wsmid:ProductVersion", text=f"{version} Stack: {self.host.winrm_version}"),
+            Elem("wsmid:ProductVersion", text=f"{os_version} Stack: {self.host.winrm_version}"),
         ])
         env = Elem("s:Envelope", [("xml:lang", "en-US"), ("xmlns:s", soap.NS_SOAP)],
                    [Elem("s:Header"), Elem("s:Body", children=[body])])

@@ -32,7 +32,11 @@ NS_SHELL = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
 NS_WSMANFAULT = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
 NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS_CIM = "http://schemas.dmtf.org/wbem/wscim/1/common"
-NS_IDENTITY = "http://schemas.dmtf.org/wbem/wsman/identify/1/wsmanidentity.xsd"
+# DSP0226's Identify namespace: what Windows answers in (Test-WSMan shows it as "wsmid"). MS-WSMV's namespace
+# table spells it ".../identify/1/..."; a request in that spelling is still recognised (clients copied it), but
+# the reply is always in DSP0226's.
+NS_IDENTITY = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+NS_IDENTITY_MS_WSMV = "http://schemas.dmtf.org/wbem/wsman/identify/1/wsmanidentity.xsd"
 NS_CONFIG = "http://schemas.microsoft.com/wbem/wsman/1/config"
 NS_XML = "http://www.w3.org/XML/1998/namespace"
 
@@ -98,9 +102,16 @@ def parse_request(data: bytes) -> Request:
         request.operation_timeout = parse_duration(timeout) if timeout else None
         size = _header_text(header, NS_WSMAN, "MaxEnvelopeSize")
         request.max_envelope_size = _parse_int(size, "MaxEnvelopeSize") if size else None
-    if not request.action and not (body is not None and body.tag == q(NS_IDENTITY, "Identify")):
+    if not request.action and not is_identify(request):
         raise faults.header_required("a:Action")
     return request
+
+
+def is_identify(request: Request) -> bool:
+    """A WS-Management Identify: no a:Action, the body is ``wsmid:Identify`` (DSP0226 section 11)."""
+    body = request.body
+    return not request.action and body is not None and body.tag in (
+        q(NS_IDENTITY, "Identify"), q(NS_IDENTITY_MS_WSMV, "Identify"))
 
 
 def _parse_xml(data: bytes) -> ET.Element:
