@@ -128,7 +128,7 @@ class HostFacts:
     def file(self, path: str) -> FileFacts | None:
         return self.files.get(path.casefold())
 
-    def value(self, key: str, name: str) -> RegistryValue | None | Literal["missing"]:
+    def value(self, key: str, name: str) -> RegistryValue | Literal["missing"] | None:
         """The value; None when the host says it does not exist; "missing" when it was never read."""
         return self.registry.get((registry_key_id(key), name.casefold()), "missing")
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from winsim.testing import Fleet, HostSpec, running_fleet
 
 

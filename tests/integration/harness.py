@@ -35,7 +35,8 @@ class PlaybookRun:
 
     def one(self, task: str, host: str | None = None) -> TaskResult:
         found = self.for_task(task, host)
-        assert len(found) == 1, f"expected one result for {task!r}/{host}, got {len(found)}\n{self.stdout}\n{self.stderr}"
+        assert len(found) == 1, (
+            f"expected one result for {task!r}/{host}, got {len(found)}\n{self.stdout}\n{self.stderr}")
         return found[0]
 
     @property
