@@ -111,7 +111,7 @@ ansible_facts:
     kbfix_reboot_pending_sources:
       description:
         - The indicators found, among C(PendingFileRenameOperations) (Session Manager), C(CBS RebootPending)
-          (Vista and later) and C(WindowsUpdate RebootRequired).
+          (Vista and later), C(WindowsUpdate RebootRequired) and C(UpdateExeVolatile) (XP and Server 2003, update.exe).
       type: list
       elements: str
     kbfix_winrm_version:

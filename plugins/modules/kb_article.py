@@ -62,8 +62,9 @@ options:
     type: str
   allow_pending_reboot:
     description:
-      - By default no package is installed while the host has a restart pending (pending file renames, the
-        CBS RebootPending key, Windows Update's RebootRequired key); the task then installs nothing for that
+      - By default no package is installed while the host has a restart pending (pending file renames, and
+        from Vista on the CBS RebootPending key, the indicators the articles' installers leave); the task
+        then installs nothing for that
         article, says why in RV(msg) and RV(changes), and sets RV(restart_required).
       - Set to V(true) to install anyway.
     type: bool

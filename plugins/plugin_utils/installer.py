@@ -430,7 +430,8 @@ def detect(client: WinRMClient, os_facts: OsFacts, hotfix: str, spec: ArticleSpe
     request = _fact_request(os_facts, hotfix, spec)
     # The era's records are listed while the gather runs: both are bounded by the client's in-flight limit.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        gathered = pool.submit(collect.gather, client, os_facts, request)
+        # The module refuses to install while any restart is pending, so it reads every indicator.
+        gathered = pool.submit(collect.gather, client, os_facts, request, restart_scope="full")
         listed = pool.submit(_records, client, os_facts, hotfix)
         facts, (records, packages) = gathered.result(), listed.result()
     nt_key = registry_key_id(f"{NT_HOTFIX_KEY}\\{hotfix}")

@@ -87,7 +87,7 @@ def test_unknown_command_id_and_signal_codes(target: tuple[Any, Any]) -> None:
 def test_identify(target: tuple[Any, Any]) -> None:
     ep, _ = target
     body = ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-            'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identify/1/wsmanidentity.xsd">'
+            'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd">'
             "<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>")
     reply = requests.post(ep.url, data=body, auth=(ep.username, ep.password), verify=str(ep.cert_path), timeout=10,
                           headers={"Content-Type": "application/soap+xml;charset=UTF-8"})
