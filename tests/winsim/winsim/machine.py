@@ -909,24 +909,32 @@ class Host:
     def reboot(self, delay_seconds: float = 0) -> None:
         """Schedule a restart in ``delay_seconds``; the host is then down for ``reboot_seconds``."""
         with self._lock:
-            self._tick()
-            if self._is_down():
-                return
-            start = time.time() + max(0.0, float(delay_seconds))
-            if self._reboot_at is not None:
-                start = min(start, self._reboot_at)
-            self._reboot_at = start
-            self._down_until = start + self.reboot_seconds
-            self._shutdown_started = False
-            self.save()
-            self._tick()
+            self._schedule_down(delay_seconds, self.reboot_seconds)
 
     def power_off(self, delay_seconds: float = 0) -> None:
         """``shutdown /s``: down until ``power_on``."""
         with self._lock:
-            self.reboot(delay_seconds)
-            self._down_until = None
-            self.save()
+            self._schedule_down(delay_seconds, None)
+
+    def _schedule_down(self, delay_seconds: float, down_for: float | None) -> None:
+        """Start (or bring forward) a shutdown; ``down_for`` None = stay off until ``power_on``.
+
+        The end of the down window is set before the state is saved and the clock ticks again: with a very
+        short window, saving alone can outlast it, and a power-off must never boot on that tick."""
+        self._tick()
+        if self._is_down():
+            if down_for is None:
+                self._down_until = None
+                self.save()
+            return
+        start = time.time() + max(0.0, float(delay_seconds))
+        if self._reboot_at is not None:
+            start = min(start, self._reboot_at)
+        self._reboot_at = start
+        self._down_until = None if down_for is None else start + down_for
+        self._shutdown_started = False
+        self.save()
+        self._tick()
 
     def power_on(self) -> None:
         with self._lock:
