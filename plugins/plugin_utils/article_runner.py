@@ -71,6 +71,8 @@ class PreparedArticle:
     spec: ArticleSpec
     variables: dict[str, VariableValue]
     label: str
+    # A required variable that was not given, as the error to raise on a host where the article applies.
+    missing: ArgumentError | None = None
 
     @property
     def id(self) -> str:
@@ -92,14 +94,23 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
         declared = {v.name for v in spec.variables}
         merged = {k: v for k, v in common.items() if k in declared}
         merged.update(request.variables)
-        try:
-            resolved = resolve_variables(spec, merged)
-        except ArgumentError as exc:
-            # Name the field where the user wrote it: the task's common variables or this article's own.
+
+        def located(exc: ArgumentError) -> ArgumentError:
+            # Name the field where the user wrote it (or should): the task's common variables or this article's.
             name = exc.field.split("[", 1)[0]
             where = "variables" if name in common and name not in request.variables else f"{request.label}.variables"
-            raise ArticleFault(spec.id, ArgumentError(f"{where}.{exc.field}", exc.message)) from None
-        prepared.append(PreparedArticle(spec, resolved, request.label))
+            return ArgumentError(f"{where}.{exc.field}", exc.message)
+
+        try:
+            resolved = resolve_variables(spec, merged, require=False)
+        except ArgumentError as exc:
+            raise ArticleFault(spec.id, located(exc)) from None
+        missing: ArgumentError | None = None
+        try:
+            resolve_variables(spec, merged)
+        except ArgumentError as exc:
+            missing = located(exc)  # raised by require_applicable once the OS is known
+        prepared.append(PreparedArticle(spec, resolved, request.label, missing))
     _check_unused(prepared, common)
     ids = [p.id for p in prepared]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -228,10 +239,20 @@ def _add_pending_cbs_packages(client: WinRMClient, facts: HostFacts, articles: S
     return found
 
 
+def require_applicable(articles: Sequence[PreparedArticle], os_facts: OsFacts) -> None:
+    """A required variable is required on hosts where its article applies: auditing every article across a
+    fleet must not need XP's server list on a Server 2008 host. Values that were given were already checked
+    by ``prepare``, before any request."""
+    for article in articles:
+        if article.missing is not None and engine.applicability(article.spec, os_facts)[0]:
+            raise ArticleFault(article.id, article.missing)
+
+
 def run(client: WinRMClient, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
         options: Options) -> RunResult:
     if os_facts is None:
         os_facts = wmi.os_facts(client)
+    require_applicable(articles, os_facts)
     facts, before = judge(client, articles, os_facts)
     if options.state == "audited":
         return RunResult(verdicts=before, restart_required=awaiting_restart(before))

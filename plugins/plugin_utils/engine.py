@@ -193,10 +193,10 @@ def _prerequisites_for(spec: ArticleSpec, entry: OsEntry) -> list[Prerequisite]:
 
 def fact_request(spec: ArticleSpec, os_facts: OsFacts, variables: Mapping[str, Any]) -> FactRequest:
     """Everything ``evaluate`` will look at for this host; empty when the article does not apply."""
-    resolved = resolve_variables(spec, variables)
     scope = _scope(spec, os_facts)
     if scope.entry is None:
         return FactRequest()
+    resolved = resolve_variables(spec, variables)
     entry = scope.entry
     prereqs = _prerequisites_for(spec, entry)
     files = [expand_path(r.path, os_facts) for r in _rows_for(spec, entry, os_facts) if r.path is not None]
@@ -631,11 +631,13 @@ def _reason(spec: ArticleSpec, status: VerdictStatus, checks: list[CheckResult],
 
 def evaluate(spec: ArticleSpec, host_facts: HostFacts, variables: Mapping[str, Any]) -> Verdict:
     """Judge the article on one host: status, checks, and the plan that would make it compliant."""
-    resolved = resolve_variables(spec, variables)
     scope = _scope(spec, host_facts.os)
     if scope.entry is None:
         return Verdict(article=spec.id, title=spec.title, status="not_applicable", reason=scope.check.message,
                        checks=[scope.check])
+    # Required variables are required where the article applies: a fleet-wide audit of every article must
+    # not need XP's server list on a Server 2008 host.
+    resolved = resolve_variables(spec, variables)
     entry = scope.entry
     prerequisites = _judge_prerequisites(spec, entry, host_facts)
     unmet = [o.result for o in prerequisites if o.result.passed is False]

@@ -893,11 +893,14 @@ def coerce_variable(variable: Variable, value: Any) -> VariableValue:
     return _COERCE[variable.type](variable, value)
 
 
-def resolve_variables(spec: ArticleSpec, provided: Mapping[str, Any]) -> dict[str, VariableValue]:
+def resolve_variables(spec: ArticleSpec, provided: Mapping[str, Any], *,
+                      require: bool = True) -> dict[str, VariableValue]:
     """The value of every declared variable: provided (checked and converted), else its default, else None.
 
-    A provided ``None`` counts as not given. Unknown names and missing required variables raise
-    ``ArgumentError`` naming the variable. Resolving an already resolved mapping gives the same mapping.
+    A provided ``None`` counts as not given. Unknown names, and missing required variables when ``require``
+    is true, raise ``ArgumentError`` naming the variable. ``require=False`` checks what was given and leaves
+    a missing required variable None: a variable is only required on hosts where its article applies.
+    Resolving an already resolved mapping gives the same mapping.
     """
     declared = {v.name: v for v in spec.variables}
     for name in provided:
@@ -908,7 +911,7 @@ def resolve_variables(spec: ArticleSpec, provided: Mapping[str, Any]) -> dict[st
     for name, variable in declared.items():
         value = provided.get(name)
         if value is None:
-            if variable.required:
+            if variable.required and require:
                 raise ArgumentError(name, f"is required: {variable.description.strip()}")
             resolved[name] = variable.default
         else:

@@ -216,6 +216,7 @@ def test_bad_variables_fail_before_any_request(start_fleet: Any, tmp_path: Path)
             - name: missing
               kbfix.windows.kb_article:
                 articles: [kb938475.yml]
+                host_facts: {version: "6.0.6000", service_pack: 0, architecture: x64, product_type: 1}
               ignore_errors: true
             - name: out of range
               kbfix.windows.kb_article:

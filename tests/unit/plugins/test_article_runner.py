@@ -59,9 +59,13 @@ def test_prepare_all_four_seed_articles_with_common_and_own_variables() -> None:
     assert by_id["KB938475"].variables["file_server"] is True  # the spec's default
 
 
-def test_missing_required_variable_names_the_article_and_field() -> None:
+def test_missing_required_variable_names_the_article_and_field_where_the_article_applies() -> None:
+    prepared = article_runner.prepare([request(KB938475)], {})
+    # Not required on a host the article does not apply to (a fleet-wide audit of every article) ...
+    article_runner.require_applicable(prepared, OsFacts("6.1.7600", 0, "x64", 3))
+    # ... required on Vista RTM, where it does, before any fact is gathered.
     with pytest.raises(article_runner.ArticleFault) as caught:
-        article_runner.prepare([request(KB938475)], {})
+        article_runner.require_applicable(prepared, OsFacts("6.0.6000", 0, "x64", 1))
     assert caught.value.article == "KB938475"
     assert isinstance(caught.value.cause, ArgumentError)
     assert caught.value.cause.field == "articles[0].variables.asynchronous_credits"
