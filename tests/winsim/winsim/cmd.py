@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import packages, pe
+from . import packages, pe, powershell
 from .machine import (
     REG_BINARY,
     REG_DWORD,
@@ -661,7 +661,7 @@ class Shell:
             if self.host.fs.entry(path) is not None:
                 return "file", path
         stem = word.rsplit(".", 1)[0] if has_ext and word.casefold().endswith(".exe") else word
-        if stem.casefold() in TOOLS and self.host.has_tool(stem) and (not has_ext or word.casefold().endswith(".exe")):
+        if stem.casefold() in TOOLS and self.has_program(stem) and (not has_ext or word.casefold().endswith(".exe")):
             return "tool", stem.casefold()
         for directory in (self.getenv("PATH") or "").split(";"):
             if not directory:
@@ -671,6 +671,12 @@ class Shell:
                 if self.host.fs.entry(path) is not None:
                     return "file", path
         return None
+
+    def has_program(self, name: str) -> bool:
+        # powershell.exe comes with WMF 2.0 (built into 2008 R2) as a feature, not with the profile's tools.
+        if name.casefold() == "powershell":
+            return powershell.installed(self.host)
+        return self.host.has_tool(name)
 
     def _system_program(self, word: str) -> tuple[str, str] | None:
         """A tool or cmd.exe named by its full path (``C:\\WINDOWS\\system32\\cmd.exe``): winsim keeps them
@@ -684,7 +690,7 @@ class Shell:
             return None
         if stem.casefold() == "cmd":
             return "cmd", "cmd"
-        if stem.casefold() in TOOLS and self.host.has_tool(stem):
+        if stem.casefold() in TOOLS and self.has_program(stem):
             return "tool", stem.casefold()
         return None
 
@@ -1926,6 +1932,6 @@ def t_pkgmgr(sh: Shell, rest: str, io: Io) -> Gen:
 TOOLS: dict[str, Handler] = {
     "hostname": t_hostname, "whoami": t_whoami, "find": t_find, "findstr": t_findstr, "reg": t_reg,
     "wmic": t_wmic, "shutdown": t_shutdown, "certutil": t_certutil, "cscript": t_cscript, "wusa": t_wusa,
-    "pkgmgr": t_pkgmgr,
+    "pkgmgr": t_pkgmgr, "powershell": powershell.run,
 }
 
