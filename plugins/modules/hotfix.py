@@ -61,7 +61,8 @@ options:
   allow_pending_reboot:
     description:
       - By default the module fails instead of installing while a restart is pending on the host (pending file
-        renames, CBS RebootPending, Windows Update RebootRequired, update.exe's UpdateExeVolatile). V(true) installs anyway.
+        renames, CBS RebootPending, Windows Update RebootRequired, update.exe's UpdateExeVolatile).
+        V(true) installs anyway.
     type: bool
     default: false
   spec:

@@ -94,22 +94,15 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
         declared = {v.name for v in spec.variables}
         merged = {k: v for k, v in common.items() if k in declared}
         merged.update(request.variables)
-
-        def located(exc: ArgumentError) -> ArgumentError:
-            # Name the field where the user wrote it (or should): the task's common variables or this article's.
-            name = exc.field.split("[", 1)[0]
-            where = "variables" if name in common and name not in request.variables else f"{request.label}.variables"
-            return ArgumentError(f"{where}.{exc.field}", exc.message)
-
         try:
             resolved = resolve_variables(spec, merged, require=False)
         except ArgumentError as exc:
-            raise ArticleFault(spec.id, located(exc)) from None
+            raise ArticleFault(spec.id, _located(exc, request, common)) from None
         missing: ArgumentError | None = None
         try:
             resolve_variables(spec, merged)
         except ArgumentError as exc:
-            missing = located(exc)  # raised by require_applicable once the OS is known
+            missing = _located(exc, request, common)  # raised by require_applicable once the OS is known
         prepared.append(PreparedArticle(spec, resolved, request.label, missing))
     _check_unused(prepared, common)
     ids = [p.id for p in prepared]
@@ -117,6 +110,13 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
     if duplicates:
         raise ArgumentError("articles", f"{duplicates[0]} is listed twice; give each article once")
     return prepared
+
+
+def _located(exc: ArgumentError, request: ArticleRequest, common: Mapping[str, Any]) -> ArgumentError:
+    """Name the field where the user wrote it (or should): the task's common variables or this article's."""
+    name = exc.field.split("[", 1)[0]
+    where = "variables" if name in common and name not in request.variables else f"{request.label}.variables"
+    return ArgumentError(f"{where}.{exc.field}", exc.message)
 
 
 def _check_unused(prepared: Sequence[PreparedArticle], common: Mapping[str, Any]) -> None:
