@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction, result_from_error
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
 from ansible_collections.kbfix.windows.plugins.plugin_utils.model import VERDICT_STATUSES
 
 
@@ -38,7 +38,7 @@ class ActionModule(KbfixAction):
         requests = [self._article(index, item) for index, item in enumerate(args["articles"])]
         try:
             articles = article_runner.prepare(requests, args["variables"])
-        except article_runner.ArticleFault as fault:
+        except ArticleFault as fault:
             return self._fault(fault, requests=0)
         options = article_runner.Options(
             state=args["state"], package_source=self._package_source(args["package_source"]),
@@ -50,7 +50,7 @@ class ActionModule(KbfixAction):
         start = client.request_count
         try:
             result = article_runner.run(client, articles, os_facts, options)
-        except article_runner.ArticleFault as fault:
+        except ArticleFault as fault:
             return self._fault(fault, requests=client.request_count - start)
         finally:
             client.close()
@@ -105,7 +105,7 @@ class ActionModule(KbfixAction):
             raise ArgumentError("package_source", f"{found} is not a directory of packages")
         return installer.PackageLocation("controller", found)
 
-    def _fault(self, fault: article_runner.ArticleFault, requests: int) -> dict[str, t.Any]:
+    def _fault(self, fault: ArticleFault, requests: int) -> dict[str, t.Any]:
         out = result_from_error(fault.cause)
         out["msg"] = f"{fault.article}: {out['msg']}"
         out["article"] = fault.article

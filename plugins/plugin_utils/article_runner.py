@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from . import collect, engine, installer, wmi
-from .errors import ArgumentError, HostUnreachableError, KbfixError
+from .errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
 from .model import (
     FactRequest,
     HostFacts,
@@ -41,17 +41,6 @@ STATES: tuple[str, ...] = ("audited", "enforced")
 # Only a noncompliant verdict is acted on: "unknown" means facts are missing, and installing blind could
 # downgrade a superseding update; the others need nothing (or only the restart the play schedules).
 ENFORCEABLE = ("noncompliant",)
-
-
-class ArticleFault(KbfixError):
-    """An error that belongs to one article. ``partial`` carries what was already done (changes, the
-    verdicts before) so the failed task still reports it."""
-
-    def __init__(self, article: str, cause: KbfixError, partial: Mapping[str, Any] | None = None) -> None:
-        self.article = article
-        self.cause = cause
-        self.partial = dict(partial or {})
-        super().__init__(f"{article}: {cause}")
 
 
 # ---------------------------------------------------------------------------------------------- prepare

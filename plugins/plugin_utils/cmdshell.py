@@ -21,7 +21,9 @@ from types import TracebackType
 
 from . import escape, wmi, wsman
 from .errors import (
+    AmbiguousWriteError,
     HostUnreachableError,
+    InstanceNotFoundError,
     KbfixError,
     NotFoundError,
     OperationTimeoutError,
@@ -29,7 +31,7 @@ from .errors import (
     RemoteCommandError,
     TransportError,
 )
-from .winrm import LOG_OPERATIONS, LOG_STEPS, AmbiguousWriteError, WinRMClient, with_settings
+from .winrm import LOG_OPERATIONS, LOG_STEPS, WinRMClient, with_settings
 
 CMD_MAX_LINE = 8191  # cmd.exe's limit for one command line (XP and later)
 NOT_RECOGNIZED_EXIT = 9009  # cmd.exe /c <unknown program>
@@ -304,31 +306,73 @@ def stage_package(client: WinRMClient, source: PackageSource, destination: str) 
 # Reboot
 
 
-def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, method: str = "shutdown",
+# shutdown.exe of XP / Server 2003 accepts a delay of 0-600 seconds and a comment of at most 127 characters
+# (Vista and later: 10 years and 512); the lower limits hold on every supported Windows.
+MAX_REBOOT_DELAY = 600
+MAX_REBOOT_MESSAGE = 127
+REBOOT_METHODS = ("shutdown", "wmi")
+
+
+def shutdown_args(delay: int, message: str) -> list[str]:
+    """shutdown.exe's arguments: restart, force applications closed, after ``delay`` seconds, with an
+    optional comment (``/c``) shown to logged-on users."""
+    args = ["/r", "/f", "/t", str(delay)]
+    return [*args, "/c", message] if message else args
+
+
+def boot_time(client: WinRMClient) -> datetime.datetime:
+    """The host's LastBootUpTime; a reboot is only proven by this value changing, so it must be there."""
+    booted = wmi.last_boot_time(client)
+    if booted is None:
+        raise TransportError(f"{client.host}: Win32_OperatingSystem has no LastBootUpTime")
+    return booted
+
+
+def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message: str = "",
+           method: str = "shutdown", connect_timeout: float | None = None, before: datetime.datetime | None = None,
            poll_interval: float = 2.0, max_poll_interval: float = 15.0,
            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
            ) -> datetime.datetime:
-    """Restart the host and wait until WinRM answers with a NEW LastBootUpTime. Returns it."""
-    before = wmi.last_boot_time(client)
+    """Restart the host and wait until WinRM answers with a NEW LastBootUpTime. Returns it.
+
+    ``delay`` and ``message`` are shutdown.exe's ``/t`` and ``/c`` (method ``shutdown`` only; Win32Shutdown
+    restarts at once). ``timeout`` counts from the end of ``delay``, so a long delay does not eat it.
+    ``connect_timeout`` bounds each TCP connect while waiting (capped at 5 s, see ``wait_for_new_boot``).
+    ``before`` is a boot time the caller has just read (saves a query)."""
+    if method not in REBOOT_METHODS:
+        raise ValueError(f"unknown reboot method {method!r}")
     if before is None:
-        raise TransportError(f"{client.host}: Win32_OperatingSystem has no LastBootUpTime")
-    client.log(LOG_STEPS, f"{client.host}: rebooting (booted {before.isoformat()}) with {method}")
+        before = boot_time(client)
+    client.log(LOG_STEPS, f"{client.host}: rebooting (booted {before.isoformat()}) with {method}"
+                          + (f" in {delay}s" if method == "shutdown" else ""))
     try:
-        if method == "wmi":
-            rv = wmi.win32_shutdown(client, 6)  # 2 reboot + 4 force
-            if rv != 0:
-                raise RemoteCommandError(f"{client.host}: Win32Shutdown(6) returned {rv}", rv)
-        elif method == "shutdown":
-            run(client, "shutdown", ["/r", "/f", "/t", str(delay)], timeout=120)
-        else:
-            raise ValueError(f"unknown reboot method {method!r}")
+        _start_restart(client, method, delay, message)
     except HostUnreachableError as exc:
-        # The host going down under our feet is the expected way for this request to end. Had the request
-        # never arrived, the wait below reports the unchanged boot time.
+        # The host going down under our feet is the expected way for this request to end (connection
+        # refused or reset while it is down). Had the request never arrived, the wait below reports the
+        # unchanged boot time.
         client.log(LOG_STEPS, f"{client.host}: connection dropped as the reboot started ({exc})")
+    except InstanceNotFoundError as exc:
+        # With a short /t the restart can win the race against the shell's Receive: once WinRM is back the
+        # old shell id is unknown ("shell not found"). Win32Shutdown has no shell, so there it is real.
+        if method != "shutdown":
+            raise
+        client.log(LOG_STEPS, f"{client.host}: the shell was gone as the reboot started ({exc})")
     client.close()
-    return wait_for_new_boot(client, before, timeout=timeout, poll_interval=poll_interval,
+    if method == "shutdown" and delay > 0:
+        sleep(delay)
+    waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
+    return wait_for_new_boot(waiter, before, timeout=timeout, poll_interval=poll_interval,
                              max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+
+
+def _start_restart(client: WinRMClient, method: str, delay: int, message: str) -> None:
+    if method == "wmi":
+        rv = wmi.win32_shutdown(client, 6)  # 2 reboot + 4 force
+        if rv != 0:
+            raise RemoteCommandError(f"{client.host}: Win32Shutdown(6) returned {rv}", rv)
+        return
+    run(client, "shutdown", shutdown_args(delay, message), timeout=120)
 
 
 def wait_for_new_boot(client: WinRMClient, before: datetime.datetime, *, timeout: float,

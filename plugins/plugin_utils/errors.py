@@ -9,6 +9,9 @@ else ``failed``: Ansible reports the two differently, and so must we.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 
 class KbfixError(Exception):
     """Base of every error this collection raises on purpose."""
@@ -90,3 +93,35 @@ class RemoteCommandError(KbfixError):
 
 class WriteVerificationError(KbfixError):
     """A value was written but reading it back gave something else."""
+
+
+class AmbiguousWriteError(HostUnreachableError):
+    """Raised by the WinRM client when the connection broke after a non-idempotent request was sent (reset,
+    read timeout, TLS EOF, HTTP 5xx without a SOAP fault): the host may or may not have applied it. Callers
+    read the state back before deciding to repeat it (never blindly)."""
+
+    def __init__(self, message: str, request_name: str) -> None:
+        self.request_name = request_name
+        super().__init__(message)
+
+
+class InstanceNotFoundError(WSManFaultError, NotFoundError):
+    """Raised for a SOAP fault saying the host has no instance for the selectors of a Get, or no such resource
+    (``a:DestinationUnreachable``, ``w:InvalidSelectors``, WMI 0x80041002; also a cmd shell that no longer
+    exists). Both a fault (it came as a SOAP fault) and a ``NotFoundError`` (what it means to the caller)."""
+
+
+class FilterNotSupportedError(WSManFaultError):
+    """Raised when the service rejects ``w:Filter`` (WinRM 1.0 on 2003 R2): enumerate without WQL instead."""
+
+
+class ArticleFault(KbfixError):
+    """Raised by ``article_runner`` for an error that belongs to one article (a bad spec or variable, or a
+    failure while auditing or enforcing it). ``cause`` is the original error, ``partial`` carries what was
+    already done (changes, the verdicts before) so the failed task still reports it."""
+
+    def __init__(self, article: str, cause: KbfixError, partial: Mapping[str, Any] | None = None) -> None:
+        self.article = article
+        self.cause = cause
+        self.partial = dict(partial or {})
+        super().__init__(f"{article}: {cause}")

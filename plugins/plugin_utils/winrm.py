@@ -39,6 +39,7 @@ from winrm.protocol import Protocol
 
 from . import wsman
 from .errors import (
+    AmbiguousWriteError,
     ArgumentError,
     AuthenticationError,
     HostUnreachableError,
@@ -65,15 +66,6 @@ WINRM2_MAX_OPERATIONS = 15
 
 def _no_log(level: int, message: str) -> None:
     del level, message
-
-
-class AmbiguousWriteError(HostUnreachableError):
-    """The connection broke after a non-idempotent request was sent: the host may or may not have applied
-    it. Callers read the state back before deciding to repeat it (never blindly)."""
-
-    def __init__(self, message: str, request_name: str) -> None:
-        self.request_name = request_name
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,10 @@ from typing import Literal, TypeVar
 from . import escape, wsman
 from .errors import (
     AccessDeniedError,
+    AmbiguousWriteError,
     ArgumentError,
+    FilterNotSupportedError,
+    InstanceNotFoundError,
     KbfixError,
     NotFoundError,
     TransportError,
@@ -33,7 +36,7 @@ from .errors import (
     WSManFaultError,
 )
 from .model import Architecture, FileFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
-from .winrm import LOG_STEPS, AmbiguousWriteError, WinRMClient
+from .winrm import LOG_STEPS, WinRMClient
 
 T = TypeVar("T")
 
@@ -470,7 +473,7 @@ def query(client: WinRMClient, q: Query) -> list[wsman.WmiObject]:
             items = client.enumerate(wsman.wmi_resource(q.namespace, "*"), q.wql())
             client.supports_filter = True
             return items
-        except wsman.FilterNotSupportedError:
+        except FilterNotSupportedError:
             client.supports_filter = False
             client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): enumerating instead")
     return [o for o in client.enumerate(wsman.wmi_resource(q.namespace, q.class_name)) if q.matches(o)]
@@ -566,7 +569,7 @@ def file_facts(client: WinRMClient, paths: Sequence[str]) -> dict[str, FileFacts
     if client.supports_filter is not False:
         try:
             return _files_by_wql(client, unique)
-        except wsman.FilterNotSupportedError:
+        except FilterNotSupportedError:
             client.supports_filter = False
             client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): one Get per file")
     facts = run_concurrently(client, [partial(_file_by_get, client, p) for p in unique])
@@ -589,7 +592,7 @@ def _files_by_wql(client: WinRMClient, paths: list[str]) -> dict[str, FileFacts]
 def _file_by_get(client: WinRMClient, path: str) -> FileFacts:
     try:
         obj = client.get(wsman.wmi_resource("root/cimv2", "CIM_DataFile"), {"Name": path})
-    except wsman.InstanceNotFoundError:
+    except InstanceNotFoundError:
         return FileFacts(path=path, exists=False)
     return _file_from(path, obj)
 

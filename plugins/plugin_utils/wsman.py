@@ -26,7 +26,8 @@ from defusedxml import ElementTree as SafeET
 
 from .errors import (
     AccessDeniedError,
-    NotFoundError,
+    FilterNotSupportedError,
+    InstanceNotFoundError,
     OperationTimeoutError,
     QuotaExceededError,
     TransportError,
@@ -81,15 +82,6 @@ E_ACCESSDENIED = 2147942405
 
 ParamValue = Union[str, int, bool, bytes, Sequence[str], Sequence[int], None]
 Value = Union[str, datetime.datetime, None, "WmiObject", list["Value"]]
-
-
-class InstanceNotFoundError(WSManFaultError, NotFoundError):
-    """The host has no instance for the selectors of a Get (or no such resource). Both a fault (it came
-    as a SOAP fault) and a ``NotFoundError`` (what it means to the caller)."""
-
-
-class FilterNotSupportedError(WSManFaultError):
-    """The service rejected ``w:Filter`` (WinRM 1.0 on 2003 R2): enumerate without WQL instead."""
 
 
 # ---------------------------------------------------------------------------------------------------

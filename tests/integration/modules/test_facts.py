@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from harness import run_playbook
 
-from ansible_collections.kbfix.windows.plugins.action.facts import winrm_version_from_os
+from ansible_collections.kbfix.windows.plugins.plugin_utils.host_facts import winrm_version_from_os
 from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
 
 pytestmark = pytest.mark.slow

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, engine, installer, winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, engine, errors, installer, winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
 
@@ -64,7 +64,7 @@ def test_missing_required_variable_names_the_article_and_field_where_the_article
     # Not required on a host the article does not apply to (a fleet-wide audit of every article) ...
     article_runner.require_applicable(prepared, OsFacts("6.1.7600", 0, "x64", 3))
     # ... required on Vista RTM, where it does, before any fact is gathered.
-    with pytest.raises(article_runner.ArticleFault) as caught:
+    with pytest.raises(errors.ArticleFault) as caught:
         article_runner.require_applicable(prepared, OsFacts("6.0.6000", 0, "x64", 1))
     assert caught.value.article == "KB938475"
     assert isinstance(caught.value.cause, ArgumentError)
@@ -74,7 +74,7 @@ def test_missing_required_variable_names_the_article_and_field_where_the_article
 
 @pytest.mark.parametrize("value", [0, 65536, "lots", True, 1.5])
 def test_out_of_range_or_mistyped_variable_fails(value: Any) -> None:
-    with pytest.raises(article_runner.ArticleFault) as caught:
+    with pytest.raises(errors.ArticleFault) as caught:
         article_runner.prepare([request(KB938475)], {"asynchronous_credits": value})
     cause = caught.value.cause
     assert isinstance(cause, ArgumentError)
@@ -84,10 +84,10 @@ def test_out_of_range_or_mistyped_variable_fails(value: Any) -> None:
 
 
 def test_a_bad_list_entry_is_named_where_it_was_written() -> None:
-    with pytest.raises(article_runner.ArticleFault) as caught:
+    with pytest.raises(errors.ArticleFault) as caught:
         article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01", ""]})
     assert caught.value.cause.field == "variables.reconnectable_servers[1]"  # type: ignore[attr-defined]
-    with pytest.raises(article_runner.ArticleFault) as caught:
+    with pytest.raises(errors.ArticleFault) as caught:
         article_runner.prepare([request(KB828753, {"reconnectable_servers": "fs01"})], {})
     assert caught.value.cause.field == "articles[0].variables.reconnectable_servers"  # type: ignore[attr-defined]
 
@@ -99,7 +99,7 @@ def test_a_common_variable_no_article_declares_is_a_typo() -> None:
 
 
 def test_a_per_article_variable_the_article_does_not_declare_fails() -> None:
-    with pytest.raises(article_runner.ArticleFault) as caught:
+    with pytest.raises(errors.ArticleFault) as caught:
         article_runner.prepare([request(KB977381, {"asynchronous_credits": 5})], {})
     assert caught.value.cause.field == "articles[0].variables.asynchronous_credits"  # type: ignore[attr-defined]
 
@@ -204,7 +204,7 @@ def test_check_mode_reports_the_plan_and_sends_nothing(tmp_path: Path) -> None:
 
 
 def test_an_install_without_package_source_fails_before_any_change() -> None:
-    with pytest.raises(article_runner.ArticleFault) as caught:
+    with pytest.raises(errors.ArticleFault) as caught:
         plan_in_check_mode(XP_SNAPSHOT)
     assert caught.value.article == "KB828753"
     assert caught.value.cause.field == "package_source"  # type: ignore[attr-defined]
@@ -220,7 +220,7 @@ def test_a_package_missing_from_the_controller_directory_fails(tmp_path: Path) -
     client = dead_client()
     options = article_runner.Options(state="enforced",
                                      package_source=installer.PackageLocation("controller", str(tmp_path)))
-    with pytest.raises(article_runner.ArticleFault) as caught:
+    with pytest.raises(errors.ArticleFault) as caught:
         article_runner.enforce(client, facts, prepared, verdicts, options)
     assert "WindowsXP-KB828753-x86-ENU.exe is not in" in str(caught.value)
     assert client.request_count == 0

@@ -9,8 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.action import facts, reboot
-from ansible_collections.kbfix.windows.plugins.plugin_utils import escape, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell, escape, host_facts, wsman
 from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction
 from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
 
@@ -23,26 +22,26 @@ IDENTIFY_REPLY = """<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003
 
 
 def test_identify_request_is_the_dsp0226_envelope() -> None:
-    xml = facts.IDENTIFY.to_xml("http://h:5985/wsman", "uuid:X")
+    xml = host_facts.IDENTIFY.to_xml("http://h:5985/wsman", "uuid:X")
     root = ET.fromstring(xml)
     body = root.find(f"{{{wsman.NS_SOAP}}}Body")
     assert body is not None
-    assert [child.tag for child in body] == [f"{{{facts.NS_IDENTITY}}}Identify"]
+    assert [child.tag for child in body] == [f"{{{host_facts.NS_IDENTITY}}}Identify"]
     header = root.find(f"{{{wsman.NS_SOAP}}}Header")
     assert header is not None and len(header) == 0  # no Action, no ResourceURI: that is what makes it Identify
 
 
-@pytest.mark.parametrize("namespace", [facts.NS_IDENTITY, facts.NS_IDENTITY_MS_WSMV])
+@pytest.mark.parametrize("namespace", [host_facts.NS_IDENTITY, host_facts.NS_IDENTITY_MS_WSMV])
 def test_stack_version_from_an_identify_reply(namespace: str) -> None:
     parsed = wsman.parse_reply(IDENTIFY_REPLY.format(ns=namespace).encode())
     assert parsed.reply is not None
-    assert facts.stack_from_reply(parsed.reply.body) == "2.0"
+    assert host_facts.stack_from_reply(parsed.reply.body) == "2.0"
 
 
 def test_stack_version_text() -> None:
-    assert facts.stack_version("OS: 5.2.3790 SP: 2.0 Stack: 1.1") == "1.1"
-    assert facts.stack_version("OS: 10.0.17763 SP: 0.0 Stack: 3.0") == "3.0"
-    assert facts.stack_version("OS: 0.0.0 SP: 0.0") is None  # an unauthenticated reply has no stack
+    assert host_facts.stack_version("OS: 5.2.3790 SP: 2.0 Stack: 1.1") == "1.1"
+    assert host_facts.stack_version("OS: 10.0.17763 SP: 0.0 Stack: 3.0") == "3.0"
+    assert host_facts.stack_version("OS: 0.0.0 SP: 0.0") is None  # an unauthenticated reply has no stack
 
 
 @pytest.mark.parametrize(("version", "r2", "expected"), [
@@ -50,13 +49,13 @@ def test_stack_version_text() -> None:
     ("6.1.7600", False, "2.0"), ("6.3.9600", False, "3.0"),
 ])
 def test_winrm_version_table(version: str, r2: bool, expected: str) -> None:
-    assert facts.winrm_version_from_os(OsFacts(version, 2, "x86", 3, r2=r2)) == expected
+    assert host_facts.winrm_version_from_os(OsFacts(version, 2, "x86", 3, r2=r2)) == expected
 
 
 def test_shutdown_command_line() -> None:
-    line = escape.cmd_line("shutdown", reboot.shutdown_args(0, "Restarting for KB977381"))
+    line = escape.cmd_line("shutdown", cmdshell.shutdown_args(0, "Restarting for KB977381"))
     assert line == 'shutdown /r /f /t 0 /c "Restarting for KB977381"'
-    assert reboot.shutdown_args(30, "") == ["/r", "/f", "/t", "30"]
+    assert cmdshell.shutdown_args(30, "") == ["/r", "/f", "/t", "30"]
 
 
 def test_known_os_facts_come_from_the_facts_module_shape() -> None:

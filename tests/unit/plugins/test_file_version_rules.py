@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.kbfix.windows.plugins.action import file_version as fv
+from ansible_collections.kbfix.windows.plugins.plugin_utils import file_check as fv
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FileFacts, OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.versions import WinVersion

@@ -105,8 +105,8 @@ def test_as_list_of_single_and_missing() -> None:
     ("fault_operation_timeout.xml", errors.OperationTimeoutError, 2150858793, "TimedOut"),
     ("fault_quota.xml", errors.QuotaExceededError, 2150859174, "InternalError"),
     ("fault_access_denied.xml", errors.AccessDeniedError, 5, "AccessDenied"),
-    ("fault_cannot_process_filter.xml", wsman.FilterNotSupportedError, 2150858778, "CannotProcessFilter"),
-    ("fault_not_found.xml", wsman.InstanceNotFoundError, 2150858752, "DestinationUnreachable"),
+    ("fault_cannot_process_filter.xml", errors.FilterNotSupportedError, 2150858778, "CannotProcessFilter"),
+    ("fault_not_found.xml", errors.InstanceNotFoundError, 2150858752, "DestinationUnreachable"),
 ])
 def test_faults_map_to_exceptions(name: str, cls: type[errors.WSManFaultError], code: int, subcode: str) -> None:
     parsed = wsman.parse_reply(load(name))
