@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .machine import Host
+    from .machine import Host, RegKey
 
 HKEY_CLASSES_ROOT = 2147483648
 HKEY_CURRENT_USER = 2147483649
@@ -555,31 +555,34 @@ class _StdRegProv:
             return None, RV_KEY_MISSING
         return path, RV_OK
 
+    def _readable_key(self, params: dict[str, object]) -> tuple[RegKey | None, int]:
+        """The key named by hDefKey/sSubKeyName for a read, or None and the ReturnValue Windows gives:
+        a bad handle or path first, then access denied, then a missing key."""
+        path, rv = self._path(params)
+        if path is None:
+            return None, rv
+        if self.reg.access(path) == "none":
+            return None, RV_ACCESS_DENIED
+        key = self.reg.open(path)
+        if key is None:
+            return None, RV_KEY_MISSING
+        return key, RV_OK
+
     def _qword_available(self, method: str) -> None:
         if "qword" in method.casefold() and not self.host.os.nt6:
             raise WmiError("invalid_method", f"StdRegProv.{method} does not exist before Windows Vista")
 
     def enum_key(self, params: dict[str, object]) -> dict[str, object]:
-        path, rv = self._path(params)
-        if path is None:
-            return {"ReturnValue": rv}
-        if self.reg.access(path) == "none":
-            return {"ReturnValue": RV_ACCESS_DENIED}
-        key = self.reg.open(path)
+        key, rv = self._readable_key(params)
         if key is None:
-            return {"ReturnValue": RV_KEY_MISSING}
+            return {"ReturnValue": rv}
         names = [k.name for k in key.subkeys.values()]
         return {"sNames": names or None, "ReturnValue": RV_OK}
 
     def enum_values(self, params: dict[str, object]) -> dict[str, object]:
-        path, rv = self._path(params)
-        if path is None:
-            return {"ReturnValue": rv}
-        if self.reg.access(path) == "none":
-            return {"ReturnValue": RV_ACCESS_DENIED}
-        key = self.reg.open(path)
+        key, rv = self._readable_key(params)
         if key is None:
-            return {"ReturnValue": RV_KEY_MISSING}
+            return {"ReturnValue": rv}
         values = list(key.values.values())
         return {"sNames": [v.name for v in values] or None, "Types": [v.type for v in values] or None,
                 "ReturnValue": RV_OK}
@@ -633,14 +636,9 @@ class _StdRegProv:
 
         self._qword_available(method)
         reg_type, out_name = getter
-        path, rv = self._path(params)
-        if path is None:
-            return {"ReturnValue": rv}
-        if self.reg.access(path) == "none":
-            return {"ReturnValue": RV_ACCESS_DENIED}
-        key = self.reg.open(path)
+        key, rv = self._readable_key(params)
         if key is None:
-            return {"ReturnValue": RV_KEY_MISSING}
+            return {"ReturnValue": rv}
         value = key.values.get((_str(params, "sValueName", "") or "").casefold())
         if value is None:
             return {"ReturnValue": RV_VALUE_MISSING}
