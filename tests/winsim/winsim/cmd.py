@@ -814,10 +814,15 @@ def b_type(sh: Shell, rest: str, io: Io) -> int:
     return code
 
 
-def b_del(sh: Shell, rest: str, io: Io) -> Gen:
+def _switch_and_names(rest: str, switch: str) -> tuple[bool, list[str]]:
+    """A built-in's arguments as cmd.exe splits them: whether ``switch`` (``/q``, any case) is given, and the
+    operands (everything not starting with ``/``)."""
     args = argv(unescape(rest))
-    quiet = any(a.casefold() == "/q" for a in args)
-    names = [a for a in args if not a.startswith("/")]
+    return any(a.casefold() == switch for a in args), [a for a in args if not a.startswith("/")]
+
+
+def b_del(sh: Shell, rest: str, io: Io) -> Gen:
+    quiet, names = _switch_and_names(rest, "/q")
     if not names:
         io.error("The syntax of the command is incorrect.\r\n")
         return 1
@@ -878,9 +883,7 @@ def b_mkdir(sh: Shell, rest: str, io: Io) -> int:
 
 
 def b_rmdir(sh: Shell, rest: str, io: Io) -> int:
-    args = argv(unescape(rest))
-    recursive = any(a.casefold() == "/s" for a in args)
-    names = [a for a in args if not a.startswith("/")]
+    recursive, names = _switch_and_names(rest, "/s")
     if not names:
         io.error("The syntax of the command is incorrect.\r\n")
         return 1
@@ -905,9 +908,7 @@ def b_rmdir(sh: Shell, rest: str, io: Io) -> int:
 
 
 def b_copy(sh: Shell, rest: str, io: Io) -> Gen:
-    args = argv(unescape(rest))
-    overwrite = any(a.casefold() == "/y" for a in args)
-    names = [a for a in args if not a.startswith("/")]
+    overwrite, names = _switch_and_names(rest, "/y")
     if len(names) not in (1, 2):
         io.error("The syntax of the command is incorrect.\r\n")
         return 1
@@ -1111,9 +1112,7 @@ def _interactive(sh: Shell, io: Io) -> Gen:
 
 
 def b_dir(sh: Shell, rest: str, io: Io) -> int:
-    args = argv(unescape(rest))
-    bare = any(a.casefold() == "/b" for a in args)
-    names = [a for a in args if not a.startswith("/")]
+    bare, names = _switch_and_names(rest, "/b")
     full = sh.full_path(names[0]) if names else sh.cwd
     fs = sh.host.fs
     if fs.is_dir(full):
