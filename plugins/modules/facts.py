@@ -30,6 +30,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
   - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
@@ -38,14 +39,6 @@ attributes:
     support: none
   facts:
     support: full
-  platform:
-    platforms: windows
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
   - >-
     The WinRM version comes from an authenticated C(Identify) (its C(ProductVersion), C(... Stack: 2.0)).

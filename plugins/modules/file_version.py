@@ -75,19 +75,12 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
     details: The module only reads; check mode changes nothing in its behaviour.
   diff_mode:
-    support: none
-  platform:
-    platforms: windows
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
     support: none
 notes:
   - Without O(minimum_version), O(exact_version), O(size) or O(date) the module only reports, and a file is

@@ -81,14 +81,16 @@ options:
       - Seconds the installer or uninstaller may run before it is terminated and the task fails.
     type: int
     default: 3600
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
     details: Detection runs; nothing is uploaded, installed or removed.
   diff_mode:
     support: full
-  platform:
-    platforms: windows
 notes:
   - Installer exit codes - V(0) installed, V(3010) installed and a restart is required, V(2359302) already
     installed (not a change), V(-2145124329) (0x80240017) not applicable to this host (the task fails and says

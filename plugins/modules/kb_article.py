@@ -90,6 +90,10 @@ options:
       - Seconds one installer may run before it is terminated and the task fails.
     type: int
     default: 3600
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
@@ -97,8 +101,6 @@ attributes:
   diff_mode:
     support: full
     details: Each registry value changed (before and after), and each package installed.
-  platform:
-    platforms: windows
 notes:
   - The hosts need WinRM (1.1 or later; 1.0 on Windows Server 2003 R2 is handled without WQL filters). Windows
     NT 4.0 has no WinRM and is reported as unreachable.

@@ -57,6 +57,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
@@ -65,14 +66,6 @@ attributes:
   diff_mode:
     support: full
     details: The boot time before and after (and, with O(mode=if_required), the pending-restart indicators).
-  platform:
-    platforms: windows
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
   - Needs WinRM 1.1 or later (the cmd shell); WinRM 1.0 has none.
   - The account must be allowed to shut the system down (local Administrators are).

@@ -106,20 +106,13 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
     details: Reads the value and reports what would change; nothing is written.
   diff_mode:
     support: full
-  platform:
-    platforms: windows
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
   - Verbosity C(-vv) shows each step, C(-vvvv) each WS-Management operation, C(-vvvvv) the request and reply
     payloads. Passwords are never shown.
