@@ -171,6 +171,15 @@ class PackageLocation:
         return ntpath.basename(self.path.replace("/", "\\"))
 
 
+def _command_failed(what: str, result: cmdshell.CommandResult) -> RemoteCommandError:
+    """An installer or uninstaller ended with an exit code that means nothing good: the code in decimal and
+    hex (Windows installers document HRESULTs in hex) and the start of what it printed."""
+    detail = (result.stderr or result.stdout).strip()
+    return RemoteCommandError(
+        f"{what} exited with {result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x})"
+        + (f": {detail[:300]}" if detail else ""),
+        result.exit_code, result.stdout, result.stderr)
+
 def source_kind(text: str) -> SourceKind:
     """``\\\\server\\share\\...`` is a share, ``C:\\...`` a path on the host, anything else the controller's."""
     if _UNC.match(text):
@@ -293,11 +302,8 @@ def install(client: WinRMClient, request: InstallRequest, os_facts: OsFacts) -> 
             "update already contains it, or the component it updates is not installed)",
             result.exit_code, result.stdout, result.stderr)
     if meaning is None:
-        detail = (result.stderr or result.stdout).strip()
-        raise RemoteCommandError(
-            f"{client.host}: installing {request.hotfix_id} failed: {request.package.filename} exited with "
-            f"{result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x})" + (f": {detail[:300]}" if detail else ""),
-            result.exit_code, result.stdout, result.stderr)
+        raise _command_failed(f"{client.host}: installing {request.hotfix_id} failed: {request.package.filename}",
+                              result)
     return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
                          command, result.exit_code, meaning)
 
@@ -526,11 +532,7 @@ def uninstall(client: WinRMClient, os_facts: OsFacts, detection: Detection,
         result = cmdshell.run_line(client, command, timeout=timeout, success_codes=None)
         meaning = exit_meaning(result.exit_code, UNINSTALL_EXIT_CODES)
         if meaning is None:
-            detail = (result.stderr or result.stdout).strip()
-            raise RemoteCommandError(
-                f"{client.host}: removing {detection.hotfix_id} failed: {command} exited with {result.exit_code} "
-                f"({result.exit_code & 0xFFFFFFFF:#010x})" + (f": {detail[:300]}" if detail else ""),
-                result.exit_code, result.stdout, result.stderr)
+            raise _command_failed(f"{client.host}: removing {detection.hotfix_id} failed: {command}", result)
         codes.append(result.exit_code)
         meanings.append(meaning)
     overall: ExitMeaning = ("restart_required" if "restart_required" in meanings
