@@ -180,6 +180,7 @@ def _command_failed(what: str, result: cmdshell.CommandResult) -> RemoteCommandE
         + (f": {detail[:300]}" if detail else ""),
         result.exit_code, result.stdout, result.stderr)
 
+
 def source_kind(text: str) -> SourceKind:
     """``\\\\server\\share\\...`` is a share, ``C:\\...`` a path on the host, anything else the controller's."""
     if _UNC.match(text):
