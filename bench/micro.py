@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, winrm, wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
 from winsim.testing import Endpoint
 
 _OS_QUERY = wmi.Query("Win32_OperatingSystem", ("Version",))

@@ -285,7 +285,8 @@ def _derive_article_row(row: dict[str, Any]) -> None:
 def part_micro(state: Path) -> dict[str, Any]:
     import micro
 
-    from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, wmi
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
 
     requests = [article_runner.ArticleRequest(TOP / "roles" / a.lower() / "files" / f"{a.lower()}.yml",
                                               generate.VARIABLES.get(a, {}), a) for a in ARTICLES]

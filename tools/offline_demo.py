@@ -20,14 +20,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.engine import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import (
     HostSnapshot,
     evaluate,
     fact_request,
     load_host_snapshot,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import VERDICT_STATUSES, Verdict
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import ArticleSpec, load_spec
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import VERDICT_STATUSES, Verdict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import ArticleSpec, load_spec
 
 TOP = Path(__file__).resolve().parent.parent
 SPEC_GLOB = "roles/kb*/files/kb*.yml"

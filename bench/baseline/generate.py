@@ -7,7 +7,7 @@ task per check over the WinRM cmd shell, each task opening its own shell.
 
 The checks are exactly the ones ``kbfix.windows.kb_article`` reads, because they come from the same place:
 ``engine.fact_request`` for every Windows identity (version, service pack, architecture, product type, R2)
-the baseline can tell apart with one ``wmic os`` call, and ``wmi.pending_restart_plan`` for the pending
+the baseline can tell apart with one ``wmic os`` call, and ``indicators.pending_restart_plan`` for the pending
 restart. One task per requested fact:
 
 * file: ``wmic datafile where "Name='...'" get Version`` (``get FileSize,LastModified`` for rows the article
@@ -34,9 +34,10 @@ from typing import Any
 
 import yaml
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import engine, wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FactRequest, OsFacts
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import ArticleSpec, load_spec
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import ArticleSpec, load_spec
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
 
 HERE = Path(__file__).resolve().parent
 TOP = HERE.parent.parent
@@ -137,11 +138,11 @@ def article_plan(spec: ArticleSpec, variables: Mapping[str, Any]) -> tuple[dict[
 
 def pending_checks() -> dict[Check, list[str]]:
     """check -> the Windows releases (major.minor) it is read on: the pending-restart indicators that
-    kb_article reads with the article's facts (``wmi.pending_restart_plan(os, "article")``)."""
+    kb_article reads with the article's facts (``indicators.pending_restart_plan(os, "article")``)."""
     wanted: dict[Check, list[str]] = {}
     for release in dict.fromkeys(".".join(b.split(".")[:2]) for b in BUILDS):
         os = OsFacts(version=f"{release}.0", service_pack=0, architecture="x86", product_type=3)
-        plan = wmi.pending_restart_plan(os, "article")
+        plan = indicators.pending_restart_plan(os, "article")
         checks = [Check("value", v[0], v[1]) for v in plan.values] + [Check("key", k) for k in plan.keys]
         for check in checks:
             wanted.setdefault(check, []).append(release)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import file_check
-from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import file_check
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
 
 
 class ActionModule(KbfixAction):
@@ -29,6 +29,6 @@ class ActionModule(KbfixAction):
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         paths = file_check.check_paths(args["paths"])  # every argument is checked before the first request
         criteria = file_check.criteria_from(args)
-        client = self.winrm_client()
-        return file_check.audit(client, args["paths"], paths, criteria, lambda: self.os_facts(client, task_vars),
+        transport = self.open_transport(task_vars)
+        return file_check.audit(transport, args["paths"], paths, criteria, lambda: self.os_facts(transport, task_vars),
                                 report_only=args["report_only"])

@@ -2,8 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """kbfix.windows.hotfix: install, detect or remove one hotfix package over WinRM, without PowerShell.
 
-The logic is ``plugin_utils.installer``; this action checks the arguments before any request and shapes
-the result.
+The logic is ``plugin_utils.tasks.hotfix_task`` over ``plugin_utils.tasks.installer``; this action checks the
+arguments before any request.
 """
 
 from __future__ import annotations
@@ -11,12 +11,9 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import installer, wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import ArticleSpec, load_spec, load_spec_data
-from ansible_collections.kbfix.windows.plugins.plugin_utils.winrm import WinRMClient
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import hotfix_task, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
 
 
 class ActionModule(KbfixAction):
@@ -37,76 +34,17 @@ class ActionModule(KbfixAction):
         if args["timeout"] <= 0:
             raise ArgumentError("timeout", "must be a positive number of seconds")
         request = self._request(hotfix, args) if args["source"] else None
-        spec = self._spec(args["spec"], hotfix)
+        spec = hotfix_task.load_hotfix_spec(args["spec"], hotfix, self.find_controller_file)
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
-        client = self.winrm_client()
-        start = client.request_count
+        transport = self.open_transport(task_vars)
+        start = transport.request_count
         try:
-            out = self._apply(client, hotfix, request, spec, os_facts, args)
+            out = hotfix_task.apply(transport, hotfix_task.Mode(self.check_mode, self.diff_mode), hotfix, request,
+                                    spec, os_facts, args)
         finally:
-            client.close()
-        out["requests"] = client.request_count - start
+            transport.close()
+        out["requests"] = transport.request_count - start
         return out
-
-    def _apply(self, client: WinRMClient, hotfix: str, request: installer.InstallRequest | None,
-               spec: ArticleSpec | None, os_facts: OsFacts | None, args: dict[str, t.Any]) -> dict[str, t.Any]:
-        os_facts = os_facts or wmi.os_facts(client)
-        before = installer.detect(client, os_facts, hotfix, spec)
-        out: dict[str, t.Any] = {"id": hotfix, "state": args["state"], "changed": False,
-                                 "detection_before": before.to_dict()}
-        if args["state"] == "present":
-            work = self._present(client, hotfix, request, before, os_facts, args, out)
-        else:
-            work = self._absent(client, hotfix, before, os_facts, args, out)
-        after = installer.detect(client, os_facts, hotfix, spec) if work and not self.check_mode else before
-        out.update(installed=after.installed, present=after.present, detection=after.to_dict())
-        # A CBS package waiting for the restart is not in effect yet, whoever installed it.
-        out["reboot_required"] = bool(out.get("reboot_required")) or after.install_pending
-        if out["changed"] and self.diff_mode:
-            word = "present" if args["state"] == "present" else "absent"
-            other = "absent" if word == "present" else "present"
-            out["diff"] = {"before_header": hotfix, "after_header": hotfix,
-                           "before": f"{hotfix}: {other}\n", "after": f"{hotfix}: {word}\n"}
-        return out
-
-    def _present(self, client: WinRMClient, hotfix: str, request: installer.InstallRequest | None,
-                 before: installer.Detection, os_facts: OsFacts, args: dict[str, t.Any],
-                 out: dict[str, t.Any]) -> bool:
-        if before.present:
-            out["msg"] = f"{hotfix} is present ({', '.join(before.sources)})"
-            return False
-        if request is None:
-            raise ArgumentError("source", f"is required: {hotfix} is not installed on {client.host}")
-        if before.reboot_pending and not args["allow_pending_reboot"]:
-            raise installer.pending_restart_refusal(client, hotfix, before.reboot_pending_sources)
-        out["changed"] = True
-        if self.check_mode:
-            out["msg"] = f"{hotfix} would be installed from {request.package.filename}"
-            return False
-        done = installer.install(client, request, os_facts)
-        out["install"] = done.to_dict()
-        out["changed"] = done.changed
-        out["reboot_required"] = done.restart_required
-        out["msg"] = f"{hotfix}: {request.package.filename} exited with {done.exit_code} ({done.meaning})"
-        return True
-
-    def _absent(self, client: WinRMClient, hotfix: str, before: installer.Detection, os_facts: OsFacts,
-                args: dict[str, t.Any], out: dict[str, t.Any]) -> bool:
-        if not before.installed:
-            out["msg"] = f"{hotfix} is not installed"
-            if before.files_current:
-                out["msg"] += " (its files are current, e.g. from a later update: nothing to remove)"
-            return False
-        out["changed"] = True
-        if self.check_mode:
-            out["msg"] = f"{hotfix} would be removed"
-            return False
-        done = installer.uninstall(client, os_facts, before, float(args["timeout"]))
-        out["uninstall"] = done.to_dict()
-        out["changed"] = done.meaning != "already_absent"
-        out["reboot_required"] = done.restart_required
-        out["msg"] = f"{hotfix}: removed ({done.meaning})"
-        return True
 
     # --- arguments ------------------------------------------------------------------------------------
 
@@ -127,17 +65,3 @@ class ActionModule(KbfixAction):
             arguments=tuple(arguments) if arguments is not None else installer.DEFAULT_ARGUMENTS[kind],
             exit_codes=installer.exit_codes(), timeout=float(args["timeout"]),
         )
-
-    def _spec(self, value: t.Any, hotfix: str) -> ArticleSpec | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            path = Path(self.find_controller_file(value, "spec"))
-            spec = load_spec(path)
-        elif isinstance(value, dict):
-            spec = load_spec_data(value, "spec")
-        else:
-            raise ArgumentError("spec", f"must be a spec path or inline spec data, got {value!r}")
-        if hotfix not in spec.hotfix_ids:
-            raise ArgumentError("spec", f"{spec.id} names the hotfix ids {', '.join(spec.hotfix_ids)}, not {hotfix}")
-        return spec

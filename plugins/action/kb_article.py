@@ -11,10 +11,9 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, installer
-from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction, result_from_error
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import VERDICT_STATUSES
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
 
 
 class ActionModule(KbfixAction):
@@ -24,7 +23,7 @@ class ActionModule(KbfixAction):
         "state": {"type": "str", "default": "audited", "choices": list(article_runner.STATES)},
         "package_source": {"type": "str"},
         "allow_pending_reboot": {"type": "bool", "default": False},
-        "fail_on": {"type": "list", "elements": "str", "default": [], "choices": list(VERDICT_STATUSES)},
+        "fail_on": {"type": "list", "elements": "str", "default": [], "choices": list(article_runner.VERDICT_STATUSES)},
         "host_facts": {"type": "dict"},
         "install_timeout": {"type": "int", "default": 3600},
     }
@@ -46,17 +45,17 @@ class ActionModule(KbfixAction):
             install_timeout=float(args["install_timeout"]),
         )
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
-        client = self.winrm_client()
-        start = client.request_count
+        transport = self.open_transport(task_vars)
+        start = transport.request_count
         try:
-            result = article_runner.run(client, articles, os_facts, options)
+            result = article_runner.run(transport, articles, os_facts, options)
         except ArticleFault as fault:
-            return self._fault(fault, requests=client.request_count - start)
+            return self._fault(fault, requests=transport.request_count - start)
         finally:
-            client.close()
-        article_runner.log_verdicts(self.log, client.host, result.verdicts)
+            transport.close()
+        article_runner.log_verdicts(self.log, transport.host, result.verdicts)
         out = result.to_dict()
-        out["requests"] = client.request_count - start
+        out["requests"] = transport.request_count - start
         out["msg"] = article_runner.summary(result)
         if self.diff_mode and result.diff:
             out["diff"] = result.diff

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import restart
-from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import restart
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
 
 
 class ActionModule(KbfixAction):
@@ -21,6 +21,6 @@ class ActionModule(KbfixAction):
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         task = restart.RebootTask.from_args(args)  # checked before the first request
-        client = self.winrm_client()
-        return restart.run(client, task, lambda: self.os_facts(client, task_vars),
+        transport = self.open_transport(task_vars)
+        return restart.run(transport, task, lambda: self.os_facts(transport, task_vars),
                            check_mode=self.check_mode, diff_mode=self.diff_mode)

@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import registry_args, registry_task
-from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import REGISTRY_TYPES
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import registry_args, registry_task
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
 
 
 class ActionModule(KbfixAction):
     ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
         "path": {"type": "str", "required": True, "aliases": ["key"]},
         "name": {"type": "str"},
-        "type": {"type": "str", "default": "string", "choices": list(REGISTRY_TYPES)},
+        "type": {"type": "str", "default": "string", "choices": list(registry_args.REGISTRY_TYPES)},
         "data": {"type": "raw"},
         "state": {"type": "str", "default": "present", "choices": ["present", "absent"]},
         "multistring_mode": {"type": "str", "default": "replace", "choices": list(registry_args.MULTISTRING_MODES)},
@@ -26,6 +25,6 @@ class ActionModule(KbfixAction):
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         req = registry_task.request_from(args)  # every argument is checked before the first request
-        client = self.winrm_client()
-        return registry_task.ensure(client, req, lambda: self.os_facts(client, task_vars),
+        transport = self.open_transport(task_vars)
+        return registry_task.ensure(transport, req, lambda: self.os_facts(transport, task_vars),
                                     check_mode=self.check_mode, diff_mode=self.diff_mode)

@@ -16,8 +16,12 @@ from typing import Any
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, collect, winrm, wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FactRequest, RegistryValue, Verdict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, RegistryValue, Verdict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim.testing import Endpoint, Fleet, HostSpec, running_fleet
 
 BUDGET = 5
@@ -34,8 +38,8 @@ SEED_AUDITS = [
     ("vista", "vista-rtm-x64", "KB938475", {"asynchronous_credits": 512}),
 ]
 # Restart flags other agents leave: Windows Update's key, update.exe's volatile key (Flags != 0).
-WU_KEY = {wmi.WU_REBOOT_REQUIRED: {}}
-UPDATE_EXE = {wmi.UPDATE_EXE_VOLATILE: {wmi.UPDATE_EXE_FLAGS: ["dword", 1]}}
+WU_KEY = {indicators.WU_REBOOT_REQUIRED: {}}
+UPDATE_EXE = {indicators.UPDATE_EXE_VOLATILE: {indicators.UPDATE_EXE_FLAGS: ["dword", 1]}}
 HOSTS = [
     HostSpec("xp1", "xp-sp1-x86"),
     *(HostSpec(host, profile) for host, profile, _, _ in SEED_AUDITS),
@@ -73,7 +77,7 @@ def audit(fleet: Fleet, host: str, article: str, variables: dict[str, Any]) -> A
     try:
         articles = article_runner.prepare([article_runner.ArticleRequest(spec, variables, "articles[0]")], {})
         ep.reset_counters()
-        result = article_runner.run(client, articles, article_runner.os_facts_from_mapping(kbfix_os),
+        result = article_runner.run(WinRMTransport(client), articles, article_runner.os_facts_from_mapping(kbfix_os),
                                     article_runner.Options())
         counters = ep.counters()
         assert counters["auth_requests"] > 0  # a fresh client did authenticate, and that was not counted
@@ -132,7 +136,7 @@ def test_kb828753_on_xp_within_budget_before_and_after_the_values_exist(fleet: F
 
 
 def test_article_audits_leave_other_agents_restart_flags_to_the_facts_module(fleet: Fleet) -> None:
-    expected = {"xpflags": (wmi.SOURCE_WU, wmi.SOURCE_UPDATE_EXE), "vflags": (wmi.SOURCE_WU,)}
+    expected = {"xpflags": (indicators.SOURCE_WU, indicators.SOURCE_UPDATE_EXE), "vflags": (indicators.SOURCE_WU,)}
     for host, sources in expected.items():
         ep = fleet.hosts[host]
         with closing(client_for(ep)) as client:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from harness import run_playbook
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.host_facts import winrm_version_from_os
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.facts import winrm_version_from_os
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 from harness import PlaybookRun, TaskResult, run_playbook
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import winrm, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
 from winsim import packages
 from winsim.testing import Endpoint, Fleet
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import VERDICT_STATUSES
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import ArticleSpec, load_spec, load_spec_data
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import VERDICT_STATUSES
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import ArticleSpec, load_spec, load_spec_data
 
 TOP = Path(__file__).resolve().parents[3]
 ROLES = TOP / "roles"

@@ -9,13 +9,14 @@ import re
 import pytest
 from transport_harness import SHARE, SHARED_PACKAGE, Targets
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell, collect, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     NotFoundError,
     RebootTimeoutError,
     RemoteCommandError,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FactRequest
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import base, indicators
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, collect, wmi
 from winsim.packages import build_package
 
 KB828753 = "WindowsXP-KB828753-x86-ENU.exe"
@@ -86,7 +87,7 @@ def test_upload_survives_a_reset_around_an_append(targets: Targets, fault: str) 
 
 def test_command_timeout_terminates(targets: Targets) -> None:
     t = targets("inst")
-    path = cmdshell.stage_package(t.client, cmdshell.PackageSource(data=build_package(KB828753)),
+    path = cmdshell.stage_package(t.client, base.PackageSource(data=build_package(KB828753)),
                                   r"C:\WINDOWS\Temp\wizard.exe")
     t.endpoint.reset_counters()
     with pytest.raises(RemoteCommandError, match="did not finish within 2 seconds"):
@@ -98,7 +99,7 @@ def test_command_timeout_terminates(targets: Targets) -> None:
 def test_upload_install_reboot(targets: Targets) -> None:
     t = targets("inst")
     files = [r"C:\WINDOWS\system32\drivers\mrxsmb.sys", r"C:\WINDOWS\system32\drivers\rdbss.sys"]
-    path = cmdshell.stage_package(t.client, cmdshell.PackageSource(data=build_package(KB828753)),
+    path = cmdshell.stage_package(t.client, base.PackageSource(data=build_package(KB828753)),
                                   "C:\\WINDOWS\\Temp\\" + KB828753)
     result = cmdshell.run(t.client, path, ["/quiet", "/norestart"], success_codes=(0, 3010))
     assert result.exit_code == 3010  # the drivers are in use: replaced at the next boot
@@ -139,12 +140,12 @@ def test_reboot_timeout_message(targets: Targets) -> None:
 def test_stage_package_from_host_path_and_unc_share(targets: Targets) -> None:
     t = targets("unc")
     unc = SHARE + "\\" + SHARED_PACKAGE
-    assert cmdshell.stage_package(t.client, cmdshell.PackageSource(unc_path=unc), "unused") == unc
+    assert cmdshell.stage_package(t.client, base.PackageSource(unc_path=unc), "unused") == unc
     with pytest.raises(NotFoundError):
-        cmdshell.stage_package(t.client, cmdshell.PackageSource(host_path=r"C:\Windows\Temp\missing.msu"), "x")
+        cmdshell.stage_package(t.client, base.PackageSource(host_path=r"C:\Windows\Temp\missing.msu"), "x")
     existing = r"C:\Windows\System32\drivers\srv.sys"  # any file the profile has
-    assert cmdshell.stage_package(t.client, cmdshell.PackageSource(host_path=existing), "x") == existing
+    assert cmdshell.stage_package(t.client, base.PackageSource(host_path=existing), "x") == existing
     result = cmdshell.run(t.client, "wusa.exe", [unc, "/quiet", "/norestart"], success_codes=(0, 3010))
     assert result.exit_code == 3010  # CBS stages the files for the next boot
     facts = collect.gather(t.client, wmi.os_facts(t.client), FactRequest(hotfix_ids=("KB938475",)))
-    assert facts.reboot_pending and wmi.SOURCE_CBS in facts.reboot_pending_sources
+    assert facts.reboot_pending and indicators.SOURCE_CBS in facts.reboot_pending_sources

@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from transport_harness import Targets
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import collect, wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FactRequest, RegistryValue, registry_key_id
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
+    FactRequest,
+    RegistryValue,
+    registry_key_id,
+)
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, wmi
 
 LANMAN = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 RECORD = r"HKLM\SOFTWARE\Microsoft\Updates\Windows XP\SP2\KB828753"
@@ -103,7 +108,7 @@ def test_unreadable_facts_stay_absent(targets: Targets) -> None:
 
 
 def test_pending_restart_sources(targets: Targets) -> None:
-    expected = {"vpend": wmi.SOURCE_CBS, "xppend": wmi.SOURCE_PFRO}
+    expected = {"vpend": indicators.SOURCE_CBS, "xppend": indicators.SOURCE_PFRO}
     for name, source in expected.items():
         t = targets(name)
         facts = collect.gather(t.client, wmi.os_facts(t.client), FactRequest(hotfix_ids=("KB938475", "KB828753")))

@@ -11,13 +11,14 @@ import certifi
 import pytest
 from transport_harness import Targets, make_settings
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import winrm, wmi, wsman
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     AuthenticationError,
     HostUnreachableError,
     QuotaExceededError,
     TransportError,
 )
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
 from winsim.testing import Fleet
 
 

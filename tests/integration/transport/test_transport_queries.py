@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from transport_harness import Targets, wsman_requests
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import wmi, wsman
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import TransportError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
 
 XP_FILES = [r"C:\WINDOWS\system32\Cscdll.dll", r"C:\WINDOWS\system32\drivers\Mrxsmb.sys",
             r"C:\WINDOWS\system32\drivers\Rdbss.sys"]

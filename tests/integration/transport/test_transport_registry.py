@@ -8,14 +8,16 @@ from __future__ import annotations
 import pytest
 from transport_harness import Targets, wsman_requests
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     AccessDeniedError,
     HostUnreachableError,
     KbfixError,
     NotFoundError,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import RegistryValue
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import base
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim.machine import REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_NONE, REG_QWORD, REG_SZ
 
 LANMAN = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
@@ -46,18 +48,18 @@ def test_round_trip_of_every_type(targets: Targets, test_key: str, host: str, va
     t = targets(host)
     if value.type == "qword" and host == "xp2":
         with pytest.raises(KbfixError, match="no GetQWORDValue method"):
-            wmi.set_value(t.client, test_key, "Value", value, create=True)
+            WinRMTransport(t.client).set_value(test_key, "Value", value, create=True)
         return
-    change = wmi.set_value(t.client, test_key, "Value", value, create=True)
+    change = WinRMTransport(t.client).set_value(test_key, "Value", value, create=True)
     assert change.changed and change.before is None
-    assert wmi.same_value(value, change.after)
+    assert base.same_value(value, change.after)
     stored = host_value(targets, host, test_key, "Value")
     assert stored is not None and stored[0] == WINSIM_TYPES[value.type]
     # Read without a type hint: EnumValues tells the type.
-    assert wmi.same_value(value, wmi.read_value(t.client, test_key, "Value"))
+    assert base.same_value(value, wmi.read_value(t.client, test_key, "Value"))
     # Setting the same value again changes nothing and writes nothing.
     before = t.endpoint.counters()["by_action"]
-    again = wmi.set_value(t.client, test_key, "Value", value)
+    again = WinRMTransport(t.client).set_value(test_key, "Value", value)
     after = t.endpoint.counters()["by_action"]
     assert not again.changed
     assert {k: v for k, v in after.items() if k.startswith("Invoke:Set")} == \
@@ -67,7 +69,7 @@ def test_round_trip_of_every_type(targets: Targets, test_key: str, host: str, va
 def test_missing_key_without_create_is_not_found(targets: Targets, test_key: str) -> None:
     t = targets("xp2")
     with pytest.raises(NotFoundError):
-        wmi.set_value(t.client, test_key + r"\deeper", "X", RegistryValue("dword", 1))
+        WinRMTransport(t.client).set_value(test_key + r"\deeper", "X", RegistryValue("dword", 1))
     assert not wmi.key_exists(t.client, test_key)
     wmi.create_key(t.client, test_key + r"\a\b")
     assert wmi.key_exists(t.client, test_key + r"\a\b")
@@ -76,16 +78,16 @@ def test_missing_key_without_create_is_not_found(targets: Targets, test_key: str
 
 def test_delete_value(targets: Targets, test_key: str) -> None:
     t = targets("w8r2")
-    wmi.set_value(t.client, test_key, "Gone", RegistryValue("string", "x"), create=True)
-    change = wmi.delete_value(t.client, test_key, "Gone")
+    WinRMTransport(t.client).set_value(test_key, "Gone", RegistryValue("string", "x"), create=True)
+    change = WinRMTransport(t.client).delete_value(test_key, "Gone")
     assert change.changed and change.before == RegistryValue("string", "x")
     assert wmi.read_value(t.client, test_key, "Gone") is None
-    assert not wmi.delete_value(t.client, test_key, "Gone").changed
+    assert not WinRMTransport(t.client).delete_value(test_key, "Gone").changed
 
 
 def test_wrong_type_hint_falls_back_to_the_real_type(targets: Targets, test_key: str) -> None:
     t = targets("xp1")
-    wmi.set_value(t.client, test_key, "Timeout", RegistryValue("string", "60"), create=True)
+    WinRMTransport(t.client).set_value(test_key, "Timeout", RegistryValue("string", "60"), create=True)
     t.endpoint.reset_counters()
     found = wmi.read_value(t.client, test_key, "Timeout", "dword")
     assert found == RegistryValue("string", "60")
@@ -94,7 +96,7 @@ def test_wrong_type_hint_falls_back_to_the_real_type(targets: Targets, test_key:
     assert by_action.get("Invoke:EnumValues") == 1
     assert by_action.get("Invoke:GetStringValue") == 1
     # Writing the dword over the string changes the type.
-    change = wmi.set_value(t.client, test_key, "Timeout", RegistryValue("dword", 120))
+    change = WinRMTransport(t.client).set_value(test_key, "Timeout", RegistryValue("dword", 120))
     assert change.before == RegistryValue("string", "60") and change.after == RegistryValue("dword", 120)
 
 
@@ -126,7 +128,7 @@ def test_access_denied(targets: Targets) -> None:
         wmi.enum_values(t.client, r"HKLM\SAM\SAM")
     assert info.value.code == 5
     with pytest.raises(AccessDeniedError):
-        wmi.set_value(t.client, r"HKLM\SAM\SAM", "X", RegistryValue("dword", 1))
+        WinRMTransport(t.client).set_value(r"HKLM\SAM\SAM", "X", RegistryValue("dword", 1))
 
 
 def test_vista_cbs_store_is_read_only(targets: Targets) -> None:
@@ -134,7 +136,7 @@ def test_vista_cbs_store_is_read_only(targets: Targets) -> None:
     key = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing"
     assert wmi.enum_keys(t.client, key) is not None
     with pytest.raises(AccessDeniedError):
-        wmi.set_value(t.client, key, "kbfix", RegistryValue("dword", 1))
+        WinRMTransport(t.client).set_value(key, "kbfix", RegistryValue("dword", 1))
 
 
 @pytest.mark.parametrize("fault", ["reset_before", "reset_after"])
@@ -144,7 +146,7 @@ def test_write_with_connection_reset_is_applied_exactly_once(targets: Targets, t
     wmi.create_key(t.client, test_key)
     t.endpoint.reset_counters()
     t.endpoint.set_faults(**{fault: {"action": "Invoke:SetDWORDValue", "count": 1}})
-    change = wmi.set_value(t.client, test_key, "ReconnectTimeout", RegistryValue("dword", 120))
+    change = WinRMTransport(t.client).set_value(test_key, "ReconnectTimeout", RegistryValue("dword", 120))
     assert change.changed and change.after == RegistryValue("dword", 120)
     assert host_value(targets, "xp2", test_key, "ReconnectTimeout") == (REG_DWORD, 120)
     sets = t.endpoint.counters()["by_action"]["Invoke:SetDWORDValue"]
@@ -159,7 +161,7 @@ def test_write_that_keeps_failing_is_unreachable_not_repeated(targets: Targets, 
     t.endpoint.reset_counters()
     t.endpoint.set_faults(reset_before={"action": "Invoke:SetStringValue", "count": 5})
     with pytest.raises(HostUnreachableError):
-        wmi.set_value(t.client, test_key, "S", RegistryValue("string", "v"))
+        WinRMTransport(t.client).set_value(test_key, "S", RegistryValue("string", "v"))
     assert t.endpoint.counters()["by_action"]["Invoke:SetStringValue"] == 2  # the write and one repeat
     assert host_value(targets, "xp2", test_key, "S") is None
 

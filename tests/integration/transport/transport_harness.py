@@ -8,7 +8,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Any
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from winsim.testing import Endpoint, Fleet, HostSpec
 
 HOSTS: list[HostSpec] = [

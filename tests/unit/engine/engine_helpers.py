@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.engine import expand_path, matching_entry
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import expand_path, matching_entry
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
     FileFacts,
     HostFacts,
     OsFacts,
@@ -20,12 +20,12 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
     RegistryValue,
     registry_key_id,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import ArticleSpec, FileRow, load_spec
-from ansible_collections.kbfix.windows.plugins.plugin_utils.versions import WinVersion
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import ArticleSpec, FileRow, load_spec
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.versions import WinVersion
 
 TOP = Path(__file__).resolve().parents[3]
 SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parent / "articles"  # the articles' text, kept with the tests
 ARTICLES = ("KB828753", "KB253729", "KB977381", "KB938475")
 
 

@@ -28,15 +28,15 @@ from engine_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.engine import evaluate, expand_path, fact_request
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import evaluate, expand_path, fact_request
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
     FileFacts,
     HostFacts,
     OsFacts,
     RegistryValue,
     registry_key_id,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import ArticleSpec, FileRow
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import ArticleSpec, FileRow
 
 HOSTS: list[tuple[str, OsFacts]] = [
     ("KB828753", XP_SP1), ("KB253729", NT4_TSE), ("KB977381", WS2003R2_X86), ("KB977381", WS2003R2_X64),

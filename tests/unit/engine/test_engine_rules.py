@@ -39,15 +39,14 @@ from engine_helpers import (
     seed_spec,
 )
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.engine import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import (
     applicability,
     evaluate,
     expand_path,
     fact_request,
     package_for,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
     CheckResult,
     FileFacts,
     HostFacts,
@@ -56,7 +55,8 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
     Verdict,
     registry_key_id,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import load_spec_data
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import load_spec_data
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
 
 Change = Callable[[HostFacts], None]
 

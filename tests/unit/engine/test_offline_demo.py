@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from engine_helpers import SNAPSHOTS, TOP
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.engine import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import (
     host_snapshot_from_data,
     load_host_snapshot,
 )
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, FileFacts, RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import SpecError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FactRequest, FileFacts, RegistryValue
 
 
 def load_demo() -> ModuleType:

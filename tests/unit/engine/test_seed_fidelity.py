@@ -13,9 +13,9 @@ from typing import Any, NamedTuple
 import pytest
 from engine_helpers import ARTICLES, SEEDS, seed_spec
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import ArticleSpec
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import ArticleSpec
 
-SEED_FILES = {"KB828753": "000_*.txt", "KB253729": "001_*.txt", "KB977381": "002_*.txt", "KB938475": "003_*.txt"}
+SEED_FILES = {article: f"{article.lower()}.txt" for article in ("KB828753", "KB253729", "KB977381", "KB938475")}
 
 # KB977381's tables in the order the article prints them (its headings were lost with the page layout:
 # four unnamed tables follow "For all supported x86-based versions of Windows Server 2008", and so on).

@@ -12,14 +12,14 @@ import pytest
 import yaml
 from engine_helpers import ARTICLES, TOP, seed_spec
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import (
     FIELDS,
     load_spec,
     load_spec_data,
     resolve_variables,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.versions import WinVersion
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.versions import WinVersion
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
 
 
 def raw(article: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.versions import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.versions import (
     WinVersion,
     parse_build_line,
     parse_version,

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, engine, errors, installer, winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils import errors
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 KB828753 = ROLES / "kb828753" / "files" / "kb828753.yml"
@@ -352,7 +355,7 @@ def test_exit_codes_fold_unsigned_hresults_and_take_the_spec_on_top() -> None:
 
 
 def test_evidence_spec_keeps_files_and_records_only() -> None:
-    from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import load_spec, resolve_variables
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import load_spec, resolve_variables
 
     spec = installer.evidence_spec(load_spec(KB828753))
     assert spec.registry == () and spec.variables == ()

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, cmdshell, installer, winrm, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import load_spec
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import NotFoundError, RemoteCommandError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import load_spec
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
 from winsim.testing import Endpoint, Fleet, HostSpec, running_fleet
 
@@ -51,10 +54,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, package_dir: Path) -> Iterat
         yield running
 
 
-def connect(ep: Endpoint) -> tuple[winrm.WinRMClient, OsFacts]:
+def connect(ep: Endpoint) -> tuple[WinRMTransport, OsFacts]:
     client = winrm.WinRMClient(winrm.WinRMSettings(host=ep.address, port=ep.port, scheme=ep.scheme,
                                                    username=ep.username, password=ep.password))
-    return client, wmi.os_facts(client)
+    transport = WinRMTransport(client)
+    return transport, transport.os_facts()
 
 
 def writes(ep: Endpoint) -> dict[str, int]:
@@ -105,8 +109,8 @@ def test_package_on_the_host_then_already_installed(fleet: Fleet, package_dir: P
     ep = fleet.hosts["w2003"]
     client, os_facts = connect(ep)
     name = "WindowsServer2003-KB977381-x86-ENU.exe"
-    cmdshell.run_line(client, 'mkdir "C:\\updates"', success_codes=None)
-    cmdshell.upload(client, (package_dir / name).read_bytes(), f"C:\\updates\\{name}")
+    client.run_command('mkdir "C:\\updates"', timeout=120, success_codes=None)
+    cmdshell.upload(client.client, (package_dir / name).read_bytes(), f"C:\\updates\\{name}")
     request = installer.InstallRequest("KB977381", installer.PackageLocation("host", f"C:\\updates\\{name}"),
                                        "update", installer.DEFAULT_ARGUMENTS["update"], installer.exit_codes())
     done = installer.install(client, request, os_facts)
@@ -115,7 +119,7 @@ def test_package_on_the_host_then_already_installed(fleet: Fleet, package_dir: P
     again = installer.install(client, request, os_facts)
     assert (again.exit_code, again.meaning, again.changed) == (2359302, "already_installed", False)
     # A host path is run where it is: nothing was staged in %SystemRoot%\Temp, and the package stays.
-    files = wmi.file_facts(client, [f"C:\\updates\\{name}", f"{os_facts.system_root}\\Temp\\{name}"])
+    files = client.file_facts([f"C:\\updates\\{name}", f"{os_facts.system_root}\\Temp\\{name}"])
     assert [f.exists for f in files.values()] == [True, False]
 
 
@@ -145,7 +149,7 @@ def test_not_applicable_is_a_failure_that_says_so(fleet: Fleet, package_dir: Pat
     assert "KB938475 does not apply to this host" in str(caught.value) and "0x80240017" in str(caught.value)
     # The uploaded package is removed again, whatever the installer said.
     staged = f"{os_facts.system_root}\\Temp\\Windows6.0-KB938475-x64.msu"
-    assert not wmi.file_facts(client, [staged])[staged.casefold()].exists
+    assert not client.file_facts([staged])[staged.casefold()].exists
     assert not installer.detect(client, os_facts, "KB938475").installed
 
 

@@ -9,9 +9,11 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell, escape, host_facts, wsman
-from ansible_collections.kbfix.windows.plugins.plugin_utils.action_base import KbfixAction
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import escape
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import facts as host_facts
 
 IDENTIFY_REPLY = """<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope">
 <s:Header/><s:Body><wsmid:IdentifyResponse xmlns:wsmid="{ns}">

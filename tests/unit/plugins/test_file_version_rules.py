@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import file_check as fv
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FileFacts, OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.versions import WinVersion
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import FileFacts, OsFacts
-from ansible_collections.kbfix.windows.plugins.plugin_utils.versions import WinVersion
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import file_check as fv
 
 UTC = datetime.UTC
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import registry_args as ra
-from ansible_collections.kbfix.windows.plugins.plugin_utils import wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import RegistryValue
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import registry_args as ra
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
 
 # --- paths --------------------------------------------------------------------------------------------------
 

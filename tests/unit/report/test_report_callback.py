@@ -28,7 +28,7 @@ SECRET = "hunter2-NEVER-IN-REPORT"
 TEST_ACTION = '''
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import CheckResult, PlanStep, Verdict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import CheckResult, PlanStep, Verdict
 
 TITLES = {"KB828753": "Programs quit after the file server restarts", "KB938475": "64 SMB requests",
           "KB977381": "DFSR stops responding", "KB253729": "Persistent connection unavailable"}

@@ -10,13 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from report_fleet import kb828753, kb828753_not_applicable, kb938475, kb938475_unknown, kb977381
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
     VERDICT_STATUSES,
     CheckResult,
     PlanStep,
     Verdict,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report import FleetReport, verdict_from_dict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport, verdict_from_dict
 
 
 def _cell_status(report: FleetReport, host: str, article: str) -> str:

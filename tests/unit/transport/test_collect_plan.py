@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import collect, wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
     FactRequest,
     OsFacts,
     RegistryValue,
     registry_key_id,
 )
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, wmi
 
 XP = OsFacts(version="5.1.2600", service_pack=1, architecture="x86", product_type=1)
 W2003 = OsFacts(version="5.2.3790", service_pack=2, architecture="x64", product_type=3, r2=True)
@@ -20,8 +21,8 @@ W2008 = OsFacts(version="6.0.6002", service_pack=2, architecture="x64", product_
 NT4 = OsFacts(version="4.0.1381", service_pack=6, architecture="x86", product_type=3, system_root="C:\\WINNT")
 LANMAN = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 RECORD = r"HKLM\SOFTWARE\Microsoft\Updates\Windows XP\SP2\KB828753"
-PFRO = (wmi.SESSION_MANAGER, wmi.PFRO_VALUE, "multistring")
-UPDATE_EXE = (wmi.UPDATE_EXE_VOLATILE, wmi.UPDATE_EXE_FLAGS, "dword")
+PFRO = (indicators.SESSION_MANAGER, indicators.PFRO_VALUE, "multistring")
+UPDATE_EXE = (indicators.UPDATE_EXE_VOLATILE, indicators.UPDATE_EXE_FLAGS, "dword")
 
 
 def test_values_of_a_known_type_are_one_typed_read_each() -> None:
@@ -64,7 +65,7 @@ def test_only_the_untyped_values_of_a_key_are_enumerated() -> None:
 def test_sibling_keys_share_one_enumkey_and_pending_keys_join_them() -> None:
     services = r"HKLM\SYSTEM\CurrentControlSet\Services"
     request = FactRequest(registry_keys=(services + r"\DFSR", services + r"\LanmanServer", "HKLM"))
-    plan = collect._plan(request, W2008, wmi.pending_restart_plan(W2008, "full").keys)
+    plan = collect._plan(request, W2008, indicators.pending_restart_plan(W2008, "full").keys)
     parents = {key: [leaf for leaf, _ in wanted] for key, wanted in plan.parents.values()}
     assert parents[services] == ["DFSR", "LanmanServer"]
     assert len(parents) == 3  # Services, WindowsUpdate\Auto Update, Component Based Servicing
@@ -85,37 +86,39 @@ def test_xp_record_keys_are_answered_by_the_qfe_query() -> None:
 
 
 @pytest.mark.parametrize(("os", "article", "full"), [
-    (NT4, ([PFRO], []), ([PFRO], [wmi.WU_REBOOT_REQUIRED])),
-    (XP, ([PFRO], []), ([PFRO, UPDATE_EXE], [wmi.WU_REBOOT_REQUIRED])),
-    (W2003, ([PFRO], []), ([PFRO, UPDATE_EXE], [wmi.WU_REBOOT_REQUIRED])),
-    (W2008, ([PFRO], [wmi.CBS_REBOOT_PENDING]), ([PFRO], [wmi.CBS_REBOOT_PENDING, wmi.WU_REBOOT_REQUIRED])),
+    (NT4, ([PFRO], []), ([PFRO], [indicators.WU_REBOOT_REQUIRED])),
+    (XP, ([PFRO], []), ([PFRO, UPDATE_EXE], [indicators.WU_REBOOT_REQUIRED])),
+    (W2003, ([PFRO], []), ([PFRO, UPDATE_EXE], [indicators.WU_REBOOT_REQUIRED])),
+    (W2008, ([PFRO], [indicators.CBS_REBOOT_PENDING]),
+     ([PFRO], [indicators.CBS_REBOOT_PENDING, indicators.WU_REBOOT_REQUIRED])),
 ])
 def test_restart_indicators_per_scope(os: OsFacts, article: tuple[list[tuple[str, str, str]], list[str]],
                                       full: tuple[list[tuple[str, str, str]], list[str]]) -> None:
     for scope, (values, keys) in (("article", article), ("full", full)):
-        plan = wmi.pending_restart_plan(os, scope)  # type: ignore[arg-type]
+        plan = indicators.pending_restart_plan(os, scope)  # type: ignore[arg-type]
         assert (list(plan.values), list(plan.keys)) == (values, keys), scope
 
 
 def _values(flags: int | None = None, renames: list[str] | None = None,
             ) -> dict[tuple[str, str], RegistryValue | None]:
     return {
-        (registry_key_id(wmi.SESSION_MANAGER), wmi.PFRO_VALUE.casefold()):
+        (registry_key_id(indicators.SESSION_MANAGER), indicators.PFRO_VALUE.casefold()):
             None if renames is None else RegistryValue("multistring", renames),
-        (registry_key_id(wmi.UPDATE_EXE_VOLATILE), wmi.UPDATE_EXE_FLAGS.casefold()):
+        (registry_key_id(indicators.UPDATE_EXE_VOLATILE), indicators.UPDATE_EXE_FLAGS.casefold()):
             None if flags is None else RegistryValue("dword", flags),
     }
 
 
 def test_update_exe_volatile_counts_only_with_nonzero_flags() -> None:
-    assert wmi.pending_restart_from(_values(flags=1), {}) == (True, (wmi.SOURCE_UPDATE_EXE,))
-    assert wmi.pending_restart_from(_values(flags=2), {}) == (True, (wmi.SOURCE_UPDATE_EXE,))
-    assert wmi.pending_restart_from(_values(flags=0), {}) == (False, ())
-    assert wmi.pending_restart_from(_values(), {}) == (False, ())
+    assert indicators.pending_restart_from(_values(flags=1), {}) == (True, (indicators.SOURCE_UPDATE_EXE,))
+    assert indicators.pending_restart_from(_values(flags=2), {}) == (True, (indicators.SOURCE_UPDATE_EXE,))
+    assert indicators.pending_restart_from(_values(flags=0), {}) == (False, ())
+    assert indicators.pending_restart_from(_values(), {}) == (False, ())
 
 
 def test_every_indicator_is_named_and_an_empty_rename_queue_is_not_pending() -> None:
-    keys = {registry_key_id(wmi.CBS_REBOOT_PENDING): True, registry_key_id(wmi.WU_REBOOT_REQUIRED): True}
-    pending = wmi.pending_restart_from(_values(flags=1, renames=[r"\??\C:\x.tmp", ""]), keys)
-    assert pending == (True, (wmi.SOURCE_PFRO, wmi.SOURCE_CBS, wmi.SOURCE_WU, wmi.SOURCE_UPDATE_EXE))
-    assert wmi.pending_restart_from(_values(renames=["", ""]), {}) == (False, ())
+    keys = {registry_key_id(indicators.CBS_REBOOT_PENDING): True, registry_key_id(indicators.WU_REBOOT_REQUIRED): True}
+    pending = indicators.pending_restart_from(_values(flags=1, renames=[r"\??\C:\x.tmp", ""]), keys)
+    assert pending == (True, (indicators.SOURCE_PFRO, indicators.SOURCE_CBS, indicators.SOURCE_WU,
+                              indicators.SOURCE_UPDATE_EXE))
+    assert indicators.pending_restart_from(_values(renames=["", ""]), {}) == (False, ())

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import escape
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import escape
 
 CMD_META = set('&|<>^()')
 printable = st.characters(blacklist_categories=("Cc", "Cs"))
@@ -213,14 +213,14 @@ def test_cmd_path_quotes() -> None:
 
 
 def test_vbscript_decoder_lines_survive_echo() -> None:
-    from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell
 
     for line in cmdshell._VBS_DECODER:
         assert cmd_unescape(escape.cmd_echo_text(line)) == line
 
 
 def test_echo_command_puts_redirection_first() -> None:
-    from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell
 
     line = cmdshell._echo_command("QUJD1", r"C:\Temp\x y.b64", append=True)
     assert line == '>>"C:\\Temp\\x y.b64" echo QUJD1'

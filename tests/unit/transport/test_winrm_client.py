@@ -13,8 +13,9 @@ from ansible.playbook.play_context import PlayContext
 from ansible.plugins.loader import connection_loader
 from ansible.template import Templar
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import winrm, wmi, wsman
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, HostUnreachableError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
 
 PASSWORD = "S3cret!pw-do-not-log"
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import wmi, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts, RegistryValue, registry_key_id
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, KbfixError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts, RegistryValue, registry_key_id
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import base, indicators
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
 
 
 @pytest.mark.parametrize(("key", "hdefkey", "subkey"), [
@@ -55,17 +56,17 @@ def test_architecture_unknown() -> None:
 
 def test_same_value() -> None:
     rv = RegistryValue
-    assert wmi.same_value(rv("dword", 120), rv("dword", 120))
-    assert not wmi.same_value(rv("dword", 120), rv("string", "120"))
-    assert not wmi.same_value(rv("dword", 120), None)
-    assert wmi.same_value(rv("multistring", ["a", "b"]), rv("multistring", ["a", "b"]))
-    assert not wmi.same_value(rv("multistring", ["a", "b"]), rv("multistring", ["b", "a"]))
-    assert wmi.same_value(rv("binary", b"\x01"), rv("binary", b"\x01"))
+    assert base.same_value(rv("dword", 120), rv("dword", 120))
+    assert not base.same_value(rv("dword", 120), rv("string", "120"))
+    assert not base.same_value(rv("dword", 120), None)
+    assert base.same_value(rv("multistring", ["a", "b"]), rv("multistring", ["a", "b"]))
+    assert not base.same_value(rv("multistring", ["a", "b"]), rv("multistring", ["b", "a"]))
+    assert base.same_value(rv("binary", b"\x01"), rv("binary", b"\x01"))
     # GetExpandedStringValue expands variables on the host
-    assert wmi.same_value(rv("expandstring", r"%SystemRoot%\x"), rv("expandstring", r"C:\WINDOWS\x"))
-    assert wmi.same_value(rv("expandstring", r"%SystemRoot%\x"), rv("expandstring", r"%SystemRoot%\x"))
-    assert not wmi.same_value(rv("expandstring", r"%SystemRoot%\x"), rv("expandstring", r"C:\WINDOWS\y"))
-    assert wmi.same_value(rv("none", None), rv("none", None))
+    assert base.same_value(rv("expandstring", r"%SystemRoot%\x"), rv("expandstring", r"C:\WINDOWS\x"))
+    assert base.same_value(rv("expandstring", r"%SystemRoot%\x"), rv("expandstring", r"%SystemRoot%\x"))
+    assert not base.same_value(rv("expandstring", r"%SystemRoot%\x"), rv("expandstring", r"C:\WINDOWS\y"))
+    assert base.same_value(rv("none", None), rv("none", None))
 
 
 def test_query_wql_and_client_side_filter_agree() -> None:
@@ -92,25 +93,25 @@ def vista() -> OsFacts:
 
 
 def test_pending_restart_plan_by_era() -> None:
-    plan = wmi.pending_restart_plan(xp())  # the full set by default: the facts and reboot modules' question
-    assert plan.values == ((wmi.SESSION_MANAGER, "PendingFileRenameOperations", "multistring"),
-                           (wmi.UPDATE_EXE_VOLATILE, "Flags", "dword"))
-    assert plan.keys == (wmi.WU_REBOOT_REQUIRED,)
-    plan = wmi.pending_restart_plan(vista())
-    assert set(plan.keys) == {wmi.WU_REBOOT_REQUIRED, wmi.CBS_REBOOT_PENDING}
+    plan = indicators.pending_restart_plan(xp())  # the full set by default: the facts and reboot modules' question
+    assert plan.values == ((indicators.SESSION_MANAGER, "PendingFileRenameOperations", "multistring"),
+                           (indicators.UPDATE_EXE_VOLATILE, "Flags", "dword"))
+    assert plan.keys == (indicators.WU_REBOOT_REQUIRED,)
+    plan = indicators.pending_restart_plan(vista())
+    assert set(plan.keys) == {indicators.WU_REBOOT_REQUIRED, indicators.CBS_REBOOT_PENDING}
     assert [name for _, name, _ in plan.values] == ["PendingFileRenameOperations"]  # no update.exe on 6.x
-    plan = wmi.pending_restart_plan(vista(), "article")
-    assert (plan.keys, len(plan.values)) == ((wmi.CBS_REBOOT_PENDING,), 1)
+    plan = indicators.pending_restart_plan(vista(), "article")
+    assert (plan.keys, len(plan.values)) == ((indicators.CBS_REBOOT_PENDING,), 1)
 
 
 def test_pending_restart_from_facts() -> None:
-    pfro_key = (registry_key_id(wmi.SESSION_MANAGER), "pendingfilerenameoperations")
+    pfro_key = (registry_key_id(indicators.SESSION_MANAGER), "pendingfilerenameoperations")
     pending = RegistryValue("multistring", [r"\??\C:\WINDOWS\system32\drivers\mrxsmb.sys.new", ""])
-    assert wmi.pending_restart_from({pfro_key: pending}, {}) == (True, (wmi.SOURCE_PFRO,))
-    assert wmi.pending_restart_from({pfro_key: RegistryValue("multistring", [])}, {}) == (False, ())
-    assert wmi.pending_restart_from({pfro_key: None}, {registry_key_id(wmi.CBS_REBOOT_PENDING): True}) == \
-        (True, (wmi.SOURCE_CBS,))
-    assert wmi.pending_restart_from({}, {registry_key_id(wmi.WU_REBOOT_REQUIRED): False}) == (False, ())
+    assert indicators.pending_restart_from({pfro_key: pending}, {}) == (True, (indicators.SOURCE_PFRO,))
+    assert indicators.pending_restart_from({pfro_key: RegistryValue("multistring", [])}, {}) == (False, ())
+    cbs = {registry_key_id(indicators.CBS_REBOOT_PENDING): True}
+    assert indicators.pending_restart_from({pfro_key: None}, cbs) == (True, (indicators.SOURCE_CBS,))
+    assert indicators.pending_restart_from({}, {registry_key_id(indicators.WU_REBOOT_REQUIRED): False}) == (False, ())
 
 
 @pytest.mark.parametrize(("key", "expected"), [
@@ -144,7 +145,7 @@ def test_qfe_has_record_checks_the_service_pack() -> None:
     RegistryValue("binary", "00ff"),
 ])
 def test_bad_data_fails_before_any_request(value: RegistryValue) -> None:
-    from ansible_collections.kbfix.windows.plugins.plugin_utils import winrm
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 
     # Nothing listens on port 1: a request would raise HostUnreachableError, not ArgumentError.
     client = winrm.WinRMClient(winrm.WinRMSettings(host="127.0.0.1", port=1, retries=0))

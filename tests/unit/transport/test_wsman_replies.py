@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import errors, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils import errors
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wsman
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UTC = datetime.UTC

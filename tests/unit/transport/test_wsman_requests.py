@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wsman
 
 S = "{http://www.w3.org/2003/05/soap-envelope}"
 A = "{http://schemas.xmlsoap.org/ws/2004/08/addressing}"

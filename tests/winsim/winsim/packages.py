@@ -1,8 +1,8 @@
 """Hotfix packages: winsim's own catalogue, the package files, and what installing one does to a host.
 
-The catalogue is written from the four seed articles (``/work/shared/seeds``) and kb-facts.md, never from the
-collection's specs: a shared mistake would pass every test. Where the articles are silent winsim makes a
-choice, marked *inferred* below, that a real host could plausibly show.
+The catalogue is written from the four articles (their text: ``tests/unit/engine/articles/``) and
+docs/sources.md, never from the collection's specs: a shared mistake would pass every test. Where the articles
+are silent winsim makes a choice, marked *inferred* below, that a real host could plausibly show.
 
 Package files are real formats:
 

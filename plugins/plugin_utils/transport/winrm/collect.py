@@ -13,7 +13,7 @@ Requests for one article, when the OS facts are already known:
 * per registry key holding requested values of unknown type: one EnumValues, then one typed Get per value
   that exists;
 * per parent of other requested keys: one EnumKey (answers every sibling at once);
-* pending restart: the indicators the articles' installers leave (``wmi.pending_restart_plan(os,
+* pending restart: the indicators the articles' installers leave (``pending_restart_plan(os,
   "article")``): one GetMultiStringValue for PendingFileRenameOperations and, from Vista on, the CBS
   RebootPending key in the EnumKey plan.
 
@@ -30,15 +30,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
+from ...article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
+from ...errors import ArgumentError, AuthenticationError, HostUnreachableError, KbfixError
+from ..base import LOG_STEPS, SOURCE_QFE, SOURCE_REGISTRY, RestartScope
+from ..indicators import pending_restart_from, pending_restart_plan
 from . import wmi, wsman
-from .errors import ArgumentError, AuthenticationError, HostUnreachableError, KbfixError
-from .model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
-from .winrm import LOG_STEPS, WinRMClient
+from .client import WinRMClient
 
 T = TypeVar("T")
 
-SOURCE_QFE = "qfe"
-SOURCE_REGISTRY = "registry"
 
 QfeResult = dict[str, list[wsman.WmiObject]]
 KeyGroups = dict[str, tuple[str, list[tuple[str, str]]]]  # id -> (key or parent as sent, [(name, as requested)])
@@ -111,7 +111,7 @@ def _plan_key(plan: _Plan, key: str) -> None:
 
 class _Gatherer:
     def __init__(self, client: WinRMClient, os: OsFacts, request: FactRequest,
-                 restart_scope: wmi.RestartScope) -> None:
+                 restart_scope: RestartScope) -> None:
         self.client = client
         self.os = os
         self.request = request
@@ -167,7 +167,7 @@ class _Gatherer:
     # --- putting it together ----------------------------------------------------------------------
 
     def run(self) -> HostFacts:
-        indicators = wmi.pending_restart_plan(self.os, self.restart_scope)
+        indicators = pending_restart_plan(self.os, self.restart_scope)
         plan = _plan(self.request, self.os, indicators.keys)
         with ThreadPoolExecutor(max_workers=self.client.max_in_flight) as pool:
             files = pool.submit(self.files) if self.request.files else None
@@ -222,16 +222,16 @@ class _Gatherer:
             self.facts.registry_keys.update(self.subkeys_of(parent, wanted))
 
     def _reboot(self, pending_values: Values) -> None:
-        pending, reasons = wmi.pending_restart_from(pending_values, self.facts.registry_keys)
+        pending, reasons = pending_restart_from(pending_values, self.facts.registry_keys)
         self.facts.reboot_pending = pending
         self.facts.reboot_pending_sources = reasons
 
 
 def gather(client: WinRMClient, os_facts: OsFacts, request: FactRequest, *,
-           restart_scope: wmi.RestartScope = "article") -> HostFacts:
+           restart_scope: RestartScope = "article") -> HostFacts:
     """Read what ``request`` asks for. Requests run concurrently, bounded by the client's in-flight limit.
 
     ``restart_scope``: which pending-restart indicators fill ``reboot_pending`` (see
-    ``wmi.pending_restart_plan``): by default those the articles' installers leave, at the fewest requests;
+    ``pending_restart_plan``): by default those the articles' installers leave, at the fewest requests;
     ``"full"`` adds Windows Update's and update.exe's, as the facts and reboot modules report them."""
     return _Gatherer(client, os_facts, request, restart_scope).run()

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import cmdshell, registry_args, wmi
-from .errors import ArgumentError, NotFoundError, WriteVerificationError
-from .model import OsFacts, RegistryData, RegistryType, RegistryValue
-from .winrm import LOG_STEPS, WinRMClient
+from ..article.model import OsFacts, RegistryData, RegistryType, RegistryValue
+from ..errors import ArgumentError, NotFoundError
+from ..transport.base import LOG_STEPS, Transport, same_value
+from . import registry_args
 
 
 @dataclass(frozen=True)
@@ -49,25 +49,26 @@ def request_from(args: Mapping[str, Any]) -> RegistryRequest:
     )
 
 
-def ensure(client: WinRMClient, req: RegistryRequest, os_facts: Callable[[], OsFacts], *, check_mode: bool = False,
+def ensure(transport: Transport, req: RegistryRequest, os_facts: Callable[[], OsFacts], *, check_mode: bool = False,
            diff_mode: bool = False) -> dict[str, Any]:
     """Read the value, change it when it differs (not in check mode) and return the task result. ``os_facts``
     is called only for a non-native ``view``."""
     if req.view != "native":
         check_view(req.view, os_facts().architecture)
-    current = wmi.read_value(client, req.path, req.name, req.type)
+    current = transport.read_value(req.path, req.name, req.type)
     desired = registry_args.desired_value(req.state, req.type, req.data, req.mode, req.case_insensitive,
                                           current)
     changed = not _unchanged(desired.value, current, req.case_insensitive)
     key_created = False
     if changed and current is None and desired.value is not None:
-        key_created = not wmi.key_exists(client, req.path)
+        key_created = not transport.key_exists(req.path)
         if key_created and not req.create_key:
-            raise NotFoundError(f"{client.host}: registry key {req.path} does not exist and create_key is false")
+            raise NotFoundError(f"{transport.host}: registry key {req.path} does not exist and create_key is false")
     after = desired.value if changed else current
     if changed and not check_mode:
-        after = _apply(client, req, desired.value)
-    client.log(LOG_STEPS, f"{req.label}: {_show(current)} -> {_show(after)}" + (" (check mode)" if check_mode else ""))
+        after = _apply(transport, req, desired.value)
+    transport.log(LOG_STEPS, f"{req.label}: {_show(current)} -> {_show(after)}"
+                  + (" (check mode)" if check_mode else ""))
     result: dict[str, Any] = {
         "changed": changed, "path": req.path, "name": req.name, "key_created": key_created,
         "before": registry_args.display(current), "after": registry_args.display(after),
@@ -94,28 +95,14 @@ def check_view(view: str, arch: str) -> None:
 def _unchanged(desired: RegistryValue | None, current: RegistryValue | None, case_insensitive: bool) -> bool:
     if registry_args.same(desired, current, case_insensitive):
         return True
-    # GetExpandedStringValue hands back the data expanded; wmi.same_value accepts any expansion of %VARS%.
-    return desired is not None and desired.type == "expandstring" and wmi.same_value(desired, current)
+    # GetExpandedStringValue hands back the data expanded; same_value accepts any expansion of %VARS%.
+    return desired is not None and desired.type == "expandstring" and same_value(desired, current)
 
 
-def _apply(client: WinRMClient, req: RegistryRequest, desired: RegistryValue | None) -> RegistryValue | None:
+def _apply(transport: Transport, req: RegistryRequest, desired: RegistryValue | None) -> RegistryValue | None:
     if desired is None:
-        return wmi.delete_value(client, req.path, req.name).after
-    if desired.type == "multistring" and not desired.data:
-        return _write_empty_multistring(client, req)
-    return wmi.set_value(client, req.path, req.name, desired, create=req.create_key).after
-
-
-def _write_empty_multistring(client: WinRMClient, req: RegistryRequest) -> RegistryValue | None:
-    # StdRegProv.SetMultiStringValue refuses an empty sValue array (a WS-Man array with no elements is a null
-    # parameter), so an empty REG_MULTI_SZ is written by reg.exe, which every WinRM-capable Windows has.
-    target = ["/ve"] if req.name == "" else ["/v", req.name]
-    cmdshell.run(client, "reg", ["add", req.path, *target, "/t", "REG_MULTI_SZ", "/d", "", "/f"], timeout=120)
-    after = wmi.read_value(client, req.path, req.name, "multistring")
-    if after is None or after.type != "multistring" or after.data:
-        raise WriteVerificationError(f"{client.host}: wrote an empty multistring to {req.label} but read back "
-                                     f"{_show(after)}")
-    return after
+        return transport.delete_value(req.path, req.name).after
+    return transport.set_value(req.path, req.name, desired, create=req.create_key).after
 
 
 def _show(value: RegistryValue | None) -> str:

@@ -1,10 +1,10 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The ``kbfix.windows.reboot`` task: check its arguments, decide whether to restart (``if_required`` asks
-the pending-restart indicators), restart through ``cmdshell.reboot`` and report boot times, refreshed facts
-and a diff.
+the pending-restart indicators), restart through the transport (``Transport.restart``) and report boot times,
+refreshed facts and a diff.
 
-Pure library: no Ansible imports. The action plugin supplies the client and a way to get OS facts.
+Pure library: no Ansible imports. The action plugin supplies the transport and a way to get OS facts.
 """
 
 from __future__ import annotations
@@ -14,16 +14,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import cmdshell, wmi
-from .errors import ArgumentError
-from .model import OsFacts
-from .winrm import WinRMClient
+from ..article.model import OsFacts
+from ..errors import ArgumentError
+from ..transport.base import MAX_REBOOT_DELAY, MAX_REBOOT_MESSAGE, Transport
 
 MODES = ("always", "if_required")
 MAX_CONNECT_TIMEOUT = 300
 # cmdshell's limits are shutdown.exe's on XP / 2003, the lowest of every supported Windows.
-MAX_DELAY = cmdshell.MAX_REBOOT_DELAY
-MAX_MESSAGE = cmdshell.MAX_REBOOT_MESSAGE
+MAX_DELAY = MAX_REBOOT_DELAY
+MAX_MESSAGE = MAX_REBOOT_MESSAGE
 
 
 def check_args(args: Mapping[str, Any]) -> None:
@@ -65,14 +64,14 @@ class RebootTask:
                    args["msg"])
 
 
-def run(client: WinRMClient, task: RebootTask, os_facts: Callable[[], OsFacts], *, check_mode: bool = False,
+def run(transport: Transport, task: RebootTask, os_facts: Callable[[], OsFacts], *, check_mode: bool = False,
         diff_mode: bool = False) -> dict[str, Any]:
     """The task result. ``os_facts`` is called only when pending-restart indicators are read (they depend
     on the Windows version), so facts a play already gathered save the query."""
     result: dict[str, Any] = {"changed": False, "rebooted": False, "reboot_required": None,
                               "reboot_pending_sources": []}
     if task.mode == "if_required":
-        pending, sources = wmi.pending_restart(client, os_facts())
+        pending, sources = transport.pending_restart(os_facts())
         result.update(reboot_required=pending, reboot_pending_sources=list(sources))
         if not pending:
             result["msg"] = "no restart pending"
@@ -81,22 +80,22 @@ def run(client: WinRMClient, task: RebootTask, os_facts: Callable[[], OsFacts], 
     if check_mode:
         result["msg"] = "the host would restart (check mode)"
         if diff_mode:
-            result["diff"] = _diff(cmdshell.boot_time(client).isoformat(), "(a new boot time)", result)
+            result["diff"] = _diff(transport.boot_time().isoformat(), "(a new boot time)", result)
         return result
-    result.update(_reboot(client, task, os_facts))
+    result.update(_reboot(transport, task, os_facts))
     if diff_mode:
         result["diff"] = _diff(result["previous_boot"], result["last_boot"], result)
     return result
 
 
-def _reboot(client: WinRMClient, task: RebootTask, os_facts: Callable[[], OsFacts]) -> dict[str, Any]:
+def _reboot(transport: Transport, task: RebootTask, os_facts: Callable[[], OsFacts]) -> dict[str, Any]:
     started = time.monotonic()
-    before = cmdshell.boot_time(client)
-    after = cmdshell.reboot(client, before=before, delay=task.pre_reboot_delay, message=task.msg,
+    before = transport.boot_time()
+    after = transport.restart(before=before, delay=task.pre_reboot_delay, message=task.msg,
                             timeout=task.reboot_timeout, connect_timeout=float(task.connect_timeout))
     # Facts a play may hold are stale now: refresh boot time and pending restart (a CBS servicing
     # operation can need a second restart).
-    pending, sources = wmi.pending_restart(client, os_facts())
+    pending, sources = transport.pending_restart(os_facts())
     return {
         "rebooted": True, "elapsed": round(time.monotonic() - started, 1),
         "previous_boot": before.isoformat(), "last_boot": after.isoformat(),

@@ -15,11 +15,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import wmi
-from .errors import ArgumentError
-from .model import FileFacts, OsFacts
-from .versions import WinVersion
-from .winrm import WinRMClient
+from ..article.model import FileFacts, OsFacts
+from ..article.versions import WinVersion
+from ..errors import ArgumentError
+from ..transport.base import Transport
 
 _VARIABLE = re.compile(r"%([^%\\]+)%")
 _ABSOLUTE = re.compile(r"^[A-Za-z]:\\")
@@ -242,13 +241,13 @@ def file_result(path: str, expanded: str, facts: FileFacts, criteria: Criteria) 
 # --- reading the host -----------------------------------------------------------------------------------
 
 
-def audit(client: WinRMClient, raw_paths: list[str], paths: list[str], criteria: Criteria,
+def audit(transport: Transport, raw_paths: list[str], paths: list[str], criteria: Criteria,
           os_facts: Callable[[], OsFacts], *, report_only: bool = False) -> dict[str, Any]:
     """The task result for ``paths`` (``check_paths`` of ``raw_paths``, which the result names).
     ``os_facts`` is called only when a path uses an OS variable."""
-    variables = host_variables(client, needed_variables(paths), os_facts)
+    variables = host_variables(transport, needed_variables(paths), os_facts)
     expanded = [expand(p, variables, f"paths[{i}]") for i, p in enumerate(paths)]
-    facts = wmi.file_facts(client, expanded)  # one CIM_DataFile query for every path
+    facts = transport.file_facts(expanded)  # one CIM_DataFile query for every path
     files = [file_result(raw, full, facts.get(full.casefold()) or FileFacts(full, False), criteria)
              for raw, full in zip(raw_paths, expanded, strict=True)]
     bad = [f for f in files if not f["compliant"]]
@@ -263,13 +262,13 @@ def audit(client: WinRMClient, raw_paths: list[str], paths: list[str], criteria:
     return result
 
 
-def host_variables(client: WinRMClient, needed: set[str], os_facts: Callable[[], OsFacts]) -> dict[str, str]:
+def host_variables(transport: Transport, needed: set[str], os_facts: Callable[[], OsFacts]) -> dict[str, str]:
     variables: dict[str, str] = {}
     if needed & set(_OS_VARIABLES):
         variables.update(os_variables(os_facts()))
     wanted = {v: _REGISTRY_VARIABLES[v] for v in needed if v in _REGISTRY_VARIABLES}
     if wanted:
-        found = wmi.read_values(client, _CURRENT_VERSION, wanted.values())
+        found = transport.read_values(_CURRENT_VERSION, wanted.values())
         for variable, value_name in wanted.items():
             value = found.get(value_name)
             if value is not None and isinstance(value.data, str) and value.data:

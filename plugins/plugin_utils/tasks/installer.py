@@ -33,11 +33,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from . import cmdshell, collect, engine, escape, wmi
-from .errors import ArgumentError, KbfixError, NotFoundError, RemoteCommandError
-from .model import FactRequest, HostFacts, OsFacts, RegistryValue, registry_key_id
-from .spec import ArticleSpec
-from .winrm import LOG_STEPS, WinRMClient
+from ..article import engine
+from ..article.model import FactRequest, HostFacts, OsFacts, RegistryValue, registry_key_id
+from ..article.spec import ArticleSpec
+from ..errors import ArgumentError, KbfixError, NotFoundError, RemoteCommandError
+from ..transport import escape
+from ..transport.base import (
+    DEFAULT_COMMAND_TIMEOUT,
+    LOG_STEPS,
+    SOURCE_QFE,
+    SOURCE_REGISTRY,
+    CommandResult,
+    PackageSource,
+    Transport,
+)
 
 InstallerKind = Literal["update", "hotfix", "msu"]
 ExitMeaning = Literal["success", "restart_required", "already_installed", "not_applicable", "already_absent"]
@@ -82,8 +91,6 @@ CBS_STATES: dict[int, str] = {
 }
 CBS_PRESENT_STATES = ("install_pending", "installed", "permanent", "superseded")
 
-SOURCE_QFE = collect.SOURCE_QFE
-SOURCE_REGISTRY = collect.SOURCE_REGISTRY
 SOURCE_CBS = "cbs"
 SOURCE_FILES = "files"
 
@@ -171,13 +178,14 @@ class PackageLocation:
         return ntpath.basename(self.path.replace("/", "\\"))
 
 
-def _command_failed(what: str, result: cmdshell.CommandResult) -> RemoteCommandError:
+def _command_failed(what: str, result: CommandResult) -> RemoteCommandError:
     """An installer or uninstaller ended with an exit code that means nothing good: the code in decimal and
     hex (Windows installers document HRESULTs in hex) and the start of what it printed."""
     detail = (result.stderr or result.stdout).strip()
+    code = ("an exit code it does not document" if result.exit_code is None
+            else f"{result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x})")
     return RemoteCommandError(
-        f"{what} exited with {result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x})"
-        + (f": {detail[:300]}" if detail else ""),
+        f"{what} exited with {code}" + (f": {detail[:300]}" if detail else ""),
         result.exit_code, result.stdout, result.stderr)
 
 
@@ -216,7 +224,7 @@ class InstallRequest:
     installer: InstallerKind
     arguments: tuple[str, ...]
     exit_codes: Mapping[int, ExitMeaning]
-    timeout: float = cmdshell.DEFAULT_TIMEOUT
+    timeout: float = DEFAULT_COMMAND_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -257,54 +265,57 @@ def staging_path(os_facts: OsFacts, filename: str) -> str:
     return f"{root}\\Temp\\{filename}"
 
 
-def _stage(client: WinRMClient, request: InstallRequest, os_facts: OsFacts) -> tuple[str, bool]:
+def _stage(transport: Transport, request: InstallRequest, os_facts: OsFacts) -> tuple[str, bool]:
     """(path to run, uploaded by us): a controller file is uploaded through the cmd shell."""
     location = request.package
     if location.kind == "controller":
         data = read_controller_file(location, "source")
         remote = staging_path(os_facts, location.filename)
-        return cmdshell.stage_package(client, cmdshell.PackageSource(data=data), remote), True
+        return transport.stage_package(PackageSource(data=data), remote), True
     if location.kind == "host":
-        return cmdshell.stage_package(client, cmdshell.PackageSource(host_path=location.path), ""), False
-    return cmdshell.stage_package(client, cmdshell.PackageSource(unc_path=location.path), ""), False
+        return transport.stage_package(PackageSource(host_path=location.path), ""), False
+    return transport.stage_package(PackageSource(unc_path=location.path), ""), False
 
 
-def exit_meaning(code: int, codes: Mapping[int, ExitMeaning]) -> ExitMeaning | None:
-    """What an exit code means, None when the table does not know it."""
+def exit_meaning(code: int | None, codes: Mapping[int, ExitMeaning]) -> ExitMeaning | None:
+    """What an exit code means, None when the table does not know it (or the transport could not tell it)."""
+    if code is None:
+        return None
     # Exit codes travel as unsigned 32-bit numbers; specs and Microsoft's tables write HRESULTs signed.
     signed = code - 0x100000000 if code >= 0x80000000 else code
     return codes.get(signed)
 
 
-def _remove_staged(client: WinRMClient, path: str) -> None:
+def _remove_staged(transport: Transport, path: str) -> None:
     # Cleanup must not hide what the installer did (or the connection loss that ended it).
     try:
-        cmdshell.run_line(client, f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
+        transport.run_command(f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
     except KbfixError as exc:
-        client.log(LOG_STEPS, f"{client.host}: could not remove the staged package {path}: {exc}")
+        transport.log(LOG_STEPS, f"{transport.host}: could not remove the staged package {path}: {exc}")
 
 
-def install(client: WinRMClient, request: InstallRequest, os_facts: OsFacts) -> InstallResult:
+def install(transport: Transport, request: InstallRequest, os_facts: OsFacts) -> InstallResult:
     """Stage the package, run its installer and map the exit code. ``not_applicable`` and unknown codes
     raise ``RemoteCommandError`` with the code and the installer's output."""
-    path, uploaded = _stage(client, request, os_facts)
+    path, uploaded = _stage(transport, request, os_facts)
     command = install_command(request.installer, path, request.arguments)
-    client.log(LOG_STEPS, f"{client.host}: installing {request.hotfix_id}: {command}")
+    transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
     try:
-        result = cmdshell.run_line(client, command, timeout=request.timeout, success_codes=None)
+        result = transport.run_command(command, timeout=request.timeout, success_codes=None,
+                                       expected_codes=tuple(request.exit_codes))
     finally:
         if uploaded:
-            _remove_staged(client, path)
+            _remove_staged(transport, path)
     meaning = exit_meaning(result.exit_code, request.exit_codes)
+    if meaning is None or result.exit_code is None:
+        raise _command_failed(f"{transport.host}: installing {request.hotfix_id} failed: {request.package.filename}",
+                              result)
     if meaning == "not_applicable":
         raise RemoteCommandError(
-            f"{client.host}: {request.hotfix_id} does not apply to this host: {request.package.filename} exited with "
-            f"{result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x}, not applicable: a service pack or a later "
-            "update already contains it, or the component it updates is not installed)",
+            f"{transport.host}: {request.hotfix_id} does not apply to this host: {request.package.filename} "
+            f"exited with {result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x}, not applicable: a service pack "
+            "or a later update already contains it, or the component it updates is not installed)",
             result.exit_code, result.stdout, result.stderr)
-    if meaning is None:
-        raise _command_failed(f"{client.host}: installing {request.hotfix_id} failed: {request.package.filename}",
-                              result)
     return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
                          command, result.exit_code, meaning)
 
@@ -392,28 +403,28 @@ def _fact_request(os_facts: OsFacts, hotfix: str, spec: ArticleSpec | None) -> F
     return request
 
 
-def _subkeys(client: WinRMClient, key: str) -> list[str]:
-    return wmi.enum_keys(client, key) or []
+def _subkeys(transport: Transport, key: str) -> list[str]:
+    return transport.enum_keys(key) or []
 
 
-def updates_records(client: WinRMClient, hotfix: str) -> list[str]:
+def updates_records(transport: Transport, hotfix: str) -> list[str]:
     """XP / 2003 records ``Updates\\<product>\\<SPn>\\<id>``: the SPn is the service pack that will contain
     the fix, unknowable in advance, so the tree is listed (one EnumKey per level, levels concurrent)."""
-    products = [f"{UPDATES_KEY}\\{p}" for p in _subkeys(client, UPDATES_KEY)]
-    levels = wmi.run_concurrently(client, [partial(_subkeys, client, p) for p in products])
+    products = [f"{UPDATES_KEY}\\{p}" for p in _subkeys(transport, UPDATES_KEY)]
+    levels = transport.run_concurrently([partial(_subkeys, transport, p) for p in products])
     packs = [f"{p}\\{sp}" for p, sps in zip(products, levels, strict=True) for sp in sps]
-    listed = wmi.run_concurrently(client, [partial(_subkeys, client, sp) for sp in packs])
+    listed = transport.run_concurrently([partial(_subkeys, transport, sp) for sp in packs])
     return [f"{sp}\\{name}" for sp, names in zip(packs, listed, strict=True) for name in names
             if name.upper() == hotfix]
 
 
-def cbs_packages(client: WinRMClient, hotfix: str) -> dict[str, str]:
+def cbs_packages(transport: Transport, hotfix: str) -> dict[str, str]:
     """CBS packages of a hotfix (``Package_for_KB977381~...``, ``Package_1_for_KB938475~...``) and their
     state (``CurrentState``)."""
     pattern = re.compile(rf"_for_{re.escape(hotfix)}(?:_[^~]*)?~", re.IGNORECASE)
-    names = [n for n in _subkeys(client, CBS_PACKAGES_KEY) if pattern.search(n)]
-    values = wmi.run_concurrently(client, [
-        partial(wmi.read_value, client, f"{CBS_PACKAGES_KEY}\\{n}", "CurrentState", "dword") for n in names])
+    names = [n for n in _subkeys(transport, CBS_PACKAGES_KEY) if pattern.search(n)]
+    values = transport.run_concurrently([
+        partial(transport.read_value, f"{CBS_PACKAGES_KEY}\\{n}", "CurrentState", "dword") for n in names])
     return {name: _cbs_state(value) for name, value in zip(names, values, strict=True)}
 
 
@@ -423,29 +434,29 @@ def _cbs_state(value: RegistryValue | None) -> str:
     return CBS_STATES.get(value.data, f"state_{value.data:#x}")
 
 
-def _records(client: WinRMClient, os_facts: OsFacts, hotfix: str) -> tuple[list[str], dict[str, str]]:
+def _records(transport: Transport, os_facts: OsFacts, hotfix: str) -> tuple[list[str], dict[str, str]]:
     era = _era(os_facts)
     if era == "updates":
-        return updates_records(client, hotfix), {}
+        return updates_records(transport, hotfix), {}
     if era == "cbs":
-        return [], cbs_packages(client, hotfix)
+        return [], cbs_packages(transport, hotfix)
     return [], {}
 
 
-def detect(client: WinRMClient, os_facts: OsFacts, hotfix: str, spec: ArticleSpec | None = None) -> Detection:
+def detect(transport: Transport, os_facts: OsFacts, hotfix: str, spec: ArticleSpec | None = None) -> Detection:
     """Every detection source for ``hotfix`` on this host; file evidence when ``spec`` is given."""
     request = _fact_request(os_facts, hotfix, spec)
     # The era's records are listed while the gather runs: both are bounded by the client's in-flight limit.
     with ThreadPoolExecutor(max_workers=2) as pool:
         # The module refuses to install while any restart is pending, so it reads every indicator.
-        gathered = pool.submit(collect.gather, client, os_facts, request, restart_scope="full")
-        listed = pool.submit(_records, client, os_facts, hotfix)
+        gathered = pool.submit(transport.gather, os_facts, request, restart_scope="full")
+        listed = pool.submit(_records, transport, os_facts, hotfix)
         facts, (records, packages) = gathered.result(), listed.result()
     nt_key = registry_key_id(f"{NT_HOTFIX_KEY}\\{hotfix}")
     legacy = [key for key in request.registry_keys
               if registry_key_id(key) == nt_key and facts.registry_keys.get(nt_key)]
     detection = Detection(
-        hotfix_id=hotfix, qfe=collect.SOURCE_QFE in facts.hotfix_sources.get(hotfix, ()),
+        hotfix_id=hotfix, qfe=SOURCE_QFE in facts.hotfix_sources.get(hotfix, ()),
         records=list(dict.fromkeys([*legacy, *records])), cbs_packages=packages,
         reboot_pending=facts.reboot_pending, reboot_pending_sources=facts.reboot_pending_sources,
     )
@@ -485,23 +496,23 @@ class UninstallResult:
                 "result": self.meaning, "restart_required": self.restart_required}
 
 
-def _update_uninstaller(client: WinRMClient, os_facts: OsFacts, hotfix: str, records: Sequence[str]) -> str:
+def _update_uninstaller(transport: Transport, os_facts: OsFacts, hotfix: str, records: Sequence[str]) -> str:
     # update.exe writes the uninstaller's path into the record; an old or hand-made record may lack it.
     for record in records:
-        value = wmi.read_value(client, record, "UninstallCommand", "string")
+        value = transport.read_value(record, "UninstallCommand", "string")
         if value is not None and isinstance(value.data, str) and value.data.strip():
             return value.data.strip().strip('"')
     return f"{os_facts.system_root}\\$NtUninstall{hotfix}$\\spuninst\\spuninst.exe"
 
 
-def _require_file(client: WinRMClient, path: str, hotfix: str) -> None:
-    facts = wmi.file_facts(client, [path]).get(path.casefold())
+def _require_file(transport: Transport, path: str, hotfix: str) -> None:
+    facts = transport.file_facts([path]).get(path.casefold())
     if facts is None or not facts.exists:
-        raise NotFoundError(f"{client.host}: cannot uninstall {hotfix}: its uninstaller {path} does not exist "
+        raise NotFoundError(f"{transport.host}: cannot uninstall {hotfix}: its uninstaller {path} does not exist "
                             "(installed without a backup (/n), or the $NtUninstall folder was removed)")
 
 
-def uninstall_commands(client: WinRMClient, os_facts: OsFacts, detection: Detection) -> list[str]:
+def uninstall_commands(transport: Transport, os_facts: OsFacts, detection: Detection) -> list[str]:
     """The command lines that remove the hotfix on this host's era."""
     hotfix = detection.hotfix_id
     major, minor = (int(p) for p in os_facts.version.split(".")[:2])
@@ -511,29 +522,30 @@ def uninstall_commands(client: WinRMClient, os_facts: OsFacts, detection: Detect
         # wusa.exe on Vista / 2008 has no /uninstall; the servicing stack's own tool removes the package.
         packages = detection.cbs_present
         if not packages:
-            raise NotFoundError(f"{client.host}: {hotfix} has no CBS package to remove (it is listed only by "
+            raise NotFoundError(f"{transport.host}: {hotfix} has no CBS package to remove (it is listed only by "
                                 f"{', '.join(detection.sources) or 'nothing'})")
         return [escape.cmd_line("pkgmgr.exe", [f"/up:{p}", "/quiet", "/norestart"]) for p in sorted(packages)]
     if _era(os_facts) == "updates":
-        program = _update_uninstaller(client, os_facts, hotfix, detection.records)
-        _require_file(client, program, hotfix)
+        program = _update_uninstaller(transport, os_facts, hotfix, detection.records)
+        _require_file(transport, program, hotfix)
         return [escape.cmd_line(program, ["/quiet", "/norestart"])]
     program = f"{os_facts.system_root}\\$NtUninstall{hotfix}$\\hotfix.exe"
-    _require_file(client, program, hotfix)
+    _require_file(transport, program, hotfix)
     return [escape.cmd_line(program, ["-y", "-m", "-z"])]  # -y: uninstall mode of hotfix.exe
 
 
-def uninstall(client: WinRMClient, os_facts: OsFacts, detection: Detection,
-              timeout: float = cmdshell.DEFAULT_TIMEOUT) -> UninstallResult:
-    commands = uninstall_commands(client, os_facts, detection)
+def uninstall(transport: Transport, os_facts: OsFacts, detection: Detection,
+              timeout: float = DEFAULT_COMMAND_TIMEOUT) -> UninstallResult:
+    commands = uninstall_commands(transport, os_facts, detection)
     codes: list[int] = []
     meanings: list[ExitMeaning] = []
     for command in commands:
-        client.log(LOG_STEPS, f"{client.host}: removing {detection.hotfix_id}: {command}")
-        result = cmdshell.run_line(client, command, timeout=timeout, success_codes=None)
+        transport.log(LOG_STEPS, f"{transport.host}: removing {detection.hotfix_id}: {command}")
+        result = transport.run_command(command, timeout=timeout, success_codes=None,
+                                       expected_codes=tuple(UNINSTALL_EXIT_CODES))
         meaning = exit_meaning(result.exit_code, UNINSTALL_EXIT_CODES)
-        if meaning is None:
-            raise _command_failed(f"{client.host}: removing {detection.hotfix_id} failed: {command}", result)
+        if meaning is None or result.exit_code is None:
+            raise _command_failed(f"{transport.host}: removing {detection.hotfix_id} failed: {command}", result)
         codes.append(result.exit_code)
         meanings.append(meaning)
     overall: ExitMeaning = ("restart_required" if "restart_required" in meanings
@@ -541,7 +553,7 @@ def uninstall(client: WinRMClient, os_facts: OsFacts, detection: Detection,
     return UninstallResult(detection.hotfix_id, tuple(commands), tuple(codes), overall)
 
 
-def pending_restart_refusal(client: WinRMClient, what: str, sources: Sequence[str]) -> KbfixError:
+def pending_restart_refusal(transport: Transport, what: str, sources: Sequence[str]) -> KbfixError:
     """The error (or note) for an install refused because a restart is pending."""
-    return KbfixError(f"{client.host}: not installing {what}: a restart is pending "
+    return KbfixError(f"{transport.host}: not installing {what}: a restart is pending "
                       f"({', '.join(sources) or 'pending'}); restart the host first, or set allow_pending_reboot")

@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ArgumentError
-from .model import REGISTRY_TYPES, RegistryData, RegistryType, RegistryValue
+from ..article.model import REGISTRY_TYPES as REGISTRY_TYPES  # the module's type choices
+from ..article.model import RegistryData, RegistryType, RegistryValue
+from ..errors import ArgumentError
 
 # Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (wmi.HIVES knows both).
 HIVE_ALIASES: dict[str, str] = {
@@ -245,7 +246,7 @@ def _as_entries(data: RegistryData) -> list[str]:
 def same(desired: RegistryValue | None, found: RegistryValue | None, case_insensitive: bool) -> bool:
     """Equality the module judges idempotence by. Exact, except multistring entries under
     ``case_insensitive`` (server names) and expandstring data, which the provider returns expanded (that
-    comparison is left to ``wmi.same_value``, which the caller applies as well)."""
+    comparison is left to ``same_value``, which the caller applies as well)."""
     if desired is None or found is None:
         return desired is found
     if desired.type != found.type:

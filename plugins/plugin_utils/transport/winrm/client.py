@@ -37,8 +37,7 @@ import urllib3.exceptions
 from winrm import exceptions as winrm_exc
 from winrm.protocol import Protocol
 
-from . import wsman
-from .errors import (
+from ...errors import (
     AmbiguousWriteError,
     ArgumentError,
     AuthenticationError,
@@ -49,13 +48,10 @@ from .errors import (
     TransportError,
     WSManFaultError,
 )
-
-LogFn = Callable[[int, str], None]
+from ..base import LOG_OPERATIONS, LOG_PAYLOADS, LOG_STEPS, LogFn
+from . import wsman
 
 # Verbosity levels of the log hook (the -v count Ansible users know from ansible.windows).
-LOG_STEPS = 2
-LOG_OPERATIONS = 4
-LOG_PAYLOADS = 5
 
 TRANSPORTS = ("basic", "plaintext", "ssl", "ntlm", "kerberos", "credssp", "certificate")
 # WinRM 2.0's default MaxConcurrentOperationsPerUser is 15; stay well below it so one controller never

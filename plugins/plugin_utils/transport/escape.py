@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import ArgumentError
+from ..errors import ArgumentError
 
 # NUL ends a C string on the host; CR/LF end a WQL statement or a cmd.exe command line early.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

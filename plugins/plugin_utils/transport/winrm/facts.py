@@ -14,10 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from ...article.model import OsFacts
+from ...errors import AuthenticationError, HostUnreachableError, KbfixError
+from ..base import LOG_STEPS
 from . import wmi, wsman
-from .errors import AuthenticationError, HostUnreachableError, KbfixError
-from .model import OsFacts
-from .winrm import LOG_STEPS, WinRMClient
+from .client import WinRMClient
 
 # DSP0226's namespace, which Windows answers with (Test-WSMan shows it as "wsmid"). MS-WSMV's namespace table
 # spells it ".../identify/1/..." and some clients copied that, so replies in either are read.

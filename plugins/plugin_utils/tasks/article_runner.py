@@ -5,13 +5,13 @@
 1. ``prepare`` loads every spec and resolves its variables. Nothing has been sent yet, so a bad spec or a
    bad variable fails here, naming the field, with the host untouched.
 2. ``run`` takes the OS facts (given, or one query), merges the fact requests of all articles into one
-   ``collect.gather`` (a handful of concurrent requests however many articles), and evaluates each article.
+   ``Transport.gather`` (a handful of concurrent requests however many articles), and evaluates each article.
 3. In ``enforced`` state the plans of noncompliant articles are carried out: packages through the cmd shell
-   (``installer.install``), registry values through StdRegProv with read-back (``wmi.set_value``), then the
+   (``installer.install``), registry values through StdRegProv with read-back (``Transport.set_value``), then the
    host is read and judged again. Reboot steps are never carried out here: ``restart_required`` says one is
    due, the play decides when.
 
-Pure library: no Ansible imports. The action plugin resolves paths and builds the client.
+Pure library: no Ansible imports. The action plugin resolves paths and opens the transport.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from . import collect, engine, installer, wmi
-from .errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
-from .model import (
+from ..article import engine
+from ..article.model import VERDICT_STATUSES as VERDICT_STATUSES  # the module's fail_on choices
+from ..article.model import (
     FactRequest,
     HostFacts,
     OsFacts,
@@ -32,8 +32,10 @@ from .model import (
     RegistryValue,
     Verdict,
 )
-from .spec import ARCHITECTURES, ArticleSpec, VariableValue, load_spec, load_spec_data, resolve_variables
-from .winrm import LOG_STEPS, WinRMClient
+from ..article.spec import ARCHITECTURES, ArticleSpec, VariableValue, load_spec, load_spec_data, resolve_variables
+from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
+from ..transport.base import LOG_STEPS, Transport
+from . import installer
 
 State = Literal["audited", "enforced"]
 STATES: tuple[str, ...] = ("audited", "enforced")
@@ -197,17 +199,17 @@ def merged_request(articles: Sequence[PreparedArticle], os_facts: OsFacts) -> Fa
     return request
 
 
-def judge(client: WinRMClient, articles: Sequence[PreparedArticle], os_facts: OsFacts,
+def judge(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts,
           ) -> tuple[HostFacts, list[Verdict]]:
     """One gather for every article, then one verdict each."""
-    facts: HostFacts = collect.gather(client, os_facts, merged_request(articles, os_facts))
+    facts: HostFacts = transport.gather(os_facts, merged_request(articles, os_facts))
     verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
-    if _add_pending_cbs_packages(client, facts, articles, verdicts):
+    if _add_pending_cbs_packages(transport, facts, articles, verdicts):
         verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
     return facts, verdicts
 
 
-def _add_pending_cbs_packages(client: WinRMClient, facts: HostFacts, articles: Sequence[PreparedArticle],
+def _add_pending_cbs_packages(transport: Transport, facts: HostFacts, articles: Sequence[PreparedArticle],
                               verdicts: Sequence[Verdict]) -> bool:
     """On 6.x an installed .msu waits for the restart as a CBS package in state Install Pending, which
     Win32_QuickFixEngineering does not list yet: without this the engine would call a host that only needs
@@ -219,7 +221,7 @@ def _add_pending_cbs_packages(client: WinRMClient, facts: HostFacts, articles: S
               if any(step.action == "install_package" for step in v.plan)]
     found = False
     for hotfix in wanted:
-        packages = installer.cbs_packages(client, hotfix)
+        packages = installer.cbs_packages(transport, hotfix)
         if any(state in installer.CBS_PRESENT_STATES for state in packages.values()):
             facts.hotfixes = facts.hotfixes | {hotfix.upper()}
             sources = facts.hotfix_sources.get(hotfix.upper(), ())
@@ -237,27 +239,27 @@ def require_applicable(articles: Sequence[PreparedArticle], os_facts: OsFacts) -
             raise ArticleFault(article.id, article.missing)
 
 
-def run(client: WinRMClient, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
+def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
         options: Options) -> RunResult:
     if os_facts is None:
-        os_facts = wmi.os_facts(client)
+        os_facts = transport.os_facts()
     require_applicable(articles, os_facts)
-    facts, before = judge(client, articles, os_facts)
+    facts, before = judge(transport, articles, os_facts)
     if options.state == "audited":
         return RunResult(verdicts=before, restart_required=awaiting_restart(before))
-    result = enforce(client, facts, articles, before, options)
+    result = enforce(transport, facts, articles, before, options)
     if result.changed and not options.check_mode:
         # Judge again from what the host says now, not from what we believe we wrote.
-        result.verdicts = judge(client, articles, os_facts)[1]
+        result.verdicts = judge(transport, articles, os_facts)[1]
     result.restart_required = result.restart_required or awaiting_restart(result.verdicts)
     return result
 
 
-def enforce(client: WinRMClient, facts: HostFacts, articles: Sequence[PreparedArticle],
+def enforce(transport: Transport, facts: HostFacts, articles: Sequence[PreparedArticle],
             verdicts: Sequence[Verdict], options: Options) -> RunResult:
     """Carry out (in check mode: report) the plans of ``verdicts``, judged from ``facts``. The result's
     ``verdicts`` are the ones given; the caller judges again after changes."""
-    enforcer = _Enforcer(client, facts, options)
+    enforcer = _Enforcer(transport, facts, options)
     for article, verdict in zip(articles, verdicts, strict=True):
         try:
             enforcer.enforce(article, verdict)
@@ -281,8 +283,8 @@ def awaiting_restart(verdicts: Sequence[Verdict]) -> bool:
 class _Enforcer:
     """Carries out plans (or, in check mode, reports them) and records each change."""
 
-    def __init__(self, client: WinRMClient, facts: HostFacts, options: Options) -> None:
-        self.client = client
+    def __init__(self, transport: Transport, facts: HostFacts, options: Options) -> None:
+        self.transport = transport
         self.facts = facts
         self.os = facts.os
         self.options = options
@@ -329,7 +331,7 @@ class _Enforcer:
             self.result.changes.append({**base, "changed": True, "planned": True})
             self._diff_package(request, planned=True)
             return
-        done = installer.install(self.client, request, self.os)
+        done = installer.install(self.transport, request, self.os)
         self.result.changes.append({**base, **done.to_dict(), "changed": done.changed})
         self.result.restart_required = self.result.restart_required or done.restart_required or (
             done.changed and bool(details.get("restart")))
@@ -367,7 +369,7 @@ class _Enforcer:
         if self.options.check_mode:
             self._record_registry(article, step, key, name, before, desired, planned=True)
             return
-        change = wmi.set_value(self.client, key, name, desired, create=True)
+        change = self.transport.set_value(key, name, desired, create=True)
         self._record_registry(article, step, key, name, change.before, change.after, planned=False,
                               changed=change.changed)
 
@@ -378,7 +380,7 @@ class _Enforcer:
         if self.options.check_mode:
             self._record_registry(article, step, key, name, before, None, planned=True)
             return
-        change = wmi.delete_value(self.client, key, name)
+        change = self.transport.delete_value(key, name)
         self._record_registry(article, step, key, name, change.before, None, planned=False, changed=change.changed)
 
     def _record_registry(self, article: PreparedArticle, step: PlanStep, key: str, name: str,

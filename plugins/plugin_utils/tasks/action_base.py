@@ -3,8 +3,8 @@
 """The base of every kbfix.windows action plugin.
 
 Each action only says what is specific to it (``ARGUMENT_SPEC`` and ``execute``); this base validates the
-arguments (before any request reaches the host), builds the WinRM client from the host's ordinary
-``ansible_connection: winrm`` settings, and converts the collection's exceptions into a task result in
+arguments (before any request reaches the host), opens the host's transport (WinRM from its ordinary
+``ansible_connection: winrm`` settings, or SMB), and converts the collection's exceptions into a task result in
 exactly one place (``result_from_error``).
 """
 
@@ -16,9 +16,11 @@ from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-from . import article_runner, winrm, wmi
-from .errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
-from .model import OsFacts
+from ..article.model import OsFacts
+from ..errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
+from ..transport import select
+from ..transport.base import Transport
+from . import article_runner
 
 display = Display()
 
@@ -96,20 +98,11 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         """Documented verbosity: 2 = steps, 4 = each WS-Man operation, 5 = raw payloads (credentials redacted)."""
         display.verbose(message, host=self.host_label, caplevel=level - 1)
 
-    def winrm_client(self, **overrides: t.Any) -> winrm.WinRMClient:
-        """The WinRM client for this host, built from its ordinary ``ansible_connection: winrm`` settings.
-
-        Only the connection's option processing runs (``_build_winrm_kwargs``): never ``_connect()`` or
-        ``exec_command()``, which would open a shell and wrap every command in PowerShell. The client's log
-        hook is ``self.log``, so ``-vv`` shows steps, ``-vvvv`` each WS-Man operation and ``-vvvvv`` payloads
-        (credentials redacted by the client)."""
-        connection = self._connection
-        if not hasattr(connection, "_build_winrm_kwargs"):
-            name = getattr(connection, "ansible_name", None) or getattr(connection, "transport", "?")
-            raise ArgumentError("ansible_connection", f"kbfix.windows talks to the host over WinRM itself and "
-                                                      f"needs ansible_connection=winrm, not {name}")
-        settings = winrm.settings_from_connection(connection, **overrides)
-        return winrm.client_for(settings, log=self.log)
+    def open_transport(self, task_vars: dict[str, t.Any], **overrides: t.Any) -> Transport:
+        """How this host is reached (``transport.select``): WinRM from its ordinary ``ansible_connection: winrm``
+        settings, or SMB for ``kbfix_transport: smb``. The transport's log hook is ``self.log``, so ``-vv`` shows
+        steps, ``-vvvv`` each operation and ``-vvvvv`` payloads (credentials redacted by the transport)."""
+        return select.open_transport(self._connection, task_vars, self.log, **overrides)
 
     def find_controller_file(self, path: str, argument: str) -> str:
         """A controller path, relative ones searched like ``files/`` lookups (the role's ``files/``, then the
@@ -139,9 +132,9 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
             return article_runner.os_facts_from_mapping(host_facts, "host_facts")
         return self.known_os_facts(task_vars)
 
-    def os_facts(self, client: winrm.WinRMClient, task_vars: dict[str, t.Any]) -> OsFacts:
-        """OS facts gathered earlier in the play, else queried (two concurrent WMI enumerations)."""
+    def os_facts(self, transport: Transport, task_vars: dict[str, t.Any]) -> OsFacts:
+        """OS facts gathered earlier in the play, else queried from the host."""
         known = self.known_os_facts(task_vars)
         if known is not None:
             return known
-        return wmi.os_facts(client)
+        return transport.os_facts()

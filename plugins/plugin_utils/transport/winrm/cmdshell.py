@@ -19,8 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 
-from . import escape, wmi, wsman
-from .errors import (
+from ...errors import (
     AmbiguousWriteError,
     HostUnreachableError,
     InstanceNotFoundError,
@@ -31,19 +30,14 @@ from .errors import (
     RemoteCommandError,
     TransportError,
 )
-from .winrm import LOG_OPERATIONS, LOG_STEPS, WinRMClient, with_settings
+from .. import escape
+from ..base import DEFAULT_COMMAND_TIMEOUT, LOG_OPERATIONS, LOG_STEPS, CommandResult, PackageSource
+from . import wmi, wsman
+from .client import WinRMClient, with_settings
 
 CMD_MAX_LINE = 8191  # cmd.exe's limit for one command line (XP and later)
 NOT_RECOGNIZED_EXIT = 9009  # cmd.exe /c <unknown program>
-DEFAULT_TIMEOUT = 3600.0
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    command: str
-    exit_code: int
-    stdout: str
-    stderr: str
+DEFAULT_TIMEOUT = DEFAULT_COMMAND_TIMEOUT
 
 
 def _codec(codepage: int) -> str:
@@ -166,6 +160,11 @@ def reg_add_none(client: WinRMClient, key: str, name: str) -> None:
     run(client, "reg", [*args, "/t", "REG_NONE", "/f"], timeout=120)
 
 
+def delete_file(client: WinRMClient, path: str) -> None:
+    """``del /f /q`` a file this collection put on the host; del exits 0 for a missing file too."""
+    run_line(client, f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
+
+
 # ---------------------------------------------------------------------------------------------------
 # Upload
 
@@ -276,15 +275,6 @@ def _not_recognized(result: CommandResult) -> bool:
     return result.exit_code == NOT_RECOGNIZED_EXIT or "is not recognized as an internal or external command" in text
 
 
-@dataclass(frozen=True)
-class PackageSource:
-    """Where an installer comes from: bytes to upload, a path already on the host, or a UNC path."""
-
-    data: bytes | None = None
-    host_path: str | None = None
-    unc_path: str | None = None
-
-
 def stage_package(client: WinRMClient, source: PackageSource, destination: str) -> str:
     """The path to run the package from. Uploads ``data`` to ``destination``; checks that ``host_path``
     exists; uses ``unc_path`` as it is (WMI cannot see network paths, and over NTLM the shell has no
@@ -306,10 +296,6 @@ def stage_package(client: WinRMClient, source: PackageSource, destination: str) 
 # Reboot
 
 
-# shutdown.exe of XP / Server 2003 accepts a delay of 0-600 seconds and a comment of at most 127 characters
-# (Vista and later: 10 years and 512); the lower limits hold on every supported Windows.
-MAX_REBOOT_DELAY = 600
-MAX_REBOOT_MESSAGE = 127
 REBOOT_METHODS = ("shutdown", "wmi")
 
 

@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-from . import escape, wsman
-from .errors import (
+from ...article.model import Architecture, FileFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
+from ...errors import (
     AccessDeniedError,
     AmbiguousWriteError,
     ArgumentError,
@@ -35,8 +35,14 @@ from .errors import (
     WriteVerificationError,
     WSManFaultError,
 )
-from .model import Architecture, FileFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
-from .winrm import LOG_STEPS, WinRMClient
+from .. import escape
+from ..base import LOG_STEPS, RegistryChange, RestartScope, same_value
+from ..indicators import (
+    pending_restart_from,
+    pending_restart_plan,
+)
+from . import wsman
+from .client import WinRMClient
 
 T = TypeVar("T")
 
@@ -73,16 +79,6 @@ _SET: dict[str, tuple[str, str]] = {
 }
 
 # Pending-restart indicators and the source names reported in HostFacts.reboot_pending_sources.
-SESSION_MANAGER = r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager"
-PFRO_VALUE = "PendingFileRenameOperations"
-CBS_REBOOT_PENDING = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing\RebootPending"
-WU_REBOOT_REQUIRED = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\WindowsUpdate\Auto Update\RebootRequired"
-UPDATE_EXE_VOLATILE = r"HKLM\SOFTWARE\Microsoft\Updates\UpdateExeVolatile"
-UPDATE_EXE_FLAGS = "Flags"
-SOURCE_PFRO = "PendingFileRenameOperations"
-SOURCE_CBS = "CBS RebootPending"
-SOURCE_WU = "WindowsUpdate RebootRequired"
-SOURCE_UPDATE_EXE = "UpdateExeVolatile"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -281,34 +277,6 @@ def read_values(client: WinRMClient, key: str, names: Iterable[str]) -> dict[str
 # --- writes ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RegistryChange:
-    changed: bool
-    before: RegistryValue | None
-    after: RegistryValue | None
-
-
-def _expanded_pattern(template: str) -> re.Pattern[str]:
-    # GetExpandedStringValue returns the data with %VARIABLES% expanded by the provider's environment,
-    # so "%SystemRoot%\x" reads back as "C:\WINDOWS\x": accept any expansion of each variable.
-    parts = re.split(r"(%[^%]+%)", template)
-    regex = "".join(".+?" if p.startswith("%") and p.endswith("%") and len(p) > 2 else re.escape(p) for p in parts)
-    return re.compile(regex, re.DOTALL)
-
-
-def same_value(desired: RegistryValue, found: RegistryValue | None) -> bool:
-    """Whether the host's value is the desired one (type and data)."""
-    if found is None or found.type != desired.type:
-        return False
-    if desired.type == "none":
-        return True
-    if desired.type == "expandstring" and isinstance(desired.data, str) and isinstance(found.data, str):
-        return found.data == desired.data or bool(_expanded_pattern(desired.data).fullmatch(found.data))
-    if desired.type == "multistring":
-        return list(desired.data or []) == list(found.data or [])  # type: ignore[arg-type]
-    return desired.data == found.data
-
-
 def _set_params(path: RegistryPath, name: str, value: RegistryValue) -> tuple[str, dict[str, wsman.ParamValue]]:
     method, param = _SET[value.type]
     data = value.data
@@ -370,7 +338,7 @@ def _is_set(client: WinRMClient, key: str, name: str, value: RegistryValue) -> b
 
 
 def set_value(client: WinRMClient, key: str, name: str, value: RegistryValue, *,
-              create: bool = False) -> RegistryChange:
+              create: bool = False, write_none: Callable[[str, str], None] | None = None) -> RegistryChange:
     """Make ``key\\name`` hold ``value``; read back and verify. Unchanged values are not written."""
     path = parse_key(key)
     what = f"{path}\\{name}"
@@ -383,14 +351,17 @@ def set_value(client: WinRMClient, key: str, name: str, value: RegistryValue, *,
         create_key(client, str(path))
     applied = partial(_is_set, client, str(path), name, value)
     if value.type == "none":
-        # StdRegProv has no Set method for REG_NONE; reg.exe (present since XP) writes it.
-        from .cmdshell import reg_add_none  # cmdshell builds on this module
+        # StdRegProv has no Set method for REG_NONE: the caller passes a writer that uses reg.exe (present
+        # since XP) through the cmd shell, which builds on this module and so cannot be imported here.
+        if write_none is None:
+            raise ArgumentError("type", "REG_NONE values need the cmd shell (reg.exe) to be written")
+        none_writer = write_none
 
-        def write_none() -> int:
-            reg_add_none(client, str(path), name)
+        def write_reg_none() -> int:
+            none_writer(str(path), name)
             return RV_OK
 
-        _write_once(client, write_none, applied, "reg add", what)
+        _write_once(client, write_reg_none, applied, "reg add", what)
     else:
         _write_once(client, lambda: _stdregprov(client, method, params, write=True)[0], applied, method, what)
     after = read_value(client, str(path), name, value.type)
@@ -683,55 +654,6 @@ def win32_shutdown(client: WinRMClient, flags: int) -> int:
 # wusa stages a CBS package); what an audit of an article needs, at the fewest requests.
 # "full": also what other agents leave (Windows Update's RebootRequired, update.exe's volatile key), for the
 # facts and reboot modules, which answer "does this host need a restart" whoever asked for it.
-RestartScope = Literal["article", "full"]
-
-
-@dataclass(frozen=True)
-class RestartIndicators:
-    values: tuple[tuple[str, str, RegistryType], ...]  # (key, name, type): each read with one typed Get
-    keys: tuple[str, ...]  # keys whose existence means "restart pending"
-
-
-def _version(os: OsFacts) -> tuple[int, int]:
-    major, minor = os.version.split(".")[:2]
-    return int(major), int(minor)
-
-
-def pending_restart_plan(os: OsFacts, scope: RestartScope = "full") -> RestartIndicators:
-    r"""The registry values and keys that tell a pending restart on this OS.
-
-    Every Windows queues replaced in-use files in PendingFileRenameOperations; from Vista (6.0) on CBS also
-    creates ``...\Component Based Servicing\RebootPending``. The full scope adds Windows Update's
-    ``RebootRequired`` key and, on XP / Server 2003 (5.1, 5.2), update.exe's ``UpdateExeVolatile`` key, whose
-    ``Flags`` is non-zero until the restart (the key is volatile: a boot removes it)."""
-    values: list[tuple[str, str, RegistryType]] = [(SESSION_MANAGER, PFRO_VALUE, "multistring")]
-    keys: list[str] = []
-    version = _version(os)
-    if version >= (6, 0):
-        keys.append(CBS_REBOOT_PENDING)
-    if scope == "full":
-        keys.append(WU_REBOOT_REQUIRED)
-        if (5, 1) <= version < (6, 0):
-            values.append((UPDATE_EXE_VOLATILE, UPDATE_EXE_FLAGS, "dword"))
-    return RestartIndicators(tuple(values), tuple(keys))
-
-
-def pending_restart_from(values: Mapping[tuple[str, str], RegistryValue | None],
-                         keys: Mapping[str, bool]) -> tuple[bool, tuple[str, ...]]:
-    """Decide from values keyed ``(registry_key_id(key), name.casefold())`` and keys keyed
-    ``registry_key_id(key)``; facts that were not read do not count."""
-    sources = []
-    pfro = values.get((registry_key_id(SESSION_MANAGER), PFRO_VALUE.casefold()))
-    if pfro is not None and isinstance(pfro.data, list) and any(s for s in pfro.data):
-        sources.append(SOURCE_PFRO)
-    if keys.get(registry_key_id(CBS_REBOOT_PENDING)):
-        sources.append(SOURCE_CBS)
-    if keys.get(registry_key_id(WU_REBOOT_REQUIRED)):
-        sources.append(SOURCE_WU)
-    flags = values.get((registry_key_id(UPDATE_EXE_VOLATILE), UPDATE_EXE_FLAGS.casefold()))
-    if flags is not None and isinstance(flags.data, int) and flags.data != 0:
-        sources.append(SOURCE_UPDATE_EXE)
-    return bool(sources), tuple(sources)
 
 
 def pending_restart(client: WinRMClient, os: OsFacts,

@@ -19,7 +19,7 @@ from typing import Any, Literal, cast
 
 import yaml
 
-from .errors import SpecError
+from ..errors import SpecError
 from .model import (
     REGISTRY_TYPES,
     Architecture,

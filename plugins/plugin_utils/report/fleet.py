@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from .errors import ArgumentError
-from .model import VERDICT_STATUSES, CheckResult, PlanStep, Verdict, VerdictStatus
+from ..article.model import VERDICT_STATUSES, CheckResult, PlanStep, Verdict, VerdictStatus
+from ..errors import ArgumentError
 
 SCHEMA_VERSION = 1
 GENERATOR = "kbfix.windows.compliance_report"

@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar, cast
 
 import yaml
 
-from .errors import ArgumentError, SpecError
+from ..errors import ArgumentError, SpecError
 from .model import Architecture, RegistryData, RegistryType
 from .versions import Branch, WinVersion, parse_build_line
 

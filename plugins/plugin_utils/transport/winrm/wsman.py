@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from defusedxml import ElementTree as SafeET
 
-from .errors import (
+from ...errors import (
     AccessDeniedError,
     FilterNotSupportedError,
     InstanceNotFoundError,

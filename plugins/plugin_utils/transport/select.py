@@ -1,0 +1,53 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one place that decides how a host is reached.
+
+A host's inventory says it in Ansible's terms: ``ansible_connection: winrm`` (with the usual ``ansible_winrm_*``
+variables) selects WinRM, which is the default; ``kbfix_transport: smb`` selects the SMB transport (NT 4.0, no
+WinRM). Everything above this module receives a ``Transport`` and never asks which one it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ArgumentError
+from .base import LogFn, Transport
+
+TRANSPORT_VARIABLE = "kbfix_transport"
+TRANSPORTS = ("winrm", "smb")
+
+
+def transport_name(task_vars: Mapping[str, Any]) -> str:
+    """``kbfix_transport`` from the host's variables, ``winrm`` when unset."""
+    value = task_vars.get(TRANSPORT_VARIABLE)
+    if value is None or value == "":
+        return "winrm"
+    if not isinstance(value, str) or value.strip().lower() not in TRANSPORTS:
+        raise ArgumentError(TRANSPORT_VARIABLE, f"must be one of {', '.join(TRANSPORTS)}, got {value!r}")
+    return value.strip().lower()
+
+
+def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **overrides: Any) -> Transport:
+    """The transport for this host: built from its settings, not yet connected (the first request connects).
+
+    ``connection`` is the task's Ansible connection object: for WinRM only its option processing runs
+    (``_build_winrm_kwargs``), never ``_connect()``, which would open a shell and wrap commands in PowerShell.
+    ``overrides`` change transport settings (timeouts) for this task."""
+    name = transport_name(task_vars)
+    if name == "smb":
+        from .smb import transport as smb  # impacket is loaded only for hosts that need it
+
+        opened: Transport = smb.open_for(task_vars, log, **overrides)
+        return opened
+    from .winrm import client as winrm
+    from .winrm.transport import WinRMTransport
+
+    if not hasattr(connection, "_build_winrm_kwargs"):
+        kind = getattr(connection, "ansible_name", None) or getattr(connection, "transport", "?")
+        raise ArgumentError("ansible_connection", f"kbfix.windows talks to the host over WinRM itself and needs "
+                                                  f"ansible_connection=winrm (or {TRANSPORT_VARIABLE}=smb for "
+                                                  f"NT 4.0 hosts), not {kind}")
+    settings = winrm.settings_from_connection(connection, **overrides)
+    return WinRMTransport(winrm.client_for(settings, log=log))
