@@ -406,9 +406,9 @@ def instance_element(class_name: str, resource_uri: str, properties: dict[str, o
 def fragment_element(values: Sequence[tuple[str, object, str | None]]) -> Elem:
     """Selected properties (``SELECT a,b FROM ...``) as Windows writes them: every child unqualified, the
     ``Datetime`` inside a date property too (``<LastBootUpTime><Datetime>...</Datetime></LastBootUpTime>``),
-    and no ``cim`` declaration, since nothing in a fragment is in that namespace."""
+    although the fragment declares ``cim`` as typed items do."""
     children = [el for name, value, cim_type in values for el in value_elements(name, value, cim_type, "Datetime")]
-    return Elem("w:XmlFragment", [("xmlns:xsi", NS_XSI)], children)
+    return Elem("w:XmlFragment", [("xmlns:cim", NS_CIM), ("xmlns:xsi", NS_XSI)], children)
 
 
 def method_output(resource_uri: str, method: str, out: dict[str, object]) -> Elem:
