@@ -474,7 +474,7 @@ _FILTER_PROBE = "SELECT Version FROM Win32_OperatingSystem"
 _PROBE_LOCK = threading.Lock()
 
 
-def filters_refused(client: WinRMClient) -> bool:
+def _filters_refused(client: WinRMClient) -> bool:
     """Whether the host refuses WQL filters, asked after one query's filter fault. That fault alone decides
     nothing: the query may be at fault (a bad WHERE, a class the host lacks), so the host is marked filter-less
     only when it also refuses ``_FILTER_PROBE``, once per client; the answer sticks either way."""
@@ -504,7 +504,7 @@ def query(client: WinRMClient, q: Query) -> list[wsman.WmiObject]:
         try:
             return _filtered(client, q.namespace, q.class_name, q.wql())
         except FilterNotSupportedError:
-            if not filters_refused(client):
+            if not _filters_refused(client):
                 raise
             client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): enumerating instead")
     return [o for o in client.enumerate(wsman.wmi_resource(q.namespace, q.class_name)) if q.matches(o)]
@@ -601,7 +601,7 @@ def file_facts(client: WinRMClient, paths: Sequence[str]) -> dict[str, FileFacts
         try:
             return _files_by_wql(client, unique)
         except FilterNotSupportedError:
-            if not filters_refused(client):
+            if not _filters_refused(client):
                 raise
             client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): one Get per file")
     facts = run_concurrently(client, [partial(_file_by_get, client, p) for p in unique])
