@@ -115,6 +115,12 @@ class FilterNotSupportedError(WSManFaultError):
     """Raised when the service rejects ``w:Filter`` (WinRM 1.0 on 2003 R2): enumerate without WQL instead."""
 
 
+class ClassNotFoundError(WSManFaultError, NotFoundError):
+    """Raised when a WQL query names a class the namespace does not have. Windows 2008 R2 says so with the
+    same CannotProcessFilter fault (2150858778) it uses for "no filters here"; the message or the WMI error
+    (0x80041010) tells them apart. The filter worked: the query, not the host, is at fault."""
+
+
 class ArticleFault(KbfixError):
     """Raised by ``article_runner`` for an error that belongs to one article (a bad spec or variable, or a
     failure while auditing or enforcing it). ``cause`` is the original error, ``partial`` carries what was

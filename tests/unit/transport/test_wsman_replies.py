@@ -186,3 +186,92 @@ def test_cim_datetimes(text: str, expected: datetime.datetime) -> None:
 def test_bad_datetimes(text: str) -> None:
     with pytest.raises(ValueError):
         wsman.parse_cim_datetime(text)
+
+
+# --- shapes Windows sends that older winsim and parser disagreed on (issue 16) ------------------------
+# Written from the shapes of public captures (Windows 2008 R2 / 2012, pretty-printed as WinRM clients keep them
+# in their test data); see docs/transport.md "Reply shapes".
+
+
+def test_fragment_datetime_is_unqualified() -> None:
+    # SELECT LastBootUpTime FROM Win32_OperatingSystem: the fragment's Datetime has no namespace.
+    page = wsman.enumeration_page(reply("enumerate_fragment_lastboot.xml"))
+    [item] = page.items
+    assert item.class_name == ""
+    boot = item["LastBootUpTime"]
+    assert boot == datetime.datetime(2013, 4, 15, 16, 28, 39, 500000, tzinfo=UTC)
+    assert wsman.as_datetime(boot) == boot
+
+
+def test_fragment_file_row_keeps_size_and_date() -> None:
+    # SELECT Name,Version,FileSize,LastModified FROM CIM_DataFile WHERE ...: the KB253729 Mpr.dll row.
+    mpr, mprui = wsman.enumeration_page(reply("pull_fragment_datafile.xml")).items
+    assert wsman.as_int(mpr["FileSize"]) == 51472
+    assert wsman.as_datetime(mpr["LastModified"]) == datetime.datetime(2002, 8, 29, 11, 0, tzinfo=UTC)
+    assert mpr["Version"] == "4.0.1381.7148"
+    # Interval and Date are unqualified too; their text is kept for callers that parse them.
+    assert mprui["ElapsedTime"] == "P0DT0H5M30.25S"
+    assert mprui["InstallDate"] == "2013-04-15Z"
+    assert mprui["Version"] is None
+
+
+def test_quota_fault_reported_through_a_wmi_error() -> None:
+    fault = wsman.parse_reply(load("fault_quota_wmierror.xml")).fault
+    assert fault is not None
+    assert fault.subcode == (wsman.NS_WSMAN, "InternalError") and fault.wsman_code is None
+    assert fault.wmi_code == wsman.FAULT_QUOTA_OPERATIONS
+    error = fault.to_error(wsman.ACTION_ENUMERATE)
+    assert type(error) is errors.QuotaExceededError
+    assert error.code == wsman.FAULT_QUOTA_OPERATIONS
+    assert str(error).endswith(": The WS-Management service cannot process the request. This user is allowed a "
+                               "maximum number of 1500 concurrent operations, which has been exceeded. Close "
+                               "existing operations for this user, or raise the quota for this user.")
+
+
+def test_class_not_found_is_not_filters_not_supported() -> None:
+    fault = wsman.parse_reply(load("fault_class_not_found.xml")).fault
+    assert fault is not None
+    assert fault.subcode == (wsman.NS_ENUMERATION, "CannotProcessFilter")
+    error = fault.to_error(wsman.ACTION_ENUMERATE)
+    assert type(error) is errors.ClassNotFoundError
+    assert isinstance(error, errors.NotFoundError)
+    assert not isinstance(error, errors.FilterNotSupportedError)
+    assert error.code == 2150858778
+
+
+def test_class_not_found_told_by_the_wmi_error_when_the_message_is_localised() -> None:
+    fault = wsman.parse_reply(load("fault_class_not_found_localized.xml")).fault
+    assert fault is not None and fault.wmi_code == wsman.WBEM_E_INVALID_CLASS
+    assert type(fault.to_error()) is errors.ClassNotFoundError
+    assert fault.message == "Die angegebene Klasse ist im angegebenen Namespace nicht vorhanden."
+
+
+def test_filters_not_supported_stays_so() -> None:
+    fault = wsman.parse_reply(load("fault_cannot_process_filter.xml")).fault
+    assert fault is not None
+    assert type(fault.to_error()) is errors.FilterNotSupportedError
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("fault_class_not_found.xml", "The specified class does not exist in the given namespace."),
+    ("fault_not_found.xml", "The WS-Management service cannot process the request because the WMI object was "
+                            "not found."),
+])
+def test_fault_message_is_the_windows_message_alone(name: str, message: str) -> None:
+    # Not the flattened __ExtendedStatus (ExecQuery, the query, WinMgmt) or MSFT_WmiError codes around it.
+    fault = wsman.parse_reply(load(name)).fault
+    assert fault is not None
+    assert fault.message == message
+    assert str(fault.to_error()).endswith(": " + message)
+
+
+@pytest.mark.parametrize("payload", [
+    b'<?xml version="1.0"?><!DOCTYPE s [<!ENTITY a "aaaaaaaaaa">]>'
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>&a;</s:Body></s:Envelope>',
+    b'<?xml version="1.0"?><!DOCTYPE s SYSTEM "http://127.0.0.1:1/x.dtd">'
+    b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body/></s:Envelope>',
+])
+def test_hardening_refusal_says_so(payload: bytes) -> None:
+    with pytest.raises(errors.TransportError, match=r"refused: DTD/entities") as caught:
+        wsman.parse_reply(payload)
+    assert "well-formed" not in str(caught.value)

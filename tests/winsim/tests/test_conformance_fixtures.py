@@ -118,6 +118,26 @@ def test_wql_selected_properties(client: Any) -> None:
     compare("enumerate_wql_fragment.xml", reply.content, reply.message_id)
 
 
+def test_wql_selected_datetime(client: Any) -> None:
+    body = enumerate_body(True, "SELECT LastBootUpTime FROM Win32_OperatingSystem")
+    reply = client.send(ENUMERATE, CIMV2 + "*", body)
+    compare("enumerate_wql_fragment_datetime.xml", reply.content, reply.message_id)
+
+
+def test_wql_class_not_found(client: Any) -> None:
+    reply = client.send(ENUMERATE, CIMV2 + "*", enumerate_body(True, "SELECT Name FROM Win32_NoSuchClass"))
+    assert reply.status == 500
+    compare("fault_wql_class_not_found.xml", reply.content, reply.message_id)
+
+
+def test_quota_as_a_wmi_error(make_fleet: Callable[..., Any], raw_client: Callable[..., Any]) -> None:
+    ep = make_fleet(https=True).hosts["h1"]
+    ep.set_faults(quota_wmi_fault=1)
+    reply = raw_client(ep).send(ENUMERATE, CIMV2 + "Win32_Service", enumerate_body(True))
+    assert reply.status == 500
+    compare("fault_quota_wmi_error.xml", reply.content, reply.message_id)
+
+
 def test_get(client: Any) -> None:
     reply = client.send("http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", CIMV2 + "Win32_Service",
                         selectors={"Name": "LanmanServer"})

@@ -100,6 +100,17 @@ def test_http_500_quota_and_timeout_faults(setup: Any) -> None:
     assert ep.counters()["by_action"] == {"Get": 4}
 
 
+def test_quota_fault_as_a_wmi_error(setup: Any) -> None:
+    _, ep, client = setup
+    ep.set_faults(quota_wmi_fault={"action": "Get", "count": 1})
+    reply = send_get(client)
+    assert reply.status == 500
+    assert b"<p:error_Code xsi:type=\"cim:cimUnsignedInt\">2150859174</p:error_Code>" in reply.content
+    assert b"w:InternalError" in reply.content and b"f:WSManFault" not in reply.content
+    assert send_get(client).status == 200
+    assert ep.run_control("get_faults") == {"quota_wmi_fault": {"action": "Get", "count": 0, "skip": 0}}
+
+
 def test_faults_through_pywinrm(make_fleet: Callable[..., Any]) -> None:
     ep = make_fleet().hosts["h1"]
     session = winrm.Session(ep.url, auth=(ep.username, ep.password), transport="ntlm")

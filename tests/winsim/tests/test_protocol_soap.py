@@ -117,12 +117,50 @@ def test_datetime_offsets() -> None:
 
 def test_fragment_children_are_unqualified() -> None:
     # The w: prefix of the fragment is declared on the envelope, so parse it inside one.
+    when = dt.datetime(2013, 4, 15, 16, 28, 39, 500000, tzinfo=dt.UTC)
     xml = soap.envelope("urn:x", None, [soap.fragment_element([("Name", "Dfsr", "string"),
-                                                               ("Description", None, None)])])
+                                                               ("Description", None, None),
+                                                               ("LastModified", when, "datetime")])])
     fragment = ET.fromstring(xml).find("s:Body/w:XmlFragment", NS)
     assert fragment is not None
-    assert [c.tag for c in fragment] == ["Name", "Description"]
+    assert [c.tag for c in fragment] == ["Name", "Description", "LastModified"]
     assert fragment[1].get(f"{{{soap.NS_XSI}}}nil") == "true"
+    # Windows leaves the Datetime inside a fragment unqualified too (not cim:Datetime as in typed items).
+    assert [c.tag for c in fragment[2]] == ["Datetime"]
+    assert fragment[2][0].text == "2013-04-15T16:28:39.5Z"
+    assert b"<LastModified><Datetime>2013-04-15T16:28:39.5Z</Datetime></LastModified>" in xml
+
+
+def test_class_not_in_namespace_fault_as_2008_r2_writes_it() -> None:
+    query = "SELECT HotFixID FROM Win32_ReliabilityRecords"
+    root = ET.fromstring(soap.fault_envelope(faults.class_not_in_namespace(query), "uuid:X", "w2k8r2"))
+    assert root.findtext("s:Body/s:Fault/s:Code/s:Subcode/s:Value", namespaces=NS) == "n:CannotProcessFilter"
+    outer = root.find("s:Body/s:Fault/s:Detail/f:WSManFault", NS)
+    assert outer is not None and outer.get("Code") == "2150858778"
+    provider = outer.find("f:Message/f:ProviderFault", NS)
+    assert provider is not None
+    assert provider.findtext("f:WSManFault/f:Message", namespaces=NS) == (
+        "The specified class does not exist in the given namespace. ")
+    status_ns = soap.WMI_URI_PREFIX + "root/cimv2/__ExtendedStatus"
+    status = provider.find(f"f:ExtendedError/{{{status_ns}}}__ExtendedStatus", NS)
+    assert status is not None
+    assert status.findtext(f"{{{status_ns}}}ParameterInfo") == query
+    assert status.findtext(f"{{{status_ns}}}Operation") == "ExecQuery"
+    assert status.find(f"{{{status_ns}}}StatusCode").get(f"{{{soap.NS_XSI}}}nil") == "true"  # type: ignore[union-attr]
+
+
+def test_quota_as_a_bare_wmi_error_as_2012_writes_it() -> None:
+    root = ET.fromstring(soap.fault_envelope(faults.quota_operations_wmi_error(1500), "uuid:X", "w2012"))
+    fault = root.find("s:Body/s:Fault", NS)
+    assert fault is not None
+    assert fault.findtext("s:Code/s:Subcode/s:Value", namespaces=NS) == "w:InternalError"
+    assert fault.find("s:Detail/f:WSManFault", NS) is None  # the code is only in the WMI error
+    wmi_ns = soap.CIM_URI_PREFIX + "MSFT_WmiError"
+    error = fault.find(f"s:Detail/{{{wmi_ns}}}MSFT_WmiError", NS)
+    assert error is not None
+    assert error.findtext(f"{{{wmi_ns}}}error_Code") == "2150859174"
+    assert error.findtext(f"{{{wmi_ns}}}MessageID") == "HRESULT 0x803381a6"
+    assert "maximum number of 1500 concurrent operations" in (error.findtext(f"{{{wmi_ns}}}Message") or "")
 
 
 def test_method_output_puts_return_value_last_and_drops_nulls() -> None:

@@ -48,6 +48,9 @@ class WsmanFault(Exception):
         action: str = WSMAN_FAULT,
         provider_fault: bool = False,
         fault_detail: str | None = None,
+        provider_message: str | None = None,
+        extended_status: Mapping[str, str | None] | None = None,
+        wmi_error: bool = False,
     ) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
@@ -58,6 +61,13 @@ class WsmanFault(Exception):
         # WMI errors come back wrapped in a ProviderFault naming WsmWmiPl.dll, like Windows does.
         self.provider_fault = provider_fault
         self.fault_detail = fault_detail
+        # The provider's own message inside the ProviderFault when it differs from the reason (2008 R2's
+        # CannotProcessFilter says "class does not exist" only there), and the __ExtendedStatus WMI adds beside it.
+        self.provider_message = provider_message
+        self.extended_status = dict(extended_status) if extended_status is not None else None
+        # Windows Server 2012 (WinRM 3.0) reports some faults with a bare MSFT_WmiError as the whole detail and
+        # the code only in its error_Code, the subcode saying no more than w:InternalError.
+        self.wmi_error = wmi_error
 
 
 def operation_timed_out() -> WsmanFault:
@@ -80,6 +90,12 @@ def quota_operations(limit: int) -> WsmanFault:
     )
 
 
+def quota_operations_wmi_error(limit: int) -> WsmanFault:
+    """The operations quota as Windows Server 2012 words it: ``w:InternalError`` with an MSFT_WmiError detail."""
+    plain = quota_operations(limit)
+    return WsmanFault(plain.code, "w:InternalError", plain.reason, sender=False, wmi_error=True)
+
+
 def quota_shells(limit: int) -> WsmanFault:
     return WsmanFault(
         QUOTA_MAX_SHELLS,
@@ -97,6 +113,22 @@ def cannot_process_filter(detail: str) -> WsmanFault:
         f"The WS-Management service cannot process the request because the filter is invalid or not supported: "
         f"{detail}",
         action=ENUMERATION_FAULT,
+    )
+
+
+def class_not_in_namespace(query: str) -> WsmanFault:
+    """A WQL query naming a class the namespace lacks, as Windows Server 2008 R2 answers it: the same code and
+    reason as a filter it cannot process, the truth only in the WMI provider's fault and ``__ExtendedStatus``."""
+    return WsmanFault(
+        CANNOT_PROCESS_FILTER,
+        "n:CannotProcessFilter",
+        "The data source could not process the filter. The filter might be missing or it might be invalid. Change "
+        "the filter and try the request again. ",
+        action=ENUMERATION_FAULT,
+        provider_fault=True,
+        provider_message="The specified class does not exist in the given namespace. ",
+        extended_status={"Description": None, "Operation": "ExecQuery", "ParameterInfo": query,
+                         "ProviderName": "WinMgmt", "StatusCode": None},
     )
 
 
@@ -257,7 +289,7 @@ class FaultRule:
         return {"action": self.action, "count": self.count, "skip": self.skip}
 
 
-RULE_KINDS = ("reset_before", "reset_after", "http_500", "quota_fault", "timeout_fault")
+RULE_KINDS = ("reset_before", "reset_after", "http_500", "quota_fault", "quota_wmi_fault", "timeout_fault")
 
 
 @dataclass

@@ -592,6 +592,9 @@ class HostRuntime:
         if "quota_fault" in fired:
             fault = faults.quota_operations(self.limits.max_operations)
             return 500, soap.fault_envelope(fault, relates_to, self.name)
+        if "quota_wmi_fault" in fired:
+            fault = faults.quota_operations_wmi_error(self.limits.max_operations)
+            return 500, soap.fault_envelope(fault, relates_to, self.name)
         if "timeout_fault" in fired:
             return 500, soap.fault_envelope(faults.operation_timed_out(), relates_to, self.name)
         return None
@@ -655,13 +658,15 @@ class HostRuntime:
         limit = min(req.max_envelope_size or self.limits.max_envelope, self.limits.max_envelope)
         return max(limit - ENVELOPE_OVERHEAD, 0)
 
-    async def _machine(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _machine(self, fn: Callable[..., T], *args: Any, invalid_class: faults.WsmanFault | None = None) -> T:
         try:
             return await self.call(fn, *args)
         except Exception as exc:
             kind = wmi_error_kind(exc)
             if kind is None:
                 raise
+            if kind == "invalid_class" and invalid_class is not None:
+                raise invalid_class from exc
             raise faults.from_wmi_error(kind, str(getattr(exc, "message", exc))) from exc
 
     # --- enumeration -------------------------------------------------------------------------------
@@ -770,8 +775,10 @@ class HostRuntime:
         except wql.WqlError as exc:
             raise exc.to_fault() from exc
         # filtered=True tells the machine a WHERE clause narrows the result (CIM_DataFile refuses otherwise).
+        # An unknown class fails WMI's ExecQuery (WBEM_E_INVALID_CLASS), which WinRM reports as a filter it
+        # cannot process, not as the missing resource a Get or plain Enumerate of that class gets.
         instances = await self._machine(self.host.wmi_enumerate, namespace, query.class_name,
-                                        query.where is not None)
+                                        query.where is not None, invalid_class=faults.class_not_in_namespace(text))
         try:
             return [_wql_item(namespace, query, inst) for inst in instances if query.matches(inst.properties)]
         except wql.WqlError as exc:

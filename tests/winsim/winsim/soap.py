@@ -271,18 +271,54 @@ def envelope(action: str, relates_to: str | None, body: Sequence[Elem | str],
     return env.to_xml().encode("utf-8")
 
 
+NS_WMI_ERROR = CIM_URI_PREFIX + "MSFT_WmiError"
+NS_EXTENDED_STATUS = WMI_URI_PREFIX + "root/cimv2/__ExtendedStatus"
+
+
+def _extended_error(status: dict[str, str | None]) -> Elem:
+    """``f:ExtendedError`` holding WMI's ``__ExtendedStatus`` (operation, query, provider) beside the message."""
+    props = [Elem(f"p:{name}", [("xsi:nil", "true")]) if value is None else Elem(f"p:{name}", text=value)
+             for name, value in status.items()]
+    return Elem("f:ExtendedError", children=[Elem("p:__ExtendedStatus", [
+        ("xmlns:cim", NS_CIM), ("xmlns:p", NS_EXTENDED_STATUS), ("xmlns:xsi", NS_XSI),
+        ("xsi:type", "p:__ExtendedStatus_Type")], props)])
+
+
+def _wmi_error(fault: faults.WsmanFault) -> Elem:
+    """A bare MSFT_WmiError detail (Windows Server 2012): the code in ``error_Code``, the text twice."""
+
+    def prop(name: str, cim_type: str, text: str) -> Elem:
+        return Elem(f"p:{name}", [("xsi:type", f"cim:{cim_type}")], text=text)
+
+    return Elem("p:MSFT_WmiError", [
+        ("b:IsCIM_Error", "true"), ("xmlns:b", "http://schemas.dmtf.org/wbem/wsman/1/cimbinding.xsd"),
+        ("xmlns:cim", NS_CIM), ("xmlns:p", NS_WMI_ERROR), ("xmlns:xsi", NS_XSI), ("xsi:type", "p:MSFT_WmiError_Type"),
+    ], [
+        prop("CIMStatusCode", "cimUnsignedInt", "27"),
+        prop("Message", "cimString", fault.reason),
+        prop("MessageID", "cimString", f"HRESULT 0x{fault.code:08x}"),
+        prop("error_Category", "cimUnsignedInt", "30"),
+        prop("error_Code", "cimUnsignedInt", str(fault.code)),
+        prop("error_Type", "cimString", "HRESULT"),
+        prop("error_WindowsErrorMessage", "cimString", fault.reason),
+    ])
+
+
 def fault_envelope(fault: faults.WsmanFault, relates_to: str | None, machine: str) -> bytes:
     message = Elem("f:Message", text=fault.reason)
     if fault.provider_fault:
         inner = Elem(
             "f:WSManFault",
             [("xmlns:f", NS_WSMANFAULT), ("Code", str(fault.code)), ("Machine", machine)],
-            [Elem("f:Message", text=fault.reason)],
+            [Elem("f:Message", text=fault.provider_message or fault.reason)],
         )
+        provider_children: list[Elem | str] = [inner]
+        if fault.extended_status is not None:
+            provider_children.append(_extended_error(fault.extended_status))
         provider = Elem(
             "f:ProviderFault",
             [("provider", "WMI Provider"), ("path", r"%systemroot%\system32\WsmWmiPl.dll")],
-            [inner],
+            provider_children,
         )
         message = Elem("f:Message", children=[provider])
     wsman_fault = Elem(
@@ -293,7 +329,7 @@ def fault_envelope(fault: faults.WsmanFault, relates_to: str | None, machine: st
     detail: list[Elem | str] = []
     if fault.fault_detail:
         detail.append(Elem("w:FaultDetail", text=fault.fault_detail))
-    detail.append(wsman_fault)
+    detail.append(_wmi_error(fault) if fault.wmi_error else wsman_fault)
     code = Elem(
         "s:Code",
         children=[
@@ -337,14 +373,15 @@ def format_scalar(value: object) -> str:
     return str(value)
 
 
-def value_elements(name: str, value: object, cim_type: str | None) -> list[Elem]:
-    """One property as Windows writes it: nil, repeated elements for arrays, ``cim:Datetime`` for dates."""
+def value_elements(name: str, value: object, cim_type: str | None, datetime_tag: str = "cim:Datetime") -> list[Elem]:
+    """One property as Windows writes it: nil, repeated elements for arrays, ``cim:Datetime`` for dates
+    (``datetime_tag``: a fragment writes it unqualified)."""
     if value is None:
         return [Elem(name, [("xsi:nil", "true")])]
     if isinstance(value, (list, tuple)):
-        return [el for item in value for el in value_elements(name, item, cim_type)]
+        return [el for item in value for el in value_elements(name, item, cim_type, datetime_tag)]
     if isinstance(value, datetime):
-        return [Elem(name, children=[Elem("cim:Datetime", text=format_datetime(value))])]
+        return [Elem(name, children=[Elem(datetime_tag, text=format_datetime(value))])]
     return [Elem(name, text=format_scalar(value))]
 
 
@@ -367,7 +404,10 @@ def instance_element(class_name: str, resource_uri: str, properties: dict[str, o
 
 
 def fragment_element(values: Sequence[tuple[str, object, str | None]]) -> Elem:
-    children = [el for name, value, cim_type in values for el in value_elements(name, value, cim_type)]
+    """Selected properties (``SELECT a,b FROM ...``) as Windows writes them: every child unqualified, the
+    ``Datetime`` inside a date property too (``<LastBootUpTime><Datetime>...</Datetime></LastBootUpTime>``),
+    although the fragment declares ``cim`` as typed items do."""
+    children = [el for name, value, cim_type in values for el in value_elements(name, value, cim_type, "Datetime")]
     return Elem("w:XmlFragment", [("xmlns:cim", NS_CIM), ("xmlns:xsi", NS_XSI)], children)
 
 

@@ -16,7 +16,8 @@ Retry policy (see docs/transport.md):
 * connection reset or read timeout after sending: the host may have applied it. Reads are retried; writes
   raise ``AmbiguousWriteError`` so the caller reads back before deciding (wmi.set_value does);
 * WSManFault 2150858793 (operation timed out): retried for reads and Pull; Receive hands it to its loop;
-* WSManFault 2150859174 / 2150859173 (quota): the service refused before doing anything: back off, retry.
+* WSManFault 2150859174 / 2150859173 (quota), also when only an MSFT_WmiError detail carries the code
+  (Server 2012): the service refused before doing anything: back off, retry.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from ...errors import (
     AccessDeniedError,
     AmbiguousWriteError,
     ArgumentError,
+    ClassNotFoundError,
     FilterNotSupportedError,
     InstanceNotFoundError,
     KbfixError,
@@ -438,14 +440,43 @@ class Query:
         return actual is not None and actual.casefold() in {v.casefold() for v in self.match_values}
 
 
+# A filtered query every WMI host answers: a host that refuses even this refuses filters as such (WinRM 1.0).
+_FILTER_PROBE = "SELECT Version FROM Win32_OperatingSystem"
+_PROBE_LOCK = threading.Lock()
+
+
+def _filters_refused(client: WinRMClient) -> bool:
+    """Whether the host refuses WQL filters, asked after one query's filter fault. That fault alone decides
+    nothing: the query may be at fault (a bad WHERE, a class the host lacks), so the host is marked filter-less
+    only when it also refuses ``_FILTER_PROBE``, once per client; the answer sticks either way."""
+    with _PROBE_LOCK:  # concurrent queries (os_details) failing together probe once
+        if client.supports_filter is None:
+            try:
+                client.enumerate(wsman.wmi_resource("root/cimv2", "*"), _FILTER_PROBE)
+                client.supports_filter = True
+            except FilterNotSupportedError:
+                client.supports_filter = False
+    return client.supports_filter is False
+
+
+def _filtered(client: WinRMClient, namespace: str, class_name: str, wql: str) -> list[wsman.WmiObject]:
+    """One WQL enumeration; a class the namespace lacks is named in the error."""
+    try:
+        items = client.enumerate(wsman.wmi_resource(namespace, "*"), wql)
+    except ClassNotFoundError as exc:
+        raise ClassNotFoundError(f"{client.host}: {namespace} has no class {class_name}: {exc}", code=exc.code,
+                                 subcode=exc.subcode, action=exc.action) from None
+    client.supports_filter = True
+    return items
+
+
 def query(client: WinRMClient, q: Query) -> list[wsman.WmiObject]:
     if client.supports_filter is not False:
         try:
-            items = client.enumerate(wsman.wmi_resource(q.namespace, "*"), q.wql())
-            client.supports_filter = True
-            return items
+            return _filtered(client, q.namespace, q.class_name, q.wql())
         except FilterNotSupportedError:
-            client.supports_filter = False
+            if not _filters_refused(client):
+                raise
             client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): enumerating instead")
     return [o for o in client.enumerate(wsman.wmi_resource(q.namespace, q.class_name)) if q.matches(o)]
 
@@ -541,7 +572,8 @@ def file_facts(client: WinRMClient, paths: Sequence[str]) -> dict[str, FileFacts
         try:
             return _files_by_wql(client, unique)
         except FilterNotSupportedError:
-            client.supports_filter = False
+            if not _filters_refused(client):
+                raise
             client.log(LOG_STEPS, f"{client.host}: WQL filters are not supported (WinRM 1.0): one Get per file")
     facts = run_concurrently(client, [partial(_file_by_get, client, p) for p in unique])
     return {f.path.casefold(): f for f in facts}
@@ -551,9 +583,9 @@ def _files_by_wql(client: WinRMClient, paths: list[str]) -> dict[str, FileFacts]
     result: dict[str, FileFacts] = {}
     for start in range(0, len(paths), _FILES_PER_QUERY):
         chunk = tuple(paths[start:start + _FILES_PER_QUERY])
-        items = client.enumerate(wsman.wmi_resource("root/cimv2", "*"),
-                                 Query("CIM_DataFile", _FILE_PROPERTIES, "Name", chunk).wql())
-        client.supports_filter = True
+        # Selected properties: the reply is w:XmlFragment items, whose LastModified is an unqualified Datetime.
+        items = _filtered(client, "root/cimv2", "CIM_DataFile", Query("CIM_DataFile", _FILE_PROPERTIES, "Name",
+                                                                      chunk).wql())
         by_name = {(wsman.as_str(o.get("Name")) or "").casefold(): o for o in items}
         for p in chunk:
             result[p.casefold()] = _file_from(p, by_name.get(p.casefold()))

@@ -23,9 +23,11 @@ from typing import Union
 from xml.sax.saxutils import escape, quoteattr
 
 from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
 
 from ...errors import (
     AccessDeniedError,
+    ClassNotFoundError,
     FilterNotSupportedError,
     InstanceNotFoundError,
     OperationTimeoutError,
@@ -77,6 +79,7 @@ FAULT_SCHEMA_VALIDATION = 2150858817
 FAULT_ACTION_NOT_SUPPORTED = 2150858771
 FAULT_ACCESS_DENIED = 5
 WBEM_E_NOT_FOUND = 2147749890
+WBEM_E_INVALID_CLASS = 2147749904  # 0x80041010: what WMI says under "the specified class does not exist"
 WBEM_E_ACCESS_DENIED = 2147749891
 E_ACCESSDENIED = 2147942405
 
@@ -346,10 +349,12 @@ def parse_xml(data: bytes) -> tuple[ET.Element, dict[str, str]]:
                 prefixes.setdefault(prefix, uri)
             elif root is None:
                 root = item
+    except DefusedXmlException as exc:
+        # Before ValueError: defusedxml's refusals derive from it, and they are a refusal, not broken XML.
+        raise TransportError(f"the host sent a reply that was refused: DTD/entities are not accepted ({exc!r})") \
+            from None
     except (ET.ParseError, ValueError) as exc:
         raise TransportError(f"the host sent a reply that is not well-formed XML: {exc}") from None
-    except Exception as exc:  # defusedxml's DTDForbidden & co. share no useful base below Exception
-        raise TransportError(f"the host sent a reply that was refused by the XML hardening: {exc}") from None
     if root is None:
         raise TransportError("the host sent an empty reply")
     return root, prefixes
@@ -385,17 +390,30 @@ def _int_or_none(text: str | None) -> int | None:
         return None
 
 
+def _own_text(el: ET.Element) -> str:
+    """The element's text without its children's (a ``f:Message`` wrapping a ``f:ProviderFault`` has none)."""
+    return " ".join("".join([el.text or "", *(c.tail or "" for c in el)]).split())
+
+
+def _fault_message(detail: ET.Element) -> str:
+    """The Windows message alone. A WMI failure nests it: ``f:Message/f:ProviderFault/f:WSManFault/f:Message``
+    beside an ``f:ExtendedError`` (``__ExtendedStatus`` or ``MSFT_WmiError``: operation, query, provider, codes)
+    that is no message, so take the first ``f:Message`` with text of its own; without a WSManFault (WinRM 3.0
+    sends a bare ``MSFT_WmiError``) its ``Message``, then ``error_WindowsErrorMessage``."""
+    for wanted in ((NS_WSMAN_FAULT, "Message"), (NS_WMI_ERROR, "Message"), (NS_WMI_ERROR, "error_WindowsErrorMessage")):
+        text = next((t for t in (_own_text(e) for e in detail.iter() if _local(e.tag) == wanted) if t), "")
+        if text:
+            return text
+    return ""
+
+
 def _fault_detail(fault: ET.Element) -> tuple[int | None, int | None, str, str | None]:
     detail = _first(fault, NS_SOAP, "Detail")
     if detail is None:
         return None, None, "", None
-    wsman_code = None
-    message = ""
     wsman_fault = next((e for e in detail.iter() if _local(e.tag) == (NS_WSMAN_FAULT, "WSManFault")), None)
-    if wsman_fault is not None:
-        wsman_code = _int_or_none(wsman_fault.get("Code"))
-        msg_el = next((m for m in wsman_fault.iter() if _local(m.tag) == (NS_WSMAN_FAULT, "Message")), None)
-        message = " ".join("".join(msg_el.itertext()).split()) if msg_el is not None else ""
+    wsman_code = _int_or_none(wsman_fault.get("Code")) if wsman_fault is not None else None
+    message = _fault_message(detail)
     wmi = next((e for e in detail.iter() if _local(e.tag) == (NS_WMI_ERROR, "error_Code")), None)
     wmi_code = _int_or_none(wmi.text) if wmi is not None else None
     fault_detail = next((e for e in detail.iter() if _local(e.tag) == (NS_WSMAN, "FaultDetail")), None)
@@ -425,6 +443,15 @@ def find_fault(root: ET.Element, prefixes: Mapping[str, str]) -> Fault | None:
 
 _NOT_FOUND_SUBCODES = frozenset({"DestinationUnreachable", "InvalidSelectors"})
 _FILTER_SUBCODES = frozenset({"CannotProcessFilter", "FilteringNotSupported", "FilterDialectRequestedUnavailable"})
+_QUOTA_CODES = frozenset({FAULT_QUOTA_OPERATIONS, FAULT_QUOTA_SHELLS})
+# Windows 2008 R2's words for a WQL naming a class the namespace lacks; hosts in other languages are told by
+# the WMI error code (WBEM_E_INVALID_CLASS) in the detail instead.
+_CLASS_MISSING = re.compile(r"class does not exist", re.IGNORECASE)
+
+
+def _class_missing(fault: Fault) -> bool:
+    """A CannotProcessFilter that means "no such class", not "no filters here" (2008 R2 answers both alike)."""
+    return fault.wmi_code == WBEM_E_INVALID_CLASS or bool(_CLASS_MISSING.search(fault.message))
 
 
 def fault_error(fault: Fault, action: str | None = None) -> WSManFaultError:
@@ -432,21 +459,27 @@ def fault_error(fault: Fault, action: str | None = None) -> WSManFaultError:
     sub = fault.subcode[1] if fault.subcode else None
     text = fault.message or fault.reason or "no reason given"
     where = f" on {action.rsplit('/', 1)[-1]}" if action else ""
-    label = f"WSManFault {fault.wsman_code}" if fault.wsman_code is not None else "WS-Man fault"
+    # Without a WSManFault (a bare MSFT_WmiError, WinRM 3.0) the WMI error code is the only number given.
+    code = fault.wsman_code if fault.wsman_code is not None else fault.wmi_code
+    label = "WS-Man fault"
+    if fault.wsman_code is not None:
+        label = f"WSManFault {fault.wsman_code}"
+    elif fault.wmi_code is not None:
+        label = f"WMI error {fault.wmi_code}"
     if sub:
         label += f" ({sub})"
     message = f"{label}{where}: {text}"
-    code = fault.wsman_code
     cls: type[WSManFaultError] = WSManFaultError
     if code == FAULT_OPERATION_TIMEOUT or sub == "TimedOut":
         cls = OperationTimeoutError
-    elif code in (FAULT_QUOTA_OPERATIONS, FAULT_QUOTA_SHELLS) or sub == "QuotaLimit":
+    elif code in _QUOTA_CODES or fault.wmi_code in _QUOTA_CODES or sub == "QuotaLimit":
+        # Windows 2012 reports the quota as w:InternalError with the code only in an MSFT_WmiError.
         cls = QuotaExceededError
     elif (code in (FAULT_ACCESS_DENIED, E_ACCESSDENIED) or fault.wmi_code == WBEM_E_ACCESS_DENIED
           or sub == "AccessDenied"):
         cls = AccessDeniedError
     elif code == FAULT_CANNOT_PROCESS_FILTER or sub in _FILTER_SUBCODES:
-        cls = FilterNotSupportedError
+        cls = ClassNotFoundError if _class_missing(fault) else FilterNotSupportedError
     elif sub in _NOT_FOUND_SUBCODES or code == FAULT_INVALID_SELECTORS or fault.wmi_code == WBEM_E_NOT_FOUND:
         cls = InstanceNotFoundError
     return cls(message, code=code, subcode=sub, action=action)
@@ -521,17 +554,30 @@ def _is_nil(el: ET.Element) -> bool:
     return (el.get(f"{{{NS_XSI}}}nil") or "").strip().lower() in ("true", "1")
 
 
+# The CIM typed-value wrappers. Typed instances qualify them (``cim:Datetime``); a ``w:XmlFragment`` (selected
+# properties) leaves them unqualified like the property elements around them (``<LastModified><Datetime>``).
+_CIM_WRAPPER_URIS = (NS_CIM, "")
+_CIM_WRAPPERS = frozenset({"Datetime", "Date", "Time", "Interval"})
+
+
+def _cim_wrapper(el: ET.Element) -> str | None:
+    """``Datetime``/``Date``/``Time``/``Interval`` when ``el`` is one of those value wrappers, else None."""
+    uri, name = _local(el.tag)
+    return name if uri in _CIM_WRAPPER_URIS and name in _CIM_WRAPPERS and not list(el) else None
+
+
 def _element_value(el: ET.Element) -> Value:
     if _is_nil(el):
         return None
     kids = list(el)
     if not kids:
         return el.text or ""
-    if len(kids) == 1 and _local(kids[0].tag) == (NS_CIM, "Datetime"):
+    wrapper = _cim_wrapper(kids[0]) if len(kids) == 1 else None
+    if wrapper == "Datetime":
         return parse_cim_datetime(kids[0].text or "")
-    if all(_local(k.tag)[0] == NS_CIM for k in kids):
-        # cim:Date, cim:Time, cim:Interval: keep the text, callers that need them parse them.
-        return "".join(kids[0].itertext()).strip()
+    if wrapper is not None:
+        # Date, Time, Interval: keep the text, callers that need them parse them.
+        return (kids[0].text or "").strip()
     # An embedded object: WS-Man writes its properties as children of the property element.
     return object_from_element(el)
 
