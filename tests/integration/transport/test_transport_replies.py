@@ -11,12 +11,15 @@ import datetime
 import pytest
 from transport_harness import Targets, wsman_requests
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import cmdshell, file_check, winrm, wmi
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     ClassNotFoundError,
     FilterNotSupportedError,
     QuotaExceededError,
 )
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import file_check
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 
 MPR = r"C:\WINDOWS\system32\mpr.dll"  # xp-sp1-x86: 56832 bytes, modified 2002-08-29 10:40 UTC
 UTC = datetime.UTC
@@ -37,7 +40,7 @@ def test_size_date_row_audited_through_a_fragment(targets: Targets) -> None:
     # LastModified read from the fragment can make the file compliant.
     criteria = file_check.Criteria(size=59664, date=file_check.parse_date("2002-08-01"))
     t.endpoint.reset_counters()
-    result = file_check.audit(t.client, [MPR], [MPR], criteria, lambda: wmi.os_facts(t.client))
+    result = file_check.audit(WinRMTransport(t.client), [MPR], [MPR], criteria, lambda: wmi.os_facts(t.client))
     assert t.endpoint.counters()["by_action"] == {"Enumerate": 1}
     [row] = result["files"]
     assert (row["exists"], row["size"], row["date"]) == (True, 56832, "2002-08-29T10:40:00+00:00")
@@ -47,7 +50,7 @@ def test_size_date_row_audited_through_a_fragment(targets: Targets) -> None:
     assert "<w:XmlFragment" in reply
     assert "<LastModified><Datetime>2002-08-29T10:40:00Z</Datetime></LastModified>" in reply
     later = file_check.Criteria(size=59664, date=file_check.parse_date("2003-01-01"))
-    again = file_check.audit(t.client, [MPR], [MPR], later, lambda: wmi.os_facts(t.client))
+    again = file_check.audit(WinRMTransport(t.client), [MPR], [MPR], later, lambda: wmi.os_facts(t.client))
     assert again["files"][0]["reason"] == ("size 56832, modified 2002-08-29T10:40:00+00:00; expected size 59664 "
                                            "or modified at or after 2003-01-01T00:00:00+00:00")
 
