@@ -172,6 +172,7 @@ class RunResult:
     diff: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     restart_required: bool = False
+    answers: dict[str, installer.InstallResult] = field(default_factory=dict)  # article id -> installer answer
 
     @property
     def changed(self) -> bool:
@@ -249,6 +250,7 @@ def run(client: WinRMClient, articles: Sequence[PreparedArticle], os_facts: OsFa
     if result.changed and not options.check_mode:
         # Judge again from what the host says now, not from what we believe we wrote.
         result.verdicts = judge(client, articles, os_facts)[1]
+    result.verdicts = [_with_answer(v, result.answers.get(v.article)) for v in result.verdicts]
     result.restart_required = result.restart_required or awaiting_restart(result.verdicts)
     return result
 
@@ -270,6 +272,13 @@ def enforce(client: WinRMClient, facts: HostFacts, articles: Sequence[PreparedAr
     result.verdicts = list(verdicts)
     result.verdicts_before = list(verdicts)
     return result
+
+
+def _with_answer(verdict: Verdict, done: installer.InstallResult | None) -> Verdict:
+    # "Not applicable" / "already installed" against files that say otherwise: unknown, with the reason.
+    if done is None:
+        return verdict
+    return engine.with_install_answer(verdict, done.hotfix_id, done.exit_code, done.meaning)
 
 
 def awaiting_restart(verdicts: Sequence[Verdict]) -> bool:
@@ -300,7 +309,9 @@ class _Enforcer:
             raise ArgumentError("package_source", f"is required to install {article.id} "
                                                   f"({installs[0].details.get('package')})")
         for step in steps:
-            if step.action == "install_package":
+            if step.action == "manual":
+                self.result.notes.append(f"{article.id}: not done here, needs a person: {step.description}")
+            elif step.action == "install_package":
                 self._install(article, step)
             elif step.action == "set_registry":
                 self._set(article, step)
@@ -329,8 +340,15 @@ class _Enforcer:
             self.result.changes.append({**base, "changed": True, "planned": True})
             self._diff_package(request, planned=True)
             return
-        done = installer.install(self.client, request, self.os)
-        self.result.changes.append({**base, **done.to_dict(), "changed": done.changed})
+        done = installer.install(self.client, request, self.os, not_applicable_raises=False)
+        self.result.answers[article.id] = done
+        entry = {**base, **done.to_dict(), "changed": done.changed}
+        if done.meaning in ("not_applicable", "already_installed"):
+            entry["reason"] = (f"{request.package.filename} answered {done.exit_code} "
+                               f"({done.exit_code & 0xFFFFFFFF:#010x}, {done.meaning.replace('_', ' ')}): nothing "
+                               "was installed; the verdict weighs this against the files")
+            self.result.notes.append(f"{article.id}: {entry['reason']}")
+        self.result.changes.append(entry)
         self.result.restart_required = self.result.restart_required or done.restart_required or (
             done.changed and bool(details.get("restart")))
         if done.changed:

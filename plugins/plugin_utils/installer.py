@@ -284,9 +284,11 @@ def _remove_staged(client: WinRMClient, path: str) -> None:
         client.log(LOG_STEPS, f"{client.host}: could not remove the staged package {path}: {exc}")
 
 
-def install(client: WinRMClient, request: InstallRequest, os_facts: OsFacts) -> InstallResult:
-    """Stage the package, run its installer and map the exit code. ``not_applicable`` and unknown codes
-    raise ``RemoteCommandError`` with the code and the installer's output."""
+def install(client: WinRMClient, request: InstallRequest, os_facts: OsFacts, *,
+            not_applicable_raises: bool = True) -> InstallResult:
+    """Stage the package, run its installer and map the exit code. Unknown codes, and ``not_applicable``
+    unless ``not_applicable_raises`` is false (the article runner weighs it against the files:
+    ``engine.with_install_answer``), raise ``RemoteCommandError`` with the code and the installer's output."""
     path, uploaded = _stage(client, request, os_facts)
     command = install_command(request.installer, path, request.arguments)
     client.log(LOG_STEPS, f"{client.host}: installing {request.hotfix_id}: {command}")
@@ -296,7 +298,7 @@ def install(client: WinRMClient, request: InstallRequest, os_facts: OsFacts) -> 
         if uploaded:
             _remove_staged(client, path)
     meaning = exit_meaning(result.exit_code, request.exit_codes)
-    if meaning == "not_applicable":
+    if meaning == "not_applicable" and not_applicable_raises:
         raise RemoteCommandError(
             f"{client.host}: {request.hotfix_id} does not apply to this host: {request.package.filename} exited with "
             f"{result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x}, not applicable: a service pack or a later "
