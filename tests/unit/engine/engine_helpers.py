@@ -206,8 +206,10 @@ def apply_plan(spec: ArticleSpec, facts: HostFacts, plan: list[PlanStep]) -> Hos
             facts.hotfixes = facts.hotfixes | {hotfix_id}
             facts.hotfix_sources[hotfix_id] = ("qfe",)
             if step.details["restart"]:
+                # In-use files: the installer queues them for the next start.
                 facts.reboot_pending = True
                 facts.reboot_pending_sources = ("PendingFileRenameOperations",)
+                facts.pending_renames = tuple(f"!\\??\\{f.path}" for f in facts.files.values())
         elif step.action == "set_registry":
             details = step.details
             facts.registry[(registry_key_id(details["key"]), details["name"].casefold())] = RegistryValue(
@@ -218,6 +220,8 @@ def apply_plan(spec: ArticleSpec, facts: HostFacts, plan: list[PlanStep]) -> Hos
                 facts = _lay_down_files(spec, facts)
             facts.reboot_pending = False
             facts.reboot_pending_sources = ()
+            facts.pending_renames = ()
+            facts.os = dataclasses.replace(facts.os, last_boot=datetime.datetime.now(datetime.UTC))
         elif step.action == "manual":
             # The remedy it names: the security update reinstalled on the QFE branch (/B:SPnQFE) lays down
             # the QFE build of each GDR file's number.

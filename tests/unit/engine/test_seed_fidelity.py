@@ -176,7 +176,8 @@ def test_inferred_rows_rest_on_the_articles_manifests() -> None:
     tables = parse_kb938475(text)
     inferred = [r for r in seed_spec("KB938475").files if r.inferred_from]
     assert {(r.name, r.architectures) for r in inferred} == {
-        (name, (arch,)) for arch in ("x86", "x64") for name in ("srv2.sys", "mrxsmb.sys", "mrxsmb10.sys", "mrxsmb20.sys")}
+        (name, (arch,)) for arch in ("x86", "x64")
+        for name in ("srv2.sys", "mrxsmb.sys", "mrxsmb10.sys", "mrxsmb20.sys")}
     for row in inferred:
         (arch,) = row.architectures
         prefix = {"x86": "X86", "x64": "Amd64"}[arch]
