@@ -16,6 +16,7 @@ Pure library: no Ansible imports. The action plugin resolves paths and builds th
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +150,23 @@ def os_facts_from_mapping(data: Any, where: str = "host_facts") -> OsFacts:
     optional = {key: _typed(data, key, kind, where, required=False)
                 for key, kind in (("caption", str), ("r2", bool), ("system_root", str))}
     return OsFacts(version=version, service_pack=service_pack, architecture=architecture,
-                   product_type=product_type, **{k: v for k, v in optional.items() if v is not None})
+                   product_type=product_type, last_boot=_boot_time(data, where),
+                   **{k: v for k, v in optional.items() if v is not None})
+
+
+def _boot_time(data: Mapping[str, Any], where: str) -> datetime.datetime | None:
+    # Optional (kbfix_last_boot): kbfix_os leaves it out. A value from before a restart is earlier than the
+    # real boot, which only makes the engine more careful (docs/engine.md, "reboot_pending, exactly").
+    value = _typed(data, "last_boot", str, where, required=False)
+    if value is None:
+        return None
+    try:
+        boot = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ArgumentError(f"{where}.last_boot", f"{value!r} is not an ISO 8601 date and time") from None
+    if boot.tzinfo is None:
+        raise ArgumentError(f"{where}.last_boot", f"{value!r} needs a time zone, as kbfix_last_boot has")
+    return boot
 
 
 # ------------------------------------------------------------------------------------------------ run
