@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import client_for
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, installer, winrm, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils import article_runner, installer, wmi
 from ansible_collections.kbfix.windows.plugins.plugin_utils.model import CheckResult, Verdict
 from winsim import packages
-from winsim.testing import Endpoint, Fleet, HostSpec, running_fleet
+from winsim.testing import Fleet, HostSpec, running_fleet
 
 SPEC = Path(__file__).resolve().parents[2] / "roles" / "kb938475" / "files" / "kb938475.yml"
 DRIVERS = "%SystemRoot%\\system32\\drivers"
@@ -59,11 +60,6 @@ def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     with running_fleet(HOSTS, state_dir=tmp_path_factory.mktemp("verdicts")) as started:
         yield started
-
-
-def client_for(ep: Endpoint) -> winrm.WinRMClient:
-    return winrm.WinRMClient(winrm.WinRMSettings(host=ep.address, port=ep.port, username=ep.username,
-                                                 password=ep.password))
 
 
 def run(fleet: Fleet, host: str, options: article_runner.Options | None = None) -> article_runner.RunResult:

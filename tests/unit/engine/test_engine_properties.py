@@ -135,6 +135,14 @@ def _draw_host(data: st.DataObject, spec: ArticleSpec, os: OsFacts, variables: d
     return facts
 
 
+def _draw_case(data: st.DataObject) -> tuple[ArticleSpec, OsFacts, dict[str, Any], HostFacts]:
+    """A seed article, one of its test systems, variables and a host drawn around the article's rows."""
+    article, os = data.draw(st.sampled_from(HOSTS), label="host")
+    spec = seed_spec(article)
+    variables = data.draw(VARIABLES[article], label="variables")
+    return spec, os, variables, _draw_host(data, spec, os, variables)
+
+
 def _times_around(spec: ArticleSpec, os: OsFacts) -> st.SearchStrategy[datetime.datetime]:
     dates = [r.modified for r in rows_for(spec, os) if r.modified is not None]
     base = min(dates) if dates else datetime.datetime(2009, 1, 1, tzinfo=UTC)
@@ -144,10 +152,7 @@ def _times_around(spec: ArticleSpec, os: OsFacts) -> st.SearchStrategy[datetime.
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_carrying_out_the_plan_makes_the_host_compliant(data: st.DataObject) -> None:
-    article, os = data.draw(st.sampled_from(HOSTS), label="host")
-    spec = seed_spec(article)
-    variables = data.draw(VARIABLES[article], label="variables")
-    facts = _draw_host(data, spec, os, variables)
+    spec, _, variables, facts = _draw_case(data)
 
     verdict = evaluate(spec, facts, variables)
     assert (verdict.plan == []) == (verdict.status in ("compliant", "not_applicable")), verdict
@@ -164,10 +169,7 @@ def test_carrying_out_the_plan_makes_the_host_compliant(data: st.DataObject) -> 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_missing_facts_are_facts_the_request_asked_for(data: st.DataObject) -> None:
-    article, os = data.draw(st.sampled_from(HOSTS), label="host")
-    spec = seed_spec(article)
-    variables = data.draw(VARIABLES[article], label="variables")
-    facts = _draw_host(data, spec, os, variables)
+    spec, os, variables, facts = _draw_case(data)
     request = fact_request(spec, os, variables)
     asked = ({f"file:{p}" for p in request.files} | {f"registry:{k}\\{n}" for k, n in request.registry_values}
              | {f"registry_key:{k}" for k in request.registry_keys})
@@ -203,10 +205,7 @@ def test_no_change_of_issue_12_makes_a_host_below_the_fix_compliant(data: st.Dat
     # Whatever the boot time, pending renames, hotfix records, installer answer and the other files say, a
     # host with one article file below its fix is never compliant (the issue's changes only relax verdicts
     # for hosts whose files carry the fix).
-    article, os = data.draw(st.sampled_from(HOSTS), label="host")
-    spec = seed_spec(article)
-    variables = data.draw(VARIABLES[article], label="variables")
-    facts = _draw_host(data, spec, os, variables)
+    spec, os, variables, facts = _draw_case(data)
     path, below = _below_the_fix(data, spec, os)
     facts.files[path.casefold()] = below
     verdict = evaluate(spec, facts, variables)

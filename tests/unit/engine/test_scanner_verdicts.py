@@ -11,7 +11,7 @@ import dataclasses
 import datetime
 
 import pytest
-from engine_helpers import VARIABLES, VISTA_X64, VISTA_X86, XP_SP1, fixed_host, seed_spec
+from engine_helpers import TOP, VARIABLES, VISTA_X64, VISTA_X86, XP_SP1, fixed_host, seed_spec
 from test_engine_rules import Change, actions, check, failing, judge, recorded, set_file
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.engine import (
@@ -189,6 +189,8 @@ def test_xp_gdr_file_above_the_qfe_fix(changes: tuple[Change, ...], status: str,
     assert "is on the GDR branch" in result.message and "xpsp1_gdr.040101-0000" in result.message
     assert "above the QFE fix 5.1.2600.1276" in result.message
     step = verdict.plan[0]
+    documented = (TOP / "docs" / "engine.md").read_text()
+    assert [k for k in step.details if f"`{k}`" not in documented] == []
     if step.action == "manual":
         assert step.details["switch"] == "/B:SP1QFE" and step.details["files"] == [MRXSMB_XP]
         assert "reinstall the security update that installed 5.1.2600.1300" in step.description
