@@ -639,7 +639,8 @@ def _branch_steps(spec: ArticleSpec, assessed: _Assessment, os: OsFacts) -> list
         return [PlanStep("manual", f"{spec.id}: {remedy}",
                          {"reason": f"{', '.join(paths)} stay on the GDR branch above the QFE fix; "
                                     f"{spec.id} is recorded, and update.exe does not replace a higher-numbered "
-                                    "file", "remedy": remedy, "files": paths, "switch": switch})]
+                                    "file", "remedy": remedy, "files": paths, "switch": switch,
+                          "restart": assessed.package.restart})]
     step = _install_step(spec, assessed.package)
     if gdr:
         # update.exe does not install the package's lower-numbered file; it moves the file to the QFE branch

@@ -172,7 +172,7 @@ GDR_ABOVE = "5.1.2600.1300 (xpsp1_gdr.040101-0000)"  # a later security update's
     # Not yet installed: update.exe moves the file to the QFE branch with the twin from $hf_mig$.
     ((set_file(MRXSMB_XP, GDR_ABOVE),), "noncompliant", ["install_package", "reboot"]),
     # Installed, yet still GDR above the fix: running update.exe again changes nothing.
-    ((set_file(MRXSMB_XP, GDR_ABOVE), recorded), "noncompliant", ["manual"]),
+    ((set_file(MRXSMB_XP, GDR_ABOVE), recorded), "noncompliant", ["manual", "reboot"]),
     # Another file that the package does replace: the install is still the step (it migrates both).
     ((set_file(MRXSMB_XP, GDR_ABOVE), set_file(CSCDLL_XP, "5.1.2600.1106 (xpsp1.020828-1920)"), recorded),
      "noncompliant", ["install_package", "reboot"]),
