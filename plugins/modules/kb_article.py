@@ -86,8 +86,8 @@ options:
         C({{ ansible_facts.kbfix_os | combine({'last_boot': ansible_facts.kbfix_last_boot}) }}). Without it a
         fixed file with any pending restart is reported C(reboot_pending); with it an unrelated pending
         restart is reported as information and the article judged C(compliant)."
-      - Default is C(ansible_facts.kbfix_os) when facts were gathered, otherwise the host is queried (two
-        requests).
+      - Default is C(ansible_facts.kbfix_os) (with C(ansible_facts.kbfix_last_boot)) when facts were gathered,
+        otherwise the host is queried (two requests).
     type: dict
   install_timeout:
     description:

@@ -154,18 +154,28 @@ def os_facts_from_mapping(data: Any, where: str = "host_facts") -> OsFacts:
                    **{k: v for k, v in optional.items() if v is not None})
 
 
-def _boot_time(data: Mapping[str, Any], where: str) -> datetime.datetime | None:
-    # Optional (kbfix_last_boot): kbfix_os leaves it out. A value from before a restart is earlier than the
-    # real boot, which only makes the engine more careful (docs/engine.md, "reboot_pending, exactly").
-    value = _typed(data, "last_boot", str, where, required=False)
-    if value is None:
+def parse_boot_time(value: Any) -> datetime.datetime | None:
+    """The ``kbfix_last_boot`` fact (ISO 8601 with a time zone) as a datetime, None for anything else.
+
+    kbfix_os leaves the boot time out; a value from before a restart is earlier than the real boot, which
+    only makes the engine more careful (docs/engine.md, "reboot_pending, exactly")."""
+    if not isinstance(value, str):
         return None
     try:
         boot = datetime.datetime.fromisoformat(value)
     except ValueError:
-        raise ArgumentError(f"{where}.last_boot", f"{value!r} is not an ISO 8601 date and time") from None
-    if boot.tzinfo is None:
-        raise ArgumentError(f"{where}.last_boot", f"{value!r} needs a time zone, as kbfix_last_boot has")
+        return None
+    return boot if boot.tzinfo is not None else None
+
+
+def _boot_time(data: Mapping[str, Any], where: str) -> datetime.datetime | None:
+    value = _typed(data, "last_boot", str, where, required=False)
+    if value is None:
+        return None
+    boot = parse_boot_time(value)
+    if boot is None:
+        raise ArgumentError(f"{where}.last_boot", f"{value!r} is not an ISO 8601 date and time with a time zone, "
+                                                  "as kbfix_last_boot is")
     return boot
 
 
