@@ -82,8 +82,12 @@ options:
       - The host's OS facts as M(kbfix.windows.facts) returns them in C(kbfix_os) (V(version),
         V(service_pack), V(architecture), V(product_type), and optionally V(caption), V(r2),
         V(system_root)).
-      - Default is C(ansible_facts.kbfix_os) when facts were gathered, otherwise the host is queried (two
-        requests).
+      - "Optionally V(last_boot), the C(kbfix_last_boot) fact (ISO 8601 with a time zone), for example
+        C({{ ansible_facts.kbfix_os | combine({'last_boot': ansible_facts.kbfix_last_boot}) }}). Without it a
+        fixed file with any pending restart is reported C(reboot_pending); with it an unrelated pending
+        restart is reported as information and the article judged C(compliant)."
+      - Default is C(ansible_facts.kbfix_os) (with C(ansible_facts.kbfix_last_boot)) when facts were gathered,
+        otherwise the host is queried (two requests).
     type: dict
   install_timeout:
     description:

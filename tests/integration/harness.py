@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from winsim.testing import Endpoint
+
 HERE = Path(__file__).resolve().parent
+
+
+def client_for(ep: Endpoint) -> winrm.WinRMClient:
+    """A WinRM client for one winsim host, as the modules build it (library tests that skip Ansible)."""
+    return winrm.WinRMClient(winrm.WinRMSettings(host=ep.address, port=ep.port, username=ep.username,
+                                                 password=ep.password))
 
 
 @dataclass

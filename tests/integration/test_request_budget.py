@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness import client_for
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, RegistryValue, Verdict
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, wmi
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
-from winsim.testing import Endpoint, Fleet, HostSpec, running_fleet
+from winsim.testing import Fleet, HostSpec, running_fleet
 
 BUDGET = 5
 ROLES = Path(__file__).resolve().parents[2] / "roles"
@@ -52,11 +52,6 @@ HOSTS = [
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     with running_fleet(HOSTS, state_dir=tmp_path_factory.mktemp("budget")) as started:
         yield started
-
-
-def client_for(ep: Endpoint) -> winrm.WinRMClient:
-    return winrm.WinRMClient(winrm.WinRMSettings(host=ep.address, port=ep.port, username=ep.username,
-                                                 password=ep.password))
 
 
 @dataclass

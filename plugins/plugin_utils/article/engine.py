@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import ntpath
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,6 +226,8 @@ class _Outcome:
     decisive: bool = True
     missing: tuple[str, ...] = ()
     step: PlanStep | None = None  # a registry change this check asks for
+    # XP / 2003: a GDR file numbered at or above the QFE fix (docs/engine.md, "GDR files above the QFE fix").
+    gdr_above_fix: bool = False
 
     @property
     def failed(self) -> bool:
@@ -299,7 +302,16 @@ def _judge_version(path: str, host_rows: list[FileRow], path_rows: list[FileRow]
         return _Outcome(result, missing=(_file_fact_id(expand_path(path, os)),))
     passed, judged_by, message = _version_verdict(found, host_rows, path_rows)
     return _Outcome(CheckResult(id=check_id, kind="file", passed=passed, expected=judged_by,
-                                found=found.full_text(), message=message))
+                                found=found.full_text(), message=message),
+                    gdr_above_fix=not passed and _gdr_above_fix(found, path_rows))
+
+
+def _gdr_above_fix(found: WinVersion, path_rows: list[FileRow]) -> bool:
+    """On XP / 2003 GDR and QFE builds share one numbering: a GDR build from a later security update can be
+    numbered above a hotfix's QFE build and still lack the fix."""
+    return found.major < 6 and found.branch() == "gdr" and any(
+        r.branch == "ldr" and cast(WinVersion, r.version).build_line == found.build_line
+        and found >= cast(WinVersion, r.version) for r in path_rows)
 
 
 def _version_verdict(found: WinVersion, host_rows: list[FileRow],
@@ -323,6 +335,11 @@ def _version_verdict(found: WinVersion, host_rows: list[FileRow],
     in_range = [r for r in candidates if cast(WinVersion, r.branch_floor) <= found]
     if not in_range:
         target = min(line_rows, key=lambda r: cast(WinVersion, r.version))
+        if _gdr_above_fix(found, line_rows):
+            return False, _range_text(target), (
+                f"{found.full_text()} is on the GDR branch (its FileVersion build tag {found.tag!r} names no "
+                f"qfe/ldr lab), numbered above the QFE fix {target.version}: GDR builds carry security fixes "
+                f"only, so this fix is not in it")
         why = ("the GDR branch does not carry this fix; the package installs the LDR file"
                if branch == "gdr" and not any(r.branch == "gdr" for r in line_rows)
                else "older than every branch that carries the fix")
@@ -542,6 +559,8 @@ class _Assessment:
     package: Package
     recorded: bool
     reboot_pending: bool
+    # Whether the pending restart is for this article's own change, and why (see _restart_for_fix).
+    restart_for_fix: tuple[bool, str] = (True, "")
 
     @property
     def files_bad(self) -> bool:
@@ -558,13 +577,84 @@ class _Assessment:
     def fix_awaiting_restart(self) -> bool:
         # Files on disk are right, but a driver or service loaded before they were replaced may still be
         # the old one until the restart that is pending.
-        return self.reboot_pending and self.package.restart and not self.files_bad
+        return (self.reboot_pending and self.package.restart and not self.files_bad
+                and self.restart_for_fix[0])
 
 
-def _plan(spec: ArticleSpec, assessed: _Assessment) -> list[PlanStep]:
+def _rename_target(entry: str) -> str:
+    # "!\\??\\C:\\Windows\\..." -> "c:\\windows\\...": "!" asks to replace an existing file, "\\??\\" is the
+    # NT object namespace prefix of a DOS path.
+    text = entry.strip().lstrip("!")
+    for prefix in ("\\??\\", "\\\\?\\"):
+        if text.startswith(prefix):
+            text = text[len(prefix):]
+    return text.casefold()
+
+
+def _restart_for_fix(spec: ArticleSpec, entry: OsEntry, host: HostFacts) -> tuple[bool, str]:
+    """Does the pending restart concern this article's change? (True, why) when its files wait for it or
+    the facts cannot rule that out; (False, why) when they were in place before the last boot and no pending
+    rename names them (docs/engine.md, "reboot_pending, exactly")."""
+    paths = sorted({expand_path(r.path, host.os) for r in _rows_for(spec, entry, host.os)
+                    if r.path is not None and r.check != "info"})
+    if host.pending_renames is None:
+        return True, "the pending file renames could not be read"
+    queued = {_rename_target(e) for e in host.pending_renames}
+    named = [p for p in paths if p.casefold() in queued]
+    if named:
+        return True, f"PendingFileRenameOperations replaces {', '.join(named)} at the next start"
+    # update.exe renames an in-use file aside (a .tmp next to it, queued for deletion) and writes the new one
+    # in its place: the new file is on disk, the old image still runs, and no entry names the file itself.
+    folders = {ntpath.dirname(p).casefold(): p for p in paths}
+    beside = [folders[ntpath.dirname(q)] for q in sorted(queued) if ntpath.dirname(q) in folders]
+    if beside:
+        return True, (f"PendingFileRenameOperations holds a file next to {beside[0]}, as an installer leaves "
+                      "when it replaces a file in use")
+    boot = host.os.last_boot
+    if boot is None:
+        return True, "the last boot time is not known"
+    for path in paths:
+        facts = host.file(path)
+        if facts is None or not facts.exists or facts.modified is None:
+            return True, f"the write time of {path} is not known"
+        if facts.modified > boot:
+            return True, (f"{path} was written at {facts.modified.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC, "
+                          f"after the last boot at {boot.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC")
+    return False, (f"{spec.id}'s files were in place before the last boot at "
+                   f"{boot.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC and no pending rename names them")
+
+
+def _branch_steps(spec: ArticleSpec, assessed: _Assessment, os: OsFacts) -> list[PlanStep]:
+    """The file steps: the package, or, when update.exe already ran and left a GDR file above the QFE fix,
+    the remedy it cannot apply itself (docs/engine.md, "GDR files above the QFE fix")."""
+    gdr = [o for o in assessed.files if o.gdr_above_fix]
+    others_bad = any((o.failed or o.undecided) and not o.gdr_above_fix for o in assessed.files)
+    paths = [o.result.id.removeprefix("file:") for o in gdr]
+    if gdr and assessed.recorded and not others_bad:
+        # The hotfix is recorded, so update.exe has run: it keeps a higher-numbered file and found no QFE twin
+        # of it in $hf_mig$. Running it again changes nothing.
+        switch = f"/B:SP{os.service_pack}QFE"
+        remedy = (f"reinstall the security update that installed {gdr[0].result.found} with {switch}, so that "
+                  "it lays down its QFE build, which carries the earlier QFE fixes")
+        return [PlanStep("manual", f"{spec.id}: {remedy}",
+                         {"reason": f"{', '.join(paths)} stay on the GDR branch above the QFE fix; "
+                                    f"{spec.id} is recorded, and update.exe does not replace a higher-numbered "
+                                    "file", "remedy": remedy, "files": paths, "switch": switch,
+                          "restart": assessed.package.restart})]
+    step = _install_step(spec, assessed.package)
+    if gdr:
+        # update.exe does not install the package's lower-numbered file; it moves the file to the QFE branch
+        # with the QFE build of the same number that the security update left in %SystemRoot%\$hf_mig$.
+        step.details["qfe_migration"] = paths
+        step = dataclasses.replace(step, description=step.description + (
+            f"; update.exe moves {', '.join(paths)} to the QFE branch from %SystemRoot%\\$hf_mig$"))
+    return [step]
+
+
+def _plan(spec: ArticleSpec, assessed: _Assessment, os: OsFacts) -> list[PlanStep]:
     steps = []
     if assessed.files_bad and not assessed.installed_awaiting_restart:
-        steps.append(_install_step(spec, assessed.package))
+        steps += _branch_steps(spec, assessed, os)
     steps += [o.step for o in assessed.settings if o.step is not None]
     needs_restart = any(bool(s.details.get("restart")) for s in steps)
     if assessed.installed_awaiting_restart or assessed.fix_awaiting_restart:
@@ -609,10 +699,15 @@ def _reboot_check(assessed: _Assessment, host: HostFacts) -> CheckResult:
         return CheckResult(id="reboot", kind="reboot", passed=True, expected="no restart pending", found="none")
     sources = ", ".join(host.reboot_pending_sources) or "pending"
     relevant = assessed.installed_awaiting_restart or assessed.fix_awaiting_restart
+    waits, why = assessed.restart_for_fix
+    if relevant:
+        message = "the fix is not in effect until the restart" + (f": {why}" if why else "")
+    elif not waits:
+        message = f"informational: a restart is pending for something else; {why}"
+    else:
+        message = "informational: this article's fix does not wait for it"
     return CheckResult(id="reboot", kind="reboot", passed=False if relevant else None,
-                       expected="no restart pending", found=sources,
-                       message="the fix is not in effect until the restart" if relevant
-                       else "informational: this article's fix does not wait for it")
+                       expected="no restart pending", found=sources, message=message)
 
 
 def _reason(spec: ArticleSpec, status: VerdictStatus, checks: list[CheckResult], missing: list[str]) -> str:
@@ -652,8 +747,9 @@ def evaluate(spec: ArticleSpec, host_facts: HostFacts, variables: Mapping[str, A
     assessed = _Assessment(files=files, settings=settings, prerequisites=prerequisites, hotfix=hotfix,
                            package=_package(spec, entry, host_facts.os),
                            recorded=_hotfix_recorded(spec, entry, host_facts),
-                           reboot_pending=host_facts.reboot_pending)
-    plan = _plan(spec, assessed)
+                           reboot_pending=host_facts.reboot_pending,
+                           restart_for_fix=_restart_for_fix(spec, entry, host_facts))
+    plan = _plan(spec, assessed, host_facts.os)
     status = _status(assessed)
     if assessed.installed_awaiting_restart:
         files = [_awaiting_restart(spec, o) for o in files]
@@ -663,6 +759,31 @@ def evaluate(spec: ArticleSpec, host_facts: HostFacts, variables: Mapping[str, A
     return Verdict(article=spec.id, title=spec.title, status=status, reason=_reason(spec, status, checks, missing),
                    checks=checks, plan=plan, missing=missing,
                    restart_required=any(step.action == "reboot" for step in plan))
+
+
+# Installer answers that say "nothing to do" (installer.DEFAULT_EXIT_CODES): wusa's WU_E_NOT_APPLICABLE
+# 0x80240017 and WU_S_ALREADY_INSTALLED 0x00240006.
+_NOTHING_TO_DO = {"not_applicable": "not applicable", "already_installed": "already installed"}
+
+
+def with_install_answer(verdict: Verdict, hotfix_id: str, exit_code: int, meaning: str) -> Verdict:
+    """The verdict once the package's installer has answered. "Not applicable" or "already installed" while
+    the file checks still say the fix is missing means the spec and the installer disagree about this host
+    (a component or superseding build the spec does not know, or the wrong package): the verdict becomes
+    ``unknown`` with the reason, never a silent success. Any other answer, or files that agree, change
+    nothing."""
+    said = _NOTHING_TO_DO.get(meaning)
+    disagreeing = [c for c in verdict.checks if c.kind in ("file", "hotfix") and c.passed is False]
+    if said is None or verdict.status not in ("noncompliant", "unknown") or not disagreeing:
+        return verdict
+    code = f"{exit_code} ({exit_code & 0xFFFFFFFF:#010x}, {said})"
+    files = "; ".join(f"{c.id} expected {c.expected}, found {c.found}" for c in disagreeing)
+    reason = (f"the {hotfix_id} installer answered {code} but the files say the fix is missing: {files}. "
+              "Not judged compliant or noncompliant until someone looks: the spec's rows or the package may not "
+              "fit this host")
+    answer = CheckResult(id=f"installer:{hotfix_id}", kind="installer", passed=False, expected="the fix installed",
+                         found=code, message=f"the installer says {said}; the files disagree")
+    return dataclasses.replace(verdict, status="unknown", reason=reason, checks=[*verdict.checks, answer])
 
 
 # ---------------------------------------------------------------------------------------- host snapshots
@@ -700,7 +821,8 @@ class HostSnapshot:
                 keys[registry_key_id(key)] = self._key_exists(key)
         return HostFacts(os=state.os, files=files, registry=registry, registry_keys=keys, hotfixes=state.hotfixes,
                          hotfix_sources=dict(state.hotfix_sources), reboot_pending=state.reboot_pending,
-                         reboot_pending_sources=state.reboot_pending_sources)
+                         reboot_pending_sources=state.reboot_pending_sources,
+                         pending_renames=state.pending_renames)
 
     def _key_exists(self, key: str) -> bool:
         key_id = registry_key_id(key)
@@ -769,8 +891,8 @@ def _snapshot_registry(data: Any, source: str) -> dict[tuple[str, str], Registry
 
 
 _SNAPSHOT_KEYS = ("name", "description", "os", "files", "registry", "registry_keys", "hotfixes", "reboot_pending",
-                  "unreadable")
-_OS_KEYS = ("version", "service_pack", "architecture", "product_type", "caption", "r2", "system_root")
+                  "pending_renames", "unreadable")
+_OS_KEYS = ("version", "service_pack", "architecture", "product_type", "caption", "r2", "system_root", "last_boot")
 
 
 def host_snapshot_from_data(data: Any, source: str) -> HostSnapshot:
@@ -783,13 +905,14 @@ def host_snapshot_from_data(data: Any, source: str) -> HostSnapshot:
         os = OsFacts(version=str(os_data["version"]), service_pack=int(os_data["service_pack"]),
                      architecture=cast(Architecture, os_data["architecture"]),
                      product_type=int(os_data["product_type"]), caption=str(os_data.get("caption", "")),
-                     r2=bool(os_data.get("r2", False)), system_root=str(os_data.get("system_root", "C:\\WINDOWS")))
+                     r2=bool(os_data.get("r2", False)), system_root=str(os_data.get("system_root", "C:\\WINDOWS")),
+                     last_boot=_snapshot_time(os_data.get("last_boot"), source, "os.last_boot"))
     except KeyError as exc:
         raise SpecError(source, f"os.{exc.args[0]}", "is required") from None
     hotfixes = top.get("hotfixes") or {}
     if not isinstance(hotfixes, Mapping):
         raise SpecError(source, "hotfixes", "must map hotfix ids to their sources ({KB977381: [qfe]})")
-    for key in ("registry_keys", "reboot_pending", "unreadable"):
+    for key in ("registry_keys", "reboot_pending", "pending_renames", "unreadable"):
         if not isinstance(top.get(key) or [], list):
             raise SpecError(source, key, "must be a list")
     reboot_sources = tuple(str(s) for s in top.get("reboot_pending") or ())
@@ -800,6 +923,9 @@ def host_snapshot_from_data(data: Any, source: str) -> HostSnapshot:
         hotfixes=frozenset(str(h).upper() for h in hotfixes),
         hotfix_sources={str(h).upper(): tuple(s or ()) for h, s in hotfixes.items()},
         reboot_pending=bool(reboot_sources), reboot_pending_sources=reboot_sources,
+        # Left out: not read (the engine then cannot rule out that the restart is for the article).
+        pending_renames=(tuple(str(e) for e in top["pending_renames"] or ())
+                         if "pending_renames" in top else None),
     )
     return HostSnapshot(name=str(top.get("name") or Path(source).stem), description=str(top.get("description", "")),
                         state=state, unreadable=frozenset(str(u).casefold() for u in top.get("unreadable") or ()))

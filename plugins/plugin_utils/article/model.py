@@ -39,6 +39,11 @@ class OsFacts:
     caption: str = ""
     r2: bool = False  # Windows Server 2003 R2 (Win32_OperatingSystem.OtherTypeDescription == "R2")
     system_root: str = "C:\\WINDOWS"  # Win32_OperatingSystem.WindowsDirectory; C:\WINNT on NT 4.0 / 2000
+    # When the running system started (timezone-aware; WinRM: Win32_OperatingSystem.LastBootUpTime, read with
+    # the rest of this class). None when the transport could not tell. It is state, not identity: two reads
+    # of one host compare equal across a restart, and ``to_dict`` leaves it out (the facts module reports it
+    # as ``kbfix_last_boot``), so an OS fact cached before a restart never carries a stale boot time.
+    last_boot: datetime.datetime | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +129,9 @@ class HostFacts:
     hotfix_sources: dict[str, tuple[str, ...]] = field(default_factory=dict)  # id -> ("qfe", "registry", ...)
     reboot_pending: bool = False
     reboot_pending_sources: tuple[str, ...] = ()
+    # The PendingFileRenameOperations entries as read ("\\??\\C:\\...", "!\\??\\C:\\..."): which files the next start
+    # replaces. () when the value is absent or empty, None when it could not be read.
+    pending_renames: tuple[str, ...] | None = None
 
     def file(self, path: str) -> FileFacts | None:
         return self.files.get(path.casefold())
@@ -138,7 +146,8 @@ class CheckResult:
     """One check of an article against one host."""
 
     id: str  # stable, e.g. "file:%SystemRoot%\\system32\\drivers\\mrxsmb.sys", "registry:HKLM\\...\\Name"
-    kind: Literal["applicability", "service_pack", "prerequisite", "file", "registry", "hotfix", "reboot"]
+    kind: Literal["applicability", "service_pack", "prerequisite", "file", "registry", "hotfix", "reboot",
+                  "installer"]
     passed: bool | None  # None: could not be decided (missing data) or informational only
     expected: str
     found: str
@@ -153,7 +162,8 @@ class CheckResult:
 class PlanStep:
     """One change that would bring the host to compliance."""
 
-    action: Literal["install_package", "set_registry", "delete_registry", "reboot"]
+    # "manual": a remedy no executor can carry out (it names the step in description and details).
+    action: Literal["install_package", "set_registry", "delete_registry", "reboot", "manual"]
     description: str  # for people: "set HKLM\\...\\ReconnectTimeout from 60 to 120 (dword)"
     details: dict[str, Any] = field(default_factory=dict)  # machine-readable; see docs/engine.md
 

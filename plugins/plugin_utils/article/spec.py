@@ -58,7 +58,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "packages": ("os", "architectures", "service_packs", "file", "installer", "arguments", "exit_codes",
                  "restart"),
     "files": ("table", "name", "dir", "installed_as", "os", "architectures", "service_packs", "check", "version",
-              "branch", "branch_floor", "size", "date", "time", "platform", "wow", "note"),
+              "branch", "branch_floor", "size", "date", "time", "platform", "wow", "note", "inferred_from"),
     "registry": ("key", "name", "type", "value", "value_from", "default", "range", "mode", "case_insensitive",
                  "os", "when", "restart", "description"),
     "registry.when": ("product_types", "variable"),
@@ -158,6 +158,9 @@ class FileRow:
     platform: Platform
     wow: bool
     note: str
+    # (I) rows: the component whose manifest (a row of the article) names this file's fixed version. The
+    # article does not list the file; docs/spec-format.md says when such a row may be added.
+    inferred_from: str | None = None
 
     @property
     def path(self) -> str | None:
@@ -624,7 +627,19 @@ def _file_row(reader: _Reader, ctx: _Context) -> FileRow:
         time=datetime.time.fromisoformat(time_text) if time_text else None,
         platform=cast(Platform, reader.choice("platform", PLATFORMS)), wow=reader.flag("wow", False),
         note=reader.text("note", required=False) or "",
+        inferred_from=_inferred_from(reader, check),
     )
+
+
+def _inferred_from(reader: _Reader, check: str) -> str | None:
+    component = reader.text("inferred_from", required=False)
+    if component is None:
+        return None
+    if check != "version":
+        raise reader.error("inferred_from", "only version rows are inferred from a component manifest")
+    if not reader.has("note"):
+        raise reader.error("note", "an inferred row needs a note saying why the component owns the file")
+    return component.casefold()
 
 
 def _date(reader: _Reader, required: bool) -> datetime.date | None:
@@ -657,7 +672,22 @@ def _check_branch_range(reader: _Reader, version: WinVersion, floor: WinVersion,
                 raise reader.error(key, f"{value} is on the {value.branch()} branch, the row says {branch}")
 
 
+def _check_inferred_rows(top: _Reader, rows: list[FileRow]) -> None:
+    """An inferred row must rest on the article's evidence: a manifest row of the same OS entry and
+    architecture whose name is ``<arch>_<component>_<key token>_<the row's version>_...``."""
+    for index, row in enumerate(rows):
+        if row.inferred_from is None:
+            continue
+        marker = f"_{row.inferred_from}_31bf3856ad364e35_{row.version}_"
+        for arch in row.architectures:
+            if not any(marker in other.name.casefold() and other.os == row.os and arch in other.architectures
+                       and other.inferred_from is None for other in rows):
+                raise SpecError(top.source, f"files[{index}].inferred_from",
+                                f"no {arch} manifest of {row.inferred_from} at {row.version} among the article's rows")
+
+
 def _check_file_rows(top: _Reader, rows: list[FileRow]) -> None:
+    _check_inferred_rows(top, rows)
     kinds: dict[tuple[str, str], str] = {}
     seen: set[tuple[str, str, str, int | None, str | None]] = set()
     for index, row in enumerate(rows):

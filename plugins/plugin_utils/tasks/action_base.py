@@ -10,6 +10,7 @@ exactly one place (``result_from_error``).
 
 from __future__ import annotations
 
+import dataclasses
 import typing as t
 
 from ansible.errors import AnsibleActionFail, AnsibleError
@@ -121,9 +122,13 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         if not isinstance(known, dict):
             return None
         try:
-            return OsFacts(**known)
+            os_facts = OsFacts(**known)
         except TypeError:
             return None
+        # The facts module's boot time (the reboot module refreshes it) lets the engine tell an unrelated
+        # pending restart from the article's own.
+        boot = facts.get("kbfix_last_boot") if isinstance(facts, dict) else None
+        return dataclasses.replace(os_facts, last_boot=article_runner.parse_boot_time(boot))
 
     def task_os_facts(self, host_facts: dict[str, t.Any] | None, task_vars: dict[str, t.Any]) -> OsFacts | None:
         """A ``host_facts`` argument (checked, errors name ``host_facts.<key>``) before the gathered facts;

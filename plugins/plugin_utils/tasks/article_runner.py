@@ -16,6 +16,7 @@ Pure library: no Ansible imports. The action plugin resolves paths and opens the
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,33 @@ def os_facts_from_mapping(data: Any, where: str = "host_facts") -> OsFacts:
     optional = {key: _typed(data, key, kind, where, required=False)
                 for key, kind in (("caption", str), ("r2", bool), ("system_root", str))}
     return OsFacts(version=version, service_pack=service_pack, architecture=architecture,
-                   product_type=product_type, **{k: v for k, v in optional.items() if v is not None})
+                   product_type=product_type, last_boot=_boot_time(data, where),
+                   **{k: v for k, v in optional.items() if v is not None})
+
+
+def parse_boot_time(value: Any) -> datetime.datetime | None:
+    """The ``kbfix_last_boot`` fact (ISO 8601 with a time zone) as a datetime, None for anything else.
+
+    kbfix_os leaves the boot time out; a value from before a restart is earlier than the real boot, which
+    only makes the engine more careful (docs/engine.md, "reboot_pending, exactly")."""
+    if not isinstance(value, str):
+        return None
+    try:
+        boot = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return boot if boot.tzinfo is not None else None
+
+
+def _boot_time(data: Mapping[str, Any], where: str) -> datetime.datetime | None:
+    value = _typed(data, "last_boot", str, where, required=False)
+    if value is None:
+        return None
+    boot = parse_boot_time(value)
+    if boot is None:
+        raise ArgumentError(f"{where}.last_boot", f"{value!r} is not an ISO 8601 date and time with a time zone, "
+                                                  "as kbfix_last_boot is")
+    return boot
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -174,6 +201,7 @@ class RunResult:
     diff: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     restart_required: bool = False
+    answers: dict[str, installer.InstallResult] = field(default_factory=dict)  # article id -> installer answer
 
     @property
     def changed(self) -> bool:
@@ -251,6 +279,7 @@ def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsF
     if result.changed and not options.check_mode:
         # Judge again from what the host says now, not from what we believe we wrote.
         result.verdicts = judge(transport, articles, os_facts)[1]
+    result.verdicts = [_with_answer(v, result.answers.get(v.article)) for v in result.verdicts]
     result.restart_required = result.restart_required or awaiting_restart(result.verdicts)
     return result
 
@@ -272,6 +301,13 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[PreparedA
     result.verdicts = list(verdicts)
     result.verdicts_before = list(verdicts)
     return result
+
+
+def _with_answer(verdict: Verdict, done: installer.InstallResult | None) -> Verdict:
+    # "Not applicable" / "already installed" against files that say otherwise: unknown, with the reason.
+    if done is None:
+        return verdict
+    return engine.with_install_answer(verdict, done.hotfix_id, done.exit_code, done.meaning)
 
 
 def awaiting_restart(verdicts: Sequence[Verdict]) -> bool:
@@ -302,7 +338,9 @@ class _Enforcer:
             raise ArgumentError("package_source", f"is required to install {article.id} "
                                                   f"({installs[0].details.get('package')})")
         for step in steps:
-            if step.action == "install_package":
+            if step.action == "manual":
+                self.result.notes.append(f"{article.id}: not done here, needs a person: {step.description}")
+            elif step.action == "install_package":
                 self._install(article, step)
             elif step.action == "set_registry":
                 self._set(article, step)
@@ -331,8 +369,15 @@ class _Enforcer:
             self.result.changes.append({**base, "changed": True, "planned": True})
             self._diff_package(request, planned=True)
             return
-        done = installer.install(self.transport, request, self.os)
-        self.result.changes.append({**base, **done.to_dict(), "changed": done.changed})
+        done = installer.install(self.transport, request, self.os, not_applicable_raises=False)
+        self.result.answers[article.id] = done
+        entry = {**base, **done.to_dict(), "changed": done.changed}
+        if done.meaning in ("not_applicable", "already_installed"):
+            entry["reason"] = (f"{request.package.filename} answered {done.exit_code} "
+                               f"({done.exit_code & 0xFFFFFFFF:#010x}, {done.meaning.replace('_', ' ')}): nothing "
+                               "was installed; the verdict weighs this against the files")
+            self.result.notes.append(f"{article.id}: {entry['reason']}")
+        self.result.changes.append(entry)
         self.result.restart_required = self.result.restart_required or done.restart_required or (
             done.changed and bool(details.get("restart")))
         if done.changed:

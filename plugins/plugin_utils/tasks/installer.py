@@ -294,9 +294,11 @@ def _remove_staged(transport: Transport, path: str) -> None:
         transport.log(LOG_STEPS, f"{transport.host}: could not remove the staged package {path}: {exc}")
 
 
-def install(transport: Transport, request: InstallRequest, os_facts: OsFacts) -> InstallResult:
-    """Stage the package, run its installer and map the exit code. ``not_applicable`` and unknown codes
-    raise ``RemoteCommandError`` with the code and the installer's output."""
+def install(transport: Transport, request: InstallRequest, os_facts: OsFacts, *,
+            not_applicable_raises: bool = True) -> InstallResult:
+    """Stage the package, run its installer and map the exit code. Unknown codes, and ``not_applicable``
+    unless ``not_applicable_raises`` is false (the article runner weighs it against the files:
+    ``engine.with_install_answer``), raise ``RemoteCommandError`` with the code and the installer's output."""
     path, uploaded = _stage(transport, request, os_facts)
     command = install_command(request.installer, path, request.arguments)
     transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
@@ -310,7 +312,7 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts) ->
     if meaning is None or result.exit_code is None:
         raise _command_failed(f"{transport.host}: installing {request.hotfix_id} failed: {request.package.filename}",
                               result)
-    if meaning == "not_applicable":
+    if meaning == "not_applicable" and not_applicable_raises:
         raise RemoteCommandError(
             f"{transport.host}: {request.hotfix_id} does not apply to this host: {request.package.filename} "
             f"exited with {result.exit_code} ({result.exit_code & 0xFFFFFFFF:#010x}, not applicable: a service pack "

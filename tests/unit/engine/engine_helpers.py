@@ -6,6 +6,7 @@ plan's steps do to a host (used to prove that carrying out a plan makes the host
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 from collections.abc import Mapping
 from pathlib import Path
@@ -83,7 +84,8 @@ def rows_for(spec: ArticleSpec, os: OsFacts, any_service_pack: bool = False) -> 
 def version_text(row: FileRow) -> str:
     """The FileVersion string a file built for this row would report (tag only matters on XP / 2003)."""
     assert row.version is not None
-    return f"{row.version} ({_TAGS[row.branch or 'baseline']}.{row.date:%y%m%d}-0000)"
+    built = row.date or datetime.date(2007, 6, 15)  # inferred rows have no date in the article
+    return f"{row.version} ({_TAGS[row.branch or 'baseline']}.{built:%y%m%d}-0000)"
 
 
 def fixed_file(row: FileRow, os: OsFacts) -> FileFacts:
@@ -153,8 +155,31 @@ def _lay_down_files(spec: ArticleSpec, facts: HostFacts) -> HostFacts:
         current = facts.files.get(key)
         if current is not None and _newer_line(current, rows):
             continue
-        facts.files[key] = fixed_file(_row_to_install(rows, current, os), os)
+        migrated = _qfe_twin(current, rows)
+        facts.files[key] = migrated or fixed_file(_row_to_install(rows, current, os), os)
     return facts
+
+
+def _gdr_above(current: FileFacts | None, rows: list[FileRow]) -> WinVersion | None:
+    """An XP / 2003 GDR file numbered at or above the row's QFE fix, or None."""
+    try:
+        found = WinVersion.parse(current.version or "") if current is not None else None
+    except ValueError:
+        return None
+    if found is None or found.major >= 6 or found.branch() != "gdr":
+        return None
+    above = any(r.branch == "ldr" and r.version is not None and r.version.build_line == found.build_line
+                and found >= r.version for r in rows)
+    return found if above else None
+
+
+def _qfe_twin(current: FileFacts | None, rows: list[FileRow]) -> FileFacts | None:
+    """update.exe never lays a lower-numbered file over a higher one: over a GDR file above the QFE fix it
+    installs the QFE build of the same number that the security update stored in $hf_mig$."""
+    found = _gdr_above(current, rows)
+    if found is None or current is None:
+        return None
+    return dataclasses.replace(current, version=f"{found} (kbfix_qfe.{found.tag.split('.', 1)[-1]})")
 
 
 def _newer_line(current: FileFacts, rows: list[FileRow]) -> bool:
@@ -181,8 +206,10 @@ def apply_plan(spec: ArticleSpec, facts: HostFacts, plan: list[PlanStep]) -> Hos
             facts.hotfixes = facts.hotfixes | {hotfix_id}
             facts.hotfix_sources[hotfix_id] = ("qfe",)
             if step.details["restart"]:
+                # In-use files: the installer queues them for the next start.
                 facts.reboot_pending = True
                 facts.reboot_pending_sources = ("PendingFileRenameOperations",)
+                facts.pending_renames = tuple(f"!\\??\\{f.path}" for f in facts.files.values())
         elif step.action == "set_registry":
             details = step.details
             facts.registry[(registry_key_id(details["key"]), details["name"].casefold())] = RegistryValue(
@@ -193,6 +220,17 @@ def apply_plan(spec: ArticleSpec, facts: HostFacts, plan: list[PlanStep]) -> Hos
                 facts = _lay_down_files(spec, facts)
             facts.reboot_pending = False
             facts.reboot_pending_sources = ()
+            facts.pending_renames = ()
+            facts.os = dataclasses.replace(facts.os, last_boot=datetime.datetime.now(datetime.UTC))
+        elif step.action == "manual":
+            # The remedy it names: the security update reinstalled on the QFE branch (/B:SPnQFE) lays down
+            # the QFE build of each GDR file's number.
+            for path in step.details["files"]:
+                key = expand_path(path, facts.os).casefold()
+                rows = [r for r in rows_for(spec, facts.os, any_service_pack=True) if r.path == path]
+                twin = _qfe_twin(facts.files.get(key), rows)
+                assert twin is not None, step
+                facts.files[key] = twin
         else:
             raise AssertionError(f"unexpected step {step.action}")
     return facts

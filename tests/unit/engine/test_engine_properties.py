@@ -6,6 +6,7 @@ leaves a compliant host with an empty plan."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import Any
 
@@ -28,7 +29,12 @@ from engine_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import evaluate, expand_path, fact_request
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import (
+    evaluate,
+    expand_path,
+    fact_request,
+    with_install_answer,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
     FileFacts,
     HostFacts,
@@ -117,16 +123,36 @@ def _draw_host(data: st.DataObject, spec: ArticleSpec, os: OsFacts, variables: d
             facts.registry_keys[registry_key_id(key)] = state
     facts.hotfixes = frozenset(data.draw(st.sets(st.sampled_from(spec.hotfix_ids)), label="hotfixes"))
     facts.reboot_pending = data.draw(st.booleans(), label="reboot pending")
+    # Restart state (issue 12): a boot time around the files' dates, and pending renames that name an
+    # article file, sit next to one, concern another program, or were not read.
+    facts.os = dataclasses.replace(os, last_boot=data.draw(st.one_of(st.none(), _times_around(spec, os)),
+                                                           label="last boot"))
+    files = sorted(request.files)
+    renames = st.sampled_from([*(f"!\\??\\{p}" for p in files), *(f"{p}.tmp" for p in files),
+                               "\\??\\C:\\Program Files\\App\\app.exe", ""])
+    facts.pending_renames = data.draw(st.one_of(st.none(), st.lists(renames, max_size=3).map(tuple)),
+                                      label="pending renames")
     return facts
+
+
+def _draw_case(data: st.DataObject) -> tuple[ArticleSpec, OsFacts, dict[str, Any], HostFacts]:
+    """A seed article, one of its test systems, variables and a host drawn around the article's rows."""
+    article, os = data.draw(st.sampled_from(HOSTS), label="host")
+    spec = seed_spec(article)
+    variables = data.draw(VARIABLES[article], label="variables")
+    return spec, os, variables, _draw_host(data, spec, os, variables)
+
+
+def _times_around(spec: ArticleSpec, os: OsFacts) -> st.SearchStrategy[datetime.datetime]:
+    dates = [r.modified for r in rows_for(spec, os) if r.modified is not None]
+    base = min(dates) if dates else datetime.datetime(2009, 1, 1, tzinfo=UTC)
+    return st.integers(-5000, 20000).map(lambda m: base + datetime.timedelta(minutes=m))
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_carrying_out_the_plan_makes_the_host_compliant(data: st.DataObject) -> None:
-    article, os = data.draw(st.sampled_from(HOSTS), label="host")
-    spec = seed_spec(article)
-    variables = data.draw(VARIABLES[article], label="variables")
-    facts = _draw_host(data, spec, os, variables)
+    spec, _, variables, facts = _draw_case(data)
 
     verdict = evaluate(spec, facts, variables)
     assert (verdict.plan == []) == (verdict.status in ("compliant", "not_applicable")), verdict
@@ -143,13 +169,49 @@ def test_carrying_out_the_plan_makes_the_host_compliant(data: st.DataObject) -> 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_missing_facts_are_facts_the_request_asked_for(data: st.DataObject) -> None:
-    article, os = data.draw(st.sampled_from(HOSTS), label="host")
-    spec = seed_spec(article)
-    variables = data.draw(VARIABLES[article], label="variables")
-    facts = _draw_host(data, spec, os, variables)
+    spec, os, variables, facts = _draw_case(data)
     request = fact_request(spec, os, variables)
     asked = ({f"file:{p}" for p in request.files} | {f"registry:{k}\\{n}" for k, n in request.registry_values}
              | {f"registry_key:{k}" for k in request.registry_keys})
     verdict = evaluate(spec, facts, variables)
     assert set(verdict.missing) <= asked
     assert evaluate(spec, facts, variables) == verdict  # deterministic
+
+
+# ------------------------------------------------------------------------------------------------ issue 12
+
+
+def _below_the_fix(data: st.DataObject, spec: ArticleSpec, os: OsFacts) -> tuple[str, FileFacts]:
+    """One decisive file of the host's rows put below its fix, judged from the row alone: a lower number on
+    the row's own line (any branch tag), or, for size_date rows, another size and an older date."""
+    rows = [r for r in rows_for(spec, os) if r.path and r.check != "info"]
+    row = data.draw(st.sampled_from(rows), label="row below the fix")
+    path = expand_path(row.path or "", os)
+    if row.version is not None:
+        major, minor, build = row.version.build_line
+        floor = row.branch_floor.revision if row.branch_floor else 0
+        revision = data.draw(st.one_of(st.integers(0, row.version.revision - 1),
+                                       st.integers(floor, row.version.revision - 1)), label="revision")
+        version = f"{major}.{minor}.{build}.{revision}{data.draw(st.sampled_from(TAGS), label='tag')}"
+        return path, FileFacts(path, True, version, None, data.draw(_times(row), label="written"))
+    assert row.size is not None and row.modified is not None
+    size = data.draw(st.integers(0, 5_000_000).filter(lambda n: n != row.size), label="size")
+    return path, FileFacts(path, True, None, size, row.modified - datetime.timedelta(minutes=1))
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_no_change_of_issue_12_makes_a_host_below_the_fix_compliant(data: st.DataObject) -> None:
+    # Whatever the boot time, pending renames, hotfix records, installer answer and the other files say, a
+    # host with one article file below its fix is never compliant (the issue's changes only relax verdicts
+    # for hosts whose files carry the fix).
+    spec, os, variables, facts = _draw_case(data)
+    path, below = _below_the_fix(data, spec, os)
+    facts.files[path.casefold()] = below
+    verdict = evaluate(spec, facts, variables)
+    assert verdict.status != "compliant", verdict.to_dict()
+    code, meaning = data.draw(st.sampled_from([(0, "success"), (3010, "restart_required"),
+                                               (2359302, "already_installed"), (-2145124329, "not_applicable")]),
+                              label="installer answer")
+    answered = with_install_answer(verdict, spec.hotfix_ids[0], code, meaning)
+    assert answered.status != "compliant", answered.to_dict()

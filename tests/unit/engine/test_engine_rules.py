@@ -65,8 +65,6 @@ DFSRRESS = "%SystemRoot%\\system32\\Dfsrress.dll"
 DFSR_EXE = "%SystemRoot%\\system32\\Dfsr.exe"
 MRXSMB = "%SystemRoot%\\system32\\drivers\\Mrxsmb.sys"
 MPR = "%SystemRoot%\\system32\\Mpr.dll"
-SMBSERVER_X64 = ("%SystemRoot%\\winsxs\\Manifests\\Amd64_microsoft-windows-smbserver-v2_31bf3856ad364e35_6.0.6000."
-                 "20620_none_3498f159cae06e90.manifest")
 
 
 def set_file(path: str, version: str | None, **extra: Any) -> Change:
@@ -168,7 +166,8 @@ def test_a_host_with_the_fix_is_compliant(article: str, os: OsFacts) -> None:
      "the GDR branch does not carry this fix"),
     # On XP / 2003 GDR numbers interleave with QFE ones: above the fixed number but still GDR.
     ("KB828753", XP_SP1, MRXSMB, "5.1.2600.1300 (xpsp1_gdr.040101-0000)", "noncompliant",
-     "the GDR branch does not carry this fix"),
+     "is on the GDR branch (its FileVersion build tag 'xpsp1_gdr.040101-0000' names no qfe/ldr lab), numbered "
+     "above the QFE fix 5.1.2600.1276"),
     # An LDR file below the fix.
     ("KB977381", WS2008_SP1_X86, DFSRS, "6.0.6001.22300 (vistasp1_ldr.090101-0000)", "noncompliant",
      "is below 6.0.6001.22565, the LDR fix"),
@@ -269,12 +268,6 @@ def test_size_date_row_paths_expand_to_winnt_on_nt4() -> None:
     assert request.files == ("C:\\WINNT\\system32\\Mpr.dll",)
     assert request.registry_keys == ("HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion\\Hotfix\\Q253729",)
     assert request.hotfix_ids == ("Q253729",)
-
-
-def test_vista_manifests_decide_kb938475() -> None:
-    verdict = judge("KB938475", VISTA_X64, set_file(SMBSERVER_X64, None))
-    assert failing(verdict) == [f"file:{SMBSERVER_X64}"]
-    assert actions(verdict) == ["install_package", "reboot"]
 
 
 def test_info_rows_never_decide() -> None:

@@ -119,6 +119,8 @@ def spec_tables(spec: ArticleSpec) -> dict[str, list[Row]]:
     """The spec's rows in the shape of the parsed article."""
     tables: dict[str, list[Row]] = {}
     for row in spec.files:
+        if row.inferred_from is not None:
+            continue  # (I) rows are not the article's: test_inferred_rows_rest_on_the_articles_manifests
         tables.setdefault(row.table, []).append(Row(
             row.name, str(row.version) if row.version else None, row.size or -1, row.date or datetime.date.min,
             row.time.strftime("%H:%M") if row.time else "", row.platform, row.wow,
@@ -129,7 +131,7 @@ def spec_tables(spec: ArticleSpec) -> dict[str, list[Row]]:
 
 def _only_the_articles_columns(spec_row: Row, seed_row: Row) -> Row:
     # Columns a table does not have (platform in KB828753, service branch and SP outside 2003 R2) are None
-    # in the parsed row; the spec fills them from kb-facts or inference, checked elsewhere.
+    # in the parsed row; the spec fills them from docs/sources.md or inference, checked elsewhere.
     masked: dict[str, Any] = {f: None for f in ("platform", "wow", "service_pack") if getattr(seed_row, f) is None}
     return spec_row._replace(**masked)
 
@@ -160,9 +162,31 @@ def test_every_table_matches_the_article_row_by_row(article: str) -> None:
 
 
 def test_row_counts_per_article() -> None:
-    # A second, independent guard: the number of file rows each article lists.
-    assert {a: len(seed_spec(a).files) for a in ARTICLES} == {
+    # A second, independent guard: the number of file rows each article lists, and the inferred rows added.
+    assert {a: len([r for r in seed_spec(a).files if r.inferred_from is None]) for a in ARTICLES} == {
         "KB828753": 3, "KB253729": 1, "KB977381": 53, "KB938475": 14}
+    assert {a: len([r for r in seed_spec(a).files if r.inferred_from]) for a in ARTICLES} == {
+        "KB828753": 0, "KB253729": 0, "KB977381": 0, "KB938475": 8}
+
+
+def test_inferred_rows_rest_on_the_articles_manifests() -> None:
+    # Each (I) binary row names a component whose manifest the article prints, at the row's version, for
+    # the same architecture ("X86_microsoft-windows-smbminirdr_31bf3856ad364e35_6.0.6000.20620_none_...").
+    text = seed_text("KB938475")
+    tables = parse_kb938475(text)
+    inferred = [r for r in seed_spec("KB938475").files if r.inferred_from]
+    assert {(r.name, r.architectures) for r in inferred} == {
+        (name, (arch,)) for arch in ("x86", "x64")
+        for name in ("srv2.sys", "mrxsmb.sys", "mrxsmb10.sys", "mrxsmb20.sys")}
+    for row in inferred:
+        (arch,) = row.architectures
+        prefix = {"x86": "X86", "x64": "Amd64"}[arch]
+        names = [r.name for r in tables[f"vista-{arch}"]]
+        wanted = f"{prefix}_{row.inferred_from}_31bf3856ad364e35_{row.version}_"
+        assert any(name.startswith(wanted) for name in names), f"{row.name}: no {wanted}... in the article"
+        assert row.note.startswith("(I)") and row.branch == "ldr" and row.version.branch() == "ldr"
+    # The manifests themselves stay in the tables, as info rows: reported, never deciding.
+    assert all(r.check == "info" for r in seed_spec("KB938475").files if r.inferred_from is None)
 
 
 def test_parsers_see_every_table_row() -> None:

@@ -177,7 +177,13 @@ _DELETE = object()
     ("KB938475", _set("variables.asynchronous_credits.max", None), "registry[0].value_from",
      "must declare min and max within 1..65535"),
     ("KB938475", _set("files.3.size", -1), "files[3].size", "must be >= 0"),
-    ("KB938475", _set("files.3.size", None), "files[3].size", "is required"),
+    ("KB938475", _set("files.14.version", None), "files[14].version", "is required"),
+    # An inferred row must rest on a manifest of the article at the row's version, and say why.
+    ("KB938475", _set("files.14.inferred_from", "microsoft-windows-smbserver-common"), "files[14].inferred_from",
+     "no x86 manifest of microsoft-windows-smbserver-common at 6.0.6000.20620"),
+    ("KB938475", _set("files.14.version", "6.0.6000.20734"), "files[14].inferred_from",
+     "no x86 manifest of microsoft-windows-smbserver-v2 at 6.0.6000.20734"),
+    ("KB938475", _set("files.14.note", None), "files[14].note", "needs a note"),
 ])
 def test_invalid_spec_names_file_and_field(article: str, change: Callable[[dict[str, Any]], None], field: str,
                                             message: str) -> None:

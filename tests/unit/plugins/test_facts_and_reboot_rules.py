@@ -5,6 +5,7 @@ OS-facts reuse. No host needed."""
 
 from __future__ import annotations
 
+import datetime
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -63,6 +64,12 @@ def test_shutdown_command_line() -> None:
 def test_known_os_facts_come_from_the_facts_module_shape() -> None:
     xp = OsFacts("5.1.2600", 1, "x86", 1, "Microsoft Windows XP Professional")
     assert KbfixAction.known_os_facts({"ansible_facts": {"kbfix_os": xp.to_dict()}}) == xp
+    # With kbfix_last_boot the boot time comes along; a value without a zone is not trusted.
+    booted = {"kbfix_os": xp.to_dict(), "kbfix_last_boot": "2024-03-01T06:00:00+00:00"}
+    found = KbfixAction.known_os_facts({"ansible_facts": booted})
+    assert found is not None and found.last_boot == datetime.datetime(2024, 3, 1, 6, 0, tzinfo=datetime.UTC)
+    naive = KbfixAction.known_os_facts({"ansible_facts": {**booted, "kbfix_last_boot": "2024-03-01T06:00:00"}})
+    assert naive is not None and naive.last_boot is None
     assert KbfixAction.known_os_facts({}) is None
     assert KbfixAction.known_os_facts({"ansible_facts": {"kbfix_os": {"version": "5.1.2600"}}}) is None
     assert KbfixAction.known_os_facts({"ansible_facts": {"kbfix_os": "5.1"}}) is None

@@ -33,7 +33,7 @@ from typing import TypeVar
 from ...article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue, registry_key_id
 from ...errors import ArgumentError, AuthenticationError, HostUnreachableError, KbfixError
 from ..base import LOG_STEPS, SOURCE_QFE, SOURCE_REGISTRY, RestartScope
-from ..indicators import pending_restart_from, pending_restart_plan
+from ..indicators import PFRO_VALUE, SESSION_MANAGER, pending_restart_from, pending_restart_plan
 from . import wmi, wsman
 from .client import WinRMClient
 
@@ -225,6 +225,12 @@ class _Gatherer:
         pending, reasons = pending_restart_from(pending_values, self.facts.registry_keys)
         self.facts.reboot_pending = pending
         self.facts.reboot_pending_sources = reasons
+        # The entries themselves tell the engine whether the article's own files wait for this restart.
+        pfro_id = _value_id(SESSION_MANAGER, PFRO_VALUE)
+        if pfro_id in pending_values:
+            pfro = pending_values[pfro_id]
+            entries = pfro.data if pfro is not None and isinstance(pfro.data, list) else []
+            self.facts.pending_renames = tuple(str(e) for e in entries if e)
 
 
 def gather(client: WinRMClient, os_facts: OsFacts, request: FactRequest, *,

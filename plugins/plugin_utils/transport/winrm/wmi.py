@@ -654,8 +654,10 @@ def os_details(client: WinRMClient) -> OsDetails:
         caption=(wsman.as_str(osi.get("Caption")) or "").strip(),
         r2=(wsman.as_str(osi.get("OtherTypeDescription")) or "").strip().upper() == "R2",
         system_root=wsman.as_str(osi.get("WindowsDirectory")) or "C:\\WINDOWS",
+        # Already in this reply (SELECT *): the engine compares it with the fixed files' write times.
+        last_boot=wsman.as_datetime(osi.get("LastBootUpTime")),
     )
-    return OsDetails(facts, wsman.as_datetime(osi.get("LastBootUpTime")),
+    return OsDetails(facts, facts.last_boot,
                      wsman.as_str(csi.get("Name")) or wsman.as_str(osi.get("CSName")) or "", system_type, os_arch)
 
 
