@@ -17,7 +17,9 @@ from harness import client_for
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import CheckResult, Verdict
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
 from winsim.testing import Fleet, HostSpec, running_fleet
 
@@ -33,7 +35,7 @@ LATER = {f"{DRIVERS}\\{name}": {"version": "6.0.6000.20734 (vista_ldr.080229-154
 
 
 def renames(*entries: str) -> dict[str, Any]:
-    return {wmi.SESSION_MANAGER: {wmi.PFRO_VALUE: ["multistring", list(entries)]}}
+    return {indicators.SESSION_MANAGER: {indicators.PFRO_VALUE: ["multistring", list(entries)]}}
 
 
 OTHER_PROGRAM = ("\\??\\C:\\Program Files\\Backup\\agent.new", "!\\??\\C:\\Program Files\\Backup\\agent.exe")
@@ -67,7 +69,7 @@ def run(fleet: Fleet, host: str, options: article_runner.Options | None = None) 
     articles = article_runner.prepare([article_runner.ArticleRequest(SPEC, {}, "articles[0]")],
                                       {"asynchronous_credits": 512})
     with closing(client_for(fleet.hosts[host])) as client:
-        return article_runner.run(client, articles, None, options or article_runner.Options())
+        return article_runner.run(WinRMTransport(client), articles, None, options or article_runner.Options())
 
 
 def check(verdict: Verdict, check_id: str) -> CheckResult:
