@@ -93,6 +93,10 @@ class WinRMSettings:
     backoff: float = 0.5
     backoff_max: float = 8.0
     max_elements: int = 32000
+    # Opt-ins for weakening the security defaults (see ``_validate_security``); inventory variables
+    # ``kbfix_allow_basic_over_http`` and ``kbfix_allow_unencrypted_http`` set them.
+    allow_basic_over_http: bool = False
+    allow_unencrypted_http: bool = False
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -124,6 +128,48 @@ def _validate(s: WinRMSettings) -> None:
         raise ArgumentError("max_in_flight", f"must be between 1 and {WINRM2_MAX_OPERATIONS - 1}")
     if s.retries < 0 or s.backoff < 0:
         raise ArgumentError("retries", "retries and backoff cannot be negative")
+    _validate_security(s)
+
+
+# Transports that send the password itself in the Authorization header (Base64 is not encryption):
+# pywinrm's "plaintext" and "ssl" are Basic too, "ssl" adding only a client certificate.
+BASIC_TRANSPORTS = frozenset({"basic", "plaintext", "ssl"})
+# Transports pywinrm can seal messages with over HTTP (message_encryption auto/always).
+SEALING_TRANSPORTS = frozenset({"ntlm", "kerberos", "credssp"})
+ALLOW_BASIC_VARIABLE = "kbfix_allow_basic_over_http"
+ALLOW_UNENCRYPTED_VARIABLE = "kbfix_allow_unencrypted_http"
+
+
+def _validate_security(s: WinRMSettings) -> None:
+    """Refuse, before anything is sent, settings that would put credentials or data on the wire in clear.
+
+    Checked as a pair (scheme and transport together), because each is harmless alone: Basic is fine over
+    HTTPS, HTTP is fine with a sealing transport. The errors say which variable opts in."""
+    if s.scheme != "http":
+        return
+    basic = sorted(BASIC_TRANSPORTS.intersection(s.transports))
+    if basic and not s.allow_basic_over_http:
+        raise ArgumentError(
+            "ansible_winrm_transport",
+            f"{'/'.join(basic)} sends the password in clear over HTTP; use ansible_winrm_scheme: https, or "
+            f"ntlm/kerberos (which encrypt every message), or set {ALLOW_BASIC_VARIABLE}: true for this host "
+            "to accept the risk (the listener must also have AllowUnencrypted=true)")
+    if s.message_encryption == "never" and not s.allow_unencrypted_http:
+        raise ArgumentError(
+            "ansible_winrm_message_encryption",
+            f"'never' over HTTP sends every message in clear; use auto or always (or HTTPS), or set "
+            f"{ALLOW_UNENCRYPTED_VARIABLE}: true for this host to accept the risk")
+
+
+def effective_encryption(s: WinRMSettings, transport: str) -> str:
+    """The message_encryption value handed to pywinrm for one transport.
+
+    Over HTTP a sealing transport gets ``always``: pywinrm then raises instead of silently sending in
+    clear should it be unable to seal. Everything else keeps the inventory's value (Basic over HTTP only
+    gets here with its opt-in, and cannot be sealed)."""
+    if s.scheme == "http" and transport in SEALING_TRANSPORTS and s.message_encryption == "auto":
+        return "always"
+    return s.message_encryption
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -358,7 +404,7 @@ class WinRMClient:
         kwargs: dict[str, Any] = dict(s.extra)
         kwargs.update(
             transport=self.transport, username=s.username, password=s.password,
-            server_cert_validation=s.cert_validation, message_encryption=s.message_encryption,
+            server_cert_validation=s.cert_validation, message_encryption=effective_encryption(s, self.transport),
             read_timeout_sec=s.read_timeout, operation_timeout_sec=s.operation_timeout,
             kerberos_delegation=s.kerberos_delegation, kerberos_hostname_override=s.kerberos_hostname_override,
             service=s.service, cert_pem=s.cert_pem, cert_key_pem=s.cert_key_pem,
