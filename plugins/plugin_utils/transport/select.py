@@ -17,6 +17,8 @@ from .base import LogFn, Transport
 
 TRANSPORT_VARIABLE = "kbfix_transport"
 TRANSPORTS = ("winrm", "smb")
+# The collection's own host variables read here (templated by the caller: action plugins get them raw).
+HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http")
 
 
 def transport_name(task_vars: Mapping[str, Any]) -> str:

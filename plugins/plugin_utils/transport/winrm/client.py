@@ -295,6 +295,12 @@ class _NotSent(Exception):
     """The request never left (connect failure): safe to repeat anything."""
 
 
+class _StaleSession(_NotSent):
+    """HTTP 400 to a sealed message on a connection we had authenticated before: the service no longer
+    knows our security context (WinRM restarted, or the host rebooted) and could not even decrypt the
+    request, so nothing was done. A new handshake is needed; safe to repeat anything."""
+
+
 class _MaybeSent(Exception):
     """The connection broke after the request went out."""
 
@@ -356,6 +362,8 @@ class WinRMClient:
         self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight)
         # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
         self.supports_filter: bool | None = None
+        # Whether the host has answered this client at all: a failure after that is a host lost, not absent.
+        self.answered = False
 
     def __repr__(self) -> str:
         return f"WinRMClient({self.settings!r})"
@@ -445,8 +453,13 @@ class WinRMClient:
                     continue
                 raise
             except (_NotSent, _MaybeSent, QuotaExceededError, OperationTimeoutError) as exc:
+                if isinstance(exc, _StaleSession):
+                    # Every idle protocol shares the lost context's fate: authenticate afresh.
+                    self._pool.clear()
                 error, retry = self._classify(exc, request, idempotent, retry_timeouts)
             if not retry or attempt >= self.settings.retries:
+                if isinstance(error, HostUnreachableError):
+                    error.lost = self.answered
                 raise error
             delay = self._backoff(attempt)
             self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {attempt + 1} "
@@ -457,6 +470,8 @@ class WinRMClient:
     def _classify(self, exc: Exception, request: wsman.Request, idempotent: bool,
                   retry_timeouts: bool) -> tuple[KbfixError, bool]:
         """The error to raise if no retry is left, and whether this one may be retried."""
+        if isinstance(exc, _StaleSession):
+            return HostUnreachableError(f"{self.host}: {exc} (the host restarted or WinRM is restarting)"), True
         if isinstance(exc, _NotSent):
             return HostUnreachableError(f"{self.host}: cannot connect to {self.endpoint}: {exc}"), True
         if isinstance(exc, _MaybeSent):
@@ -487,6 +502,7 @@ class WinRMClient:
             self.log(LOG_PAYLOADS, f"{self.host}: request {self._redact(payload.decode('utf-8'))}")
             started = time.monotonic()
             raw = self._post(lease, payload)
+            self.answered = True
         self.log(LOG_PAYLOADS, f"{self.host}: reply ({time.monotonic() - started:.3f}s) "
                                f"{self._redact(raw.decode('utf-8', 'replace'))}")
         parsed = wsman.parse_reply(raw)
@@ -517,6 +533,8 @@ class WinRMClient:
             if exc.code >= 500:
                 # A 5xx without a SOAP fault: the service failed without saying whether it acted.
                 raise _ServerError(f"HTTP {exc.code} without a WS-Man fault") from None
+            if exc.code == 400 and not lease.fresh:
+                raise _StaleSession("HTTP 400 to a request on a session authenticated earlier") from None
             raise TransportError(self._redact(f"{self.host}: HTTP {exc.code} from {self.endpoint}")) from None
         except requests.exceptions.SSLError as exc:
             lease.broken = True
@@ -551,7 +569,9 @@ class WinRMClient:
             except AmbiguousWriteError as exc:
                 # A Pull lost in a reset may have consumed items: start over rather than return a gap.
                 if attempt >= self.settings.retries:
-                    raise HostUnreachableError(str(exc)) from None
+                    lost = HostUnreachableError(str(exc))
+                    lost.lost = exc.lost
+                    raise lost from None
                 self.log(LOG_OPERATIONS, f"{self.host}: enumeration interrupted, starting again")
                 self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
