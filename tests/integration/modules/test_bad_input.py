@@ -206,3 +206,74 @@ def test_reboot_message_cannot_run_a_command(start_fleet: Any, tmp_path: Path) -
     assert not [f for f in host.fs.listdir("C:\\") if "pwn" in f.casefold()]
     # One process only: shutdown.exe (boot times are read over WMI, not through the shell).
     assert ep.counters()["by_action"].get("Command") == 1
+
+
+# --- item 3: registry data bounded before any request, no key without its value ---------------------------
+
+
+KEY = r"HKLM\SOFTWARE\kbfix-test\big"
+REGISTRY = r"""
+- name: Registry data sizes
+  hosts: xp1
+  gather_facts: false
+  tasks:
+    - name: a 300 kB string
+      kbfix.windows.registry_value:
+        path: 'HKLM\SOFTWARE\kbfix-test\big'
+        name: Big
+        data: "{{ 'x' * 300000 }}"
+      ignore_errors: true
+    - name: 10 kB of binary
+      kbfix.windows.registry_value:
+        path: 'HKLM\SOFTWARE\kbfix-test\big'
+        name: Blob
+        type: binary
+        data: "{{ '00' * 10000 }}"
+      ignore_errors: true
+    - name: a value name over the registry's limit
+      kbfix.windows.registry_value:
+        path: 'HKLM\SOFTWARE\kbfix-test\big'
+        name: "{{ 'n' * 16384 }}"
+        data: x
+      ignore_errors: true
+    - name: a 2 MB multistring
+      kbfix.windows.registry_value:
+        path: 'HKLM\SOFTWARE\kbfix-test\big'
+        name: Many
+        type: multistring
+        data: "{{ ['y' * 1000] * 1100 }}"
+      ignore_errors: true
+"""
+
+FITS = r"""
+- name: Registry data that fits
+  hosts: xp1
+  gather_facts: false
+  tasks:
+    - name: a 60 kB string
+      kbfix.windows.registry_value:
+        path: 'HKLM\SOFTWARE\kbfix-test\big'
+        name: Fits
+        data: "{{ 'z' * 60000 }}"
+"""
+
+
+def test_registry_data_is_bounded_before_any_request(start_fleet: Any, tmp_path: Path) -> None:
+    fleet, inventory = start_fleet([("xp1", "xp-sp2-x86")])
+    ep = fleet.hosts["xp1"]
+    run = run_playbook(REGISTRY, inventory, tmp_path / "run")
+    failed = {r.task: r.result for r in run.results}
+    assert all(r.status == "failed" for r in run.results) and len(failed) == 4, run.output[-4000:]
+    for task in ("a 300 kB string", "10 kB of binary"):
+        assert failed[task]["argument"] == "data", failed[task]["msg"][:500]
+        assert "MaxEnvelopeSizekb 150" in failed[task]["msg"]
+    assert failed["a value name over the registry's limit"]["argument"] == "name"
+    assert failed["a 2 MB multistring"]["argument"] == "data"
+    assert "at most 1048576 bytes" in failed["a 2 MB multistring"]["msg"]
+    no_requests(ep)
+    assert ep.host().registry.open(KEY) is None, "a key was created for a value that cannot be written"
+
+    # The bound is the host's, not a guess below it: a value well inside it is written and read back.
+    fits = run_playbook(FITS, inventory, tmp_path / "fits")
+    assert fits.one("a 60 kB string", "xp1").status == "changed", fits.output[-4000:]
+    assert ep.host().registry.get(KEY, "Fits").data == "z" * 60000

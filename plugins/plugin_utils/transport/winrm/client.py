@@ -362,6 +362,8 @@ class WinRMClient:
         self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight)
         # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
         self.supports_filter: bool | None = None
+        # The host's WinRM version once Identify told it (facts.identify): bounds the request size.
+        self.stack_version: str | None = None
         # Whether the host has answered this client at all: a failure after that is a host lost, not absent.
         self.answered = False
 
