@@ -289,19 +289,20 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[PreparedA
     ``verdicts`` are the ones given; the caller judges again after changes. ``into`` collects the changes of
     several attempts (a run resumed after the host went down); its first ``verdicts_before`` is kept."""
     enforcer = _Enforcer(transport, facts, options, into)
+    if enforcer.result.verdicts_before is None:
+        # Set first: a host lost in the middle resumes with these, not with what its second read says.
+        enforcer.result.verdicts_before = list(verdicts)
     for article, verdict in zip(articles, verdicts, strict=True):
         try:
             enforcer.enforce(article, verdict)
         except HostUnreachableError:
             raise
         except KbfixError as exc:
-            partial = {"verdicts_before": [v.to_dict() for v in enforcer.result.verdicts_before or verdicts],
+            partial = {"verdicts_before": [v.to_dict() for v in enforcer.result.verdicts_before],
                        "changes": enforcer.result.changes}
             raise ArticleFault(article.id, exc, partial) from exc
     result = enforcer.result
     result.verdicts = list(verdicts)
-    if result.verdicts_before is None:
-        result.verdicts_before = list(verdicts)
     return result
 
 
