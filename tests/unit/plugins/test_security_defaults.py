@@ -19,7 +19,8 @@ PASSWORD = "Not-A-Real-Pass1"  # action_harness.host_vars' password
 
 def facts(port: int, **extra: Any) -> dict[str, Any]:
     try:
-        return run_action("facts", {}, host_vars(port, ansible_winrm_retries=0, **extra))
+        result: dict[str, Any] = run_action("facts", {}, host_vars(port, **extra))
+        return result
     finally:
         winrm.close_all()
 
