@@ -34,7 +34,8 @@ class ActionModule(KbfixAction):
         if args["timeout"] <= 0:
             raise ArgumentError("timeout", "must be a positive number of seconds")
         request = self._request(hotfix, args) if args["source"] else None
-        spec = hotfix_task.load_hotfix_spec(args["spec"], hotfix, self.find_controller_file)
+        spec = hotfix_task.load_hotfix_spec(args["spec"], hotfix,
+                                            lambda path, argument: self.find_spec_file(path, argument, task_vars))
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
         transport = self.open_transport(task_vars)
         start = transport.request_count

@@ -26,6 +26,7 @@ class ActionModule(KbfixAction):
         "fail_on": {"type": "list", "elements": "str", "default": [], "choices": list(article_runner.VERDICT_STATUSES)},
         "host_facts": {"type": "dict"},
         "install_timeout": {"type": "int", "default": 3600},
+        "reboot_timeout": {"type": "int", "default": 600},
     }
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -34,7 +35,9 @@ class ActionModule(KbfixAction):
             raise ArgumentError("articles", "list at least one article")
         if args["install_timeout"] <= 0:
             raise ArgumentError("install_timeout", "must be a positive number of seconds")
-        requests = [self._article(index, item) for index, item in enumerate(args["articles"])]
+        if args["reboot_timeout"] < 0:
+            raise ArgumentError("reboot_timeout", "must be 0 (do not wait) or a number of seconds")
+        requests = [self._article(index, item, task_vars) for index, item in enumerate(args["articles"])]
         try:
             articles = article_runner.prepare(requests, args["variables"])
         except ArticleFault as fault:
@@ -42,7 +45,7 @@ class ActionModule(KbfixAction):
         options = article_runner.Options(
             state=args["state"], package_source=self._package_source(args["package_source"]),
             allow_pending_reboot=args["allow_pending_reboot"], check_mode=self.check_mode,
-            install_timeout=float(args["install_timeout"]),
+            install_timeout=float(args["install_timeout"]), resume_timeout=float(args["reboot_timeout"]),
         )
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
         transport = self.open_transport(task_vars)
@@ -69,10 +72,10 @@ class ActionModule(KbfixAction):
 
     # --- arguments ------------------------------------------------------------------------------------
 
-    def _article(self, index: int, item: t.Any) -> article_runner.ArticleRequest:
+    def _article(self, index: int, item: t.Any, task_vars: dict[str, t.Any]) -> article_runner.ArticleRequest:
         label = f"articles[{index}]"
         if isinstance(item, str):
-            return article_runner.ArticleRequest(self._spec_path(item, label), {}, label)
+            return article_runner.ArticleRequest(self._spec_path(item, label, task_vars), {}, label, label)
         if not isinstance(item, dict):
             raise ArgumentError(label, f"must be a spec path or a mapping with spec and variables, got {item!r}")
         unknown = sorted(set(item) - {"spec", "variables"})
@@ -83,16 +86,14 @@ class ActionModule(KbfixAction):
         if not isinstance(variables, dict):
             raise ArgumentError(f"{label}.variables", f"must be a mapping, got {variables!r}")
         if isinstance(spec, str):
-            return article_runner.ArticleRequest(self._spec_path(spec, f"{label}.spec"), variables, label)
+            return article_runner.ArticleRequest(self._spec_path(spec, f"{label}.spec", task_vars), variables, label,
+                                                 f"{label}.spec")
         if isinstance(spec, dict):
-            return article_runner.ArticleRequest(spec, variables, label)
+            return article_runner.ArticleRequest(spec, variables, label, f"{label}.spec")
         raise ArgumentError(f"{label}.spec", f"must be a spec path or inline spec data, got {spec!r}")
 
-    def _spec_path(self, path: str, argument: str) -> Path:
-        found = Path(self.find_controller_file(path, argument))
-        if not found.is_file():
-            raise ArgumentError(argument, f"{found} is not a file")
-        return found
+    def _spec_path(self, path: str, argument: str, task_vars: dict[str, t.Any]) -> Path:
+        return Path(self.find_spec_file(path, argument, task_vars))
 
     def _package_source(self, text: str | None) -> installer.PackageLocation | None:
         if not text:

@@ -26,5 +26,8 @@ class ActionModule(KbfixAction):
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         req = registry_task.request_from(args)  # every argument is checked before the first request
         transport = self.open_transport(task_vars)
+        facts = task_vars.get("ansible_facts")
+        stack = facts.get("kbfix_winrm_version") if isinstance(facts, dict) else None
         return registry_task.ensure(transport, req, lambda: self.os_facts(transport, task_vars),
-                                    check_mode=self.check_mode, diff_mode=self.diff_mode)
+                                    check_mode=self.check_mode, diff_mode=self.diff_mode,
+                                    stack_version=stack if isinstance(stack, str) else None)

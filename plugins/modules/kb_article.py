@@ -94,6 +94,17 @@ options:
       - Seconds one installer may run before it is terminated and the task fails.
     type: int
     default: 3600
+  reboot_timeout:
+    description:
+      - Seconds to wait for a host that goes down in the middle of the task (restarted by someone else, or
+        crashed), seen as a refused or reset connection, or as the HTTP 400 a restarted WinRM gives to a
+        session it no longer knows. Once it answers again the task starts over from a fresh read of the
+        host's state, so nothing done before is done twice; changes made before it went down stay in
+        RV(changes).
+      - When it does not answer in time the host is reported unreachable with the reason it was lost and
+        the last error. V(0) reports it unreachable at once.
+    type: int
+    default: 600
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow

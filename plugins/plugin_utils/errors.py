@@ -43,7 +43,12 @@ class TransportError(KbfixError):
 
 
 class HostUnreachableError(TransportError):
-    """The host did not answer: connection refused, reset, DNS failure, connect timeout."""
+    """The host did not answer: connection refused, reset, DNS failure, connect timeout.
+
+    ``lost`` is true when the same host had answered earlier in this task: it went down under us (a restart,
+    a crash) rather than being down from the start, which is what a task may wait for."""
+
+    lost: bool = False
 
 
 class RebootTimeoutError(HostUnreachableError):

@@ -598,11 +598,18 @@ def _file_row(reader: _Reader, ctx: _Context) -> FileRow:
         raise reader.error("dir", f"{directory!r} must start with %SystemRoot%")
     if directory is not None and directory.endswith("\\"):
         raise reader.error("dir", f"{directory!r} must not end with a backslash")
+    # The path rules of every path argument (transport.escape.host_path), kept here too because a spec is
+    # data from a file: the row must name the file it seems to name, and the path must survive WQL and cmd.
+    if directory is not None and (any(seg in (".", "..", "") for seg in directory.split("\\")[1:])
+                                  or any(c in directory for c in '"<>|*?:')):
+        raise reader.error("dir", f"{directory!r}: '.', '..', empty segments and the characters \" < > | * ? : "
+                                  "are not allowed in a path")
     installed_as = reader.text("installed_as", required=False)
     if installed_as is not None and directory is None:
         raise reader.error("installed_as", "needs dir")
     for key, file_name in (("name", reader.raw("name")), ("installed_as", installed_as)):
-        if isinstance(file_name, str) and ("\\" in file_name or "/" in file_name):
+        if isinstance(file_name, str) and ("\\" in file_name or "/" in file_name or file_name in (".", "..")
+                                           or any(c in file_name for c in '"<>|*?:')):
             raise reader.error(key, f"{file_name!r} must be a file name, not a path")
     version = reader.version("version", required=check == "version")
     branch = cast(Branch | None, reader.choice("branch", ROW_BRANCHES) if check == "version" else None)
@@ -829,7 +836,11 @@ def load_spec(path: str | Path) -> ArticleSpec:
     try:
         data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, C-accelerated when available
     except yaml.YAMLError as exc:
-        raise SpecError(source, "", f"not valid YAML: {exc}") from None
+        # Only where and what, never the parser's snippet of the text: the file may not be a spec at all.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise SpecError(source, "", f"not valid YAML{where}: {problem}") from None
     return load_spec_data(data, source)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing as t
+from pathlib import Path
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.plugins.action import ActionBase
@@ -24,6 +25,10 @@ from ..transport.base import Transport
 from . import article_runner
 
 display = Display()
+
+# plugins/plugin_utils/tasks/action_base.py -> the collection's root directory.
+COLLECTION_ROOT = Path(__file__).resolve().parents[3]
+SPEC_DIRS_VARIABLE = "kbfix_spec_dirs"
 
 
 def result_from_error(exc: KbfixError) -> dict[str, t.Any]:
@@ -103,7 +108,17 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         """How this host is reached (``transport.select``): WinRM from its ordinary ``ansible_connection: winrm``
         settings, or SMB for ``kbfix_transport: smb``. The transport's log hook is ``self.log``, so ``-vv`` shows
         steps, ``-vvvv`` each operation and ``-vvvvv`` payloads (credentials redacted by the transport)."""
-        return select.open_transport(self._connection, task_vars, self.log, **overrides)
+        return select.open_transport(self._connection, self.templated(task_vars, select.HOST_VARIABLES), self.log,
+                                     **overrides)
+
+    def templated(self, task_vars: dict[str, t.Any], names: t.Iterable[str]) -> dict[str, t.Any]:
+        """``task_vars`` with the named collection variables templated: action plugins receive them raw, so an
+        inventory's ``kbfix_spec_dirs: ["{{ playbook_dir }}/specs"]`` would otherwise arrive as the template."""
+        out = dict(task_vars)
+        for name in names:
+            if name in out:
+                out[name] = self._templar.template(out[name])
+        return out
 
     def find_controller_file(self, path: str, argument: str) -> str:
         """A controller path, relative ones searched like ``files/`` lookups (the role's ``files/``, then the
@@ -112,6 +127,44 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
             return str(self._find_needle("files", path))
         except AnsibleError as exc:
             raise ArgumentError(argument, f"{path!r} was not found on the controller: {exc.message}") from None
+
+    def find_spec_file(self, path: str, argument: str, task_vars: dict[str, t.Any]) -> str:
+        """An article spec named by a task, resolved only within the spec search path (``spec_roots``), so a
+        task cannot make the controller read (and report on) any file it can read. Nothing of the file's
+        content reaches the error, only the field and the name given."""
+        if not isinstance(path, str) or not path.strip() or "\x00" in path:
+            raise ArgumentError(argument, "a spec file name is required")
+        if not path.endswith((".yml", ".yaml")):
+            raise ArgumentError(argument, f"{path!r} is not an article spec: give a .yml file name (found in a "
+                                          "role's files/, the playbook's directory or kbfix_spec_dirs)")
+        roots = self.spec_roots(task_vars)
+        candidate = Path(path)
+        if candidate.is_absolute():
+            found = candidate
+        else:
+            found = Path(self.find_controller_file(path, argument))
+        real = found.resolve()
+        if not any(real.is_relative_to(root) for root in roots):
+            raise ArgumentError(argument, f"{path!r} is outside the spec search path (the collection's roles, the "
+                                          "current role, the playbook's directory and kbfix_spec_dirs)")
+        if not real.is_file():
+            raise ArgumentError(argument, f"{path!r} is not a file")
+        return str(real)
+
+    def spec_roots(self, task_vars: dict[str, t.Any]) -> list[Path]:
+        """Where article specs may come from: this collection's roles, the running role, the playbook's
+        directory, and the directories listed in ``kbfix_spec_dirs`` (the documented explicit path)."""
+        roots = [COLLECTION_ROOT / "roles", Path(self._loader.get_basedir())]
+        role = getattr(self._task, "_role", None)
+        if role is not None and getattr(role, "_role_path", None):
+            roots.append(Path(role._role_path))
+        extra = self.templated(task_vars, [SPEC_DIRS_VARIABLE]).get(SPEC_DIRS_VARIABLE) or []
+        if isinstance(extra, str):
+            extra = [extra]
+        if not isinstance(extra, list) or not all(isinstance(d, str) and Path(d).is_absolute() for d in extra):
+            raise ArgumentError(SPEC_DIRS_VARIABLE, "must be a list of absolute controller directories")
+        roots.extend(Path(d) for d in extra)
+        return [root.resolve() for root in roots]
 
     @staticmethod
     def known_os_facts(task_vars: dict[str, t.Any]) -> OsFacts | None:

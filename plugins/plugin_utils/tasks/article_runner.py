@@ -34,9 +34,9 @@ from ..article.model import (
     Verdict,
 )
 from ..article.spec import ARCHITECTURES, ArticleSpec, VariableValue, load_spec, load_spec_data, resolve_variables
-from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
+from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError, SpecError
 from ..transport.base import LOG_STEPS, Transport
-from . import installer
+from . import installer, resume
 
 State = Literal["audited", "enforced"]
 STATES: tuple[str, ...] = ("audited", "enforced")
@@ -56,6 +56,7 @@ class ArticleRequest:
     spec: Path | Mapping[str, Any]
     variables: Mapping[str, Any]
     label: str  # "articles[0]": where the entry is in the task
+    spec_field: str = ""  # the argument that named the spec ("articles[0]" or "articles[0].spec"); default label
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,16 @@ class PreparedArticle:
 
 def _load(request: ArticleRequest) -> ArticleSpec:
     if isinstance(request.spec, Path):
-        return load_spec(request.spec)
+        return load_spec_file(request.spec, request.spec_field or request.label)
     return load_spec_data(request.spec, f"{request.label}.spec")
+
+
+def load_spec_file(path: Path, argument: str) -> ArticleSpec:
+    """A spec file, its errors naming the task argument that named it (the file's own field path follows)."""
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        raise ArgumentError(argument, str(exc)) from None
 
 
 def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> list[PreparedArticle]:
@@ -191,6 +200,8 @@ class Options:
     allow_pending_reboot: bool = False
     check_mode: bool = False
     install_timeout: float = 3600.0
+    # Seconds to wait for a host that goes down during the task (0 = report it unreachable at once).
+    resume_timeout: float = 0.0
 
 
 @dataclass
@@ -269,13 +280,30 @@ def require_applicable(articles: Sequence[PreparedArticle], os_facts: OsFacts) -
 
 def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
         options: Options) -> RunResult:
+    """Judge (and in ``enforced`` state carry out and judge again). A host that goes down on the way is
+    waited for (``options.resume_timeout``) and the run starts again from a fresh gather; changes made
+    before it went down stay in the result."""
+    accumulated = RunResult(verdicts=[])
+
+    def resumed(reason: str) -> None:
+        accumulated.notes.append(f"the host went down during the task ({reason}); resumed from a fresh read "
+                                 "after it answered again")
+
+    return resume.run_resuming(transport, lambda: _run_once(transport, articles, os_facts, options, accumulated),
+                               timeout=options.resume_timeout, on_resume=resumed)
+
+
+def _run_once(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
+              options: Options, accumulated: RunResult) -> RunResult:
     if os_facts is None:
         os_facts = transport.os_facts()
     require_applicable(articles, os_facts)
     facts, before = judge(transport, articles, os_facts)
     if options.state == "audited":
-        return RunResult(verdicts=before, restart_required=awaiting_restart(before))
-    result = enforce(transport, facts, articles, before, options)
+        accumulated.verdicts = before
+        accumulated.restart_required = awaiting_restart(before)
+        return accumulated
+    result = enforce(transport, facts, articles, before, options, into=accumulated)
     if result.changed and not options.check_mode:
         # Judge again from what the host says now, not from what we believe we wrote.
         result.verdicts = judge(transport, articles, os_facts)[1]
@@ -285,21 +313,25 @@ def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsF
 
 
 def enforce(transport: Transport, facts: HostFacts, articles: Sequence[PreparedArticle],
-            verdicts: Sequence[Verdict], options: Options) -> RunResult:
+            verdicts: Sequence[Verdict], options: Options, into: RunResult | None = None) -> RunResult:
     """Carry out (in check mode: report) the plans of ``verdicts``, judged from ``facts``. The result's
-    ``verdicts`` are the ones given; the caller judges again after changes."""
-    enforcer = _Enforcer(transport, facts, options)
+    ``verdicts`` are the ones given; the caller judges again after changes. ``into`` collects the changes of
+    several attempts (a run resumed after the host went down); its first ``verdicts_before`` is kept."""
+    enforcer = _Enforcer(transport, facts, options, into)
+    if enforcer.result.verdicts_before is None:
+        # Set first: a host lost in the middle resumes with these, not with what its second read says.
+        enforcer.result.verdicts_before = list(verdicts)
     for article, verdict in zip(articles, verdicts, strict=True):
         try:
             enforcer.enforce(article, verdict)
         except HostUnreachableError:
             raise
         except KbfixError as exc:
-            partial = {"verdicts_before": [v.to_dict() for v in verdicts], "changes": enforcer.result.changes}
+            partial = {"verdicts_before": [v.to_dict() for v in enforcer.result.verdicts_before],
+                       "changes": enforcer.result.changes}
             raise ArticleFault(article.id, exc, partial) from exc
     result = enforcer.result
     result.verdicts = list(verdicts)
-    result.verdicts_before = list(verdicts)
     return result
 
 
@@ -319,12 +351,13 @@ def awaiting_restart(verdicts: Sequence[Verdict]) -> bool:
 class _Enforcer:
     """Carries out plans (or, in check mode, reports them) and records each change."""
 
-    def __init__(self, transport: Transport, facts: HostFacts, options: Options) -> None:
+    def __init__(self, transport: Transport, facts: HostFacts, options: Options,
+                 into: RunResult | None = None) -> None:
         self.transport = transport
         self.facts = facts
         self.os = facts.os
         self.options = options
-        self.result = RunResult(verdicts=[])
+        self.result = into if into is not None else RunResult(verdicts=[])
 
     def enforce(self, article: PreparedArticle, verdict: Verdict) -> None:
         if verdict.status == "unknown" and verdict.plan:

@@ -18,6 +18,7 @@ from typing import Any
 from ..article.model import FileFacts, OsFacts
 from ..article.versions import WinVersion
 from ..errors import ArgumentError
+from ..transport import escape
 from ..transport.base import Transport
 
 _VARIABLE = re.compile(r"%([^%\\]+)%")
@@ -137,7 +138,9 @@ def check_paths(paths: list[str]) -> list[str]:
                                            "%CommonProgramFiles(x86)%")
         if not _VARIABLE.match(path) and not _ABSOLUTE.match(path):
             raise ArgumentError(field, f"{raw!r} is not an absolute path (C:\\... or %SystemRoot%\\...)")
-        out.append(path)
+        # The rules every path argument shares (quotes, '..', NUL, ...). '%' is allowed: the path travels only
+        # in WQL string literals (CIM_DataFile Name equality, never LIKE), where '%' and '_' are literal.
+        out.append(escape.host_path(raw, field, unc=False, variables=True))
     return out
 
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..article.model import OsFacts
-from ..article.spec import ArticleSpec, load_spec, load_spec_data
+from ..article.spec import ArticleSpec, load_spec_data
 from ..errors import ArgumentError
 from ..transport.base import Transport
+from .article_runner import load_spec_file
 from .installer import Detection, InstallRequest, detect, install, pending_restart_refusal, uninstall
 
 
@@ -29,7 +30,7 @@ def load_hotfix_spec(value: t.Any, hotfix: str, find_file: t.Callable[[str, str]
     if value is None:
         return None
     if isinstance(value, str):
-        spec = load_spec(Path(find_file(value, "spec")))
+        spec = load_spec_file(Path(find_file(value, "spec")), "spec")
     elif isinstance(value, dict):
         spec = load_spec_data(value, "spec")
     else:

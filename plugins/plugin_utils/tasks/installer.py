@@ -203,8 +203,10 @@ def remote_location(text: str, field_name: str) -> PackageLocation:
     kind = source_kind(text)
     if kind == "controller":
         raise ArgumentError(field_name, f"{text!r} is not a host path (C:\\...) or a UNC path (\\\\server\\share)")
-    escape.cmd_path(text.replace("/", "\\"), field_name)
-    return PackageLocation(kind, text.replace("/", "\\"))
+    # The rules every path argument shares, then what cmd.exe adds (the path reaches copy and the installer).
+    path = escape.host_path(text, field_name)
+    escape.cmd_path(path, field_name)
+    return PackageLocation(kind, path)
 
 
 def read_controller_file(location: PackageLocation, field_name: str) -> bytes:

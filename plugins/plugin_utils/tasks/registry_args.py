@@ -25,6 +25,7 @@ from typing import Any
 from ..article.model import REGISTRY_TYPES as REGISTRY_TYPES  # the module's type choices
 from ..article.model import RegistryData, RegistryType, RegistryValue
 from ..errors import ArgumentError
+from ..transport.base import MAX_VALUE_NAME
 
 # Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (wmi.HIVES knows both).
 HIVE_ALIASES: dict[str, str] = {
@@ -35,7 +36,6 @@ HIVE_ALIASES: dict[str, str] = {
     "HKCC": "HKCC", "HKEY_CURRENT_CONFIG": "HKCC",
 }
 MAX_KEY_NAME = 255  # characters in one key name (RegCreateKeyEx)
-MAX_VALUE_NAME = 16383  # characters in a value name
 MULTISTRING_MODES = ("replace", "merge", "remove")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PROVIDER_PREFIX = re.compile(r"^(?:Microsoft\.PowerShell\.Core\\)?Registry::", re.IGNORECASE)

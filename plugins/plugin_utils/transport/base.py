@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, TypeVar
 
 from ..article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue
+from ..errors import ArgumentError
 
 T = TypeVar("T")
 
@@ -103,6 +104,39 @@ def same_value(desired: RegistryValue, found: RegistryValue | None) -> bool:
     return desired.data == found.data
 
 
+# Registry element size limits (Microsoft Learn, "Registry element size limits"): a value name is at most
+# 16,383 characters; a value's data at most 1 MB in the standard hive format (NT 4.0 / 2000; the later format
+# is bound only by memory, so 1 MB holds on every supported Windows).
+MAX_VALUE_NAME = 16383
+MAX_VALUE_DATA = 1024 * 1024
+
+
+def registry_data_size(value: RegistryValue) -> int:
+    """Bytes the registry stores for ``value``: UTF-16 strings with their terminating NULs, the raw bytes."""
+    data = value.data
+    if value.type in ("string", "expandstring") and isinstance(data, str):
+        return 2 * (len(data.encode("utf-16-le")) // 2 + 1)
+    if value.type == "multistring" and isinstance(data, list):
+        return 2 * (sum(len(str(s).encode("utf-16-le")) // 2 + 1 for s in data) + 1)
+    if value.type == "dword":
+        return 4
+    if value.type == "qword":
+        return 8
+    return len(data) if isinstance(data, bytes) else 0
+
+
+def check_registry_value(name: str, value: RegistryValue, *, name_field: str = "name",
+                         data_field: str = "data") -> None:
+    """The registry's own limits, before any request (errors name the task's fields)."""
+    if len(name) > MAX_VALUE_NAME:
+        raise ArgumentError(name_field, f"a value name is at most {MAX_VALUE_NAME} characters, this one has "
+                                        f"{len(name)}")
+    size = registry_data_size(value)
+    if size > MAX_VALUE_DATA:
+        raise ArgumentError(data_field, f"is {size} bytes as the registry stores it; a registry value holds at most "
+                                        f"{MAX_VALUE_DATA} bytes (1 MB)")
+
+
 class Transport(Protocol):
     """One host, reached one way. Instances are used by one task and closed by it."""
 
@@ -173,6 +207,13 @@ class Transport(Protocol):
 
     def delete_value(self, key: str, name: str) -> RegistryChange:
         """Remove ``key\\name``; already absent is no error."""
+
+    def check_write(self, key: str, name: str, value: RegistryValue, *, stack_version: str | None = None) -> None:
+        """Raise ``ArgumentError`` naming ``name`` or ``data`` when ``set_value`` could not carry this value:
+        the registry's limits (``check_registry_value``) and the transport's own (WinRM: the request must fit
+        the host's MaxEnvelopeSizekb; ``stack_version`` is the host's WinRM version when the caller knows it).
+        Sends nothing. ``set_value`` checks the same before its first request, so a key is never created for a
+        value that cannot be written."""
 
     # --- processes ------------------------------------------------------------------------------
 

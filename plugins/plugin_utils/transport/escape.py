@@ -99,6 +99,54 @@ def cmd_echo_text(text: str, what: str = "text") -> str:
     return "".join(out)
 
 
+_DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
+_LEADING_VARIABLE = re.compile(r"^%[^%\\]+%(?=\\|$)")
+# Characters Windows refuses in file names (and that cmd.exe or WQL would take as syntax), after the drive.
+_BAD_IN_PATH = '"<>|*?:'
+
+
+def host_path(path: str, what: str = "path", *, unc: bool = True, variables: bool = False) -> str:
+    """A path on the host, checked by the rules every path argument shares, with ``/`` made ``\\``.
+
+    Absolute (``C:\\...``), a share (``\\\\server\\share\\...``, unless ``unc`` is false) or, with
+    ``variables``, starting with a ``%VARIABLE%`` the caller expands itself. Refused, naming ``what``: control
+    characters (NUL ends the string on the host, CR/LF end a line), the characters Windows does not allow in
+    file names (a second ``:`` would name an NTFS alternate stream), ``.`` and ``..`` segments (the path
+    must name the file itself: a check of ``C:\\Windows\\..\\x`` is not a check of the file it seems to
+    name) and empty segments. ``%`` only with ``variables``: cmd.exe expands it and nothing escapes it there;
+    the caller that allows it sends the path only inside WQL string literals, where it is literal."""
+    if not isinstance(path, str) or not path.strip():
+        raise ArgumentError(what, "a path is required")
+    _reject_control(path, what)
+    norm = path.strip().replace("/", "\\")
+    if norm.startswith("\\\\"):
+        if not unc:
+            raise ArgumentError(what, f"{path!r}: a UNC path is not allowed here, only a local path (C:\\...)")
+        server, _, rest = norm[2:].partition("\\")
+        if not server or not rest.split("\\")[0]:
+            raise ArgumentError(what, f"{path!r} is not a UNC path of the form \\\\server\\share\\...")
+        segments = rest.split("\\")
+    elif _DRIVE_PATH.match(norm):
+        segments = norm[3:].split("\\")
+    elif variables and (leading := _LEADING_VARIABLE.match(norm)):
+        segments = norm[leading.end() + 1:].split("\\")
+    else:
+        raise ArgumentError(what, f"{path!r} is not an absolute path (C:\\...{' or a UNC path' if unc else ''})")
+    if "%" in norm and not variables:
+        raise ArgumentError(what, "'%' is expanded by cmd.exe and cannot be escaped on a command line")
+    if segments and segments[-1] == "":
+        segments = segments[:-1]  # a directory may end in a backslash
+    for segment in segments:
+        if segment in (".", ".."):
+            raise ArgumentError(what, f"{path!r}: '.' and '..' segments are not allowed; give the path itself")
+        if segment == "":
+            raise ArgumentError(what, f"{path!r}: an empty path segment (two backslashes in a row)")
+        bad = next((c for c in _BAD_IN_PATH if c in segment), None)
+        if bad is not None:
+            raise ArgumentError(what, f"{path!r}: {bad!r} is not allowed in a Windows path")
+    return norm
+
+
 def cmd_path(path: str, what: str = "path") -> str:
     """A Windows path for a cmd.exe line, always in double quotes (spaces are common in paths)."""
     _reject_control(path, what)

@@ -17,6 +17,8 @@ from .base import LogFn, Transport
 
 TRANSPORT_VARIABLE = "kbfix_transport"
 TRANSPORTS = ("winrm", "smb")
+# The collection's own host variables read here (templated by the caller: action plugins get them raw).
+HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http")
 
 
 def transport_name(task_vars: Mapping[str, Any]) -> str:
@@ -27,6 +29,17 @@ def transport_name(task_vars: Mapping[str, Any]) -> str:
     if not isinstance(value, str) or value.strip().lower() not in TRANSPORTS:
         raise ArgumentError(TRANSPORT_VARIABLE, f"must be one of {', '.join(TRANSPORTS)}, got {value!r}")
     return value.strip().lower()
+
+
+def _opt_in(task_vars: Mapping[str, Any], variable: str) -> bool:
+    """A security opt-in: only a real boolean (or Ansible's usual true/false strings) counts, so a typo
+    never weakens a default silently."""
+    value = task_vars.get(variable, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0", ""):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    raise ArgumentError(variable, f"must be true or false, got {value!r}")
 
 
 def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **overrides: Any) -> Transport:
@@ -49,5 +62,8 @@ def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **
         raise ArgumentError("ansible_connection", f"kbfix.windows talks to the host over WinRM itself and needs "
                                                   f"ansible_connection=winrm (or {TRANSPORT_VARIABLE}=smb for "
                                                   f"NT 4.0 hosts), not {kind}")
-    settings = winrm.settings_from_connection(connection, **overrides)
+    opt_ins = {field: _opt_in(task_vars, variable) for field, variable in (
+        ("allow_basic_over_http", winrm.ALLOW_BASIC_VARIABLE),
+        ("allow_unencrypted_http", winrm.ALLOW_UNENCRYPTED_VARIABLE))}
+    settings = winrm.settings_from_connection(connection, **opt_ins, **overrides)
     return WinRMTransport(winrm.client_for(settings, log=log))

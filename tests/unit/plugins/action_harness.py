@@ -25,15 +25,18 @@ with warnings.catch_warnings():
 
 
 class CountingListener:
-    """A TCP port that accepts and closes connections, counting them."""
+    """A TCP port that accepts and closes connections, counting them; with ``record`` it first keeps what the
+    client sends up to the end of its HTTP headers (``received``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, record: bool = False) -> None:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
         self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.accepted = 0
+        self.record = record
+        self.received = bytearray()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
@@ -45,7 +48,17 @@ class CountingListener:
             except OSError:
                 continue
             self.accepted += 1
+            if self.record:
+                self._read_headers(conn)
             conn.close()
+
+    def _read_headers(self, conn: socket.socket) -> None:
+        conn.settimeout(1.0)
+        try:
+            while b"\r\n\r\n" not in self.received and (chunk := conn.recv(65536)):
+                self.received += chunk
+        except OSError:
+            pass
 
     def close(self) -> None:
         self._stop.set()
@@ -54,8 +67,8 @@ class CountingListener:
 
 
 @contextmanager
-def counting_listener() -> Iterator[CountingListener]:
-    listener = CountingListener()
+def counting_listener(record: bool = False) -> Iterator[CountingListener]:
+    listener = CountingListener(record)
     try:
         yield listener
     finally:

@@ -68,7 +68,10 @@ def test_settings_from_connection_defaults() -> None:
     assert s.transports == ("kerberos",)  # a UPN means a domain account: Ansible picks Kerberos
     conn = ansible_connection({"ansible_host": "xp1", "ansible_port": 5985, "ansible_user": "a",
                                "ansible_password": "x"})
-    s = winrm.settings_from_connection(conn)
+    # Ansible's default for port 5985 is Basic ("plaintext") over HTTP: refused unless opted in.
+    with pytest.raises(ArgumentError, match="kbfix_allow_basic_over_http"):
+        winrm.settings_from_connection(conn)
+    s = winrm.settings_from_connection(conn, allow_basic_over_http=True)
     assert (s.scheme, s.transports) == ("http", ("plaintext",))
 
 
@@ -103,7 +106,7 @@ def free_port() -> int:
 
 def test_refused_connection_is_retried_with_backoff_then_unreachable() -> None:
     delays: list[float] = []
-    settings = winrm.WinRMSettings(host="127.0.0.1", port=free_port(), transports=("basic",), username="u",
+    settings = winrm.WinRMSettings(host="127.0.0.1", port=free_port(), transports=("ntlm",), username="u",
                                    password=PASSWORD, retries=3, backoff=0.2, backoff_max=0.5)
     client = winrm.WinRMClient(settings, sleep=delays.append)
     with pytest.raises(HostUnreachableError) as info:
@@ -116,7 +119,7 @@ def test_refused_connection_is_retried_with_backoff_then_unreachable() -> None:
 
 
 def test_dns_failure_is_unreachable() -> None:
-    settings = winrm.WinRMSettings(host="no-such-host.invalid", transports=("basic",), username="u",
+    settings = winrm.WinRMSettings(host="no-such-host.invalid", transports=("ntlm",), username="u",
                                    password="p", retries=0)
     client = winrm.WinRMClient(settings, sleep=lambda _: None)
     with pytest.raises(HostUnreachableError):

@@ -93,6 +93,10 @@ class WinRMSettings:
     backoff: float = 0.5
     backoff_max: float = 8.0
     max_elements: int = 32000
+    # Opt-ins for weakening the security defaults (see ``_validate_security``); inventory variables
+    # ``kbfix_allow_basic_over_http`` and ``kbfix_allow_unencrypted_http`` set them.
+    allow_basic_over_http: bool = False
+    allow_unencrypted_http: bool = False
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -124,6 +128,48 @@ def _validate(s: WinRMSettings) -> None:
         raise ArgumentError("max_in_flight", f"must be between 1 and {WINRM2_MAX_OPERATIONS - 1}")
     if s.retries < 0 or s.backoff < 0:
         raise ArgumentError("retries", "retries and backoff cannot be negative")
+    _validate_security(s)
+
+
+# Transports that send the password itself in the Authorization header (Base64 is not encryption):
+# pywinrm's "plaintext" and "ssl" are Basic too, "ssl" adding only a client certificate.
+BASIC_TRANSPORTS = frozenset({"basic", "plaintext", "ssl"})
+# Transports pywinrm can seal messages with over HTTP (message_encryption auto/always).
+SEALING_TRANSPORTS = frozenset({"ntlm", "kerberos", "credssp"})
+ALLOW_BASIC_VARIABLE = "kbfix_allow_basic_over_http"
+ALLOW_UNENCRYPTED_VARIABLE = "kbfix_allow_unencrypted_http"
+
+
+def _validate_security(s: WinRMSettings) -> None:
+    """Refuse, before anything is sent, settings that would put credentials or data on the wire in clear.
+
+    Checked as a pair (scheme and transport together), because each is harmless alone: Basic is fine over
+    HTTPS, HTTP is fine with a sealing transport. The errors say which variable opts in."""
+    if s.scheme != "http":
+        return
+    basic = sorted(BASIC_TRANSPORTS.intersection(s.transports))
+    if basic and not s.allow_basic_over_http:
+        raise ArgumentError(
+            "ansible_winrm_transport",
+            f"{'/'.join(basic)} sends the password in clear over HTTP; use ansible_winrm_scheme: https, or "
+            f"ntlm/kerberos (which encrypt every message), or set {ALLOW_BASIC_VARIABLE}: true for this host "
+            "to accept the risk (the listener must also have AllowUnencrypted=true)")
+    if s.message_encryption == "never" and not s.allow_unencrypted_http:
+        raise ArgumentError(
+            "ansible_winrm_message_encryption",
+            f"'never' over HTTP sends every message in clear; use auto or always (or HTTPS), or set "
+            f"{ALLOW_UNENCRYPTED_VARIABLE}: true for this host to accept the risk")
+
+
+def effective_encryption(s: WinRMSettings, transport: str) -> str:
+    """The message_encryption value handed to pywinrm for one transport.
+
+    Over HTTP a sealing transport gets ``always``: pywinrm then raises instead of silently sending in
+    clear should it be unable to seal. Everything else keeps the inventory's value (Basic over HTTP only
+    gets here with its opt-in, and cannot be sealed)."""
+    if s.scheme == "http" and transport in SEALING_TRANSPORTS and s.message_encryption == "auto":
+        return "always"
+    return s.message_encryption
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -249,6 +295,12 @@ class _NotSent(Exception):
     """The request never left (connect failure): safe to repeat anything."""
 
 
+class _StaleSession(_NotSent):
+    """HTTP 400 to a sealed message on a connection we had authenticated before: the service no longer
+    knows our security context (WinRM restarted, or the host rebooted) and could not even decrypt the
+    request, so nothing was done. A new handshake is needed; safe to repeat anything."""
+
+
 class _MaybeSent(Exception):
     """The connection broke after the request went out."""
 
@@ -310,6 +362,10 @@ class WinRMClient:
         self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight)
         # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
         self.supports_filter: bool | None = None
+        # The host's WinRM version once Identify told it (facts.identify): bounds the request size.
+        self.stack_version: str | None = None
+        # Whether the host has answered this client at all: a failure after that is a host lost, not absent.
+        self.answered = False
 
     def __repr__(self) -> str:
         return f"WinRMClient({self.settings!r})"
@@ -358,7 +414,7 @@ class WinRMClient:
         kwargs: dict[str, Any] = dict(s.extra)
         kwargs.update(
             transport=self.transport, username=s.username, password=s.password,
-            server_cert_validation=s.cert_validation, message_encryption=s.message_encryption,
+            server_cert_validation=s.cert_validation, message_encryption=effective_encryption(s, self.transport),
             read_timeout_sec=s.read_timeout, operation_timeout_sec=s.operation_timeout,
             kerberos_delegation=s.kerberos_delegation, kerberos_hostname_override=s.kerberos_hostname_override,
             service=s.service, cert_pem=s.cert_pem, cert_key_pem=s.cert_key_pem,
@@ -399,8 +455,13 @@ class WinRMClient:
                     continue
                 raise
             except (_NotSent, _MaybeSent, QuotaExceededError, OperationTimeoutError) as exc:
+                if isinstance(exc, _StaleSession):
+                    # Every idle protocol shares the lost context's fate: authenticate afresh.
+                    self._pool.clear()
                 error, retry = self._classify(exc, request, idempotent, retry_timeouts)
             if not retry or attempt >= self.settings.retries:
+                if isinstance(error, HostUnreachableError):
+                    error.lost = self.answered
                 raise error
             delay = self._backoff(attempt)
             self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {attempt + 1} "
@@ -411,6 +472,8 @@ class WinRMClient:
     def _classify(self, exc: Exception, request: wsman.Request, idempotent: bool,
                   retry_timeouts: bool) -> tuple[KbfixError, bool]:
         """The error to raise if no retry is left, and whether this one may be retried."""
+        if isinstance(exc, _StaleSession):
+            return HostUnreachableError(f"{self.host}: {exc} (the host restarted or WinRM is restarting)"), True
         if isinstance(exc, _NotSent):
             return HostUnreachableError(f"{self.host}: cannot connect to {self.endpoint}: {exc}"), True
         if isinstance(exc, _MaybeSent):
@@ -441,6 +504,7 @@ class WinRMClient:
             self.log(LOG_PAYLOADS, f"{self.host}: request {self._redact(payload.decode('utf-8'))}")
             started = time.monotonic()
             raw = self._post(lease, payload)
+            self.answered = True
         self.log(LOG_PAYLOADS, f"{self.host}: reply ({time.monotonic() - started:.3f}s) "
                                f"{self._redact(raw.decode('utf-8', 'replace'))}")
         parsed = wsman.parse_reply(raw)
@@ -471,6 +535,8 @@ class WinRMClient:
             if exc.code >= 500:
                 # A 5xx without a SOAP fault: the service failed without saying whether it acted.
                 raise _ServerError(f"HTTP {exc.code} without a WS-Man fault") from None
+            if exc.code == 400 and not lease.fresh:
+                raise _StaleSession("HTTP 400 to a request on a session authenticated earlier") from None
             raise TransportError(self._redact(f"{self.host}: HTTP {exc.code} from {self.endpoint}")) from None
         except requests.exceptions.SSLError as exc:
             lease.broken = True
@@ -505,7 +571,9 @@ class WinRMClient:
             except AmbiguousWriteError as exc:
                 # A Pull lost in a reset may have consumed items: start over rather than return a gap.
                 if attempt >= self.settings.retries:
-                    raise HostUnreachableError(str(exc)) from None
+                    lost = HostUnreachableError(str(exc))
+                    lost.lost = exc.lost
+                    raise lost from None
                 self.log(LOG_OPERATIONS, f"{self.host}: enumeration interrupted, starting again")
                 self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")

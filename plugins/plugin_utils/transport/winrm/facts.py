@@ -66,7 +66,9 @@ def identify(client: WinRMClient) -> str | None:
     except KbfixError as exc:
         client.log(LOG_STEPS, f"{client.host}: Identify failed ({exc}); WinRM version from the OS table")
         return None
-    return stack_from_reply(reply.body)
+    version = stack_from_reply(reply.body)
+    client.stack_version = version or client.stack_version
+    return version
 
 
 def stack_from_reply(body: ET.Element) -> str | None:

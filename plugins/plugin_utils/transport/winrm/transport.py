@@ -116,6 +116,9 @@ class WinRMTransport:
                                          f"{'(absent)' if after is None else f'{after.type} {after.data!r}'}")
         return RegistryChange(True, before, after)
 
+    def check_write(self, key: str, name: str, value: RegistryValue, *, stack_version: str | None = None) -> None:
+        wmi.check_write(self.client, key, name, value, stack_version)
+
     def delete_value(self, key: str, name: str) -> RegistryChange:
         return wmi.delete_value(self.client, key, name)
 

@@ -38,7 +38,7 @@ from ...errors import (
     WSManFaultError,
 )
 from .. import escape
-from ..base import LOG_STEPS, RegistryChange, RestartScope, same_value
+from ..base import LOG_STEPS, RegistryChange, RestartScope, check_registry_value, same_value
 from ..indicators import (
     pending_restart_from,
     pending_restart_plan,
@@ -339,13 +339,39 @@ def _is_set(client: WinRMClient, key: str, name: str, value: RegistryValue) -> b
     return same_value(value, read_value(client, key, name, value.type))
 
 
+# Room for what sealing adds around the envelope (NTLM/Kerberos multipart headers and signature) and for the
+# header fields that vary between requests: the bound must hold for the message as it goes on the wire.
+_ENVELOPE_MARGIN = 2048
+
+
+def check_write(client: WinRMClient, key: str, name: str, value: RegistryValue,
+                stack_version: str | None = None) -> None:
+    """Refuse, before any request, a value the registry or the host's WinRM could not take: the request that
+    would carry it is built and measured against MaxEnvelopeSizekb (an oversized one is refused by HTTP.sys
+    with 413 after nothing was done, or worse after CreateKey was)."""
+    check_registry_value(name, value)
+    if value.type == "none" or (value.type == "multistring" and not value.data):
+        return  # written by reg.exe through the cmd shell: a few hundred bytes
+    path = parse_key(key)
+    method, params = _set_params(path, name, value)
+    payload = wsman.invoke_request(STDREGPROV, method, params).to_xml(
+        client.endpoint, wsman.new_message_id(), client.settings.operation_timeout)
+    limit = wsman.max_envelope_size(stack_version or client.stack_version)
+    if len(payload) + _ENVELOPE_MARGIN > limit:
+        version = stack_version or client.stack_version or "unknown, so before 3.0 is assumed"
+        raise ArgumentError("data", f"{path}\\{name}: writing this {value.type} takes a {len(payload)}-byte WS-Man "
+                                    f"request; the host's WinRM ({version}) accepts at most {limit} bytes "
+                                    f"(MaxEnvelopeSizekb {limit // 1024}). Store large data in a file instead")
+
+
 def set_value(client: WinRMClient, key: str, name: str, value: RegistryValue, *,
               create: bool = False, write_none: Callable[[str, str], None] | None = None) -> RegistryChange:
     """Make ``key\\name`` hold ``value``; read back and verify. Unchanged values are not written."""
     path = parse_key(key)
     what = f"{path}\\{name}"
+    check_write(client, key, name, value)  # before the first request: never a key without its value
     if value.type != "none":
-        method, params = _set_params(path, name, value)  # bad data fails here, before any request
+        method, params = _set_params(path, name, value)
     before = read_value(client, str(path), name, value.type)
     if same_value(value, before):
         return RegistryChange(False, before, before)

@@ -68,6 +68,17 @@ COMMAND_DONE = NS_SHELL + "/CommandState/Done"
 
 # WinRM 1.x accepts at most 150 KB (153600 bytes) per envelope; 3.0 raised the default to 500 KB.
 DEFAULT_MAX_ENVELOPE_SIZE = 153600
+WINRM3_MAX_ENVELOPE_SIZE = 500 * 1024
+
+
+def max_envelope_size(stack_version: str | None) -> int:
+    """The host's default MaxEnvelopeSizekb in bytes: 150 KB before WinRM 3.0, 500 KB from 3.0 on. Unknown
+    versions get the lower one, which every version accepts."""
+    try:
+        major = int((stack_version or "").split(".")[0])
+    except ValueError:
+        return DEFAULT_MAX_ENVELOPE_SIZE
+    return WINRM3_MAX_ENVELOPE_SIZE if major >= 3 else DEFAULT_MAX_ENVELOPE_SIZE
 
 # WSManFault codes (winerror.h names) that change what a caller does next.
 FAULT_OPERATION_TIMEOUT = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT
