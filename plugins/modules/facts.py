@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: facts
 short_description: Gather Windows OS, boot, pending-restart and WinRM facts over WinRM without PowerShell
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(Win32_OperatingSystem) and C(Win32_ComputerSystem) over WS-Management, the pending-restart
     indicators through C(StdRegProv), and the WinRM version from a WS-Management C(Identify), and returns
@@ -24,7 +24,7 @@ description:
     task, as in the examples; C(module_defaults) with the C(group/kbfix.windows.windows) action group sets
     common options for it and the other modules.
 author:
-  - kbfix.windows contributors
+  - kbfix.windows developers (!UNKNOWN)
 options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
