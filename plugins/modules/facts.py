@@ -19,10 +19,12 @@ description:
   - About 8 requests, most of them concurrent.
   - >-
     B(Play fact gathering.) Ansible's C(gather_facts) (and C(gather_facts: true)) runs fact modules B(on the
-    host) through the connection, which on C(winrm) means PowerShell. This module runs on the controller, so
-    it cannot be listed in C(FACTS_MODULES). Use C(gather_facts: false) and make this module the first
-    task, as in the examples; C(module_defaults) with the C(group/kbfix.windows.windows) action group sets
-    common options for it and the other modules.
+    host) through the connection, which on C(winrm) means PowerShell, and never runs an action plugin. This
+    module runs on the controller, so listing it in C(ansible_facts_modules) or C(FACTS_MODULES) makes fact
+    gathering fail. The equivalent is one line: C(gather_facts: false) on the play and C(- kbfix.windows.facts:)
+    as its first task, as in the examples; the facts then hold for the whole play, and
+    M(kbfix.windows.kb_article) reuses them. C(module_defaults) with the C(group/kbfix.windows.windows) action
+    group sets common options for it and the other modules.
 author:
   - kbfix.windows developers (!UNKNOWN)
 options: {}
