@@ -76,7 +76,7 @@ def main() -> int:
     for name, suffixes in FILE_KINDS.items():
         if name in results and results[name][0] == "passed" and not any(
                 p.suffix in suffixes for p in root.rglob("*") if p.is_file()):
-            results[name] = ("passed", f"{NO_TARGETS}: no {' / '.join(suffixes)} files in the collection")
+            results[name] = ("nothing to check", f"{NO_TARGETS}: no {' / '.join(suffixes)} files in the collection")
     print(f"\nansible-test sanity on {tarball.name} (--local --python {PYTHON}), ignores: tests/sanity/")
     for name in tests:
         state, reason = results[name]

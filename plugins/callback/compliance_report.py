@@ -161,13 +161,17 @@ class CallbackModule(CallbackBase):
             if status in OK_STATUSES:
                 continue
             self._display.display(f"{host.name}: {status}")
+            shown = set()
             for cell in self.report.cells(host):
                 if cell.status not in OK_STATUSES and cell.status != "not_run":
                     self._display.display(f"  {cell.article} {cell.status}: {cell_message(cell)}")
-            # problems not tied to one article: the host never answered, or an earlier task failed
+                    shown.add(cell.problem)
+            # problems not tied to one article (the host never answered, an earlier task failed), unless the
+            # article lines above already said it
             for problem in ([host.unreachable] if host.unreachable else []) + host.failures:
-                task = f" (task '{problem.task}')" if problem.task else ""
-                self._display.display(f"  {problem.kind}{task}: {problem.message}")
+                if problem not in shown:
+                    task = f" (task '{problem.task}')" if problem.task else ""
+                    self._display.display(f"  {problem.kind}{task}: {problem.message}")
 
     @staticmethod
     def _article_hint(item: Mapping[str, Any], args: Any) -> str | None:
