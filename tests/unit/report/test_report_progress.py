@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 import pytest
-from test_report_callback import INVENTORY, PLAYBOOK, _env, _playbook, _test_collection
+from test_report_callback import _env, _playbook
+from test_report_callback import project as make_project
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +43,7 @@ class CallbackModule(CallbackBase):
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("progress")
-    collections = _test_collection(tmp / "collections")
-    (tmp / "inventory.yml").write_text(INVENTORY)
-    (tmp / "site.yml").write_text(PLAYBOOK)
-    (tmp / "action_plugins").mkdir()
-    (tmp / "action_plugins" / "kb_article.py").symlink_to(
-        collections / "ansible_collections" / "kbfix" / "windows" / "plugins" / "action" / "kb_article.py")
+    collections = make_project(tmp)
     (tmp / "stdout_plugins").mkdir()
     (tmp / "stdout_plugins" / "json.py").write_text(JSON_STDOUT)
     return {"tmp": tmp, "collections": collections}
