@@ -49,7 +49,7 @@ def normalize_path(path: Any, field: str = "path") -> str:
     text = _PROVIDER_PREFIX.sub("", path.strip())
     if _CONTROL.search(text):
         raise ArgumentError(field, f"{path!r} contains a control character")
-    hive, _, rest = text.partition("\\")
+    hive, _sep, rest = text.partition("\\")
     short = HIVE_ALIASES.get(hive.rstrip(":").upper())
     if short is None:
         raise ArgumentError(field, f"{path!r} does not start with a registry hive "

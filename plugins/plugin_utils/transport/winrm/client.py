@@ -422,7 +422,8 @@ class WinRMClient:
             return HostUnreachableError(f"{self.host}: connection lost during {request.name}: {exc}"), True
         if isinstance(exc, QuotaExceededError):
             return exc, True  # refused before anything was done
-        assert isinstance(exc, OperationTimeoutError)
+        if not isinstance(exc, OperationTimeoutError):  # the callers pass only the two kinds above
+            raise AssertionError(f"unexpected {type(exc).__name__}")
         return exc, retry_timeouts
 
     def _backoff(self, attempt: int) -> float:
@@ -446,7 +447,8 @@ class WinRMClient:
         parsed = wsman.parse_reply(raw)
         if parsed.fault is not None:
             raise parsed.fault.to_error(request.action)
-        assert parsed.reply is not None
+        if parsed.reply is None:  # a parsed message is a fault or a reply
+            raise AssertionError("a WS-Management message with neither fault nor reply")
         relates = parsed.reply.relates_to
         if relates is not None and not wsman.same_message_id(relates, message_id):
             raise TransportError(f"{self.host}: reply relates to {relates}, not to request {message_id}")

@@ -321,7 +321,7 @@ class ReceiveChunk:
 
 def _local(tag: str) -> tuple[str, str]:
     if tag.startswith("{"):
-        uri, _, name = tag[1:].partition("}")
+        uri, _sep, name = tag[1:].partition("}")
         return uri, name
     return "", tag
 
