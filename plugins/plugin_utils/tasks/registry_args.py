@@ -22,10 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..article.model import REGISTRY_TYPES as REGISTRY_TYPES  # the module's type choices
+from ..article import model
 from ..article.model import RegistryData, RegistryType, RegistryValue
 from ..errors import ArgumentError
 
+# The module's type choices, for the action plugin (which imports only the task layer).
+REGISTRY_TYPES = model.REGISTRY_TYPES
 # Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (wmi.HIVES knows both).
 HIVE_ALIASES: dict[str, str] = {
     "HKLM": "HKLM", "HKEY_LOCAL_MACHINE": "HKLM",
