@@ -3,25 +3,11 @@
 
 from __future__ import annotations
 
-import os
-import re
-from collections.abc import Mapping
-from typing import Any
-
-from ansible.plugins.callback import CallbackBase
-
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import KbfixError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import (
-    FleetReport,
-    normalise_article_id,
-    write_reports,
-)
-
 DOCUMENTATION = r"""
 name: compliance_report
 type: aggregate
 short_description: Write a fleet compliance report (JSON, JUnit XML, HTML) from kb_article results
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Collects the verdicts of every C(kbfix.windows.kb_article) task (also when written as the short name
     C(kb_article)), the hosts that were unreachable in any task, and the failures of C(kb_article) tasks.
@@ -37,6 +23,11 @@ description:
     C(callbacks_enabled = kbfix.windows.compliance_report) in the C([defaults]) section of C(ansible.cfg).
   - Only verdicts, task names and error messages go into the report; never host variables or connection
     settings. Results hidden with C(no_log) are left out (with a warning).
+  - "While the playbook runs it prints, per host, each C(kbfix.windows) step as it starts and, after each
+    C(kb_article) task, one line per article with its verdict (and the verdict before, when the task changed
+    it): C(kbfix [xp1] KB828753 noncompliant -> compliant: ...). When the playbook ends it prints a summary
+    naming each host that is not compliant with its failing checks, or the problem that kept a verdict from
+    being given. O(progress) turns both off."
 requirements:
   - enable the callback (see description)
 options:
@@ -65,11 +56,45 @@ options:
     ini:
       - section: callback_compliance_report
         key: formats
+  progress:
+    description:
+      - Print the per-host progress lines and the end-of-play summary described above.
+      - They are never printed when the stdout callback writes JSON (C(ansible.posix.json),
+        C(ansible.posix.jsonl)), whose output programs read.
+    type: bool
+    default: true
+    env:
+      - name: KBFIX_PROGRESS
+    ini:
+      - section: callback_compliance_report
+        key: progress
 """
+
+# ansible-test's validate-modules wants the documentation before any import.
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ansible import constants as C
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import KbfixError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import (
+    OK_STATUSES,
+    FleetReport,
+    cell_message,
+    normalise_article_id,
+    verdict_from_dict,
+    write_reports,
+)
 
 KB_ARTICLE_FQCN = "kbfix.windows.kb_article"
 KB_ARTICLE_SHORT = "kb_article"
 _ARTICLE_ID = re.compile(r"^(KB|Q)\d+$")
+KBFIX_PREFIX = "kbfix.windows."
+# stdout callbacks whose output is read by programs: a line of ours would make it unparseable
+_MACHINE_STDOUT = re.compile(r"(^|\.)jsonl?$")
 
 
 class CallbackModule(CallbackBase):
@@ -92,8 +117,61 @@ class CallbackModule(CallbackBase):
         # resolved_action is the FQCN after collection search (collections: keyword, action_groups);
         # the action as written covers `kb_article:` resolving to a playbook-adjacent or legacy plugin.
         resolved = getattr(task, "resolved_action", None)
-        return resolved == KB_ARTICLE_FQCN or getattr(task, "action", None) in (KB_ARTICLE_FQCN,
-                                                                                 KB_ARTICLE_SHORT)
+        return resolved == KB_ARTICLE_FQCN or getattr(task, "action", None) in (KB_ARTICLE_FQCN, KB_ARTICLE_SHORT)
+
+    @staticmethod
+    def is_kbfix(task: Any) -> bool:
+        action = getattr(task, "resolved_action", None) or getattr(task, "action", None) or ""
+        return str(action).startswith(KBFIX_PREFIX) or task_is_short_kb_article(task)
+
+    # -- what a person sees while it runs ----------------------------------------------------------------
+
+    def _progress(self) -> bool:
+        if not self.get_option("progress"):
+            return False
+        stdout = str(C.config.get_config_value("DEFAULT_STDOUT_CALLBACK") or "")
+        return not _MACHINE_STDOUT.search(stdout)
+
+    def _say(self, host: str, text: str) -> None:
+        self._display.display(f"kbfix [{host}] {text}")
+
+    def _say_verdicts(self, host: str, item: Mapping[str, Any]) -> None:
+        """One line per article: its verdict, the verdict before when the task changed it, and why."""
+        before = {}
+        for data in item.get("verdicts_before") or []:
+            verdict = verdict_from_dict(data) if isinstance(data, Mapping) else None
+            if verdict is not None:
+                before[verdict.article] = verdict.status
+        for data in item.get("verdicts") or []:
+            verdict = verdict_from_dict(data) if isinstance(data, Mapping) else None
+            if verdict is None:
+                continue
+            was = before.get(verdict.article)
+            status = f"{was} -> {verdict.status}" if was and was != verdict.status else verdict.status
+            self._say(host, f"{verdict.article} {status}" + (f": {verdict.reason}" if verdict.reason else ""))
+
+    def _say_summary(self) -> None:
+        """The hosts that are not compliant, each with its failing checks (or what kept it from a verdict)."""
+        summary = self.report.summary()
+        self._display.banner("KBFIX COMPLIANCE SUMMARY")
+        self._display.display(f"{summary.compliant_hosts} of {summary.hosts} host(s) compliant or not "
+                              f"applicable, {summary.articles} article(s)")
+        for host in self.report.hosts():
+            status = self.report.host_status(host)
+            if status in OK_STATUSES:
+                continue
+            self._display.display(f"{host.name}: {status}")
+            shown = set()
+            for cell in self.report.cells(host):
+                if cell.status not in OK_STATUSES and cell.status != "not_run":
+                    self._display.display(f"  {cell.article} {cell.status}: {cell_message(cell)}")
+                    shown.add(cell.problem)
+            # problems not tied to one article (the host never answered, an earlier task failed), unless the
+            # article lines above already said it
+            for problem in ([host.unreachable] if host.unreachable else []) + host.failures:
+                if problem not in shown:
+                    task = f" (task '{problem.task}')" if problem.task else ""
+                    self._display.display(f"  {problem.kind}{task}: {problem.message}")
 
     @staticmethod
     def _article_hint(item: Mapping[str, Any], args: Any) -> str | None:
@@ -135,6 +213,8 @@ class CallbackModule(CallbackBase):
         recorded: list[str] = []
         if isinstance(verdicts, list):
             recorded = self.report.add_result(host, verdicts, before if isinstance(before, list) else None)
+            if self._progress():
+                self._say_verdicts(host, item)
         if item.get("unreachable"):
             # a loop item whose host stopped answering (the whole-task case arrives as on_unreachable)
             self.report.add_unreachable(host, _message(item), self._article_hint(item, args), task)
@@ -149,6 +229,10 @@ class CallbackModule(CallbackBase):
         if name:
             # basename only: the report may be published, the controller's directory layout need not be
             self.report.playbooks.append(os.path.basename(name))
+
+    def v2_runner_on_start(self, host: Any, task: Any) -> None:
+        if self.is_kbfix(task) and self._progress():
+            self._say(host.get_name(), f"{task.get_name()} ...")
 
     def v2_runner_on_ok(self, result: Any) -> None:
         if self.is_kb_article(result.task):
@@ -178,8 +262,14 @@ class CallbackModule(CallbackBase):
         except (OSError, KbfixError) as error:
             self._display.warning(f"kbfix.windows.compliance_report: report not written to {output_dir}: {error}")
             return
-        # -v only: an aggregate callback must not add lines to a machine-read stdout (json callback, molecule)
+        if self._progress():
+            self._say_summary()
+        # -v only: an aggregate callback must not add lines to a machine-read stdout (json callback)
         self._display.v("kbfix.windows.compliance_report: wrote " + ", ".join(str(p) for p in written))
+
+
+def task_is_short_kb_article(task: Any) -> bool:
+    return getattr(task, "action", None) == KB_ARTICLE_SHORT
 
 
 def task_check_mode(result: Any) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: facts
 short_description: Gather Windows OS, boot, pending-restart and WinRM facts over WinRM without PowerShell
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(Win32_OperatingSystem) and C(Win32_ComputerSystem) over WS-Management, the pending-restart
     indicators through C(StdRegProv), and the WinRM version from a WS-Management C(Identify), and returns
@@ -19,12 +19,14 @@ description:
   - About 8 requests, most of them concurrent.
   - >-
     B(Play fact gathering.) Ansible's C(gather_facts) (and C(gather_facts: true)) runs fact modules B(on the
-    host) through the connection, which on C(winrm) means PowerShell. This module runs on the controller, so
-    it cannot be listed in C(FACTS_MODULES). Use C(gather_facts: false) and make this module the first
-    task, as in the examples; C(module_defaults) with the C(group/kbfix.windows.windows) action group sets
-    common options for it and the other modules.
+    host) through the connection, which on C(winrm) means PowerShell, and never runs an action plugin. This
+    module runs on the controller, so listing it in C(ansible_facts_modules) or C(FACTS_MODULES) makes fact
+    gathering fail. The equivalent is one line: C(gather_facts: false) on the play and C(- kbfix.windows.facts:)
+    as its first task, as in the examples; the facts then hold for the whole play, and
+    M(kbfix.windows.kb_article) reuses them. C(module_defaults) with the C(group/kbfix.windows.windows) action
+    group sets common options for it and the other modules.
 author:
-  - kbfix.windows contributors
+  - kbfix.windows developers (!UNKNOWN)
 options: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes

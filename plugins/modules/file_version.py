@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: file_version
 short_description: Check Windows file versions, sizes and dates over WinRM without PowerShell
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads the version, size and modification date of one or many files with a single WMI C(CIM_DataFile)
     query over WS-Management (on WinRM 1.0, which has no WQL, one Get per file), and judges each file.
@@ -24,7 +24,7 @@ description:
     minimum of its own is judged by the nearest lower branch's.
   - Fails when a file is not compliant, unless O(report_only). Never changes anything.
 author:
-  - kbfix.windows contributors
+  - kbfix.windows developers (!UNKNOWN)
 options:
   paths:
     description:

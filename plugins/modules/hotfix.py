@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: hotfix
 short_description: Install, detect or remove one Windows hotfix over WinRM, without PowerShell
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Makes sure one hotfix (KB or Q number) is installed or removed on a Windows host, from NT 4.0-era
     C(hotfix.exe) packages through XP / 2003 C(update.exe) packages to C(.msu) packages on Vista and later.
@@ -20,7 +20,7 @@ description:
     of the article are on disk, as after a superseding update that does not record this hotfix).
   - Arguments are checked before any request reaches the host.
 author:
-  - kbfix.windows contributors
+  - kbfix.windows developers (!UNKNOWN)
 options:
   id:
     description:
@@ -145,6 +145,12 @@ detection:
       V(files_current), V(evidence_status), V(reboot_pending) and V(reboot_pending_sources).
   returned: success
   type: dict
+  contains:
+    sources:
+      description: The detection sources that found the hotfix, among V(qfe), V(registry), V(cbs) and V(files).
+      type: list
+      elements: str
+      sample: [qfe, registry]
   sample:
     hotfix_id: KB828753
     installed: true

@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: kb_article
 short_description: Audit or enforce Microsoft KB articles on Windows hosts over WinRM, without PowerShell
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Checks a Windows host against one or more KB articles described as data (article specs, see
     C(docs/spec-format.md)) and, in O(state=enforced), installs the hotfix package and sets the registry values
@@ -22,7 +22,7 @@ description:
   - Verbosity C(-vv) shows the steps and verdicts, C(-vvvv) each WS-Management operation, C(-vvvvv) the
     payloads. Passwords never appear at any level.
 author:
-  - kbfix.windows contributors
+  - kbfix.windows developers (!UNKNOWN)
 options:
   articles:
     description:

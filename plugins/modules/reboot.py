@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: reboot
 short_description: Restart a Windows host over WinRM without PowerShell and wait for it to come back
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Runs C(shutdown /r /f /t <pre_reboot_delay> /c <msg>) through the WinRM cmd shell, then waits until WinRM
     answers again B(and) C(Win32_OperatingSystem.LastBootUpTime) has changed, so a host that is slow to go
@@ -17,7 +17,7 @@ description:
   - With O(mode=always) every run restarts the host and reports a change, as ansible.windows.win_reboot does.
   - Afterwards the boot time and pending-restart facts are read again and returned as C(ansible_facts).
 author:
-  - kbfix.windows contributors
+  - kbfix.windows developers (!UNKNOWN)
 options:
   mode:
     description:

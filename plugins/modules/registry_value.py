@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: registry_value
 short_description: Ensure a Windows registry value over WinRM without PowerShell
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads, sets or removes one registry value through WMI's C(StdRegProv) provider, reached over
     WS-Management with the host's ordinary C(ansible_connection=winrm) settings. Nothing runs in PowerShell,
@@ -21,7 +21,7 @@ description:
     WinRM cmd shell, because C(StdRegProv) has no method for them (C(SetMultiStringValue) refuses an empty
     array).
 author:
-  - kbfix.windows contributors
+  - kbfix.windows developers (!UNKNOWN)
 options:
   path:
     description:

@@ -42,6 +42,15 @@ class TransportError(KbfixError):
     """Talking to the host failed."""
 
 
+class MissingRequirementError(TransportError):
+    """A transport was used on a controller that lacks a Python package it needs. ``package`` is its pip name;
+    the text says which interpreter and how to install it (``transport.requirement``)."""
+
+    def __init__(self, package: str, message: str) -> None:
+        self.package = package
+        super().__init__(message)
+
+
 class HostUnreachableError(TransportError):
     """The host did not answer: connection refused, reset, DNS failure, connect timeout.
 

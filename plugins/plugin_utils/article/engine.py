@@ -322,7 +322,7 @@ def _version_verdict(found: WinVersion, host_rows: list[FileRow],
     lowest = min(host_rows, key=lambda r: cast(WinVersion, r.version))
     if found.build_line < min(host_lines):
         return False, _range_text(lowest), (f"build line {found.build_line_text} is older than the line this "
-                                             f"service pack needs")
+                                            f"service pack needs")
     if not line_rows:
         if found.build_line > max(host_lines):
             return True, _range_text(lowest), (f"build line {found.build_line_text} is newer than every line "
@@ -714,7 +714,7 @@ def _reason(spec: ArticleSpec, status: VerdictStatus, checks: list[CheckResult],
     failing = [c for c in checks if c.passed is False and c.kind in ("file", "registry", "hotfix")]
     if status == "noncompliant":
         return f"{len(failing)} check(s) fail: " + "; ".join(f"{c.id} expected {c.expected}, found {c.found}"
-                                                            for c in failing)
+                                                             for c in failing)
     if status == "unknown":
         return "could not read: " + ", ".join(missing)
     if status == "reboot_pending":
@@ -829,7 +829,7 @@ class HostSnapshot:
         if self.state.registry_keys.get(key_id):
             return True
         # A key holding a value exists, and so do its parents.
-        return any(k == key_id or k.startswith(key_id + "\\") for k, _ in self.state.registry)
+        return any(k == key_id or k.startswith(key_id + "\\") for k, _value in self.state.registry)
 
 
 def _snapshot_mapping(value: Any, source: str, where: str, allowed: Iterable[str]) -> Mapping[str, Any]:
@@ -839,7 +839,7 @@ def _snapshot_mapping(value: Any, source: str, where: str, allowed: Iterable[str
     stray = [str(k) for k in value if k not in allowed]
     if stray:
         raise SpecError(source, f"{where}.{stray[0]}" if where else stray[0],
-                              f"unknown key (allowed: {', '.join(allowed)})")
+                        f"unknown key (allowed: {', '.join(allowed)})")
     return value
 
 
@@ -881,7 +881,7 @@ def _snapshot_registry(data: Any, source: str) -> dict[tuple[str, str], Registry
             reg_type = body.get("type")
             if reg_type not in REGISTRY_TYPES:
                 raise SpecError(source, f"{where}.type",
-                                      f"{reg_type!r} is not one of {', '.join(REGISTRY_TYPES)}")
+                                f"{reg_type!r} is not one of {', '.join(REGISTRY_TYPES)}")
             data_value = body.get("data")
             if reg_type == "binary" and isinstance(data_value, str):
                 data_value = bytes.fromhex(data_value)

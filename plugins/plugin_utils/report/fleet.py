@@ -820,7 +820,8 @@ class _HtmlPage:
 
     def article_finding(self, cell: Cell) -> _Html:
         record = cell.record
-        assert record is not None
+        if record is None:  # the writer only asks for findings of cells that hold a record
+            raise AssertionError("article_finding needs a cell with a record")
         title = f" \u2014 {record.title}" if record.title else ""
         parts: list[object] = [_el("h4", _badge(cell.status), " ", cell.article, _el("span", title, class_="ttl"))]
         if cell.problem is not None:

@@ -67,7 +67,7 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         result: dict[str, t.Any] = super().run(tmp, task_vars)
         del tmp  # ansible-core deprecated it; nothing here uses a remote temp dir
         try:
-            _, args = self.validate_argument_spec(
+            _validation, args = self.validate_argument_spec(
                 argument_spec=self.ARGUMENT_SPEC,
                 mutually_exclusive=self.MUTUALLY_EXCLUSIVE,
                 required_if=self.REQUIRED_IF,

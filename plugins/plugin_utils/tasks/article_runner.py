@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from ..article import engine
-from ..article.model import VERDICT_STATUSES as VERDICT_STATUSES  # the module's fail_on choices
+from ..article import engine, model
 from ..article.model import (
     FactRequest,
     HostFacts,
@@ -37,6 +36,9 @@ from ..article.spec import ARCHITECTURES, ArticleSpec, VariableValue, load_spec,
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError, SpecError
 from ..transport.base import LOG_STEPS, Transport
 from . import installer, resume
+
+# The module's fail_on choices, for the action plugin (which imports only the task layer).
+VERDICT_STATUSES = model.VERDICT_STATUSES
 
 State = Literal["audited", "enforced"]
 STATES: tuple[str, ...] = ("audited", "enforced")

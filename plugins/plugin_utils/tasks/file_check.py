@@ -219,7 +219,7 @@ def _judge_size_date(facts: FileFacts, criteria: Criteria) -> tuple[bool, str]:
     if date_ok:
         return True, f"modified {_iso(facts.modified)}, at or after {_iso(criteria.date)}"
     wanted = " or ".join(w for w in (f"size {criteria.size}" if criteria.size is not None else "",
-                                      f"modified at or after {_iso(criteria.date)}" if criteria.date else "") if w)
+                                     f"modified at or after {_iso(criteria.date)}" if criteria.date else "") if w)
     return False, f"size {facts.size}, modified {_iso(facts.modified)}; expected {wanted}"
 
 

@@ -41,7 +41,7 @@ def load_hotfix_spec(value: t.Any, hotfix: str, find_file: t.Callable[[str, str]
 
 
 def apply(transport: Transport, mode: Mode, hotfix: str, request: InstallRequest | None,
-           spec: ArticleSpec | None, os_facts: OsFacts | None, args: dict[str, t.Any]) -> dict[str, t.Any]:
+          spec: ArticleSpec | None, os_facts: OsFacts | None, args: dict[str, t.Any]) -> dict[str, t.Any]:
     os_facts = os_facts or transport.os_facts()
     before = detect(transport, os_facts, hotfix, spec)
     out: dict[str, t.Any] = {"id": hotfix, "state": args["state"], "changed": False,
@@ -60,6 +60,7 @@ def apply(transport: Transport, mode: Mode, hotfix: str, request: InstallRequest
         out["diff"] = {"before_header": hotfix, "after_header": hotfix,
                        "before": f"{hotfix}: {other}\n", "after": f"{hotfix}: {word}\n"}
     return out
+
 
 def _present(transport: Transport, mode: Mode, hotfix: str, request: InstallRequest | None,
              before: Detection, os_facts: OsFacts, args: dict[str, t.Any],
@@ -81,6 +82,7 @@ def _present(transport: Transport, mode: Mode, hotfix: str, request: InstallRequ
     out["reboot_required"] = done.restart_required
     out["msg"] = f"{hotfix}: {request.package.filename} exited with {done.exit_code} ({done.meaning})"
     return True
+
 
 def _absent(transport: Transport, mode: Mode, hotfix: str, before: Detection, os_facts: OsFacts,
             args: dict[str, t.Any], out: dict[str, t.Any]) -> bool:

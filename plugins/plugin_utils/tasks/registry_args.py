@@ -22,11 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..article.model import REGISTRY_TYPES as REGISTRY_TYPES  # the module's type choices
+from ..article import model
 from ..article.model import RegistryData, RegistryType, RegistryValue
 from ..errors import ArgumentError
 from ..transport.base import MAX_VALUE_NAME
 
+# The module's type choices, for the action plugin (which imports only the task layer).
+REGISTRY_TYPES = model.REGISTRY_TYPES
 # Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (wmi.HIVES knows both).
 HIVE_ALIASES: dict[str, str] = {
     "HKLM": "HKLM", "HKEY_LOCAL_MACHINE": "HKLM",
@@ -49,7 +51,7 @@ def normalize_path(path: Any, field: str = "path") -> str:
     text = _PROVIDER_PREFIX.sub("", path.strip())
     if _CONTROL.search(text):
         raise ArgumentError(field, f"{path!r} contains a control character")
-    hive, _, rest = text.partition("\\")
+    hive, _sep, rest = text.partition("\\")
     short = HIVE_ALIASES.get(hive.rstrip(":").upper())
     if short is None:
         raise ArgumentError(field, f"{path!r} does not start with a registry hive "

@@ -92,7 +92,7 @@ def _reboot(transport: Transport, task: RebootTask, os_facts: Callable[[], OsFac
     started = time.monotonic()
     before = transport.boot_time()
     after = transport.restart(before=before, delay=task.pre_reboot_delay, message=task.msg,
-                            timeout=task.reboot_timeout, connect_timeout=float(task.connect_timeout))
+                              timeout=task.reboot_timeout, connect_timeout=float(task.connect_timeout))
     # Facts a play may hold are stale now: refresh boot time and pending restart (a CBS servicing
     # operation can need a second restart).
     pending, sources = transport.pending_restart(os_facts())

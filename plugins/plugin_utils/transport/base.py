@@ -234,4 +234,3 @@ class Transport(Protocol):
                 before: datetime.datetime | None = None) -> datetime.datetime:
         """Restart the host and wait until it answers with a new boot time, which is returned;
         ``RebootTimeoutError`` (unreachable) when it does not within ``timeout`` seconds."""
-

@@ -175,15 +175,21 @@ def _playbook(tmp: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    tmp = tmp_path_factory.mktemp("playbook")
+def project(tmp: Path) -> Path:
+    """The inventory, the playbook and its adjacent action plugin in ``tmp``; returns the collections path."""
     collections = _test_collection(tmp / "collections")
     (tmp / "inventory.yml").write_text(INVENTORY)
     (tmp / "site.yml").write_text(PLAYBOOK)
     (tmp / "action_plugins").mkdir()
     (tmp / "action_plugins" / "kb_article.py").symlink_to(
         collections / "ansible_collections" / "kbfix" / "windows" / "plugins" / "action" / "kb_article.py")
+    return collections
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    tmp = tmp_path_factory.mktemp("playbook")
+    collections = project(tmp)
     proc = _playbook(tmp, _env(
         tmp, collections, ANSIBLE_CALLBACKS_ENABLED="kbfix.windows.compliance_report",
         KBFIX_REPORT_DIR=str(tmp / "out"), KBFIX_REPORT_FORMATS="json,junit,html",

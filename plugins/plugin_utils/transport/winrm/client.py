@@ -33,10 +33,17 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import requests.exceptions
-import urllib3.exceptions
-from winrm import exceptions as winrm_exc
-from winrm.protocol import Protocol
+from ..requirement import Requirement
+
+try:
+    import requests.exceptions
+    import urllib3.exceptions
+    from winrm import exceptions as winrm_exc
+    from winrm.protocol import Protocol
+except ImportError as _error:  # requests and urllib3 come with pywinrm; WinRMClient() says what is missing
+    PYWINRM = Requirement.missing("pywinrm", "WinRM", _error)
+else:
+    PYWINRM = Requirement.present("pywinrm", "WinRM")
 
 from ...errors import (
     AmbiguousWriteError,
@@ -59,6 +66,13 @@ TRANSPORTS = ("basic", "plaintext", "ssl", "ntlm", "kerberos", "credssp", "certi
 # trips the quota on its own, and leave room for a person's session on the same account.
 DEFAULT_MAX_IN_FLIGHT = 5
 WINRM2_MAX_OPERATIONS = 15
+
+
+def require_packages() -> None:
+    """``MissingRequirementError`` unless pywinrm and defusedxml imported. Called where WinRM use starts, before
+    any request: building settings (Ansible's own winrm plugin needs pywinrm for that) and building a client."""
+    PYWINRM.require()
+    wsman.DEFUSEDXML.require()
 
 
 def _no_log(level: int, message: str) -> None:
@@ -194,6 +208,7 @@ def settings_from_connection(connection: Any, **overrides: Any) -> WinRMSettings
     Calls only ``_build_winrm_kwargs()`` (pure option processing) and reads the private attributes it
     fills; never ``_connect()`` or ``exec_command()``, which open a shell and wrap everything in
     PowerShell. The attribute names are pinned by a unit test against the installed ansible-core."""
+    require_packages()  # _build_winrm_kwargs itself fails with a NameError when pywinrm is missing
     connection._build_winrm_kwargs()
     kwargs: dict[str, Any] = dict(connection._winrm_kwargs)
     values: dict[str, Any] = {
@@ -353,6 +368,7 @@ class WinRMClient:
 
     def __init__(self, settings: WinRMSettings, log: LogFn | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
+        require_packages()
         self.settings = settings
         self.log: LogFn = log or _no_log
         self._sleep = sleep
@@ -485,7 +501,8 @@ class WinRMClient:
             return HostUnreachableError(f"{self.host}: connection lost during {request.name}: {exc}"), True
         if isinstance(exc, QuotaExceededError):
             return exc, True  # refused before anything was done
-        assert isinstance(exc, OperationTimeoutError)
+        if not isinstance(exc, OperationTimeoutError):  # the callers pass only the two kinds above
+            raise AssertionError(f"unexpected {type(exc).__name__}")
         return exc, retry_timeouts
 
     def _backoff(self, attempt: int) -> float:
@@ -510,7 +527,8 @@ class WinRMClient:
         parsed = wsman.parse_reply(raw)
         if parsed.fault is not None:
             raise parsed.fault.to_error(request.action)
-        assert parsed.reply is not None
+        if parsed.reply is None:  # a parsed message is a fault or a reply
+            raise AssertionError("a WS-Management message with neither fault nor reply")
         relates = parsed.reply.relates_to
         if relates is not None and not wsman.same_message_id(relates, message_id):
             raise TransportError(f"{self.host}: reply relates to {relates}, not to request {message_id}")

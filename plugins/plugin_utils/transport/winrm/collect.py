@@ -216,7 +216,7 @@ class _Gatherer:
             return
         # The QFE query failed: read the record keys themselves.
         fallback = _Plan()
-        for key, _ in plan.records:
+        for key, _record in plan.records:
             _plan_key(fallback, key)
         for parent, wanted in fallback.parents.values():
             self.facts.registry_keys.update(self.subkeys_of(parent, wanted))

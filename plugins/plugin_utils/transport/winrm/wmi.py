@@ -108,7 +108,7 @@ class RegistryPath:
 def parse_key(key: str) -> RegistryPath:
     """``HKLM\\SOFTWARE\\X`` (or ``HKEY_LOCAL_MACHINE\\...``) -> hive handle and subkey."""
     cleaned = key.strip().strip("\\")
-    hive, _, subkey = cleaned.partition("\\")
+    hive, _sep, subkey = cleaned.partition("\\")
     hdefkey = HIVES.get(hive.upper())
     hive = _SHORT_HIVE.get(hdefkey or 0, hive.upper())
     if hdefkey is None:

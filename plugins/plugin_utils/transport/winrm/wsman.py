@@ -22,9 +22,6 @@ from io import BytesIO
 from typing import Union
 from xml.sax.saxutils import escape, quoteattr
 
-from defusedxml import ElementTree as SafeET
-from defusedxml.common import DefusedXmlException
-
 from ...errors import (
     AccessDeniedError,
     ClassNotFoundError,
@@ -35,6 +32,15 @@ from ...errors import (
     TransportError,
     WSManFaultError,
 )
+from ..requirement import Requirement
+
+try:
+    from defusedxml import ElementTree as SafeET
+    from defusedxml.common import DefusedXmlException
+except ImportError as _error:  # parse_xml (and WinRMClient, before its first request) says what is missing
+    DEFUSEDXML = Requirement.missing("defusedxml", "WinRM", _error)
+else:
+    DEFUSEDXML = Requirement.present("defusedxml", "WinRM")
 
 NS_SOAP = "http://www.w3.org/2003/05/soap-envelope"
 NS_ADDRESSING = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
@@ -332,7 +338,7 @@ class ReceiveChunk:
 
 def _local(tag: str) -> tuple[str, str]:
     if tag.startswith("{"):
-        uri, _, name = tag[1:].partition("}")
+        uri, _sep, name = tag[1:].partition("}")
         return uri, name
     return "", tag
 
@@ -350,6 +356,7 @@ def _first(el: ET.Element, uri: str | tuple[str, ...], name: str) -> ET.Element 
 def parse_xml(data: bytes) -> tuple[ET.Element, dict[str, str]]:
     """Parse untrusted XML without DTDs or entities. Also returns the namespace prefixes declared in
     the document, needed to resolve QName *values* (``s:Sender``) whose prefix is the sender's choice."""
+    DEFUSEDXML.require()  # never fall back to xml.etree: a reply is untrusted input
     prefixes: dict[str, str] = {}
     root: ET.Element | None = None
     try:
