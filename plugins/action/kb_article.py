@@ -11,9 +11,14 @@ from __future__ import annotations
 import typing as t
 from pathlib import Path
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import spec as article_spec
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
+
+# The collection's own article specs, parsed and validated once in the controller's main process (this module
+# is imported there before workers fork): each worker then only hashes the file it is given.
+article_spec.preload(sorted((Path(__file__).resolve().parents[2] / "roles").glob("*/files/kb*.yml")))
 
 
 class ActionModule(KbfixAction):
@@ -45,10 +50,12 @@ class ActionModule(KbfixAction):
             install_timeout=float(args["install_timeout"]),
         )
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
+        # The facts task's pending-restart answer, when it ran for this host: one read of each fact per play.
+        known_restart = self.known_restart(task_vars) if self.known_os_facts(task_vars) is not None else None
         transport = self.open_transport(task_vars)
         start = transport.request_count
         try:
-            result = article_runner.run(transport, articles, os_facts, options)
+            result = article_runner.run(transport, articles, os_facts, options, known_restart)
         except ArticleFault as fault:
             return self._fault(fault, requests=transport.request_count - start)
         finally:

@@ -34,6 +34,7 @@ from ..article.model import (
 )
 from ..article.spec import ARCHITECTURES, ArticleSpec, VariableValue, load_spec, load_spec_data, resolve_variables
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
+from ..transport import indicators
 from ..transport.base import LOG_STEPS, Transport
 from . import installer
 
@@ -200,9 +201,16 @@ def merged_request(articles: Sequence[PreparedArticle], os_facts: OsFacts) -> Fa
 
 
 def judge(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts,
-          ) -> tuple[HostFacts, list[Verdict]]:
-    """One gather for every article, then one verdict each."""
-    facts: HostFacts = transport.gather(os_facts, merged_request(articles, os_facts))
+          known_restart: Sequence[str] | None = None) -> tuple[HostFacts, list[Verdict]]:
+    """One gather for every article, then one verdict each. ``known_restart``: the pending-restart sources
+    ``kbfix.windows.facts`` reported for this host in this play (``kbfix_reboot_pending_sources``); they are
+    not read again."""
+    request = merged_request(articles, os_facts)
+    if known_restart is None:
+        facts: HostFacts = transport.gather(os_facts, request)
+    else:
+        facts = transport.gather(os_facts, request, restart_scope="none")
+        facts.reboot_pending, facts.reboot_pending_sources = indicators.article_scope(tuple(known_restart))
     verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
     if _add_pending_cbs_packages(transport, facts, articles, verdicts):
         verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
@@ -240,11 +248,15 @@ def require_applicable(articles: Sequence[PreparedArticle], os_facts: OsFacts) -
 
 
 def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
-        options: Options) -> RunResult:
+        options: Options, known_restart: Sequence[str] | None = None) -> RunResult:
+    """Judge (and in ``enforced`` state, enforce) ``articles`` on one host. ``known_restart`` (used only with
+    ``os_facts``) spares the pending-restart reads of the first judgement; after changes the host is read
+    afresh, restart indicators included."""
     if os_facts is None:
         os_facts = transport.os_facts()
+        known_restart = None  # facts from another source than this play's facts task
     require_applicable(articles, os_facts)
-    facts, before = judge(transport, articles, os_facts)
+    facts, before = judge(transport, articles, os_facts, known_restart)
     if options.state == "audited":
         return RunResult(verdicts=before, restart_required=awaiting_restart(before))
     result = enforce(transport, facts, articles, before, options)

@@ -193,44 +193,91 @@ class _Lease:
         self.broken = False
 
 
+# How long a request waits for a busy authenticated connection before opening one of its own. A new
+# connection costs a TCP handshake and three NTLM round trips (docs/performance.md): on a nearby host a
+# request on an authenticated connection is done long before that, so waiting is cheaper; when the host is
+# far away (or slow), the wait runs out and the requests go out in parallel as they did before.
+DEFAULT_CONNECT_PATIENCE = 0.1
+
+
 class _ProtocolPool:
-    """Up to ``size`` pywinrm protocols for one host, each used by one thread at a time.
+    """Up to ``size`` pywinrm protocols for one host, each used by one thread at a time, opened lazily.
 
     NTLM (and Kerberos/CredSSP) authenticate a TCP connection and number the sealed messages on it, so
     one protocol cannot carry two requests at once; concurrency needs one protocol per in-flight request.
-    Idle protocols are reused, so a serial caller does exactly one handshake. The semaphore is the
-    per-host in-flight bound."""
+    Idle protocols are reused, so a serial caller does exactly one handshake. A request that finds none
+    idle opens a new one only when none exists yet or when it has waited ``patience`` seconds for one to
+    come free: concurrent requests to a host that answers quickly share one authenticated connection
+    instead of paying a handshake each. The semaphore is the per-host in-flight bound."""
 
-    def __init__(self, factory: Callable[[], Protocol], size: int) -> None:
+    def __init__(self, factory: Callable[[], Protocol], size: int,
+                 patience: float = DEFAULT_CONNECT_PATIENCE) -> None:
         self._factory = factory
+        self._size = size
+        self._patience = patience
         self._sem = threading.BoundedSemaphore(size)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._idle: list[Protocol] = []
+        self._open = 0  # protocols handed out or idle, not yet closed
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.opened = 0  # protocols created: each one authenticates its own connection
 
     @contextmanager
     def lease(self) -> Iterator[_Lease]:
         with self._sem:
-            with self._lock:
-                protocol = self._idle.pop() if self._idle else None
-            lease = _Lease(protocol or self._factory(), protocol is None)
-            with self._lock:
-                self.in_flight += 1
-                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+            lease = self._take()
             try:
                 yield lease
             finally:
-                with self._lock:
-                    self.in_flight -= 1
-                    if not lease.broken:
-                        self._idle.append(lease.protocol)
-                if lease.broken:
-                    _close_protocol(lease.protocol)
+                self._give_back(lease)
+
+    def _take(self) -> _Lease:
+        deadline: float | None = None
+        with self._cond:
+            while True:
+                if self._idle:
+                    protocol: Protocol | None = self._idle.pop()
+                    break
+                now = time.monotonic()
+                if self._open < self._size and (self._open == 0 or (deadline is not None and now >= deadline)):
+                    protocol = None
+                    self._open += 1
+                    self.opened += 1
+                    break
+                if deadline is None:
+                    deadline = now + self._patience
+                # Past the deadline with every connection open: wait for one to come back.
+                self._cond.wait(deadline - now if deadline > now else None)
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if protocol is not None:
+            return _Lease(protocol, False)
+        try:
+            return _Lease(self._factory(), True)
+        except BaseException:
+            with self._cond:
+                self._open -= 1
+                self.in_flight -= 1
+                self._cond.notify()
+            raise
+
+    def _give_back(self, lease: _Lease) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            if lease.broken:
+                self._open -= 1
+            else:
+                self._idle.append(lease.protocol)
+            self._cond.notify()
+        if lease.broken:
+            _close_protocol(lease.protocol)
 
     def clear(self) -> None:
-        with self._lock:
+        with self._cond:
             idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._cond.notify_all()
         for protocol in idle:
             _close_protocol(protocol)
 
@@ -329,6 +376,11 @@ class WinRMClient:
     @property
     def peak_in_flight(self) -> int:
         return self._pool.peak_in_flight
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections this client has opened (each one authenticated) since it was created."""
+        return self._pool.opened
 
     @property
     def transport(self) -> str:
