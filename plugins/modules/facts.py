@@ -123,10 +123,4 @@ ansible_facts:
     kbfix_winrm_version_source:
       description: V(identify) when the host said so, V(os_table) when it was inferred from the OS version.
       type: str
-    kbfix_winrm_round_trip_ms:
-      description:
-        - The quickest WinRM reply of this task on an authenticated connection, in milliseconds (network round
-          trip plus the service's time); null when no request reused a connection. Later kbfix.windows tasks
-          to the host open their first connections in parallel from 30 ms on, and share one below.
-      type: float
 """

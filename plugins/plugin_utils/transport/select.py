@@ -49,9 +49,5 @@ def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **
         raise ArgumentError("ansible_connection", f"kbfix.windows talks to the host over WinRM itself and needs "
                                                   f"ansible_connection=winrm (or {TRANSPORT_VARIABLE}=smb for "
                                                   f"NT 4.0 hosts), not {kind}")
-    facts = task_vars.get("ansible_facts")
-    measured = facts.get("kbfix_winrm_round_trip_ms") if isinstance(facts, Mapping) else None
-    if isinstance(measured, (int, float)) and not isinstance(measured, bool) and "round_trip_ms" not in overrides:
-        overrides = {**overrides, "round_trip_ms": float(measured)}  # kbfix.windows.facts measured this host
     settings = winrm.settings_from_connection(connection, **overrides)
     return WinRMTransport(winrm.client_for(settings, log=log))

@@ -93,9 +93,6 @@ class WinRMSettings:
     backoff: float = 0.5
     backoff_max: float = 8.0
     max_elements: int = 32000
-    # The host's round trip as an earlier task measured it (kbfix_winrm_round_trip_ms), None when unknown:
-    # from FAR_ROUND_TRIP_MS on, the first concurrent requests open connections in parallel (_ProtocolPool).
-    round_trip_ms: float | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -206,12 +203,6 @@ class _Lease:
 # operation timeout) must not hold up the others.
 WAITING_PER_CONNECTION = 4
 CONNECT_PATIENCE = 1.0
-# The exception: the first requests of a task to a host known to be far away. While no connection is
-# authenticated, every request would queue behind a whole handshake, so concurrent ones open their own
-# connections at once and the handshakes overlap: at 50 ms per round trip that saves about one round trip
-# per request queued, for 3 HTTP requests per extra connection. A LAN answers in a few milliseconds; 30 ms
-# is well above that (and above what a busy controller adds) and below any WAN link worth the trade.
-FAR_ROUND_TRIP_MS = 30.0
 
 
 class _ProtocolPool:
@@ -224,12 +215,9 @@ class _ProtocolPool:
     semaphore is the per-host in-flight bound."""
 
     def __init__(self, factory: Callable[[], Protocol], size: int, *,
-                 waiting_per_connection: int = WAITING_PER_CONNECTION, patience: float = CONNECT_PATIENCE,
-                 far: bool = False) -> None:
+                 waiting_per_connection: int = WAITING_PER_CONNECTION, patience: float = CONNECT_PATIENCE) -> None:
         self._factory = factory
         self._size = size
-        self._far = far
-        self._authenticated = False  # a request came back: some connection has finished its handshake
         self._waiting_per_connection = waiting_per_connection
         self._patience = patience
         self._sem = threading.BoundedSemaphore(size)
@@ -295,8 +283,7 @@ class _ProtocolPool:
             if deadline is None:
                 deadline = now + self._patience
             if self._open < self._size and (
-                    self._open == 0 or (self._far and not self._authenticated)
-                    or self._waiting > self._waiting_per_connection * self._open or now >= deadline):
+                    self._open == 0 or self._waiting > self._waiting_per_connection * self._open or now >= deadline):
                 self._open += 1
                 self.opened += 1
                 return None
@@ -310,7 +297,6 @@ class _ProtocolPool:
                 self._open -= 1
             else:
                 self._idle.append(lease.protocol)
-                self._authenticated = True
             self._cond.notify()
         if lease.broken:
             _close_protocol(lease.protocol)
@@ -396,9 +382,7 @@ class WinRMClient:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._transport_index = 0
-        far = settings.round_trip_ms is not None and settings.round_trip_ms >= FAR_ROUND_TRIP_MS
-        self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight, far=far)
-        self._fastest: float | None = None  # seconds: the quickest reply on an authenticated connection
+        self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight)
         # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
         self.supports_filter: bool | None = None
 
@@ -425,13 +409,6 @@ class WinRMClient:
     def peak_wanted(self) -> int:
         """The most requests that wanted to go out at once (queued for a connection or on the wire)."""
         return self._pool.peak_wanted
-
-    @property
-    def round_trip_ms(self) -> float | None:
-        """The quickest reply on an already authenticated connection so far (network round trip plus the
-        service's time for its cheapest request), None before there was one."""
-        with self._lock:
-            return None if self._fastest is None else round(self._fastest * 1000, 1)
 
     @property
     def connections_opened(self) -> int:
@@ -549,11 +526,7 @@ class WinRMClient:
             self.log(LOG_PAYLOADS, f"{self.host}: request {self._redact(payload.decode('utf-8'))}")
             started = time.monotonic()
             raw = self._post(lease, payload)
-            took = time.monotonic() - started
-            if not lease.fresh:  # a fresh connection's first reply includes its handshake
-                with self._lock:
-                    self._fastest = took if self._fastest is None else min(self._fastest, took)
-        self.log(LOG_PAYLOADS, f"{self.host}: reply ({took:.3f}s) "
+        self.log(LOG_PAYLOADS, f"{self.host}: reply ({time.monotonic() - started:.3f}s) "
                                f"{self._redact(raw.decode('utf-8', 'replace'))}")
         parsed = wsman.parse_reply(raw)
         if parsed.fault is not None:

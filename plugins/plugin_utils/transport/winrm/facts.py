@@ -124,6 +124,4 @@ def gather(client: WinRMClient, *, ask_version: bool = True) -> dict[str, Any]:
         "kbfix_reboot_pending_sources": list(sources),
         "kbfix_winrm_version": version,
         "kbfix_winrm_version_source": source,
-        # Measured on the way: later tasks to this host decide from it how eagerly to open connections.
-        "kbfix_winrm_round_trip_ms": client.round_trip_ms,
     }
