@@ -15,6 +15,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article import spec 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
 
 # The collection's own article specs, parsed and validated once in the controller's main process (this module
 # is imported there before workers fork): each worker then only hashes the file it is given.
@@ -66,6 +67,11 @@ class ActionModule(KbfixAction):
         out["msg"] = article_runner.summary(result)
         if self.diff_mode and result.diff:
             out["diff"] = result.diff
+        if known_restart is not None and result.reboot_pending_sources is not None:
+            # Changes may have queued a restart: the facts later tasks reuse must say so.
+            sources = [s for s in known_restart if s not in indicators.ARTICLE_SOURCES]
+            sources += list(result.reboot_pending_sources)
+            out["ansible_facts"] = {"kbfix_reboot_pending": bool(sources), "kbfix_reboot_pending_sources": sources}
         failing = article_runner.failing(result.verdicts, args["fail_on"])
         if failing:
             out["failed"] = True

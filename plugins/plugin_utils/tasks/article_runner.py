@@ -175,6 +175,8 @@ class RunResult:
     diff: list[dict[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     restart_required: bool = False
+    # After changes: the pending-restart sources the host reported when judged again ("article" scope).
+    reboot_pending_sources: tuple[str, ...] | None = None
 
     @property
     def changed(self) -> bool:
@@ -262,7 +264,8 @@ def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsF
     result = enforce(transport, facts, articles, before, options)
     if result.changed and not options.check_mode:
         # Judge again from what the host says now, not from what we believe we wrote.
-        result.verdicts = judge(transport, articles, os_facts)[1]
+        after, result.verdicts = judge(transport, articles, os_facts)
+        result.reboot_pending_sources = after.reboot_pending_sources
     result.restart_required = result.restart_required or awaiting_restart(result.verdicts)
     return result
 
