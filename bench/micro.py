@@ -5,9 +5,11 @@ The fleet runs in its own process, so ``time.process_time()`` here is the client
 * ``new_connection``: a new client, one small WQL enumeration, close -- TCP connect, the NTLM handshake
   (three HTTP requests), sealing and unsealing one message;
 * ``request``: one more enumeration on an authenticated connection (sealing, XML building and parsing);
-* ``audit_4``: ``article_runner.run`` of the four seed articles on one host with known OS facts, on a new
-  client -- what the kb_article task does apart from Ansible's own work (worker process, templating,
-  result handling).
+* ``audit_4``: ``article_runner.run`` of the four seed articles on one host with known OS facts and pending
+  restart (as after kbfix.windows.facts), on a new client -- what the kb_article task does apart from
+  Ansible's own work (worker process, templating, result handling);
+* ``specs_4_cold`` / ``specs_4_cached``: ``article_runner.prepare`` of the four specs, parsed and validated,
+  and found in the cache by file hash (what a worker forked after ``spec.preload`` does).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import spec
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim.testing import Endpoint
 
 _OS_QUERY = wmi.Query("Win32_OperatingSystem", ("Version",))
@@ -38,8 +42,14 @@ def _cpu_ms(action: Callable[[], Any], times: int) -> float:
     return (time.process_time() - start) * 1000 / times
 
 
-def measure(ep: Endpoint, articles: list[article_runner.PreparedArticle], os_facts: OsFacts,
+def measure(ep: Endpoint, requests: list[article_runner.ArticleRequest], os_facts: OsFacts,
             times: int = 20) -> dict[str, float]:
+    articles = article_runner.prepare(requests, {})
+
+    def cold() -> None:
+        spec._LOADED.clear()  # measuring what the cache saves: every call parses again
+        article_runner.prepare(requests, {})
+
     def fresh() -> None:
         client = _client(ep)
         try:
@@ -50,7 +60,7 @@ def measure(ep: Endpoint, articles: list[article_runner.PreparedArticle], os_fac
     def audit() -> None:
         client = _client(ep)
         try:
-            article_runner.run(client, articles, os_facts, article_runner.Options())
+            article_runner.run(WinRMTransport(client), articles, os_facts, article_runner.Options(), known_restart=())
         finally:
             client.close()
 
@@ -63,6 +73,9 @@ def measure(ep: Endpoint, articles: list[article_runner.PreparedArticle], os_fac
     ep.reset_counters()
     audit_ms = _cpu_ms(audit, times)
     counters = ep.counters()
+    cold_ms = _cpu_ms(cold, times)
+    cached_ms = _cpu_ms(lambda: article_runner.prepare(requests, {}), times)
     return {"new_connection_ms": _cpu_ms(fresh, times), "request_ms": request, "audit_4_ms": audit_ms,
             "audit_4_requests": counters["requests"] / times,
-            "audit_4_auth_requests": counters["auth_requests"] / times}
+            "audit_4_auth_requests": counters["auth_requests"] / times,
+            "specs_4_cold_ms": cold_ms, "specs_4_cached_ms": cached_ms}

@@ -36,6 +36,7 @@ class Target:
     value: float | None
     limit: float
     kind: str  # "at_most" | "at_least"
+    note: str = ""  # why there is no value (shown in its place)
 
     @property
     def met(self) -> bool | None:
@@ -44,7 +45,8 @@ class Target:
         return self.value <= self.limit if self.kind == "at_most" else self.value >= self.limit
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "limit": self.limit, "kind": self.kind, "met": self.met}
+        return {"name": self.name, "value": self.value, "limit": self.limit, "kind": self.kind, "met": self.met,
+                "note": self.note}
 
 
 def fmt(value: float | int | str | bool | None, digits: int = 2) -> str:

@@ -15,6 +15,10 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import Argume
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
 
+# The collection's own article specs, parsed and validated once in the controller's main process (this module
+# is imported there before workers fork): each worker then only hashes the file it is given.
+article_runner.preload_specs(Path(__file__).resolve().parents[2] / "roles")
+
 
 class ActionModule(KbfixAction):
     ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
@@ -48,10 +52,12 @@ class ActionModule(KbfixAction):
             install_timeout=float(args["install_timeout"]), resume_timeout=float(args["reboot_timeout"]),
         )
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
+        # The facts task's pending-restart answer, when it ran for this host: one read of each fact per play.
+        known_restart = self.known_restart(task_vars) if self.known_os_facts(task_vars) is not None else None
         transport = self.open_transport(task_vars)
         start = transport.request_count
         try:
-            result = article_runner.run(transport, articles, os_facts, options)
+            result = article_runner.run(transport, articles, os_facts, options, known_restart)
         except ArticleFault as fault:
             return self._fault(fault, requests=transport.request_count - start)
         finally:
@@ -62,6 +68,9 @@ class ActionModule(KbfixAction):
         out["msg"] = article_runner.summary(result)
         if self.diff_mode and result.diff:
             out["diff"] = result.diff
+        refreshed = article_runner.refreshed_restart_facts(known_restart, result)
+        if refreshed is not None:
+            out["ansible_facts"] = refreshed
         failing = article_runner.failing(result.verdicts, args["fail_on"])
         if failing:
             out["failed"] = True

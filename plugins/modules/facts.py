@@ -16,7 +16,8 @@ description:
   - RV(ansible_facts.kbfix_os) is what M(kbfix.windows.kb_article), M(kbfix.windows.file_version) and
     M(kbfix.windows.registry_value) use when present, so run this module once at the start of a play and
     they do not ask again.
-  - About 8 requests, most of them concurrent.
+  - Six requests (five with O(winrm_version=os_table)) in two concurrent rounds, over one authenticated
+    connection when the host answers quickly.
   - >-
     B(Play fact gathering.) Ansible's C(gather_facts) (and C(gather_facts: true)) runs fact modules B(on the
     host) through the connection, which on C(winrm) means PowerShell, and never runs an action plugin. This
@@ -27,7 +28,15 @@ description:
     group sets common options for it and the other modules.
 author:
   - kbfix.windows developers (!UNKNOWN)
-options: {}
+options:
+  winrm_version:
+    description:
+      - Where RV(ansible_facts.kbfix_winrm_version) comes from. V(identify) asks the service with an
+        authenticated C(Identify); V(os_table) takes it from what the Windows version ships with or can
+        install (a lower bound), one request fewer, for plays that do not need it (C(kbfix.windows.audit)).
+    type: str
+    choices: [identify, os_table]
+    default: identify
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts

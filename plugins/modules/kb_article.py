@@ -15,8 +15,13 @@ description:
   - Runs on the controller and talks to the host itself, over WMI through WS-Management and the WinRM cmd
     shell, using the host's ordinary C(ansible_connection=winrm) settings (C(ansible_winrm_*), user,
     password). No PowerShell is needed or used on the host, so Windows NT 5.x and 6.x hosts work.
-  - One task reads everything all listed articles need with a handful of concurrent WinRM requests. With
-    O(host_facts) (or gathered C(kbfix_os) facts), an audit of one article costs about five requests.
+  - One task reads everything all listed articles need with a handful of concurrent WinRM requests, over one
+    authenticated connection. With O(host_facts) (or gathered C(kbfix_os) facts), an audit of one article
+    costs about five requests; after M(kbfix.windows.facts) in the same play the pending restart is taken
+    from its C(kbfix_reboot_pending_sources) too (the indicators the articles' installers leave), so the four
+    seed articles cost at most three. After changes in O(state=enforced) the host is read again in full, and
+    the task returns the refreshed C(kbfix_reboot_pending) and C(kbfix_reboot_pending_sources) facts, so a
+    later task does not reuse the answer from before the changes.
   - Spec and variable errors fail before any request reaches the host, naming the field.
   - Hosts that do not answer are reported as unreachable, rejected credentials as a failure.
   - Verbosity C(-vv) shows the steps and verdicts, C(-vvvv) each WS-Management operation, C(-vvvvv) the

@@ -144,3 +144,95 @@ def test_article_audits_leave_other_agents_restart_flags_to_the_facts_module(fle
             assert wmi.pending_restart(client, os_facts) == (True, sources), host
             # The facts / reboot modules' read: rename queue, RebootRequired, and the OS's own third flag.
             assert ep.counters()["requests"] == 3, ep.counters()["by_action"]
+
+
+# --- issue 13: the whole host in one round of requests ---------------------------------------------------
+
+# playbooks/audit.yml per host: kbfix.windows.facts (winrm_version: os_table) then one kb_article task for the
+# four seed articles, which takes the OS and the pending restart from the facts task.
+HOST_BUDGET_WSMAN = 8
+HOST_BUDGET_HTTP = 14  # authentication included: one NTLM handshake (3 HTTP requests) per task
+SEED_ARTICLES = ("KB253729", "KB828753", "KB938475", "KB977381")
+SITE_VARIABLES: dict[str, dict[str, Any]] = {"KB828753": {"reconnectable_servers": ["fs01"]},
+                                             "KB938475": {"asynchronous_credits": 512}}
+TOP = Path(__file__).resolve().parents[2]
+
+
+def winrm_profiles() -> list[str]:
+    from winsim.fleet import default_profiles
+
+    return [p for p in default_profiles() if not p.startswith("nt4")]  # NT 4.0 has no WinRM
+
+
+@pytest.fixture(scope="module")
+def every_profile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    specs = [HostSpec(f"p{i:02d}", profile) for i, profile in enumerate(winrm_profiles())]
+    with running_fleet(specs, state_dir=tmp_path_factory.mktemp("host-budget")) as started:
+        yield started
+
+
+def test_whole_host_audit_within_budget_on_every_profile(every_profile: Fleet) -> None:
+    """The library path of audit.yml, a fresh client per task as each Ansible worker has: the facts task, then
+    the four articles with its OS facts and pending-restart sources. Counted by winsim per host."""
+    requests = [article_runner.ArticleRequest(ROLES / a.lower() / "files" / f"{a.lower()}.yml",
+                                              SITE_VARIABLES.get(a, {}), a) for a in SEED_ARTICLES]
+    articles = article_runner.prepare(requests, {})
+    for name, ep in every_profile.hosts.items():
+        ep.reset_counters()
+        facts_client = client_for(ep)
+        try:
+            gathered = WinRMTransport(facts_client).host_facts(ask_version=False)
+        finally:
+            facts_client.close()
+        after_facts = ep.counters()
+        article_client = client_for(ep)
+        try:
+            result = article_runner.run(WinRMTransport(article_client), articles,
+                                        article_runner.os_facts_from_mapping(gathered["kbfix_os"]),
+                                        article_runner.Options(), gathered["kbfix_reboot_pending_sources"])
+        finally:
+            article_client.close()
+        counters = ep.counters()
+        where = f"{name} ({ep.profile}): {counters['by_action']}"
+        assert counters["requests"] <= HOST_BUDGET_WSMAN, where
+        assert counters["requests"] + counters["auth_requests"] <= HOST_BUDGET_HTTP, where
+        # One authenticated connection per task, whatever the task's concurrency.
+        assert facts_client.connections_opened == 1 and article_client.connections_opened <= 1, where
+        assert after_facts["by_action"].get("Identify") is None  # os_table: no Identify
+        # The pending-restart indicators are read once, by the facts task.
+        pending_reads = counters["by_action"].get("Invoke:GetMultiStringValue", 0)
+        assert pending_reads == after_facts["by_action"].get("Invoke:GetMultiStringValue", 0) + (
+            1 if ep.profile.startswith("xp-sp1") else 0), where  # XP SP1: + KB828753's ReconnectableServers
+        assert {v.status for v in result.verdicts} <= {"compliant", "noncompliant", "not_applicable"}, where
+        assert all(v.missing == [] for v in result.verdicts), where
+
+
+@pytest.mark.slow
+def test_audit_playbook_within_budget_and_reuses_the_facts(start_fleet: Any, tmp_path: Path) -> None:
+    """playbooks/audit.yml itself through ansible-playbook: the action plugins pass the facts task's
+    ``kbfix_os`` and pending restart on to kb_article, which reads neither again (also where a rename is
+    pending, so the answer passed on is not just the default)."""
+    from harness import run_playbook
+
+    session_manager = indicators.SESSION_MANAGER
+    renames = {"registry": {session_manager: {indicators.PFRO_VALUE: ["multistring", [r"\??\C:\x.tmp", ""]]}}}
+    fleet, inventory = start_fleet([("s2008", "2008-sp2-x64"), ("xp1", "xp-sp1-x86"),
+                                    ("vista", "vista-rtm-x64"), ("pending", "2003r2-sp2-x64", renames)])
+    extra = {"kbfix_articles": list(SEED_ARTICLES),
+             **{f"{a.lower()}_{k}": v for a, vs in SITE_VARIABLES.items() for k, v in vs.items()}}
+    for ep in fleet.hosts.values():
+        ep.reset_counters()
+    run = run_playbook(TOP / "playbooks" / "audit.yml", inventory, tmp_path, extra_vars=extra)
+    assert run.rc == 0, run.output
+    for name, ep in fleet.hosts.items():
+        counters = ep.counters()
+        where = f"{name}: {counters}"
+        assert counters["requests"] <= HOST_BUDGET_WSMAN, where
+        assert counters["requests"] + counters["auth_requests"] <= HOST_BUDGET_HTTP, where
+        facts = run.one("Read the Windows version, service pack, architecture and pending restart", name).result
+        audit = run.one("Audit every article in one pass", name).result
+        # kb_article's own requests: the facts task's share is not read again.
+        assert audit["requests"] == counters["requests"] - 5, where
+        assert facts["ansible_facts"]["kbfix_winrm_version_source"] == "os_table"
+    assert run.one("Read the Windows version, service pack, architecture and pending restart",
+                   "pending").result["ansible_facts"]["kbfix_reboot_pending"] is True

@@ -12,6 +12,7 @@ through a fleet run.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -824,15 +825,29 @@ def _prerequisites(top: _Reader, ctx: _Context) -> tuple[Prerequisite, ...]:
 # about four times faster than the pure-Python one (docs/performance.md).
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+# Validated specs by (file name, SHA-256 of the content). ArticleSpec is frozen, so sharing one is safe.
+# Ansible forks a worker per host and task; specs loaded in the controller's main process before the fork
+# (``preload``, from the action plugin's import) are found here by every worker, which then only hashes the
+# file. An edited file has another digest and is parsed and validated again.
+_LOADED: dict[tuple[str, str], ArticleSpec] = {}
+
 
 def load_spec(path: str | Path) -> ArticleSpec:
     """Read and validate a spec file. Errors name the file's base name and the field."""
     path = Path(path)
     source = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise SpecError(source, "", f"cannot read: {exc.strerror or exc}") from None
+    key = (source, hashlib.sha256(raw).hexdigest())
+    known = _LOADED.get(key)
+    if known is not None:
+        return known
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(source, "", f"cannot read: {exc}") from None
     try:
         data = yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader, C-accelerated when available
     except yaml.YAMLError as exc:
@@ -841,7 +856,18 @@ def load_spec(path: str | Path) -> ArticleSpec:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise SpecError(source, "", f"not valid YAML{where}: {problem}") from None
-    return load_spec_data(data, source)
+    spec = _LOADED[key] = load_spec_data(data, source)
+    return spec
+
+
+def preload(paths: Iterable[str | Path]) -> None:
+    """Load these specs now (the controller's main process, before workers fork); a bad one is skipped here
+    and reports its error where a task loads it."""
+    for path in paths:
+        try:
+            load_spec(path)
+        except SpecError:
+            continue
 
 
 def load_spec_data(data: Any, source: str) -> ArticleSpec:

@@ -31,6 +31,21 @@ COLLECTION_ROOT = Path(__file__).resolve().parents[3]
 SPEC_DIRS_VARIABLE = "kbfix_spec_dirs"
 
 
+def _import_before_fork() -> None:
+    """Ansible's strategy imports each action plugin in the controller's main process (to read its
+    ``BYPASS_HOST_LOOP``) and then forks one worker per host and task. What is imported here is inherited by
+    every worker; what the task imports itself is imported again in each of them: the winrm connection plugin
+    and pywinrm under it (requests, requests_ntlm, pyspnego, cryptography) cost more CPU per host and task
+    than our own work (docs/performance.md). The SMB transport's impacket stays lazy: few hosts need it."""
+    from ansible.plugins.loader import connection_loader
+
+    select.import_implementations()
+    connection_loader.get("ansible.builtin.winrm", class_only=True)
+
+
+_import_before_fork()
+
+
 def result_from_error(exc: KbfixError) -> dict[str, t.Any]:
     """The one conversion point from the exception hierarchy to an Ansible task result.
 
@@ -182,6 +197,16 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         # pending restart from the article's own.
         boot = facts.get("kbfix_last_boot") if isinstance(facts, dict) else None
         return dataclasses.replace(os_facts, last_boot=article_runner.parse_boot_time(boot))
+
+    @staticmethod
+    def known_restart(task_vars: dict[str, t.Any]) -> list[str] | None:
+        """``ansible_facts.kbfix_reboot_pending_sources`` as ``kbfix.windows.facts`` (or ``kbfix.windows.reboot``)
+        left it, or None when it is not there or not a list of strings (then the host is asked)."""
+        facts = task_vars.get("ansible_facts")
+        sources = facts.get("kbfix_reboot_pending_sources") if isinstance(facts, dict) else None
+        if not isinstance(sources, list) or not all(isinstance(s, str) for s in sources):
+            return None
+        return list(sources)
 
     def task_os_facts(self, host_facts: dict[str, t.Any] | None, task_vars: dict[str, t.Any]) -> OsFacts | None:
         """A ``host_facts`` argument (checked, errors name ``host_facts.<key>``) before the gathered facts;

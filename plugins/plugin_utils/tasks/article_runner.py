@@ -32,8 +32,17 @@ from ..article.model import (
     RegistryValue,
     Verdict,
 )
-from ..article.spec import ARCHITECTURES, ArticleSpec, VariableValue, load_spec, load_spec_data, resolve_variables
+from ..article.spec import (
+    ARCHITECTURES,
+    ArticleSpec,
+    VariableValue,
+    load_spec,
+    load_spec_data,
+    preload,
+    resolve_variables,
+)
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError, SpecError
+from ..transport import indicators
 from ..transport.base import LOG_STEPS, Transport
 from . import installer, resume
 
@@ -215,6 +224,8 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     restart_required: bool = False
     answers: dict[str, installer.InstallResult] = field(default_factory=dict)  # article id -> installer answer
+    # After changes: the pending-restart sources the host reported when judged again ("article" scope).
+    reboot_pending_sources: tuple[str, ...] | None = None
 
     @property
     def changed(self) -> bool:
@@ -241,9 +252,16 @@ def merged_request(articles: Sequence[PreparedArticle], os_facts: OsFacts) -> Fa
 
 
 def judge(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts,
-          ) -> tuple[HostFacts, list[Verdict]]:
-    """One gather for every article, then one verdict each."""
-    facts: HostFacts = transport.gather(os_facts, merged_request(articles, os_facts))
+          known_restart: Sequence[str] | None = None) -> tuple[HostFacts, list[Verdict]]:
+    """One gather for every article, then one verdict each. ``known_restart``: the pending-restart sources
+    ``kbfix.windows.facts`` reported for this host in this play (``kbfix_reboot_pending_sources``); they are
+    not read again."""
+    request = merged_request(articles, os_facts)
+    if known_restart is None:
+        facts: HostFacts = transport.gather(os_facts, request)
+    else:
+        facts = transport.gather(os_facts, request, restart_scope="none")
+        facts.reboot_pending, facts.reboot_pending_sources = indicators.article_scope(tuple(known_restart))
     verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
     if _add_pending_cbs_packages(transport, facts, articles, verdicts):
         verdicts = [engine.evaluate(a.spec, facts, a.variables) for a in articles]
@@ -281,26 +299,35 @@ def require_applicable(articles: Sequence[PreparedArticle], os_facts: OsFacts) -
 
 
 def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
-        options: Options) -> RunResult:
+        options: Options, known_restart: Sequence[str] | None = None) -> RunResult:
     """Judge (and in ``enforced`` state carry out and judge again). A host that goes down on the way is
     waited for (``options.resume_timeout``) and the run starts again from a fresh gather; changes made
-    before it went down stay in the result."""
+    before it went down stay in the result. ``known_restart`` (used only with ``os_facts``) spares the
+    pending-restart reads of the first judgement; after changes the host is read afresh."""
     accumulated = RunResult(verdicts=[])
 
+    # The facts task's pending-restart answer holds for the first attempt only: a host that went down and came
+    # back has booted since, so a resumed attempt reads it afresh.
+    known = [known_restart]
+
     def resumed(reason: str) -> None:
+        known[0] = None
         accumulated.notes.append(f"the host went down during the task ({reason}); resumed from a fresh read "
                                  "after it answered again")
 
-    return resume.run_resuming(transport, lambda: _run_once(transport, articles, os_facts, options, accumulated),
+    return resume.run_resuming(transport,
+                               lambda: _run_once(transport, articles, os_facts, options, accumulated, known[0]),
                                timeout=options.resume_timeout, on_resume=resumed)
 
 
 def _run_once(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsFacts | None,
-              options: Options, accumulated: RunResult) -> RunResult:
+              options: Options, accumulated: RunResult,
+              known_restart: Sequence[str] | None = None) -> RunResult:
     if os_facts is None:
         os_facts = transport.os_facts()
+        known_restart = None  # facts from another source than this play's facts task
     require_applicable(articles, os_facts)
-    facts, before = judge(transport, articles, os_facts)
+    facts, before = judge(transport, articles, os_facts, known_restart)
     if options.state == "audited":
         accumulated.verdicts = before
         accumulated.restart_required = awaiting_restart(before)
@@ -308,7 +335,8 @@ def _run_once(transport: Transport, articles: Sequence[PreparedArticle], os_fact
     result = enforce(transport, facts, articles, before, options, into=accumulated)
     if result.changed and not options.check_mode:
         # Judge again from what the host says now, not from what we believe we wrote.
-        result.verdicts = judge(transport, articles, os_facts)[1]
+        after, result.verdicts = judge(transport, articles, os_facts)
+        result.reboot_pending_sources = after.reboot_pending_sources
     result.verdicts = [_with_answer(v, result.answers.get(v.article)) for v in result.verdicts]
     result.restart_required = result.restart_required or awaiting_restart(result.verdicts)
     return result
@@ -526,3 +554,21 @@ def summary(result: RunResult) -> str:
 def log_verdicts(log: Log, host: str, verdicts: Sequence[Verdict]) -> None:
     for verdict in verdicts:
         log(LOG_STEPS, f"{host}: {verdict.article} {verdict.status}: {verdict.reason}")
+
+
+def preload_specs(roles_dir: Path) -> None:
+    """Parse and validate the collection's own article specs now (``roles/*/files/kb*.yml``): the action
+    plugin calls this when Ansible imports it in the controller's main process, before workers fork, so each
+    worker only hashes the file it is given (``article.spec.load_spec`` caches by content hash)."""
+    preload(sorted(roles_dir.glob("*/files/kb*.yml")))
+
+
+def refreshed_restart_facts(known_restart: Sequence[str] | None, result: RunResult) -> dict[str, Any] | None:
+    """The pending-restart facts later tasks should reuse after this run changed the host, or None when the
+    play had no such facts (nothing to refresh) or nothing was read again."""
+    if known_restart is None or result.reboot_pending_sources is None:
+        return None
+    # Changes may have queued a restart: keep what other agents reported, replace what this run re-read.
+    sources = [s for s in known_restart if s not in indicators.ARTICLE_SOURCES]
+    sources += list(result.reboot_pending_sources)
+    return {"kbfix_reboot_pending": bool(sources), "kbfix_reboot_pending_sources": sources}

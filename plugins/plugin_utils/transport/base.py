@@ -38,7 +38,9 @@ LOG_PAYLOADS = 5
 
 # Which pending-restart indicators a read covers: "article" = those the articles' installers leave (fewest
 # requests); "full" = also Windows Update's and update.exe's, for the facts and reboot modules.
-RestartScope = Literal["article", "full"]
+# Which pending-restart indicators a read covers (indicators.pending_restart_plan); "none": the caller already
+# knows them (kbfix.windows.facts earlier in the play) and the read leaves reboot_pending alone.
+RestartScope = Literal["article", "full", "none"]
 
 # Where a hotfix record was found (HostFacts.hotfix_sources): Win32_QuickFixEngineering, or the era's registry
 # record (NT 4.0 / 2000 Hotfix\Q######, XP / 2003 Updates\<product>\<SPn>\KB######).
@@ -170,8 +172,9 @@ class Transport(Protocol):
     def os_facts(self) -> OsFacts:
         """Version, service pack, architecture, product type, system root."""
 
-    def host_facts(self) -> dict[str, object]:
-        """Every ``kbfix_*`` fact of ``kbfix.windows.facts``, read fresh."""
+    def host_facts(self, *, ask_version: bool = True) -> dict[str, object]:
+        """Every ``kbfix_*`` fact of ``kbfix.windows.facts``, read fresh. ``ask_version=False``: a transport that
+        asks its service for its version (WinRM's Identify) takes it from the OS instead, one request fewer."""
 
     def gather(self, os: OsFacts, request: FactRequest, *, restart_scope: RestartScope = "article") -> HostFacts:
         """Read what ``request`` asks for in as few round trips as the transport allows. A fact that could not

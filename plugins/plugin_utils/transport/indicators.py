@@ -23,6 +23,10 @@ SOURCE_WU = "WindowsUpdate RebootRequired"
 SOURCE_UPDATE_EXE = "UpdateExeVolatile"
 
 
+# What the "article" scope looks at: the indicators the seed articles' installers leave.
+ARTICLE_SOURCES = (SOURCE_PFRO, SOURCE_CBS)
+
+
 @dataclass(frozen=True)
 class RestartIndicators:
     values: tuple[tuple[str, str, RegistryType], ...]  # (key, name, type): each read with one typed Get
@@ -41,6 +45,8 @@ def pending_restart_plan(os: OsFacts, scope: RestartScope = "full") -> RestartIn
     creates ``...\Component Based Servicing\RebootPending``. The full scope adds Windows Update's
     ``RebootRequired`` key and, on XP / Server 2003 (5.1, 5.2), update.exe's ``UpdateExeVolatile`` key, whose
     ``Flags`` is non-zero until the restart (the key is volatile: a boot removes it)."""
+    if scope == "none":
+        return RestartIndicators((), ())
     values: list[tuple[str, str, RegistryType]] = [(SESSION_MANAGER, PFRO_VALUE, "multistring")]
     keys: list[str] = []
     version = _version(os)
@@ -69,3 +75,10 @@ def pending_restart_from(values: Mapping[tuple[str, str], RegistryValue | None],
     if flags is not None and isinstance(flags.data, int) and flags.data != 0:
         sources.append(SOURCE_UPDATE_EXE)
     return bool(sources), tuple(sources)
+
+
+def article_scope(sources: tuple[str, ...]) -> tuple[bool, tuple[str, ...]]:
+    """A full-scope answer (what kbfix.windows.facts reports) narrowed to the "article" scope: what an article
+    audit would have read itself, so reusing the facts does not change a verdict."""
+    kept = tuple(s for s in sources if s in ARTICLE_SOURCES)
+    return bool(kept), kept

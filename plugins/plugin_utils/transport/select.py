@@ -21,6 +21,13 @@ TRANSPORTS = ("winrm", "smb")
 HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http")
 
 
+def import_implementations() -> None:
+    """Import the transports most hosts use (WinRM: pywinrm, requests, pyspnego, cryptography) now, so that
+    a process that forks workers afterwards pays for them once (docs/performance.md). The SMB transport's
+    impacket stays lazy: few hosts need it."""
+    from .winrm import transport  # noqa: F401
+
+
 def transport_name(task_vars: Mapping[str, Any]) -> str:
     """``kbfix_transport`` from the host's variables, ``winrm`` when unset."""
     value = task_vars.get(TRANSPORT_VARIABLE)

@@ -332,3 +332,38 @@ def test_credentials_fail_on_pending_restart_and_secrets(start_fleet: Any, tmp_p
     # -vvvvv shows every WS-Man payload, never a password.
     assert "127.0.0.1: request <" in run.output
     assert PASSWORD not in run.output and wrong not in run.output
+
+
+def test_enforcing_refreshes_the_pending_restart_it_reuses(start_fleet: Any, tmp_path: Path) -> None:
+    """After kbfix.windows.facts, kb_article takes the pending restart from ansible_facts instead of reading it
+    (issue 13). An install queues a restart, so the changing task returns the refreshed indicators: the audit
+    after it judges "reboot_pending" (installed, waiting for the restart), not "noncompliant" from the facts
+    gathered before the install."""
+    _, inventory = start_fleet([("s2008", "2008-sp2-x64")])
+    package_dir = tmp_path / "packages"
+    for name in packages.package_names():
+        packages.write_package(name, package_dir)
+    run = run_playbook(f"""
+        - hosts: all
+          gather_facts: false
+          tasks:
+            - name: facts
+              kbfix.windows.facts:
+            - name: enforce
+              kbfix.windows.kb_article:
+                articles: ["{SPECS['KB977381']}"]
+                state: enforced
+                package_source: {package_dir}
+            - name: audit
+              kbfix.windows.kb_article:
+                articles: ["{SPECS['KB977381']}"]
+        """, inventory, tmp_path / "run", env=FORKS)
+    assert_ok(run)
+    facts = run.one("facts", "s2008").result["ansible_facts"]
+    assert facts["kbfix_reboot_pending"] is False
+    enforce, audit = run.one("enforce", "s2008"), run.one("audit", "s2008")
+    assert enforce.result["changed"] and enforce.result["restart_required"]
+    refreshed = enforce.result["ansible_facts"]
+    assert refreshed["kbfix_reboot_pending"] is True and refreshed["kbfix_reboot_pending_sources"], refreshed
+    # Judged from the refreshed answer: with the one gathered before the install it would be "noncompliant".
+    assert verdict(audit, "KB977381")["status"] == "reboot_pending", audit.result["msg"]

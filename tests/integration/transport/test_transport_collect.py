@@ -35,7 +35,8 @@ def test_cost_of_kb828753_audit(targets: Targets) -> None:
     assert counters["requests"] <= 5, counters["by_action"]
     assert counters["by_action"].get("Enumerate") == 2  # files + QFE, one query each
     assert "Invoke:EnumValues" not in counters["by_action"]  # the types are known: one typed Get per value
-    assert t.client.peak_in_flight > 1  # they went out together
+    assert t.client.peak_wanted > 1  # they were sent together ...
+    assert t.client.connections_opened == 1  # ... and shared the connection os_facts authenticated
     assert len(facts.files) == 3 and all(f.exists for f in facts.files.values())
     assert facts.value(LANMAN, "ReconnectTimeout") is None  # read: absent on a fresh XP SP1
     assert facts.registry_keys[registry_key_id(RECORD)] is False

@@ -254,44 +254,119 @@ class _Lease:
         self.broken = False
 
 
+# When a request finds every connection busy it queues for one rather than opening its own: a new connection
+# costs a TCP handshake and three NTLM round trips (the anonymous 401, the challenge, the empty authenticating
+# POST) before its first request goes out, about four round trips whatever the latency, while a request
+# queued on an authenticated connection waits one round trip per request ahead of it. So a new connection
+# pays only when more than WAITING_PER_CONNECTION requests wait per open connection; both costs scale
+# with the round trip, so the rule holds at 0 ms as at 25 ms (docs/performance.md). A request that has
+# waited CONNECT_PATIENCE seconds opens one anyway: a slow enumeration or a Receive long-poll (up to the
+# operation timeout) must not hold up the others.
+WAITING_PER_CONNECTION = 4
+CONNECT_PATIENCE = 1.0
+
+
 class _ProtocolPool:
-    """Up to ``size`` pywinrm protocols for one host, each used by one thread at a time.
+    """Up to ``size`` pywinrm protocols for one host, each used by one thread at a time, opened lazily.
 
     NTLM (and Kerberos/CredSSP) authenticate a TCP connection and number the sealed messages on it, so
     one protocol cannot carry two requests at once; concurrency needs one protocol per in-flight request.
-    Idle protocols are reused, so a serial caller does exactly one handshake. The semaphore is the
-    per-host in-flight bound."""
+    Idle protocols are reused, so a serial caller does exactly one handshake, and concurrent requests open
+    a new one only when the queue for the open ones is long enough to be worth a handshake (above). The
+    semaphore is the per-host in-flight bound."""
 
-    def __init__(self, factory: Callable[[], Protocol], size: int) -> None:
+    def __init__(self, factory: Callable[[], Protocol], size: int, *,
+                 waiting_per_connection: int = WAITING_PER_CONNECTION, patience: float = CONNECT_PATIENCE) -> None:
         self._factory = factory
+        self._size = size
+        self._waiting_per_connection = waiting_per_connection
+        self._patience = patience
         self._sem = threading.BoundedSemaphore(size)
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._idle: list[Protocol] = []
+        self._open = 0  # protocols handed out or idle, not yet closed
+        self._waiting = 0
         self.in_flight = 0
         self.peak_in_flight = 0
+        self.opened = 0  # protocols created: each one authenticates its own connection
+        self.peak_wanted = 0  # most requests wanting a connection at once (queued or on the wire)
 
     @contextmanager
     def lease(self) -> Iterator[_Lease]:
-        with self._sem:
-            with self._lock:
-                protocol = self._idle.pop() if self._idle else None
-            lease = _Lease(protocol or self._factory(), protocol is None)
-            with self._lock:
-                self.in_flight += 1
-                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        # A caller counts as waiting from its arrival, also while the in-flight bound holds it back: that
+        # queue is the demand that may justify another connection.
+        with self._cond:
+            self._waiting += 1
+            self.peak_wanted = max(self.peak_wanted, self._waiting + self.in_flight)
+            self._cond.notify()  # a queued caller looks again: the queue may now be worth a connection
+        try:
+            self._sem.acquire()
+        except BaseException:
+            with self._cond:
+                self._waiting -= 1
+            raise
+        try:
+            lease = self._take()
             try:
                 yield lease
             finally:
-                with self._lock:
-                    self.in_flight -= 1
-                    if not lease.broken:
-                        self._idle.append(lease.protocol)
-                if lease.broken:
-                    _close_protocol(lease.protocol)
+                self._give_back(lease)
+        finally:
+            self._sem.release()
+
+    def _take(self) -> _Lease:
+        with self._cond:
+            try:
+                protocol = self._wait_for_protocol()
+            finally:
+                self._waiting -= 1
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        if protocol is not None:
+            return _Lease(protocol, False)
+        try:
+            return _Lease(self._factory(), True)
+        except BaseException:
+            with self._cond:
+                self._open -= 1
+                self.in_flight -= 1
+                self._cond.notify()
+            raise
+
+    def _wait_for_protocol(self) -> Protocol | None:
+        """An idle protocol, or None when the caller is to open a new one (counted as open already).
+        Called with ``_cond`` held."""
+        deadline: float | None = None
+        while True:
+            if self._idle:
+                return self._idle.pop()
+            now = time.monotonic()
+            if deadline is None:
+                deadline = now + self._patience
+            if self._open < self._size and (
+                    self._open == 0 or self._waiting > self._waiting_per_connection * self._open or now >= deadline):
+                self._open += 1
+                self.opened += 1
+                return None
+            # Past the deadline with every connection open: wait for one to come back.
+            self._cond.wait(deadline - now if deadline > now else None)
+
+    def _give_back(self, lease: _Lease) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            if lease.broken:
+                self._open -= 1
+            else:
+                self._idle.append(lease.protocol)
+            self._cond.notify()
+        if lease.broken:
+            _close_protocol(lease.protocol)
 
     def clear(self) -> None:
-        with self._lock:
+        with self._cond:
             idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._cond.notify_all()
         for protocol in idle:
             _close_protocol(protocol)
 
@@ -401,6 +476,16 @@ class WinRMClient:
     @property
     def peak_in_flight(self) -> int:
         return self._pool.peak_in_flight
+
+    @property
+    def peak_wanted(self) -> int:
+        """The most requests that wanted to go out at once (queued for a connection or on the wire)."""
+        return self._pool.peak_wanted
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections this client has opened (each one authenticated) since it was created."""
+        return self._pool.opened
 
     @property
     def transport(self) -> str:

@@ -181,7 +181,8 @@ class _Gatherer:
             pending_values: Values = {}
             for fut in pending:
                 pending_values.update(fut.result())  # a failed read is absent: it does not count
-        self._reboot(pending_values)
+        if self.restart_scope != "none":  # "none": the caller knows and sets it
+            self._reboot(pending_values)
         return self.facts
 
     def _collect(self, files: Future[dict[str, FileFacts]] | None, values: list[Future[Values]],

@@ -25,7 +25,6 @@ from .client import WinRMClient
 NS_IDENTITY = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
 NS_IDENTITY_MS_WSMV = "http://schemas.dmtf.org/wbem/wsman/identify/1/wsmanidentity.xsd"
 _STACK = re.compile(r"Stack:\s*(\d+(?:\.\d+)*)")
-_DOMAIN_QUERY = wmi.Query("Win32_ComputerSystem", ("Domain", "DomainRole"))
 # Win32_ComputerSystem.DomainRole: 0 standalone workstation, 1 member workstation, 2 standalone server,
 # 3 member server, 4 backup DC, 5 primary DC.
 _DOMAIN_MEMBER_ROLES = frozenset({1, 3, 4, 5})
@@ -93,22 +92,25 @@ def winrm_version_from_os(os: OsFacts) -> str:
     return "1.1"  # XP SP2+ / 2003 SP1+ with KB936059
 
 
-def _domain(client: WinRMClient) -> tuple[str, bool | None]:
-    items = wmi.query(client, _DOMAIN_QUERY)
-    if not items:
-        return "", None
-    role = wsman.as_int(items[0].get("DomainRole"))
-    return wsman.as_str(items[0].get("Domain")) or "", None if role is None else role in _DOMAIN_MEMBER_ROLES
+def _domain(details: wmi.OsDetails) -> tuple[str, bool | None]:
+    role = details.domain_role
+    return details.domain, None if role is None else role in _DOMAIN_MEMBER_ROLES
 
 
-def gather(client: WinRMClient) -> dict[str, Any]:
-    """Every ``kbfix_*`` fact, always read fresh: they exist to refresh what a play knows."""
-    # Three independent reads at once (well below the client's in-flight bound).
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        details_future = pool.submit(wmi.os_details, client)
-        domain_future = pool.submit(_domain, client)
-        stack_future = pool.submit(identify, client)
-        details, (domain, joined), stack = details_future.result(), domain_future.result(), stack_future.result()
+def gather(client: WinRMClient, *, ask_version: bool = True) -> dict[str, Any]:
+    """Every ``kbfix_*`` fact, always read fresh: they exist to refresh what a play knows.
+
+    ``ask_version=False`` leaves out the Identify request and takes the WinRM version from the OS table
+    (``kbfix_winrm_version_source: os_table``): one request fewer for plays that do not need the version."""
+    if ask_version:
+        # Two independent reads at once (well below the client's in-flight bound).
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            details_future = pool.submit(wmi.os_details, client)
+            stack_future = pool.submit(identify, client)
+            details, stack = details_future.result(), stack_future.result()
+    else:
+        details, stack = wmi.os_details(client), None
+    domain, joined = _domain(details)
     pending, sources = wmi.pending_restart(client, details.facts)
     version, source = (stack, "identify") if stack else (winrm_version_from_os(details.facts), "os_table")
     client.log(LOG_STEPS, f"{details.hostname}: {details.facts.caption} {details.facts.version} "

@@ -64,8 +64,8 @@ class WinRMTransport:
     def os_facts(self) -> OsFacts:
         return wmi.os_facts(self.client)
 
-    def host_facts(self) -> dict[str, object]:
-        return facts.gather(self.client)
+    def host_facts(self, *, ask_version: bool = True) -> dict[str, object]:
+        return facts.gather(self.client, ask_version=ask_version)
 
     def gather(self, os: OsFacts, request: FactRequest, *, restart_scope: RestartScope = "article") -> HostFacts:
         return collect.gather(self.client, os, request, restart_scope=restart_scope)

@@ -636,6 +636,8 @@ class OsDetails:
     hostname: str
     system_type: str
     os_architecture: str | None  # Win32_OperatingSystem.OSArchitecture, None before Vista
+    domain: str = ""  # Win32_ComputerSystem.Domain (the workgroup when not joined)
+    domain_role: int | None = None  # Win32_ComputerSystem.DomainRole
 
 
 def architecture(version: str, os_architecture: str | None, system_type: str | None) -> Architecture:
@@ -659,7 +661,8 @@ def architecture(version: str, os_architecture: str | None, system_type: str | N
 
 
 _OS_QUERY = Query("Win32_OperatingSystem")  # SELECT *: OSArchitecture does not exist before Vista
-_CS_QUERY = Query("Win32_ComputerSystem", ("Name", "SystemType"))
+# The facts module's domain comes from the same instance: one read of Win32_ComputerSystem per host.
+_CS_QUERY = Query("Win32_ComputerSystem", ("Name", "SystemType", "Domain", "DomainRole"))
 
 
 def os_details(client: WinRMClient) -> OsDetails:
@@ -684,7 +687,8 @@ def os_details(client: WinRMClient) -> OsDetails:
         last_boot=wsman.as_datetime(osi.get("LastBootUpTime")),
     )
     return OsDetails(facts, facts.last_boot,
-                     wsman.as_str(csi.get("Name")) or wsman.as_str(osi.get("CSName")) or "", system_type, os_arch)
+                     wsman.as_str(csi.get("Name")) or wsman.as_str(osi.get("CSName")) or "", system_type, os_arch,
+                     wsman.as_str(csi.get("Domain")) or "", wsman.as_int(csi.get("DomainRole")))
 
 
 def os_facts(client: WinRMClient) -> OsFacts:
