@@ -11,7 +11,7 @@ from typing import Any
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import KbfixError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet.fleet import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import (
     FleetReport,
     normalise_article_id,
     write_reports,

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from report_fleet import EVIL_HOST, NOW, build_fleet
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet.fleet import FleetReport, write_reports
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport, write_reports
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT = 1280, 900

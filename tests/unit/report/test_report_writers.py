@@ -13,7 +13,7 @@ import pytest
 from report_fleet import EVIL_FOUND, EVIL_HOST, MRXSMB, NOW, RECONNECT, kb828753, kb938475
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet.fleet import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import (
     REPORT_STATUSES,
     FleetReport,
     render_html,
