@@ -36,7 +36,7 @@ from typing import Any, Literal, cast
 from ..article import engine
 from ..article.model import FactRequest, HostFacts, OsFacts, RegistryValue, registry_key_id
 from ..article.spec import ArticleSpec
-from ..errors import ArgumentError, KbfixError, NotFoundError, RemoteCommandError
+from ..errors import AmbiguousWriteError, ArgumentError, KbfixError, NotFoundError, RemoteCommandError
 from ..transport import escape
 from ..transport.base import (
     DEFAULT_COMMAND_TIMEOUT,
@@ -287,9 +287,10 @@ def exit_meaning(code: int | None, codes: Mapping[int, ExitMeaning]) -> ExitMean
 
 
 def _remove_staged(transport: Transport, path: str) -> None:
-    # Cleanup must not hide what the installer did (or the connection loss that ended it).
+    # Cleanup must not hide what the installer did (or the connection loss that ended it). delete_file
+    # repeats a del lost in a reset: deleting twice does no harm.
     try:
-        transport.run_command(f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
+        transport.delete_file(path)
     except KbfixError as exc:
         transport.log(LOG_STEPS, f"{transport.host}: could not remove the staged package {path}: {exc}")
 
@@ -301,8 +302,16 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts) ->
     command = install_command(request.installer, path, request.arguments)
     transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
     try:
-        result = transport.run_command(command, timeout=request.timeout, success_codes=None,
-                                       expected_codes=tuple(request.exit_codes))
+        try:
+            result = transport.run_command(command, timeout=request.timeout, success_codes=None,
+                                           expected_codes=tuple(request.exit_codes))
+        except AmbiguousWriteError as exc:
+            settled = _settle_lost_install(transport, request, os_facts, command, exc)
+            if settled is not None:
+                return settled
+            transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
+            result = transport.run_command(command, timeout=request.timeout, success_codes=None,
+                                           expected_codes=tuple(request.exit_codes))
     finally:
         if uploaded:
             _remove_staged(transport, path)
@@ -318,6 +327,25 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts) ->
             result.exit_code, result.stdout, result.stderr)
     return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
                          command, result.exit_code, meaning)
+
+
+def _settle_lost_install(transport: Transport, request: InstallRequest, os_facts: OsFacts, command: str,
+                         lost: AmbiguousWriteError) -> InstallResult | None:
+    """The installer's Command (or its result) was lost with the connection: the installer may have run.
+    Look at the host rather than run it again blindly: when the hotfix is recorded, or its CBS package is
+    waiting for the restart, it ran; None when nothing shows it, and running it (again) is the only way on.
+    The exit code is then not known: the result carries the code the package's table gives that outcome."""
+    transport.log(LOG_STEPS, f"{transport.host}: {lost}; detecting {request.hotfix_id} before deciding")
+    detection = detect(transport, os_facts, request.hotfix_id)
+    if not detection.installed:
+        return None
+    meaning: ExitMeaning = "restart_required" if detection.install_pending or detection.reboot_pending \
+        else "success"
+    codes = [code for code, m in request.exit_codes.items() if m == meaning]
+    transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} was installed before the connection broke "
+                             f"({', '.join(detection.sources)}): {meaning}")
+    return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
+                         command, codes[0] if codes else 0, meaning)
 
 
 # ------------------------------------------------------------------------------------------ detection

@@ -49,5 +49,7 @@ def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **
         raise ArgumentError("ansible_connection", f"kbfix.windows talks to the host over WinRM itself and needs "
                                                   f"ansible_connection=winrm (or {TRANSPORT_VARIABLE}=smb for "
                                                   f"NT 4.0 hosts), not {kind}")
-    settings = winrm.settings_from_connection(connection, **overrides)
+    inventory_name = task_vars.get("inventory_hostname")
+    settings = winrm.settings_from_connection(
+        connection, **{"name": str(inventory_name) if inventory_name else None, **overrides})
     return WinRMTransport(winrm.client_for(settings, log=log))

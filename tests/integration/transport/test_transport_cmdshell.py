@@ -71,7 +71,7 @@ def test_upload_on_xp_uses_the_vbscript_decoder(targets: Targets) -> None:
     assert not machine.fs.exists(r"C:\WINDOWS\Temp\xp.bin.decode.vbs")
 
 
-@pytest.mark.parametrize("fault", ["reset_before", "reset_after"])
+@pytest.mark.parametrize("fault", ["reset_before", "reset_after", "timeout_fault"])
 def test_upload_survives_a_reset_around_an_append(targets: Targets, fault: str) -> None:
     logged: list[str] = []
     t = targets("r2", log=lambda level, msg: logged.append(msg))
@@ -81,8 +81,24 @@ def test_upload_survives_a_reset_around_an_append(targets: Targets, fault: str) 
     cmdshell.upload(t.client, data, rf"C:\WINDOWS\Temp\{fault}.bin", line_length=4000)
     assert t.endpoint.host().fs.read(rf"C:\WINDOWS\Temp\{fault}.bin") == data
     assert any("bytes (4002 before this line)" in m for m in logged)
-    # 5 echo + certutil + del; the line hit by reset_before arrives twice, the one hit by reset_after once.
-    assert t.endpoint.counters()["by_action"]["Command"] == (8 if fault == "reset_before" else 7)
+    # 5 echo + certutil + del; the line hit by reset_before (or by the service's operation timeout, which
+    # leaves it unapplied) arrives twice, the one hit by reset_after once.
+    assert t.endpoint.counters()["by_action"]["Command"] == (7 if fault == "reset_after" else 8)
+
+
+@pytest.mark.parametrize("fault", ["reset_before", "reset_after", "timeout_fault"])
+def test_repeatable_commands_are_run_again_after_a_lost_reply(targets: Targets, fault: str) -> None:
+    """certutil -f -decode and del do no harm when run twice: a Command lost with the connection is run
+    again instead of failing the upload (the campaign's resets found it)."""
+    t = targets("r2")
+    data = bytes(range(256)) * 20  # 6,828 base64 characters: 2 echo commands of 4,000
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(**{fault: {"action": "Command", "skip": 2, "count": 2}})  # certutil, then del
+    cmdshell.upload(t.client, data, rf"C:\WINDOWS\Temp\repeat-{fault}.bin", line_length=4000)
+    machine = t.endpoint.host()
+    assert machine.fs.read(rf"C:\WINDOWS\Temp\repeat-{fault}.bin") == data
+    assert not machine.fs.exists(rf"C:\WINDOWS\Temp\repeat-{fault}.bin.b64")
+    assert t.endpoint.counters()["by_action"]["Command"] == 2 + 2 + 2  # echo x2, certutil x2, del x2
 
 
 def test_command_timeout_terminates(targets: Targets) -> None:

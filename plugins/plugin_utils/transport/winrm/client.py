@@ -93,6 +93,9 @@ class WinRMSettings:
     backoff: float = 0.5
     backoff_max: float = 8.0
     max_elements: int = 32000
+    # The inventory name, for messages: in a fleet behind one address (NAT, a jump host, a simulator) the
+    # address alone does not say which host failed.
+    name: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -316,7 +319,9 @@ class WinRMClient:
 
     @property
     def host(self) -> str:
-        return self.settings.host
+        """The host as messages name it: the inventory name and the address, or the address alone."""
+        name, address = self.settings.name, self.settings.host
+        return f"{name} ({address})" if name and name != address else address
 
     @property
     def endpoint(self) -> str:
@@ -423,6 +428,11 @@ class WinRMClient:
         if isinstance(exc, QuotaExceededError):
             return exc, True  # refused before anything was done
         assert isinstance(exc, OperationTimeoutError)
+        if not retry_timeouts and not idempotent:
+            # The service gave up waiting, not necessarily acting: a write or a started command may still
+            # take effect, so the caller reads back before repeating it, as after a reset.
+            return AmbiguousWriteError(f"{self.host}: {request.name} timed out on the host ({exc}); the host "
+                                       "may or may not have applied it", request.name), False
         return exc, retry_timeouts
 
     def _backoff(self, attempt: int) -> float:

@@ -139,30 +139,47 @@ def _check(result: CommandResult, success_codes: Sequence[int] | None, host: str
 
 
 def run(client: WinRMClient, program: str, args: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT,
-        success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None) -> CommandResult:
+        success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None,
+        repeatable: bool = False) -> CommandResult:
     """Run ``program`` with ``args`` (each quoted for cmd.exe; see escape.cmd_quote for what is refused)."""
     return run_line(client, escape.cmd_line(program, list(args)), timeout=timeout,
-                    success_codes=success_codes, shell=shell)
+                    success_codes=success_codes, shell=shell, repeatable=repeatable)
 
 
 def run_line(client: WinRMClient, line: str, *, timeout: float = DEFAULT_TIMEOUT,
-             success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None) -> CommandResult:
-    """Run a cmd.exe line the caller built (quoting is the caller's: use escape.py)."""
-    if shell is not None:
-        return _check(shell.run(line, timeout=timeout), success_codes, client.host)
-    with CmdShell(client) as own:
-        return _check(own.run(line, timeout=timeout), success_codes, client.host)
+             success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None,
+             repeatable: bool = False) -> CommandResult:
+    """Run a cmd.exe line the caller built (quoting is the caller's: use escape.py).
+
+    ``repeatable``: running the line twice does no harm (``del``, ``reg add /f``, a decode that overwrites
+    its output), so when the Command was lost after sending (``AmbiguousWriteError``) it is run again in a
+    new shell, as often as the client retries a read. Otherwise the ambiguity goes to the caller, who must
+    look at the host before deciding (an installer, an append)."""
+    attempt = 0
+    while True:
+        try:
+            if shell is not None:
+                return _check(shell.run(line, timeout=timeout), success_codes, client.host)
+            with CmdShell(client) as own:
+                return _check(own.run(line, timeout=timeout), success_codes, client.host)
+        except AmbiguousWriteError as exc:
+            if not repeatable or attempt >= client.settings.retries:
+                raise
+            attempt += 1
+            if shell is not None:
+                shell.close()  # the shell may have gone with the connection; the next run opens a new one
+            client.log(LOG_STEPS, f"{client.host}: {exc}; running {line[:80]} again (it is repeatable)")
 
 
 def reg_add_none(client: WinRMClient, key: str, name: str) -> None:
     """Write a REG_NONE value with reg.exe (StdRegProv has no method for that type)."""
     args = ["add", key, "/ve"] if name == "" else ["add", key, "/v", name]
-    run(client, "reg", [*args, "/t", "REG_NONE", "/f"], timeout=120)
+    run(client, "reg", [*args, "/t", "REG_NONE", "/f"], timeout=120, repeatable=True)
 
 
 def delete_file(client: WinRMClient, path: str) -> None:
     """``del /f /q`` a file this collection put on the host; del exits 0 for a missing file too."""
-    run_line(client, f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
+    run_line(client, f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120, repeatable=True)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,17 +231,23 @@ def _append_lines(shell: CmdShell, lines: Sequence[str], target: str) -> int:
     for i, text in enumerate(lines):
         line = _echo_command(text, target, append=i > 0)
         expected = size + len(text) + 2  # echo ends each line with CRLF
-        try:
-            run_line(client, line, shell=shell, timeout=300)
-        except AmbiguousWriteError as exc:
-            shell.close()  # the shell may be gone with the connection; the next command opens a new one
-            found = _file_size(client, target)
-            client.log(LOG_STEPS, f"{client.host}: {exc}; {target} has {found} bytes ({size} before this line)")
-            if found == size or (found is None and i == 0):
+        attempt = 0
+        while True:
+            try:
                 run_line(client, line, shell=shell, timeout=300)
-            elif found != expected:
-                raise TransportError(f"{client.host}: upload to {target} interrupted; the file has {found} "
-                                     f"bytes where {size} or {expected} were expected") from None
+                break
+            except AmbiguousWriteError as exc:
+                if attempt >= client.settings.retries:
+                    raise
+                attempt += 1
+                shell.close()  # the shell may be gone with the connection; the next command opens a new one
+                found = _file_size(client, target)
+                client.log(LOG_STEPS, f"{client.host}: {exc}; {target} has {found} bytes ({size} before this line)")
+                if found == expected:
+                    break  # the line arrived before the connection broke
+                if found != size and not (found is None and i == 0):
+                    raise TransportError(f"{client.host}: upload to {target} interrupted; the file has {found} "
+                                         f"bytes where {size} or {expected} were expected") from None
         size = expected
     return size
 
@@ -241,7 +264,7 @@ def upload(client: WinRMClient, data: bytes, remote_path: str, *, line_length: i
     with CmdShell(client) as shell:
         _append_lines(shell, lines, b64_path)
         decoder = _decode(shell, b64_path, remote_path)
-        run_line(client, f"del /f /q {escape.cmd_path(b64_path)}", shell=shell, success_codes=None)
+        run_line(client, f"del /f /q {escape.cmd_path(b64_path)}", shell=shell, success_codes=None, repeatable=True)
     size = _file_size(client, remote_path)
     if size != len(data):
         raise TransportError(f"{client.host}: {remote_path} has {size} bytes after upload, expected {len(data)}")
@@ -250,8 +273,9 @@ def upload(client: WinRMClient, data: bytes, remote_path: str, *, line_length: i
 
 def _decode(shell: CmdShell, b64_path: str, remote_path: str) -> str:
     client = shell.client
+    # -f overwrites the output: running it twice does no harm.
     certutil = run_line(client, f"certutil -f -decode {escape.cmd_path(b64_path)} {escape.cmd_path(remote_path)}",
-                        shell=shell, success_codes=None)
+                        shell=shell, success_codes=None, repeatable=True)
     if certutil.exit_code == 0:
         return "certutil"
     if not _not_recognized(certutil):
@@ -262,10 +286,11 @@ def _decode(shell: CmdShell, b64_path: str, remote_path: str) -> str:
     script = remote_path + ".decode.vbs"
     _append_lines(shell, list(_VBS_DECODER), script)
     try:
+        # The script saves with adSaveCreateOverWrite: running it twice does no harm.
         run_line(client, f"cscript //nologo {escape.cmd_path(script)} {escape.cmd_path(b64_path)} "
-                         f"{escape.cmd_path(remote_path)}", shell=shell, timeout=600)
+                         f"{escape.cmd_path(remote_path)}", shell=shell, timeout=600, repeatable=True)
     finally:
-        run_line(client, f"del /f /q {escape.cmd_path(script)}", shell=shell, success_codes=None)
+        run_line(client, f"del /f /q {escape.cmd_path(script)}", shell=shell, success_codes=None, repeatable=True)
     return "vbscript"
 
 
