@@ -142,6 +142,23 @@ def test_reboot_with_win32shutdown(targets: Targets) -> None:
     assert before is not None and booted != before
 
 
+@pytest.mark.parametrize("fault", ["reset_after", "timeout_fault"])
+def test_a_restart_request_lost_after_sending_is_asked_again_only_when_no_restart_came(
+        targets: Targets, fault: str) -> None:
+    """The shutdown Command breaks after sending: reset_after (the host got it and restarts) must not restart
+    twice; the service's operation timeout (it never started shutdown.exe) must not leave the caller waiting
+    for a restart that never comes (the campaign found a 300 s wait ending unreachable)."""
+    t = targets("inst")
+    before = wmi.last_boot_time(t.client)
+    booted_id = t.endpoint.host().boot_id
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(**{fault: {"action": "Command", "count": 1}})
+    booted = cmdshell.reboot(t.client, timeout=60, poll_interval=0.5, grace=4)
+    assert before is not None and booted != before
+    assert t.endpoint.host().boot_id == booted_id + 1  # one restart, not two
+    assert t.endpoint.counters()["by_action"]["Command"] == (1 if fault == "reset_after" else 2)
+
+
 def test_reboot_timeout_message(targets: Targets) -> None:
     t = targets("slow")
     with pytest.raises(RebootTimeoutError) as info:

@@ -322,6 +322,10 @@ def stage_package(client: WinRMClient, source: PackageSource, destination: str) 
 
 
 REBOOT_METHODS = ("shutdown", "wmi")
+# How long a restart request whose reply was lost gets to show a new boot before it is asked again; a
+# restart that is on its way takes the host down well within it (shutdown.exe /t 0 stops WinRM first).
+RESTART_GRACE = 60.0
+SHUTDOWN_ALREADY_SCHEDULED = 1190  # shutdown.exe: "A system shutdown has already been scheduled.(1190)"
 
 
 def shutdown_args(delay: int, message: str) -> list[str]:
@@ -343,21 +347,54 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message
            method: str = "shutdown", connect_timeout: float | None = None, before: datetime.datetime | None = None,
            poll_interval: float = 2.0, max_poll_interval: float = 15.0,
            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-           ) -> datetime.datetime:
+           grace: float = RESTART_GRACE) -> datetime.datetime:
     """Restart the host and wait until WinRM answers with a NEW LastBootUpTime. Returns it.
 
     ``delay`` and ``message`` are shutdown.exe's ``/t`` and ``/c`` (method ``shutdown`` only; Win32Shutdown
     restarts at once). ``timeout`` counts from the end of ``delay``, so a long delay does not eat it.
     ``connect_timeout`` bounds each TCP connect while waiting (capped at 5 s, see ``wait_for_new_boot``).
-    ``before`` is a boot time the caller has just read (saves a query)."""
+    ``before`` is a boot time the caller has just read (saves a query). ``grace``: how long a restart
+    request lost after sending gets to show a new boot before it is asked again."""
     if method not in REBOOT_METHODS:
         raise ValueError(f"unknown reboot method {method!r}")
     if before is None:
         before = boot_time(client)
     client.log(LOG_STEPS, f"{client.host}: rebooting (booted {before.isoformat()}) with {method}"
                           + (f" in {delay}s" if method == "shutdown" else ""))
+    started = _request_restart(client, method, delay, message)
+    client.close()
+    if method == "shutdown" and delay > 0:
+        sleep(delay)
+    waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
+    if not started:
+        try:
+            return wait_for_new_boot(waiter, before, timeout=min(timeout, grace), poll_interval=poll_interval,
+                                     max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+        except RebootTimeoutError:
+            pass
+        try:
+            still_up = boot_time(client) == before
+        except HostUnreachableError:
+            still_up = False  # going down after all: the wait below sees it come back
+        if still_up:
+            # The host answers with the old boot time ``grace`` seconds on: the request never arrived.
+            # Asking again is safe: a restart that is scheduled after all answers 1190 and keeps its time.
+            client.log(LOG_STEPS, f"{client.host}: no restart under way: asking again")
+            _request_restart(client, method, 0, message, again=True)
+            client.close()
+    return wait_for_new_boot(waiter, before, timeout=timeout, poll_interval=poll_interval,
+                             max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+
+
+def _request_restart(client: WinRMClient, method: str, delay: int, message: str, again: bool = False) -> bool:
+    """Ask for the restart. False when the request was lost after sending (reset, or the service's
+    operation timeout): the restart may or may not be under way, and the caller settles it by whether a
+    new boot shows up."""
     try:
-        _start_restart(client, method, delay, message)
+        _start_restart(client, method, delay, message, again)
+    except AmbiguousWriteError as exc:
+        client.log(LOG_STEPS, f"{client.host}: {exc}; watching for the restart before asking again")
+        return False
     except HostUnreachableError as exc:
         # The host going down under our feet is the expected way for this request to end (connection
         # refused or reset while it is down). Had the request never arrived, the wait below reports the
@@ -369,21 +406,17 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message
         if method != "shutdown":
             raise
         client.log(LOG_STEPS, f"{client.host}: the shell was gone as the reboot started ({exc})")
-    client.close()
-    if method == "shutdown" and delay > 0:
-        sleep(delay)
-    waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
-    return wait_for_new_boot(waiter, before, timeout=timeout, poll_interval=poll_interval,
-                             max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+    return True
 
 
-def _start_restart(client: WinRMClient, method: str, delay: int, message: str) -> None:
+def _start_restart(client: WinRMClient, method: str, delay: int, message: str, again: bool = False) -> None:
     if method == "wmi":
         rv = wmi.win32_shutdown(client, 6)  # 2 reboot + 4 force
         if rv != 0:
             raise RemoteCommandError(f"{client.host}: Win32Shutdown(6) returned {rv}", rv)
         return
-    run(client, "shutdown", shutdown_args(delay, message), timeout=120)
+    codes = (0, SHUTDOWN_ALREADY_SCHEDULED) if again else (0,)
+    run(client, "shutdown", shutdown_args(delay, message), timeout=120, success_codes=codes)
 
 
 def wait_for_new_boot(client: WinRMClient, before: datetime.datetime, *, timeout: float,
