@@ -14,6 +14,7 @@ from pathlib import Path
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
 
 class ActionModule(KbfixAction):
@@ -32,8 +33,7 @@ class ActionModule(KbfixAction):
         # Everything that can be wrong with the task is found before the first request.
         if not args["articles"]:
             raise ArgumentError("articles", "list at least one article")
-        if args["install_timeout"] <= 0:
-            raise ArgumentError("install_timeout", "must be a positive number of seconds")
+        check_timeout(args["install_timeout"], "install_timeout")
         requests = [self._article(index, item) for index, item in enumerate(args["articles"])]
         try:
             articles = article_runner.prepare(requests, args["variables"])

@@ -139,6 +139,15 @@ def detect_installer(filename: str, field_name: str = "source") -> InstallerKind
                                     "others end in .msu): give the installer")
 
 
+def check_installer_file(filename: str, kind: InstallerKind, field_name: str = "source") -> None:
+    """An installer given explicitly must be able to run the file: wusa.exe takes .msu packages, update.exe and
+    hotfix.exe packages are programs (.exe). Anything else would only fail on the host, after detection."""
+    wanted = ".msu" if kind == "msu" else ".exe"
+    name = ntpath.basename(filename.replace("/", "\\"))
+    if not name.casefold().endswith(wanted):
+        raise ArgumentError(field_name, f"{name!r} is not a {kind} package: those end in {wanted}")
+
+
 def check_package_name(filename: str, hotfix: str, field_name: str = "source") -> None:
     """Refuse a package whose name names another hotfix: installing the wrong file would be reported as
     this one."""
@@ -249,6 +258,17 @@ class InstallResult:
         return {"hotfix_id": self.hotfix_id, "package": self.package, "installer": self.installer,
                 "source": self.source, "command": self.command, "exit_code": self.exit_code,
                 "result": self.meaning, "restart_required": self.restart_required}
+
+
+def check_arguments(installer: InstallerKind, path: str, arguments: Sequence[str], field_name: str) -> None:
+    """Installer arguments that cmd.exe cannot carry literally, refused before any request (they used to be
+    found only when the command line was built, after detection had already talked to the host)."""
+    for index, argument in enumerate(arguments):
+        escape.cmd_quote(argument, f"{field_name}[{index}]")
+    length = len(install_command(installer, path, arguments))
+    if length > escape.CMD_MAX_LINE:
+        raise ArgumentError(field_name, f"make a command line of {length} characters; cmd.exe takes at most "
+                                        f"{escape.CMD_MAX_LINE}")
 
 
 def install_command(installer: InstallerKind, path: str, arguments: Sequence[str]) -> str:

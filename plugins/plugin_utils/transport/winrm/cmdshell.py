@@ -35,7 +35,7 @@ from ..base import DEFAULT_COMMAND_TIMEOUT, LOG_OPERATIONS, LOG_STEPS, CommandRe
 from . import wmi, wsman
 from .client import WinRMClient, with_settings
 
-CMD_MAX_LINE = 8191  # cmd.exe's limit for one command line (XP and later)
+CMD_MAX_LINE = escape.CMD_MAX_LINE
 NOT_RECOGNIZED_EXIT = 9009  # cmd.exe /c <unknown program>
 DEFAULT_TIMEOUT = DEFAULT_COMMAND_TIMEOUT
 
