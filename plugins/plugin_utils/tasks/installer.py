@@ -322,16 +322,21 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts) ->
     command = install_command(request.installer, path, request.arguments)
     transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
     try:
-        try:
-            result = transport.run_command(command, timeout=request.timeout, success_codes=None,
-                                           expected_codes=tuple(request.exit_codes))
-        except AmbiguousWriteError as exc:
-            settled = _settle_lost_install(transport, request, os_facts, command, exc)
-            if settled is not None:
-                return settled
-            transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
-            result = transport.run_command(command, timeout=request.timeout, success_codes=None,
-                                           expected_codes=tuple(request.exit_codes))
+        attempt = 0
+        while True:
+            try:
+                result = transport.run_command(command, timeout=request.timeout, success_codes=None,
+                                               expected_codes=tuple(request.exit_codes))
+                break
+            except AmbiguousWriteError as exc:
+                # The repeat can be lost too (the campaign saw it): settle again, a bounded number of rounds.
+                if attempt >= SETTLE_ROUNDS:
+                    raise
+                attempt += 1
+                settled = _settle_lost_install(transport, request, os_facts, command, exc)
+                if settled is not None:
+                    return settled
+                transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
     finally:
         if uploaded:
             _remove_staged(transport, path)
@@ -347,6 +352,9 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts) ->
             result.exit_code, result.stdout, result.stderr)
     return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
                          command, result.exit_code, meaning)
+
+
+SETTLE_ROUNDS = 4  # as many as the WinRM client retries a read
 
 
 def _settle_lost_install(transport: Transport, request: InstallRequest, os_facts: OsFacts, command: str,

@@ -101,6 +101,19 @@ def test_repeatable_commands_are_run_again_after_a_lost_reply(targets: Targets, 
     assert t.endpoint.counters()["by_action"]["Command"] == 2 + 2 + 2  # echo x2, certutil x2, del x2
 
 
+def test_a_lost_receive_makes_the_command_ambiguous_not_failed(targets: Targets) -> None:
+    """The Receive carrying certutil's exit code is reset after the host answered it: its output is gone
+    for good (a Receive hands it out once), so the decode is run again rather than reported failed (the
+    campaign found "certutil -decode failed with 1" on a decode that had worked)."""
+    t = targets("r2")
+    data = bytes(range(256)) * 20  # 2 echo commands of 4,000 characters
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(reset_after={"action": "Receive", "skip": 2, "count": 1})  # certutil's Receive
+    cmdshell.upload(t.client, data, r"C:\WINDOWS\Temp\lost-receive.bin", line_length=4000)
+    assert t.endpoint.host().fs.read(r"C:\WINDOWS\Temp\lost-receive.bin") == data
+    assert t.endpoint.counters()["by_action"]["Command"] == 2 + 2 + 1  # echo x2, certutil x2, del
+
+
 def test_command_timeout_terminates(targets: Targets) -> None:
     t = targets("inst")
     path = cmdshell.stage_package(t.client, base.PackageSource(data=build_package(KB828753)),

@@ -388,8 +388,10 @@ class WinRMClient:
 
     # --- sending ---------------------------------------------------------------------------------
 
-    def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None) -> wsman.Reply:
-        """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``."""
+    def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None,
+             poll: bool = False) -> wsman.Reply:
+        """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``. ``poll``: the
+        operation timeout fault is the answer "nothing yet" (Receive), raised as such even when not idempotent."""
         if retry_timeouts is None:
             retry_timeouts = idempotent
         attempt = 0
@@ -404,7 +406,7 @@ class WinRMClient:
                     continue
                 raise
             except (_NotSent, _MaybeSent, QuotaExceededError, OperationTimeoutError) as exc:
-                error, retry = self._classify(exc, request, idempotent, retry_timeouts)
+                error, retry = self._classify(exc, request, idempotent, retry_timeouts, poll)
             if not retry or attempt >= self.settings.retries:
                 raise error
             delay = self._backoff(attempt)
@@ -414,7 +416,7 @@ class WinRMClient:
             attempt += 1
 
     def _classify(self, exc: Exception, request: wsman.Request, idempotent: bool,
-                  retry_timeouts: bool) -> tuple[KbfixError, bool]:
+                  retry_timeouts: bool, poll: bool = False) -> tuple[KbfixError, bool]:
         """The error to raise if no retry is left, and whether this one may be retried."""
         if isinstance(exc, _NotSent):
             return HostUnreachableError(f"{self.host}: cannot connect to {self.endpoint}: {exc}"), True
@@ -428,7 +430,7 @@ class WinRMClient:
         if isinstance(exc, QuotaExceededError):
             return exc, True  # refused before anything was done
         assert isinstance(exc, OperationTimeoutError)
-        if not retry_timeouts and not idempotent:
+        if not retry_timeouts and not idempotent and not poll:
             # The service gave up waiting, not necessarily acting: a write or a started command may still
             # take effect, so the caller reads back before repeating it, as after a reset.
             return AmbiguousWriteError(f"{self.host}: {request.name} timed out on the host ({exc}); the host "

@@ -108,9 +108,13 @@ class CmdShell:
                                          "seconds and was terminated", None, self._text(out), self._text(err))
             try:
                 # Receive long-polls for up to OperationTimeout; the timeout fault just means "no output yet".
-                # Never poll past our own deadline (at least 1 s: shorter waits only add requests).
+                # Never poll past our own deadline (at least 1 s: shorter waits only add requests). A Receive
+                # is not repeatable: the service hands each piece of output (and the exit code) out once, so
+                # one lost after sending is an ambiguous command (AmbiguousWriteError), settled by the caller
+                # (the campaign found a retried Receive reporting a decode that had worked as failed).
                 request = wsman.shell_receive_request(shell_id, command_id, max(1.0, remaining))
-                chunk = wsman.receive_chunk(self.client.send(request, idempotent=True, retry_timeouts=False))
+                chunk = wsman.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
+                                                             poll=True))
             except OperationTimeoutError:
                 continue
             out.append(chunk.stdout)
@@ -325,7 +329,10 @@ REBOOT_METHODS = ("shutdown", "wmi")
 # How long a restart request whose reply was lost gets to show a new boot before it is asked again; a
 # restart that is on its way takes the host down well within it (shutdown.exe /t 0 stops WinRM first).
 RESTART_GRACE = 60.0
-SHUTDOWN_ALREADY_SCHEDULED = 1190  # shutdown.exe: "A system shutdown has already been scheduled.(1190)"
+# What shutdown.exe exits with when a restart is already on its way (Win32 ERROR_SHUTDOWN_IS_SCHEDULED and
+# ERROR_SHUTDOWN_IN_PROGRESS): asking again after a lost reply is then done, not failed.
+SHUTDOWN_ALREADY_SCHEDULED = 1190
+SHUTDOWN_IN_PROGRESS = 1115
 
 
 def shutdown_args(delay: int, message: str) -> list[str]:
@@ -415,7 +422,7 @@ def _start_restart(client: WinRMClient, method: str, delay: int, message: str, a
         if rv != 0:
             raise RemoteCommandError(f"{client.host}: Win32Shutdown(6) returned {rv}", rv)
         return
-    codes = (0, SHUTDOWN_ALREADY_SCHEDULED) if again else (0,)
+    codes = (0, SHUTDOWN_ALREADY_SCHEDULED, SHUTDOWN_IN_PROGRESS) if again else (0,)
     run(client, "shutdown", shutdown_args(delay, message), timeout=120, success_codes=codes)
 
 
