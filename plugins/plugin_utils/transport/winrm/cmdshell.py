@@ -329,6 +329,7 @@ REBOOT_METHODS = ("shutdown", "wmi")
 # How long a restart request whose reply was lost gets to show a new boot before it is asked again; a
 # restart that is on its way takes the host down well within it (shutdown.exe /t 0 stops WinRM first).
 RESTART_GRACE = 60.0
+RESTART_ASK_ROUNDS = 3  # how often a restart request lost after sending is asked again
 # What shutdown.exe exits with when a restart is already on its way (Win32 ERROR_SHUTDOWN_IS_SCHEDULED and
 # ERROR_SHUTDOWN_IN_PROGRESS): asking again after a lost reply is then done, not failed.
 SHUTDOWN_ALREADY_SCHEDULED = 1190
@@ -373,7 +374,10 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message
     if method == "shutdown" and delay > 0:
         sleep(delay)
     waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
-    if not started:
+    rounds = 0
+    while not started and rounds < RESTART_ASK_ROUNDS:
+        # The request was lost after sending: give a restart on its way ``grace`` seconds to show a new boot.
+        rounds += 1
         try:
             return wait_for_new_boot(waiter, before, timeout=min(timeout, grace), poll_interval=poll_interval,
                                      max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
@@ -382,13 +386,15 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message
         try:
             still_up = boot_time(client) == before
         except HostUnreachableError:
-            still_up = False  # going down after all: the wait below sees it come back
-        if still_up:
-            # The host answers with the old boot time ``grace`` seconds on: the request never arrived.
-            # Asking again is safe: a restart that is scheduled after all answers 1190 and keeps its time.
-            client.log(LOG_STEPS, f"{client.host}: no restart under way: asking again")
-            _request_restart(client, method, 0, message, again=True)
-            client.close()
+            break  # going down after all: the wait below sees it come back
+        if not still_up:
+            break
+        # The host answers with the old boot time ``grace`` seconds on: the request never arrived. Asking
+        # again is safe: a restart that is on its way after all answers 1190 or 1115. The repeat can be lost
+        # too (the 200-host campaign saw it), so this goes a few rounds.
+        client.log(LOG_STEPS, f"{client.host}: no restart under way: asking again")
+        started = _request_restart(client, method, 0, message, again=True)
+        client.close()
     return wait_for_new_boot(waiter, before, timeout=timeout, poll_interval=poll_interval,
                              max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
 
