@@ -23,7 +23,7 @@ export ANSIBLE_FORCE_COLOR := 0
 export ANSIBLE_LOCAL_TEMP := $(CACHE)/ansible-tmp
 export ANSIBLE_HOME := $(CACHE)/ansible-home
 
-.PHONY: help setup system-deps venv collection-path test unit lint sanity docs-lint galaxy demo demo-offline bench clean
+.PHONY: help setup system-deps venv collection-path test unit lint sanity docs-lint galaxy demo demo-offline bench campaign clean
 # The tarball Galaxy users get (galaxy.yml's build_ignore decides what is in it); sanity runs on its content.
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := $(CACHE)/build/kbfix-windows-$(VERSION).tar.gz
@@ -32,6 +32,7 @@ help:
 	@echo "make demo   - set up, start a simulated fleet, audit, remediate, audit again, print the result"
 	@echo "make test   - set up and run every test (unit, winsim conformance, integration, molecule, lint)"
 	@echo "make bench  - request and wall-time benchmarks against the raw-command baseline"
+	@echo "make campaign - fleet fault campaign: 200 simulated hosts with injected faults (docs/reliability.md)"
 
 setup: system-deps venv collection-path
 
@@ -94,6 +95,12 @@ demo-offline: setup
 
 bench: setup
 	$(BIN)/python bench/run.py
+
+# 200 simulated hosts, injected faults, remediate then audit, every property checked from the fleet's state;
+# the table is printed and written to report/campaign.json. CAMPAIGN_ARGS: e.g. --hosts 30 --keep DIR.
+CAMPAIGN_ARGS ?=
+campaign: setup
+	$(BIN)/python tools/campaign.py $(CAMPAIGN_ARGS)
 
 clean:
 	rm -rf $(VENV) $(CACHE) build report tests/output

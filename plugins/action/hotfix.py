@@ -14,6 +14,7 @@ from pathlib import Path
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import hotfix_task, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
 
 class ActionModule(KbfixAction):
@@ -31,8 +32,7 @@ class ActionModule(KbfixAction):
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         hotfix = installer.hotfix_id(args["id"], "id")
-        if args["timeout"] <= 0:
-            raise ArgumentError("timeout", "must be a positive number of seconds")
+        check_timeout(args["timeout"], "timeout")
         request = self._request(hotfix, args) if args["source"] else None
         spec = hotfix_task.load_hotfix_spec(args["spec"], hotfix,
                                             lambda path, argument: self.find_spec_file(path, argument, task_vars))
@@ -60,7 +60,10 @@ class ActionModule(KbfixAction):
             location = installer.remote_location(text, "source")
         installer.check_package_name(location.filename, hotfix, "source")
         kind: installer.InstallerKind = args["installer"] or installer.detect_installer(location.filename, "source")
+        installer.check_installer_file(location.filename, kind, "source")
         arguments = args["arguments"]
+        if arguments is not None:
+            installer.check_arguments(kind, location.path, arguments, "arguments")
         return installer.InstallRequest(
             hotfix_id=hotfix, package=location, installer=kind,
             arguments=tuple(arguments) if arguments is not None else installer.DEFAULT_ARGUMENTS[kind],

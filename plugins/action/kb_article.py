@@ -14,6 +14,7 @@ from pathlib import Path
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
 # The collection's own article specs, parsed and validated once in the controller's main process (this module
 # is imported there before workers fork): each worker then only hashes the file it is given.
@@ -37,8 +38,7 @@ class ActionModule(KbfixAction):
         # Everything that can be wrong with the task is found before the first request.
         if not args["articles"]:
             raise ArgumentError("articles", "list at least one article")
-        if args["install_timeout"] <= 0:
-            raise ArgumentError("install_timeout", "must be a positive number of seconds")
+        check_timeout(args["install_timeout"], "install_timeout")
         if args["reboot_timeout"] < 0:
             raise ArgumentError("reboot_timeout", "must be 0 (do not wait) or a number of seconds")
         requests = [self._article(index, item, task_vars) for index, item in enumerate(args["articles"])]

@@ -22,7 +22,7 @@ from ..article.model import OsFacts
 from ..errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
 from ..transport import select
 from ..transport.base import Transport
-from . import article_runner
+from . import arguments, article_runner
 
 display = Display()
 
@@ -81,6 +81,11 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         task_vars = task_vars or {}
         result: dict[str, t.Any] = super().run(tmp, task_vars)
         del tmp  # ansible-core deprecated it; nothing here uses a remote temp dir
+        try:
+            arguments.check_raw(self.ARGUMENT_SPEC, self._task.args)
+        except ArgumentError as exc:
+            result.update(result_from_error(exc))
+            return result
         try:
             _validation, args = self.validate_argument_spec(
                 argument_spec=self.ARGUMENT_SPEC,

@@ -36,7 +36,7 @@ from typing import Any, Literal, cast
 from ..article import engine
 from ..article.model import FactRequest, HostFacts, OsFacts, RegistryValue, registry_key_id
 from ..article.spec import ArticleSpec
-from ..errors import ArgumentError, KbfixError, NotFoundError, RemoteCommandError
+from ..errors import AmbiguousWriteError, ArgumentError, KbfixError, NotFoundError, RemoteCommandError
 from ..transport import escape
 from ..transport.base import (
     DEFAULT_COMMAND_TIMEOUT,
@@ -137,6 +137,15 @@ def detect_installer(filename: str, field_name: str = "source") -> InstallerKind
     raise ArgumentError(field_name, f"cannot tell the installer from the file name {name!r} (update.exe packages are "
                                     "named like WindowsXP-KB828753-x86-ENU.exe, NT 4.0 hotfixes Q253729i.exe, "
                                     "others end in .msu): give the installer")
+
+
+def check_installer_file(filename: str, kind: InstallerKind, field_name: str = "source") -> None:
+    """An installer given explicitly must be able to run the file: wusa.exe takes .msu packages, update.exe and
+    hotfix.exe packages are programs (.exe). Anything else would only fail on the host, after detection."""
+    wanted = ".msu" if kind == "msu" else ".exe"
+    name = ntpath.basename(filename.replace("/", "\\"))
+    if not name.casefold().endswith(wanted):
+        raise ArgumentError(field_name, f"{name!r} is not a {kind} package: those end in {wanted}")
 
 
 def check_package_name(filename: str, hotfix: str, field_name: str = "source") -> None:
@@ -253,6 +262,17 @@ class InstallResult:
                 "result": self.meaning, "restart_required": self.restart_required}
 
 
+def check_arguments(installer: InstallerKind, path: str, arguments: Sequence[str], field_name: str) -> None:
+    """Installer arguments that cmd.exe cannot carry literally, refused before any request (they used to be
+    found only when the command line was built, after detection had already talked to the host)."""
+    for index, argument in enumerate(arguments):
+        escape.cmd_quote(argument, f"{field_name}[{index}]")
+    length = len(install_command(installer, path, arguments))
+    if length > escape.CMD_MAX_LINE:
+        raise ArgumentError(field_name, f"make a command line of {length} characters; cmd.exe takes at most "
+                                        f"{escape.CMD_MAX_LINE}")
+
+
 def install_command(installer: InstallerKind, path: str, arguments: Sequence[str]) -> str:
     if installer == "msu":
         # wusa.exe is in system32 on every 6.x host; the package is its first argument.
@@ -289,9 +309,10 @@ def exit_meaning(code: int | None, codes: Mapping[int, ExitMeaning]) -> ExitMean
 
 
 def _remove_staged(transport: Transport, path: str) -> None:
-    # Cleanup must not hide what the installer did (or the connection loss that ended it).
+    # Cleanup must not hide what the installer did (or the connection loss that ended it). delete_file
+    # repeats a del lost in a reset: deleting twice does no harm.
     try:
-        transport.run_command(f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
+        transport.delete_file(path)
     except KbfixError as exc:
         transport.log(LOG_STEPS, f"{transport.host}: could not remove the staged package {path}: {exc}")
 
@@ -305,8 +326,21 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts, *,
     command = install_command(request.installer, path, request.arguments)
     transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
     try:
-        result = transport.run_command(command, timeout=request.timeout, success_codes=None,
-                                       expected_codes=tuple(request.exit_codes))
+        attempt = 0
+        while True:
+            try:
+                result = transport.run_command(command, timeout=request.timeout, success_codes=None,
+                                               expected_codes=tuple(request.exit_codes))
+                break
+            except AmbiguousWriteError as exc:
+                # The repeat can be lost too (the campaign saw it): settle again, a bounded number of rounds.
+                if attempt >= SETTLE_ROUNDS:
+                    raise
+                attempt += 1
+                settled = _settle_lost_install(transport, request, os_facts, command, exc)
+                if settled is not None:
+                    return settled
+                transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
     finally:
         if uploaded:
             _remove_staged(transport, path)
@@ -322,6 +356,28 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts, *,
             result.exit_code, result.stdout, result.stderr)
     return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
                          command, result.exit_code, meaning)
+
+
+SETTLE_ROUNDS = 4  # as many as the WinRM client retries a read
+
+
+def _settle_lost_install(transport: Transport, request: InstallRequest, os_facts: OsFacts, command: str,
+                         lost: AmbiguousWriteError) -> InstallResult | None:
+    """The installer's Command (or its result) was lost with the connection: the installer may have run.
+    Look at the host rather than run it again blindly: when the hotfix is recorded, or its CBS package is
+    waiting for the restart, it ran; None when nothing shows it, and running it (again) is the only way on.
+    The exit code is then not known: the result carries the code the package's table gives that outcome."""
+    transport.log(LOG_STEPS, f"{transport.host}: {lost}; detecting {request.hotfix_id} before deciding")
+    detection = detect(transport, os_facts, request.hotfix_id)
+    if not detection.installed:
+        return None
+    meaning: ExitMeaning = "restart_required" if detection.install_pending or detection.reboot_pending \
+        else "success"
+    codes = [code for code, m in request.exit_codes.items() if m == meaning]
+    transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} was installed before the connection broke "
+                             f"({', '.join(detection.sources)}): {meaning}")
+    return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
+                         command, codes[0] if codes else 0, meaning)
 
 
 # ------------------------------------------------------------------------------------------ detection

@@ -17,6 +17,7 @@ from typing import Any
 from ..article.model import OsFacts
 from ..errors import ArgumentError
 from ..transport.base import MAX_REBOOT_DELAY, MAX_REBOOT_MESSAGE, Transport
+from .arguments import check_timeout
 
 MODES = ("always", "if_required")
 MAX_CONNECT_TIMEOUT = 300
@@ -26,8 +27,7 @@ MAX_MESSAGE = MAX_REBOOT_MESSAGE
 
 
 def check_args(args: Mapping[str, Any]) -> None:
-    if args["reboot_timeout"] < 1:
-        raise ArgumentError("reboot_timeout", "must be at least 1 second")
+    check_timeout(args["reboot_timeout"], "reboot_timeout")
     if not 1 <= args["connect_timeout"] <= MAX_CONNECT_TIMEOUT:
         raise ArgumentError("connect_timeout", f"must be between 1 and {MAX_CONNECT_TIMEOUT} seconds")
     if not 0 <= args["pre_reboot_delay"] <= MAX_DELAY:

@@ -54,6 +54,9 @@ def wql_or(property_name: str, values: list[str] | tuple[str, ...], what: str = 
     return " OR ".join(f"{property_name}={wql_string(v, what)}" for v in values)
 
 
+CMD_MAX_LINE = 8191  # cmd.exe's limit for one command line (XP and later)
+
+
 def cmd_quote(arg: str, what: str = "argument") -> str:
     """One argument for a cmd.exe command line, quoted only when it has to be."""
     _reject_control(arg, what)

@@ -72,5 +72,7 @@ def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **
     opt_ins = {field: _opt_in(task_vars, variable) for field, variable in (
         ("allow_basic_over_http", winrm.ALLOW_BASIC_VARIABLE),
         ("allow_unencrypted_http", winrm.ALLOW_UNENCRYPTED_VARIABLE))}
-    settings = winrm.settings_from_connection(connection, **opt_ins, **overrides)
+    inventory_name = task_vars.get("inventory_hostname")
+    settings = winrm.settings_from_connection(
+        connection, **{"name": str(inventory_name) if inventory_name else None, **opt_ins, **overrides})
     return WinRMTransport(winrm.client_for(settings, log=log))

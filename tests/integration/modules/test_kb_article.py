@@ -330,7 +330,7 @@ def test_credentials_fail_on_pending_restart_and_secrets(start_fleet: Any, tmp_p
     assert verdict(pending_task, "KB828753")["status"] == "noncompliant"
     assert "Command" not in fleet.hosts["xp3"].counters()["by_action"]  # nothing uploaded or run
     # -vvvvv shows every WS-Man payload, never a password.
-    assert "127.0.0.1: request <" in run.output
+    assert "(127.0.0.1): request <" in run.output  # messages name the inventory host and its address
     assert PASSWORD not in run.output and wrong not in run.output
 
 

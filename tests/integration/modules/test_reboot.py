@@ -108,8 +108,8 @@ def test_check_mode_then_restart_http_ntlm(start_fleet: Any, tmp_path: Path) -> 
 
     slow = run.one("restart always", "slow")
     assert slow.status == "unreachable"
-    assert slow.result["msg"].startswith("Timed out waiting for 127.0.0.1 to come back after reboot: no new boot "
-                                         "time after 3 seconds (last error: "), slow.result["msg"]
+    assert slow.result["msg"].startswith("Timed out waiting for slow (127.0.0.1) to come back after reboot: no "
+                                         "new boot time after 3 seconds (last error: "), slow.result["msg"]
     assert run.one("restart if required", "nt4").status == "unreachable"
 
     creds = run.one("with wrong credentials", "clean")

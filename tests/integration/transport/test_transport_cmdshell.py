@@ -71,7 +71,7 @@ def test_upload_on_xp_uses_the_vbscript_decoder(targets: Targets) -> None:
     assert not machine.fs.exists(r"C:\WINDOWS\Temp\xp.bin.decode.vbs")
 
 
-@pytest.mark.parametrize("fault", ["reset_before", "reset_after"])
+@pytest.mark.parametrize("fault", ["reset_before", "reset_after", "timeout_fault"])
 def test_upload_survives_a_reset_around_an_append(targets: Targets, fault: str) -> None:
     logged: list[str] = []
     t = targets("r2", log=lambda level, msg: logged.append(msg))
@@ -81,8 +81,37 @@ def test_upload_survives_a_reset_around_an_append(targets: Targets, fault: str) 
     cmdshell.upload(t.client, data, rf"C:\WINDOWS\Temp\{fault}.bin", line_length=4000)
     assert t.endpoint.host().fs.read(rf"C:\WINDOWS\Temp\{fault}.bin") == data
     assert any("bytes (4002 before this line)" in m for m in logged)
-    # 5 echo + certutil + del; the line hit by reset_before arrives twice, the one hit by reset_after once.
-    assert t.endpoint.counters()["by_action"]["Command"] == (8 if fault == "reset_before" else 7)
+    # 5 echo + certutil + del; the line hit by reset_before (or by the service's operation timeout, which
+    # leaves it unapplied) arrives twice, the one hit by reset_after once.
+    assert t.endpoint.counters()["by_action"]["Command"] == (7 if fault == "reset_after" else 8)
+
+
+@pytest.mark.parametrize("fault", ["reset_before", "reset_after", "timeout_fault"])
+def test_repeatable_commands_are_run_again_after_a_lost_reply(targets: Targets, fault: str) -> None:
+    """certutil -f -decode and del do no harm when run twice: a Command lost with the connection is run
+    again instead of failing the upload (the campaign's resets found it)."""
+    t = targets("r2")
+    data = bytes(range(256)) * 20  # 6,828 base64 characters: 2 echo commands of 4,000
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(**{fault: {"action": "Command", "skip": 2, "count": 2}})  # certutil, then del
+    cmdshell.upload(t.client, data, rf"C:\WINDOWS\Temp\repeat-{fault}.bin", line_length=4000)
+    machine = t.endpoint.host()
+    assert machine.fs.read(rf"C:\WINDOWS\Temp\repeat-{fault}.bin") == data
+    assert not machine.fs.exists(rf"C:\WINDOWS\Temp\repeat-{fault}.bin.b64")
+    assert t.endpoint.counters()["by_action"]["Command"] == 2 + 2 + 2  # echo x2, certutil x2, del x2
+
+
+def test_a_lost_receive_makes_the_command_ambiguous_not_failed(targets: Targets) -> None:
+    """The Receive carrying certutil's exit code is reset after the host answered it: its output is gone
+    for good (a Receive hands it out once), so the decode is run again rather than reported failed (the
+    campaign found "certutil -decode failed with 1" on a decode that had worked)."""
+    t = targets("r2")
+    data = bytes(range(256)) * 20  # 2 echo commands of 4,000 characters
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(reset_after={"action": "Receive", "skip": 2, "count": 1})  # certutil's Receive
+    cmdshell.upload(t.client, data, r"C:\WINDOWS\Temp\lost-receive.bin", line_length=4000)
+    assert t.endpoint.host().fs.read(r"C:\WINDOWS\Temp\lost-receive.bin") == data
+    assert t.endpoint.counters()["by_action"]["Command"] == 2 + 2 + 1  # echo x2, certutil x2, del
 
 
 def test_command_timeout_terminates(targets: Targets) -> None:
@@ -124,6 +153,26 @@ def test_reboot_with_win32shutdown(targets: Targets) -> None:
     before = wmi.last_boot_time(t.client)
     booted = cmdshell.reboot(t.client, method="wmi", timeout=60, poll_interval=0.5)
     assert before is not None and booted != before
+
+
+@pytest.mark.parametrize("fault", ["reset_after", "timeout_fault", "timeout_twice"])
+def test_a_restart_request_lost_after_sending_is_asked_again_only_when_no_restart_came(
+        targets: Targets, fault: str) -> None:
+    """The shutdown Command breaks after sending: reset_after (the host got it and restarts) must not restart
+    twice; the service's operation timeout (it never started shutdown.exe) must not leave the caller waiting
+    for a restart that never comes (the campaign found a 300 s wait ending unreachable)."""
+    t = targets("inst")
+    before = wmi.last_boot_time(t.client)
+    booted_id = t.endpoint.host().boot_id
+    t.endpoint.reset_counters()
+    # timeout_twice: the repeat is lost as well (the 200-host campaign saw it), so it is asked a third time.
+    plan = {"timeout_fault": {"action": "Command", "count": 2}} if fault == "timeout_twice" \
+        else {fault: {"action": "Command", "count": 1}}
+    t.endpoint.set_faults(**plan)
+    booted = cmdshell.reboot(t.client, timeout=60, poll_interval=0.5, grace=4)
+    assert before is not None and booted != before
+    assert t.endpoint.host().boot_id == booted_id + 1  # one restart, not two
+    assert t.endpoint.counters()["by_action"]["Command"] == {"reset_after": 1, "timeout_fault": 2}.get(fault, 3)
 
 
 def test_reboot_timeout_message(targets: Targets) -> None:

@@ -159,11 +159,25 @@ def test_write_that_keeps_failing_is_unreachable_not_repeated(targets: Targets, 
     t = targets("xp2")
     wmi.create_key(t.client, test_key)
     t.endpoint.reset_counters()
-    t.endpoint.set_faults(reset_before={"action": "Invoke:SetStringValue", "count": 5})
+    t.endpoint.set_faults(reset_before={"action": "Invoke:SetStringValue", "count": 10})
     with pytest.raises(HostUnreachableError):
         WinRMTransport(t.client).set_value(test_key, "S", RegistryValue("string", "v"))
-    assert t.endpoint.counters()["by_action"]["Invoke:SetStringValue"] == 2  # the write and one repeat
+    # The write and one repeat per retry, each only after a read-back found the value absent.
+    assert t.endpoint.counters()["by_action"]["Invoke:SetStringValue"] == 1 + t.client.settings.retries
     assert host_value(targets, "xp2", test_key, "S") is None
+
+
+def test_a_write_lost_twice_is_still_applied_exactly_once(targets: Targets, test_key: str) -> None:
+    """A network that drops one request in ten drops a repeat too (the campaign found it): each repeat is
+    read back first, and the value ends written once."""
+    t = targets("xp2")
+    wmi.create_key(t.client, test_key)
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(reset_before={"action": "Invoke:SetDWORDValue", "count": 2},
+                          timeout_fault={"action": "Invoke:SetDWORDValue", "skip": 2, "count": 1})
+    change = WinRMTransport(t.client).set_value(test_key, "Twice", RegistryValue("dword", 7))
+    assert change.changed and host_value(targets, "xp2", test_key, "Twice") == (REG_DWORD, 7)
+    assert t.endpoint.counters()["by_action"]["Invoke:SetDWORDValue"] == 4
 
 
 def test_reads_are_retried_after_reset(targets: Targets) -> None:

@@ -43,7 +43,7 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("facts", {"gather_subset": "all"}, "Unsupported parameters"),
     ("reboot", {"mode": "sometimes"}, "mode must be one of"),
     ("reboot", {"pre_reboot_delay": 601}, "pre_reboot_delay: must be between 0 and 600"),
-    ("reboot", {"reboot_timeout": 0}, "reboot_timeout: must be at least 1"),
+    ("reboot", {"reboot_timeout": 0}, "reboot_timeout: must be between 1 and 86400"),
     ("reboot", {"connect_timeout": 0}, "connect_timeout: "),
     ("reboot", {"msg": "100% done"}, "msg: cannot contain '%'"),
     ("reboot", {"msg": 'say "hi"'}, "msg: cannot contain '\"'"),

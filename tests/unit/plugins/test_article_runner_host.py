@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +26,14 @@ ROLES = Path(__file__).resolve().parents[3] / "roles"
 SHARE = "\\\\fs01\\updates"
 
 pytestmark = pytest.mark.slow
+LOST_INSTALL_FAULTS = ("reset_before", "reset_after", "timeout_fault", "reset_before_twice")
+LOST_INSTALL_PLANS: dict[str, dict[str, Any]] = {
+    "reset_before": {"reset_before": {"action": "Command", "count": 1}},
+    "reset_after": {"reset_after": {"action": "Command", "count": 1}},
+    "timeout_fault": {"timeout_fault": {"action": "Command", "count": 1}},
+    # The repeat is lost too (the campaign saw it): detection settles each round.
+    "reset_before_twice": {"reset_before": {"action": "Command", "count": 2}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +58,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, package_dir: Path) -> Iterat
         HostSpec("xp-remove", "xp-sp1-x86", {"installed": ["KB828753"]}),
         HostSpec("r2-remove", "2008r2-rtm-x64", {"installed": ["KB977381"]}),
         HostSpec("w2008-remove", "2008-sp2-x64", {"pending": ["KB977381"]}),
+        # test_an_install_lost_with_the_connection_is_settled_by_detection: one host per fault.
+        *(HostSpec(f"lost-{fault}", "2008-sp2-x86", {"shares": {SHARE: str(package_dir)}})
+          for fault in LOST_INSTALL_FAULTS),
     ]
     with running_fleet(hosts, state_dir=tmp_path_factory.mktemp("runner-fleet")) as running:
         yield running
@@ -134,6 +146,27 @@ def test_package_on_a_share(fleet: Fleet) -> None:
     assert (done.meaning, done.source) == ("restart_required", "unc")
     assert done.command == f"wusa.exe {SHARE}\\Windows6.0-KB977381-x86.msu /quiet /norestart"
     assert ep.counters()["by_action"]["Command"] == 1  # run from the share: no upload commands
+    assert installer.detect(client, os_facts, "KB977381").install_pending
+
+
+@pytest.mark.parametrize("fault", LOST_INSTALL_FAULTS)
+def test_an_install_lost_with_the_connection_is_settled_by_detection(fleet: Fleet, fault: str) -> None:
+    """The installer's Command breaks after sending (reset, or the service's operation timeout): the module
+    looks at the host before running the installer again, so the package is installed exactly once."""
+    ep = fleet.hosts[f"lost-{fault}"]
+    client, os_facts = connect(ep)
+    location = installer.PackageLocation("unc", SHARE).joined("Windows6.0-KB977381-x86.msu")
+    request = installer.InstallRequest("KB977381", location, "msu", installer.DEFAULT_ARGUMENTS["msu"],
+                                       installer.exit_codes())
+    ep.reset_counters()
+    ep.set_faults(**LOST_INSTALL_PLANS[fault])
+    done = installer.install(client, request, os_facts)
+    assert (done.meaning, done.changed, done.restart_required) == ("restart_required", True, True)
+    runs = ep.host().installer_runs
+    assert [r["installed"] for r in runs] == [True], runs  # once, whichever way the Command was lost
+    # reset_after: the host ran it and the reply was lost, detection shows the pending package, no second
+    # Command; reset_before / timeout: the host never started it, detection shows nothing, it runs again.
+    assert ep.counters()["by_action"]["Command"] == {"reset_after": 1, "reset_before_twice": 3}.get(fault, 2)
     assert installer.detect(client, os_facts, "KB977381").install_pending
 
 

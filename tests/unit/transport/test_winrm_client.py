@@ -94,6 +94,18 @@ def test_invalid_settings(bad: dict[str, Any]) -> None:
         winrm.WinRMSettings(**values)
 
 
+def test_messages_name_the_inventory_host_and_its_address() -> None:
+    """A fleet behind one address (NAT, a jump host, winsim) needs the inventory name in every message."""
+    port = free_port()
+    named = winrm.WinRMClient(winrm.WinRMSettings(host="127.0.0.1", port=port, name="c013", retries=0,
+                                                          username="u", password=PASSWORD))
+    assert named.host == "c013 (127.0.0.1)"
+    with pytest.raises(HostUnreachableError, match=r"^c013 \(127\.0\.0\.1\): cannot connect"):
+        wmi.last_boot_time(named)
+    assert winrm.WinRMClient(winrm.WinRMSettings(host="xp1", name="xp1")).host == "xp1"
+    assert winrm.WinRMClient(winrm.WinRMSettings(host="xp1")).host == "xp1"
+
+
 def test_ipv6_endpoint() -> None:
     assert winrm.WinRMSettings(host="::1", port=5985).endpoint == "http://[::1]:5985/wsman"
 

@@ -85,6 +85,16 @@ def test_kb828753_installs_with_pending_renames(tmp_path: Path, share_root: Path
     assert run_command(host, f"{XP_PACKAGE} /quiet /norestart").exit_code == ALREADY_INSTALLED
 
 
+def test_every_installer_run_is_recorded_in_the_machine_state(tmp_path: Path, share_root: Path) -> None:
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    assert run_command(host, f"{XP_PACKAGE} /quiet /norestart").exit_code == RESTART
+    assert run_command(host, f"{XP_PACKAGE} /quiet /norestart").exit_code == ALREADY_INSTALLED
+    runs = [{"hotfix_id": "KB828753", "installer": "update", "exit_code": RESTART, "installed": True},
+            {"hotfix_id": "KB828753", "installer": "update", "exit_code": ALREADY_INSTALLED, "installed": False}]
+    assert host.installer_runs == runs
+    assert Host.load(tmp_path / "xp-sp1-x86.json").installer_runs == runs  # persisted with the machine
+
+
 def test_kb828753_switches(tmp_path: Path, share_root: Path) -> None:
     host = make(tmp_path, share_root, "xp-sp1-x86")
     assert run_command(host, f"{XP_PACKAGE} /passive /norestart /n /o /f /log:C:\\kb.log").exit_code == RESTART

@@ -100,6 +100,42 @@ def test_http_500_quota_and_timeout_faults(setup: Any) -> None:
     assert ep.counters()["by_action"] == {"Get": 4}
 
 
+def test_probability_rules_fire_on_a_share_of_requests_and_replay_with_their_seed(setup: Any) -> None:
+    _, ep, client = setup
+    plan = {"quota_fault": {"action": "Get", "probability": 0.3, "seed": 7}}
+    outcomes = []
+    for _ in range(2):
+        ep.set_faults(**plan)
+        ep.reset_counters()
+        outcomes.append([send_get(client).status for _ in range(60)])
+    assert outcomes[0] == outcomes[1], "the same seed must fault the same requests"
+    faulted = outcomes[0].count(500)
+    assert 8 <= faulted <= 30  # 30% of 60, with room for the draw
+    assert ep.counters()["injected"] == {"quota_fault": faulted}
+    assert ep.run_control("get_faults")["quota_fault"] == {
+        "action": "Get", "count": None, "skip": 0, "probability": 0.3, "seed": 7}
+    ep.set_faults(quota_fault={"action": "Get", "probability": 1.0, "count": 2})
+    assert [send_get(client).status for _ in range(3)] == [500, 500, 200]  # count caps a probability rule
+
+
+def test_injected_faults_are_counted_by_the_kind_that_took_effect(setup: Any) -> None:
+    _, ep, client = setup
+    ep.set_faults(reset_before={"action": "Get", "count": 1}, quota_fault={"action": "Get", "count": 2},
+                  timeout_fault={"action": "Get", "skip": 3})
+    with pytest.raises(requests.ConnectionError):
+        send_get(client)  # reset_before and quota_fault both fire: the earlier stage wins
+    assert send_get(client).status == 500  # the quota rule's second firing
+    assert send_get(client).status == 200
+    assert b'Code="2150858793"' in send_get(client).content
+    assert ep.counters()["injected"] == {"reset_before": 1, "quota_fault": 1, "timeout_fault": 1}
+
+
+def test_a_probability_outside_zero_to_one_is_refused(setup: Any) -> None:
+    _, ep, _ = setup
+    with pytest.raises(ControlError, match="probability"):
+        ep.set_faults(reset_after={"probability": 1.5})
+
+
 def test_quota_fault_as_a_wmi_error(setup: Any) -> None:
     _, ep, client = setup
     ep.set_faults(quota_wmi_fault={"action": "Get", "count": 1})
@@ -156,6 +192,7 @@ def test_reboot_after_requests(setup: Any) -> None:
     with pytest.raises(requests.ConnectionError):
         send_get(client)
     assert ep.run_control("is_up") == {"up": False}
+    assert ep.counters()["injected"] == {"reboot": 1}
     deadline = time.monotonic() + 5
     while not ep.run_control("is_up")["up"]:
         assert time.monotonic() < deadline

@@ -8,6 +8,7 @@ clients must key on the numeric code, never on the text.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -246,11 +247,18 @@ class FaultRule:
     ``action`` is a counter name (``Invoke:SetDWORDValue``), its family (``Invoke``) or None for any request.
     "Reset the 2nd SetDWORDValue after applying it" is ``reset_after={"action": "Invoke:SetDWORDValue",
     "skip": 1}``.
+
+    With ``probability`` the rule fires on each matching request (after ``skip``) with that chance, drawn
+    from its own generator seeded with ``seed``, so a campaign replays the same faults on the same requests;
+    ``count`` then caps the number of firings and defaults to no cap (None).
     """
 
     action: str | None = None
-    count: int = 1
+    count: int | None = 1
     skip: int = 0
+    probability: float | None = None
+    seed: int = 0
+    _random: random.Random | None = field(default=None, repr=False, compare=False)
 
     def matches(self, action: str) -> bool:
         if self.action is None:
@@ -259,12 +267,18 @@ class FaultRule:
         return action.lower() == wanted or action.split(":", 1)[0].lower() == wanted
 
     def take(self, action: str) -> bool:
-        if self.count <= 0 or not self.matches(action):
+        if (self.count is not None and self.count <= 0) or not self.matches(action):
             return False
         if self.skip > 0:
             self.skip -= 1
             return False
-        self.count -= 1
+        if self.probability is not None:
+            if self._random is None:
+                self._random = random.Random(self.seed)  # fault injection, not cryptography
+            if self._random.random() >= self.probability:
+                return False
+        if self.count is not None:
+            self.count -= 1
         return True
 
     @classmethod
@@ -274,19 +288,28 @@ class FaultRule:
         if isinstance(value, int):
             return cls(count=value)
         if isinstance(value, Mapping):
-            unknown = set(value) - {"action", "count", "skip"}
+            unknown = set(value) - {"action", "count", "skip", "probability", "seed"}
             if unknown:
                 raise ValueError(f"unknown fault rule keys: {sorted(unknown)}")
             action = value.get("action")
+            probability = value.get("probability")
+            if probability is not None and not 0.0 <= float(probability) <= 1.0:
+                raise ValueError(f"a fault probability is between 0 and 1, not {probability!r}")
+            count = value.get("count", None if probability is not None else 1)
             return cls(
                 action=None if action is None else str(action),
-                count=int(value.get("count", 1)),
+                count=None if count is None else int(count),
                 skip=int(value.get("skip", 0)),
+                probability=None if probability is None else float(probability),
+                seed=int(value.get("seed", 0)),
             )
         raise ValueError(f"a fault rule is a count or a mapping, not {value!r}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"action": self.action, "count": self.count, "skip": self.skip}
+        out: dict[str, Any] = {"action": self.action, "count": self.count, "skip": self.skip}
+        if self.probability is not None:
+            out.update(probability=self.probability, seed=self.seed)
+        return out
 
 
 RULE_KINDS = ("reset_before", "reset_after", "http_500", "quota_fault", "quota_wmi_fault", "timeout_fault")

@@ -735,6 +735,9 @@ class Host:
         self.boot_time = dt.datetime.fromisoformat(state["boot_time"])
         self.boot_id: int = int(state.get("boot_id", 1))
         self.flags: dict[str, Any] = dict(state.get("flags", {}))
+        # Every run of a hotfix installer that got as far as judging the host ({hotfix_id, installer,
+        # exit_code, installed}): a fleet campaign proves from it that no package was installed twice.
+        self.installer_runs: list[dict[str, Any]] = [dict(r) for r in state.get("installer_runs", [])]
         self._reboot_at: float | None = state.get("reboot_at")
         self._down_until: float | None = state.get("down_until")
         self._powered_off: bool = bool(state.get("powered_off", False))
@@ -752,7 +755,8 @@ class Host:
             "features": self.features, "registry": self.registry.to_json(), "blob_dir": str(self.fs.blob_dir),
             "fs": self.fs.to_json(), "service_state": self.service_state, "shares": self.shares,
             "share_root": self.share_root, "boot_time": self.boot_time.isoformat(), "boot_id": self.boot_id,
-            "flags": self.flags, "reboot_at": self._reboot_at, "down_until": self._down_until,
+            "flags": self.flags, "installer_runs": self.installer_runs, "reboot_at": self._reboot_at,
+            "down_until": self._down_until,
             "powered_off": self._powered_off, "shutdown_started": self._shutdown_started,
         }
 

@@ -673,30 +673,38 @@ def _select_target(host: Host, package: Package) -> tuple[Target | None, int | N
 
 
 def _install(host: Host, package: Package, opts: _Options) -> InstallOutcome:
+    outcome, installed = _install_outcome(host, package, opts)
+    host.installer_runs.append({"hotfix_id": package.hotfix_id, "installer": package.installer,
+                                "exit_code": outcome.exit_code, "installed": installed})
+    host.save()
+    if outcome.reboot:
+        host.reboot(RESTART_DELAY_SECONDS)
+    return outcome
+
+
+def _install_outcome(host: Host, package: Package, opts: _Options) -> tuple[InstallOutcome, bool]:
+    """What the installer does to the host, and whether it installed anything (the restart is the caller's)."""
     target, code, reason = _select_target(host, package)
     if target is None:
         assert code is not None
-        return InstallOutcome(code, log=[reason])
+        return InstallOutcome(code, log=[reason]), False
     if _already_installed(host, package, target):
-        return InstallOutcome(EXIT_ALREADY_INSTALLED, log=["This update is already installed"])
+        return InstallOutcome(EXIT_ALREADY_INSTALLED, log=["This update is already installed"]), False
     todo = [f for f in target.files if _needs_update(host, f)]
     if package.installer == "msu":
         if not any(f.version for f in todo):
-            return InstallOutcome(EXIT_NOT_APPLICABLE, log=["newer files are already installed"])
+            return InstallOutcome(EXIT_NOT_APPLICABLE, log=["newer files are already installed"]), False
         pending = _install_cbs(host, package, target, todo)
     else:
         pending = _install_classic(host, package, todo, opts)
         _write_classic_record(host, package, pending)
-    host.save()
     restart_needed = pending or (package.installer == "hotfix" and package.restart)
     reboot = opts.forcerestart or (restart_needed and not opts.norestart)
-    if reboot:
-        host.reboot(RESTART_DELAY_SECONDS)
     if package.installer == "hotfix":
         code = EXIT_OK
     else:
         code = EXIT_RESTART if pending else EXIT_OK
-    return InstallOutcome(code, reboot=reboot, log=[f"installed {len(todo)} file(s)"])
+    return InstallOutcome(code, reboot=reboot, log=[f"installed {len(todo)} file(s)"]), True
 
 
 def _already_installed(host: Host, package: Package, target: Target) -> bool:

@@ -134,10 +134,16 @@ class Counters:
     requests: int = 0
     by_action: dict[str, int] = field(default_factory=dict)
     auth_requests: int = 0
+    # Injected faults that took effect, by kind (reset_before, quota_fault, ..., reboot): a campaign reports
+    # what it did to the fleet from the fleet's own record, not from what the client noticed.
+    injected: dict[str, int] = field(default_factory=dict)
 
     def count(self, name: str) -> None:
         self.requests += 1
         self.by_action[name] = self.by_action.get(name, 0) + 1
+
+    def count_injected(self, kind: str) -> None:
+        self.injected[kind] = self.injected.get(kind, 0) + 1
 
 
 @dataclass
@@ -372,6 +378,7 @@ class HostRuntime:
             "by_action": dict(self.counters.by_action),
             "auth_requests": self.counters.auth_requests,
             "shells_open": len(self.shells.shells),
+            "injected": dict(self.counters.injected),
         }
 
     # --- connections -------------------------------------------------------------------------------
@@ -417,6 +424,7 @@ class HostRuntime:
     async def _reboot_now(self, current: Connection) -> None:
         # The reply that triggered it is already on its way; every other connection dies with the host.
         log.info("%s: injected unexpected reboot", self.name)
+        self.counters.count_injected("reboot")
         await self.call(self.host.reboot, 0)
         self._forget_sessions()
         self._was_up = False
@@ -580,24 +588,27 @@ class HostRuntime:
         status, body = await self._operate(req, user)
         if "reset_after" in fired:
             log.info("%s: injected reset after %s", self.name, name)
+            self.counters.count_injected("reset_after")
             raise ResetConnection
         return status, body, reboot
 
     def _injected_fault(self, fired: set[str], name: str, relates_to: str | None) -> tuple[int, bytes] | None:
-        if "reset_before" in fired:
+        kind = next((k for k in faults.RULE_KINDS if k in fired and k != "reset_after"), None)
+        if kind is None:
+            return None
+        self.counters.count_injected(kind)
+        if kind == "reset_before":
             log.info("%s: injected reset before %s", self.name, name)
             raise ResetConnection
-        if "http_500" in fired:
+        if kind == "http_500":
             return 500, b""
-        if "quota_fault" in fired:
+        if kind == "quota_fault":
             fault = faults.quota_operations(self.limits.max_operations)
-            return 500, soap.fault_envelope(fault, relates_to, self.name)
-        if "quota_wmi_fault" in fired:
+        elif kind == "quota_wmi_fault":
             fault = faults.quota_operations_wmi_error(self.limits.max_operations)
-            return 500, soap.fault_envelope(fault, relates_to, self.name)
-        if "timeout_fault" in fired:
-            return 500, soap.fault_envelope(faults.operation_timed_out(), relates_to, self.name)
-        return None
+        else:
+            fault = faults.operation_timed_out()
+        return 500, soap.fault_envelope(fault, relates_to, self.name)
 
     async def _operate(self, req: Request, user: str) -> tuple[int, bytes]:
         try:

@@ -111,6 +111,9 @@ class WinRMSettings:
     # ``kbfix_allow_basic_over_http`` and ``kbfix_allow_unencrypted_http`` set them.
     allow_basic_over_http: bool = False
     allow_unencrypted_http: bool = False
+    # The inventory name, for messages: in a fleet behind one address (NAT, a jump host, a simulator) the
+    # address alone does not say which host failed.
+    name: str | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
@@ -463,7 +466,9 @@ class WinRMClient:
 
     @property
     def host(self) -> str:
-        return self.settings.host
+        """The host as messages name it: the inventory name and the address, or the address alone."""
+        name, address = self.settings.name, self.settings.host
+        return f"{name} ({address})" if name and name != address else address
 
     @property
     def endpoint(self) -> str:
@@ -540,8 +545,10 @@ class WinRMClient:
 
     # --- sending ---------------------------------------------------------------------------------
 
-    def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None) -> wsman.Reply:
-        """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``."""
+    def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None,
+             poll: bool = False) -> wsman.Reply:
+        """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``. ``poll``: the
+        operation timeout fault is the answer "nothing yet" (Receive), raised as such even when not idempotent."""
         if retry_timeouts is None:
             retry_timeouts = idempotent
         attempt = 0
@@ -559,7 +566,7 @@ class WinRMClient:
                 if isinstance(exc, _StaleSession):
                     # Every idle protocol shares the lost context's fate: authenticate afresh.
                     self._pool.clear()
-                error, retry = self._classify(exc, request, idempotent, retry_timeouts)
+                error, retry = self._classify(exc, request, idempotent, retry_timeouts, poll)
             if not retry or attempt >= self.settings.retries:
                 if isinstance(error, HostUnreachableError):
                     error.lost = self.answered
@@ -571,7 +578,7 @@ class WinRMClient:
             attempt += 1
 
     def _classify(self, exc: Exception, request: wsman.Request, idempotent: bool,
-                  retry_timeouts: bool) -> tuple[KbfixError, bool]:
+                  retry_timeouts: bool, poll: bool = False) -> tuple[KbfixError, bool]:
         """The error to raise if no retry is left, and whether this one may be retried."""
         if isinstance(exc, _StaleSession):
             return HostUnreachableError(f"{self.host}: {exc} (the host restarted or WinRM is restarting)"), True
@@ -588,6 +595,11 @@ class WinRMClient:
             return exc, True  # refused before anything was done
         if not isinstance(exc, OperationTimeoutError):  # the callers pass only the two kinds above
             raise AssertionError(f"unexpected {type(exc).__name__}")
+        if not retry_timeouts and not idempotent and not poll:
+            # The service gave up waiting, not necessarily acting: a write or a started command may still
+            # take effect, so the caller reads back before repeating it, as after a reset.
+            return AmbiguousWriteError(f"{self.host}: {request.name} timed out on the host ({exc}); the host "
+                                       "may or may not have applied it", request.name), False
         return exc, retry_timeouts
 
     def _backoff(self, attempt: int) -> float:

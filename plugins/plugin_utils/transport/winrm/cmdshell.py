@@ -35,7 +35,7 @@ from ..base import DEFAULT_COMMAND_TIMEOUT, LOG_OPERATIONS, LOG_STEPS, CommandRe
 from . import wmi, wsman
 from .client import WinRMClient, with_settings
 
-CMD_MAX_LINE = 8191  # cmd.exe's limit for one command line (XP and later)
+CMD_MAX_LINE = escape.CMD_MAX_LINE
 NOT_RECOGNIZED_EXIT = 9009  # cmd.exe /c <unknown program>
 DEFAULT_TIMEOUT = DEFAULT_COMMAND_TIMEOUT
 
@@ -108,9 +108,13 @@ class CmdShell:
                                          "seconds and was terminated", None, self._text(out), self._text(err))
             try:
                 # Receive long-polls for up to OperationTimeout; the timeout fault just means "no output yet".
-                # Never poll past our own deadline (at least 1 s: shorter waits only add requests).
+                # Never poll past our own deadline (at least 1 s: shorter waits only add requests). A Receive
+                # is not repeatable: the service hands each piece of output (and the exit code) out once, so
+                # one lost after sending is an ambiguous command (AmbiguousWriteError), settled by the caller
+                # (the campaign found a retried Receive reporting a decode that had worked as failed).
                 request = wsman.shell_receive_request(shell_id, command_id, max(1.0, remaining))
-                chunk = wsman.receive_chunk(self.client.send(request, idempotent=True, retry_timeouts=False))
+                chunk = wsman.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
+                                                             poll=True))
             except OperationTimeoutError:
                 continue
             out.append(chunk.stdout)
@@ -139,30 +143,47 @@ def _check(result: CommandResult, success_codes: Sequence[int] | None, host: str
 
 
 def run(client: WinRMClient, program: str, args: Sequence[str] = (), *, timeout: float = DEFAULT_TIMEOUT,
-        success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None) -> CommandResult:
+        success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None,
+        repeatable: bool = False) -> CommandResult:
     """Run ``program`` with ``args`` (each quoted for cmd.exe; see escape.cmd_quote for what is refused)."""
     return run_line(client, escape.cmd_line(program, list(args)), timeout=timeout,
-                    success_codes=success_codes, shell=shell)
+                    success_codes=success_codes, shell=shell, repeatable=repeatable)
 
 
 def run_line(client: WinRMClient, line: str, *, timeout: float = DEFAULT_TIMEOUT,
-             success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None) -> CommandResult:
-    """Run a cmd.exe line the caller built (quoting is the caller's: use escape.py)."""
-    if shell is not None:
-        return _check(shell.run(line, timeout=timeout), success_codes, client.host)
-    with CmdShell(client) as own:
-        return _check(own.run(line, timeout=timeout), success_codes, client.host)
+             success_codes: Sequence[int] | None = (0,), shell: CmdShell | None = None,
+             repeatable: bool = False) -> CommandResult:
+    """Run a cmd.exe line the caller built (quoting is the caller's: use escape.py).
+
+    ``repeatable``: running the line twice does no harm (``del``, ``reg add /f``, a decode that overwrites
+    its output), so when the Command was lost after sending (``AmbiguousWriteError``) it is run again in a
+    new shell, as often as the client retries a read. Otherwise the ambiguity goes to the caller, who must
+    look at the host before deciding (an installer, an append)."""
+    attempt = 0
+    while True:
+        try:
+            if shell is not None:
+                return _check(shell.run(line, timeout=timeout), success_codes, client.host)
+            with CmdShell(client) as own:
+                return _check(own.run(line, timeout=timeout), success_codes, client.host)
+        except AmbiguousWriteError as exc:
+            if not repeatable or attempt >= client.settings.retries:
+                raise
+            attempt += 1
+            if shell is not None:
+                shell.close()  # the shell may have gone with the connection; the next run opens a new one
+            client.log(LOG_STEPS, f"{client.host}: {exc}; running {line[:80]} again (it is repeatable)")
 
 
 def reg_add_none(client: WinRMClient, key: str, name: str) -> None:
     """Write a REG_NONE value with reg.exe (StdRegProv has no method for that type)."""
     args = ["add", key, "/ve"] if name == "" else ["add", key, "/v", name]
-    run(client, "reg", [*args, "/t", "REG_NONE", "/f"], timeout=120)
+    run(client, "reg", [*args, "/t", "REG_NONE", "/f"], timeout=120, repeatable=True)
 
 
 def delete_file(client: WinRMClient, path: str) -> None:
     """``del /f /q`` a file this collection put on the host; del exits 0 for a missing file too."""
-    run_line(client, f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
+    run_line(client, f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120, repeatable=True)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -214,17 +235,23 @@ def _append_lines(shell: CmdShell, lines: Sequence[str], target: str) -> int:
     for i, text in enumerate(lines):
         line = _echo_command(text, target, append=i > 0)
         expected = size + len(text) + 2  # echo ends each line with CRLF
-        try:
-            run_line(client, line, shell=shell, timeout=300)
-        except AmbiguousWriteError as exc:
-            shell.close()  # the shell may be gone with the connection; the next command opens a new one
-            found = _file_size(client, target)
-            client.log(LOG_STEPS, f"{client.host}: {exc}; {target} has {found} bytes ({size} before this line)")
-            if found == size or (found is None and i == 0):
+        attempt = 0
+        while True:
+            try:
                 run_line(client, line, shell=shell, timeout=300)
-            elif found != expected:
-                raise TransportError(f"{client.host}: upload to {target} interrupted; the file has {found} "
-                                     f"bytes where {size} or {expected} were expected") from None
+                break
+            except AmbiguousWriteError as exc:
+                if attempt >= client.settings.retries:
+                    raise
+                attempt += 1
+                shell.close()  # the shell may be gone with the connection; the next command opens a new one
+                found = _file_size(client, target)
+                client.log(LOG_STEPS, f"{client.host}: {exc}; {target} has {found} bytes ({size} before this line)")
+                if found == expected:
+                    break  # the line arrived before the connection broke
+                if found != size and not (found is None and i == 0):
+                    raise TransportError(f"{client.host}: upload to {target} interrupted; the file has {found} "
+                                         f"bytes where {size} or {expected} were expected") from None
         size = expected
     return size
 
@@ -241,7 +268,7 @@ def upload(client: WinRMClient, data: bytes, remote_path: str, *, line_length: i
     with CmdShell(client) as shell:
         _append_lines(shell, lines, b64_path)
         decoder = _decode(shell, b64_path, remote_path)
-        run_line(client, f"del /f /q {escape.cmd_path(b64_path)}", shell=shell, success_codes=None)
+        run_line(client, f"del /f /q {escape.cmd_path(b64_path)}", shell=shell, success_codes=None, repeatable=True)
     size = _file_size(client, remote_path)
     if size != len(data):
         raise TransportError(f"{client.host}: {remote_path} has {size} bytes after upload, expected {len(data)}")
@@ -250,8 +277,9 @@ def upload(client: WinRMClient, data: bytes, remote_path: str, *, line_length: i
 
 def _decode(shell: CmdShell, b64_path: str, remote_path: str) -> str:
     client = shell.client
+    # -f overwrites the output: running it twice does no harm.
     certutil = run_line(client, f"certutil -f -decode {escape.cmd_path(b64_path)} {escape.cmd_path(remote_path)}",
-                        shell=shell, success_codes=None)
+                        shell=shell, success_codes=None, repeatable=True)
     if certutil.exit_code == 0:
         return "certutil"
     if not _not_recognized(certutil):
@@ -262,10 +290,11 @@ def _decode(shell: CmdShell, b64_path: str, remote_path: str) -> str:
     script = remote_path + ".decode.vbs"
     _append_lines(shell, list(_VBS_DECODER), script)
     try:
+        # The script saves with adSaveCreateOverWrite: running it twice does no harm.
         run_line(client, f"cscript //nologo {escape.cmd_path(script)} {escape.cmd_path(b64_path)} "
-                         f"{escape.cmd_path(remote_path)}", shell=shell, timeout=600)
+                         f"{escape.cmd_path(remote_path)}", shell=shell, timeout=600, repeatable=True)
     finally:
-        run_line(client, f"del /f /q {escape.cmd_path(script)}", shell=shell, success_codes=None)
+        run_line(client, f"del /f /q {escape.cmd_path(script)}", shell=shell, success_codes=None, repeatable=True)
     return "vbscript"
 
 
@@ -297,6 +326,14 @@ def stage_package(client: WinRMClient, source: PackageSource, destination: str) 
 
 
 REBOOT_METHODS = ("shutdown", "wmi")
+# How long a restart request whose reply was lost gets to show a new boot before it is asked again; a
+# restart that is on its way takes the host down well within it (shutdown.exe /t 0 stops WinRM first).
+RESTART_GRACE = 60.0
+RESTART_ASK_ROUNDS = 3  # how often a restart request lost after sending is asked again
+# What shutdown.exe exits with when a restart is already on its way (Win32 ERROR_SHUTDOWN_IS_SCHEDULED and
+# ERROR_SHUTDOWN_IN_PROGRESS): asking again after a lost reply is then done, not failed.
+SHUTDOWN_ALREADY_SCHEDULED = 1190
+SHUTDOWN_IN_PROGRESS = 1115
 
 
 def shutdown_args(delay: int, message: str) -> list[str]:
@@ -318,21 +355,59 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message
            method: str = "shutdown", connect_timeout: float | None = None, before: datetime.datetime | None = None,
            poll_interval: float = 2.0, max_poll_interval: float = 15.0,
            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-           ) -> datetime.datetime:
+           grace: float = RESTART_GRACE) -> datetime.datetime:
     """Restart the host and wait until WinRM answers with a NEW LastBootUpTime. Returns it.
 
     ``delay`` and ``message`` are shutdown.exe's ``/t`` and ``/c`` (method ``shutdown`` only; Win32Shutdown
     restarts at once). ``timeout`` counts from the end of ``delay``, so a long delay does not eat it.
     ``connect_timeout`` bounds each TCP connect while waiting (capped at 5 s, see ``wait_for_new_boot``).
-    ``before`` is a boot time the caller has just read (saves a query)."""
+    ``before`` is a boot time the caller has just read (saves a query). ``grace``: how long a restart
+    request lost after sending gets to show a new boot before it is asked again."""
     if method not in REBOOT_METHODS:
         raise ValueError(f"unknown reboot method {method!r}")
     if before is None:
         before = boot_time(client)
     client.log(LOG_STEPS, f"{client.host}: rebooting (booted {before.isoformat()}) with {method}"
                           + (f" in {delay}s" if method == "shutdown" else ""))
+    started = _request_restart(client, method, delay, message)
+    client.close()
+    if method == "shutdown" and delay > 0:
+        sleep(delay)
+    waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
+    rounds = 0
+    while not started and rounds < RESTART_ASK_ROUNDS:
+        # The request was lost after sending: give a restart on its way ``grace`` seconds to show a new boot.
+        rounds += 1
+        try:
+            return wait_for_new_boot(waiter, before, timeout=min(timeout, grace), poll_interval=poll_interval,
+                                     max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+        except RebootTimeoutError:
+            pass
+        try:
+            still_up = boot_time(client) == before
+        except HostUnreachableError:
+            break  # going down after all: the wait below sees it come back
+        if not still_up:
+            break
+        # The host answers with the old boot time ``grace`` seconds on: the request never arrived. Asking
+        # again is safe: a restart that is on its way after all answers 1190 or 1115. The repeat can be lost
+        # too (the 200-host campaign saw it), so this goes a few rounds.
+        client.log(LOG_STEPS, f"{client.host}: no restart under way: asking again")
+        started = _request_restart(client, method, 0, message, again=True)
+        client.close()
+    return wait_for_new_boot(waiter, before, timeout=timeout, poll_interval=poll_interval,
+                             max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+
+
+def _request_restart(client: WinRMClient, method: str, delay: int, message: str, again: bool = False) -> bool:
+    """Ask for the restart. False when the request was lost after sending (reset, or the service's
+    operation timeout): the restart may or may not be under way, and the caller settles it by whether a
+    new boot shows up."""
     try:
-        _start_restart(client, method, delay, message)
+        _start_restart(client, method, delay, message, again)
+    except AmbiguousWriteError as exc:
+        client.log(LOG_STEPS, f"{client.host}: {exc}; watching for the restart before asking again")
+        return False
     except HostUnreachableError as exc:
         # The host going down under our feet is the expected way for this request to end (connection
         # refused or reset while it is down). Had the request never arrived, the wait below reports the
@@ -344,21 +419,17 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message
         if method != "shutdown":
             raise
         client.log(LOG_STEPS, f"{client.host}: the shell was gone as the reboot started ({exc})")
-    client.close()
-    if method == "shutdown" and delay > 0:
-        sleep(delay)
-    waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
-    return wait_for_new_boot(waiter, before, timeout=timeout, poll_interval=poll_interval,
-                             max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+    return True
 
 
-def _start_restart(client: WinRMClient, method: str, delay: int, message: str) -> None:
+def _start_restart(client: WinRMClient, method: str, delay: int, message: str, again: bool = False) -> None:
     if method == "wmi":
         rv = wmi.win32_shutdown(client, 6)  # 2 reboot + 4 force
         if rv != 0:
             raise RemoteCommandError(f"{client.host}: Win32Shutdown(6) returned {rv}", rv)
         return
-    run(client, "shutdown", shutdown_args(delay, message), timeout=120)
+    codes = (0, SHUTDOWN_ALREADY_SCHEDULED, SHUTDOWN_IN_PROGRESS) if again else (0,)
+    run(client, "shutdown", shutdown_args(delay, message), timeout=120, success_codes=codes)
 
 
 def wait_for_new_boot(client: WinRMClient, before: datetime.datetime, *, timeout: float,

@@ -109,7 +109,8 @@ class WinRMTransport:
         if not create and not wmi.key_exists(self.client, key):
             raise NotFoundError(f"{self.host}: registry key {key} does not exist and create_key is false")
         target = ["/ve"] if name == "" else ["/v", name]
-        cmdshell.run(self.client, "reg", ["add", key, *target, "/t", "REG_MULTI_SZ", "/d", "", "/f"], timeout=120)
+        cmdshell.run(self.client, "reg", ["add", key, *target, "/t", "REG_MULTI_SZ", "/d", "", "/f"], timeout=120,
+                     repeatable=True)
         after = wmi.read_value(self.client, key, name, "multistring")
         if after is None or after.type != "multistring" or after.data:
             raise WriteVerificationError(f"{self.host}: wrote an empty multistring to {key}\\{name} but read back "

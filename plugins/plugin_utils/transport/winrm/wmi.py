@@ -316,15 +316,21 @@ def _check_write(client: WinRMClient, method: str, what: str, rv: int) -> None:
 def _write_once(client: WinRMClient, write: Callable[[], int], is_done: Callable[[], bool],
                 method: str, what: str) -> None:
     """Run a write; if the connection broke after sending, read back first and repeat it only if the
-    host did not apply it."""
-    try:
-        rv = write()
-    except AmbiguousWriteError as exc:
-        client.log(LOG_STEPS, f"{client.host}: {exc}; reading {what} back before deciding")
-        if is_done():
-            client.log(LOG_STEPS, f"{client.host}: {what} was applied before the connection broke")
-            return
-        rv = write()
+    host did not apply it. The repeat can break the same way (on a network dropping one request in ten it
+    does), so this goes on for as many rounds as the client retries a read."""
+    attempt = 0
+    while True:
+        try:
+            rv = write()
+            break
+        except AmbiguousWriteError as exc:
+            if attempt >= client.settings.retries:
+                raise
+            attempt += 1
+            client.log(LOG_STEPS, f"{client.host}: {exc}; reading {what} back before deciding")
+            if is_done():
+                client.log(LOG_STEPS, f"{client.host}: {what} was applied before the connection broke")
+                return
     _check_write(client, method, what, rv)
 
 
