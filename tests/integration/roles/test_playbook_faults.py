@@ -18,11 +18,10 @@ AUDIT = PLAYBOOKS / "audit.yml"
 ENFORCE = "Check or enforce the articles"
 
 
-@pytest.mark.parametrize("after", [
-    9,   # during the gather of the first kb_article pass: reads only so far
-    12,  # after its last read, before its first write: the 400 of a session the restarted host forgot
-    14,  # among its writes: a write whose answer is lost is read back after the host is up again
-])
+# Request numbers of the host's life in this play (facts, then the first kb_article pass). They move when the
+# audit gets cheaper (issue 13 removed reads): with today's counts 9 and 10 fall in the kb_article pass's reads,
+# 12 and 14 among its writes (a write whose answer is lost is read back after the host is up again).
+@pytest.mark.parametrize("after", [9, 12, 14])
 def test_a_host_restarting_mid_task_is_waited_for_and_the_task_resumed(
         start_fleet: Any, package_dir: Path, tmp_path: Path, after: int) -> None:
     # Down longer than the client's own retries last (4 retries, at most 7.5 s of backoff), so only the
@@ -52,7 +51,7 @@ def test_a_host_that_does_not_come_back_is_reported_unreachable_with_the_reason(
     fleet, inventory = start_fleet([("vista", "vista-rtm-x64", {"reboot_seconds": 600})])
     group_vars(inventory, {**SITE_VARS, "kbfix_package_source": str(package_dir), "kbfix_reboot_timeout": 8})
     ep = fleet.hosts["vista"]
-    ep.set_faults(reboot_after_requests=12)
+    ep.set_faults(reboot_after_requests=10)
 
     run = run_playbook(REMEDIATE, inventory, tmp_path / "run")
 
