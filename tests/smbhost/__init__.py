@@ -61,8 +61,8 @@ class MprFile:
 
 # KB253729 (seed 001): the fixed Mpr.dll is 60,176 bytes dated 02/08/2000 19:27 (no version in the article;
 # 4.0.1381.33418 is inferred, the same as winsim's package). NT 4.0 TSE SP6's own: 59,664 bytes, 4.0.1381.33361.
-MPR_FIXED = MprFile("4.0.1381.33418", 60176, datetime.datetime(2000, 2, 8, 19, 27, tzinfo=datetime.timezone.utc))
-MPR_SP6 = MprFile("4.0.1381.33361", 59664, datetime.datetime(1999, 11, 23, 12, 0, tzinfo=datetime.timezone.utc))
+MPR_FIXED = MprFile("4.0.1381.33418", 60176, datetime.datetime(2000, 2, 8, 19, 27, tzinfo=datetime.UTC))
+MPR_SP6 = MprFile("4.0.1381.33361", 59664, datetime.datetime(1999, 11, 23, 12, 0, tzinfo=datetime.UTC))
 
 
 @dataclass

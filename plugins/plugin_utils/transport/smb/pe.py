@@ -90,7 +90,7 @@ def version_block(read_at: ReadAt) -> bytes | None:
         for i in range(sections):
             virtual_size, virtual_address, raw_size, raw_at = struct.unpack_from("<IIII", table, 40 * i + 8)
             if virtual_address <= rva < virtual_address + max(virtual_size, raw_size):
-                return raw_at + rva - virtual_address
+                return int(raw_at + rva - virtual_address)
         raise PeFormatError(f"RVA 0x{rva:x} lies in no section")
 
     base = file_offset(rsrc_rva)

@@ -25,7 +25,7 @@ from typing import Any
 
 from impacket import nmb, nt_errors, smb
 from impacket.dcerpc.v5 import rpcrt, transport
-from impacket.smbconnection import SMBConnection, SessionError
+from impacket.smbconnection import SessionError, SMBConnection
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     AccessDeniedError,
@@ -129,8 +129,8 @@ class Session:
     def _connect(self) -> SMBConnection:
         s = self.settings
         where = f"{s.host}:{s.port}"
-        self._log(LOG_STEPS, f"{s.host}: connecting over SMB to port {s.port} as {s.domain + chr(92) if s.domain else ''}"
-                             f"{s.username}")
+        account = f"{s.domain}\\{s.username}" if s.domain else s.username
+        self._log(LOG_STEPS, f"{s.host}: connecting over SMB to port {s.port} as {account}")
         try:
             # Port 139 opens a NetBIOS session to the called name first; 445 is plain TCP.
             conn = SMBConnection(s.netbios_name, s.host, sess_port=s.port, timeout=int(s.timeout),
@@ -179,12 +179,12 @@ class Session:
         for pipe in self._pipes.values():
             try:
                 pipe.disconnect()
-            except Exception as exc:  # noqa: BLE001 - closing a broken session must not hide the real error
+            except Exception as exc:
                 self._log(LOG_OPERATIONS, f"{self.host}: closing a pipe failed ({type(exc).__name__})")
         self._pipes.clear()
         try:
             self.conn.close()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._log(LOG_OPERATIONS, f"{self.host}: closing the session failed ({type(exc).__name__})")
 
     # --- shares and pipes --------------------------------------------------------------------------

@@ -26,6 +26,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from impacket import smb
@@ -39,7 +40,6 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     AuthenticationError,
     HostUnreachableError,
     KbfixError,
-    NotFoundError,
     RebootTimeoutError,
     RemoteCommandError,
     TransportError,
@@ -99,10 +99,10 @@ def share_path(path: str, what: str = "path") -> tuple[str, str]:
 
 
 def _utc(epoch: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc)
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC)
 
 
-_FILETIME_EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.timezone.utc)
+_FILETIME_EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC)
 
 
 def filetime(value: int) -> datetime.datetime:
@@ -204,7 +204,7 @@ class SMBTransport:
 
     def file_facts(self, paths: Sequence[str]) -> dict[str, FileFacts]:
         located = [(p, *share_path(p, f"files[{i}]")) for i, p in enumerate(paths)]  # bad paths: no request
-        return {path.casefold(): self._read(f"file {path}", lambda p=path, s=share, r=rest: self._file(p, s, r))
+        return {path.casefold(): self._read(f"file {path}", partial(self._file, path, share, rest))
                 for path, share, rest in located}
 
     def _file(self, path: str, share: str, rest: str) -> FileFacts:
@@ -345,7 +345,7 @@ class SMBTransport:
         if request.files:
             facts.files = self._attempt("file facts", lambda: self.file_facts(list(request.files))) or {}
         for key, name in request.registry_values:
-            found = self._attempt(f"{key}\\{name}", lambda k=key, n=name: (self.read_value(k, n),))
+            found = self._attempt(f"{key}\\{name}", partial(self._value_fact, key, name, None))
             if found is not None:
                 facts.registry[(registry_key_id(key), name.casefold())] = found[0]
         # NT 4.0's hotfix.exe records an installed hotfix as ...\CurrentVersion\Hotfix\<id>.
@@ -355,7 +355,7 @@ class SMBTransport:
             record_keys.setdefault(registry_key_id(f"{HOTFIX_ROOT}\\{hotfix}"), f"{HOTFIX_ROOT}\\{hotfix}")
         plan = wmi.pending_restart_plan(os, scope)
         for key in [*record_keys.values(), *plan.keys]:
-            exists = self._attempt(f"key {key}", lambda k=key: self.key_exists(k))
+            exists = self._attempt(f"key {key}", partial(self.key_exists, key))
             if exists is not None:
                 facts.registry_keys[registry_key_id(key)] = exists
         sources: dict[str, list[str]] = {}
@@ -367,12 +367,16 @@ class SMBTransport:
         facts.hotfix_sources = {k: tuple(v) for k, v in sources.items()}
         pending_values: dict[tuple[str, str], RegistryValue | None] = {}
         for key, name, type_ in plan.values:
-            found = self._attempt(f"{key}\\{name}", lambda k=key, n=name, t=type_: (self.read_value(k, n, t),))
+            found = self._attempt(f"{key}\\{name}", partial(self._value_fact, key, name, type_))
             if found is not None:
                 pending_values[(registry_key_id(key), name.casefold())] = found[0]
         facts.reboot_pending, facts.reboot_pending_sources = wmi.pending_restart_from(
             pending_values, facts.registry_keys)
         return facts
+
+    def _value_fact(self, key: str, name: str, type_: RegistryType | None) -> tuple[RegistryValue | None]:
+        # In a tuple so that "the value does not exist" (None inside) differs from "could not be read".
+        return (self.read_value(key, name, type_),)
 
     def _attempt(self, what: str, call: Callable[[], T]) -> T | None:
         try:
@@ -540,10 +544,13 @@ class SMBTransport:
 
     def _start_service(self, name: str, binary: str) -> bool:
         session, dce, manager = self._scm()
-        code, response = session.invoke("RCreateServiceW", name, lambda: scmr.hRCreateServiceW(
-            dce, manager, name + "\0", name + "\0", dwServiceType=scmr.SERVICE_WIN32_OWN_PROCESS,
-            dwStartType=scmr.SERVICE_DEMAND_START, dwErrorControl=scmr.SERVICE_ERROR_IGNORE,
-            lpBinaryPathName=binary + "\0"))
+        try:
+            code, response = session.invoke("RCreateServiceW", name, lambda: scmr.hRCreateServiceW(
+                dce, manager, name + "\0", name + "\0", dwServiceType=scmr.SERVICE_WIN32_OWN_PROCESS,
+                dwStartType=scmr.SERVICE_DEMAND_START, dwErrorControl=scmr.SERVICE_ERROR_IGNORE,
+                lpBinaryPathName=binary + "\0"))
+        except TransportError as exc:  # a fault: this SCM cannot create services at all (Samba's, for one)
+            raise TransportError(f"cannot create the service {name} to run the command: {exc}") from None
         if code != 0:
             raise TransportError(f"{self.host}: cannot create the service {name} (Win32 error {code})")
         service = response["lpServiceHandle"]
