@@ -617,13 +617,18 @@ def os_facts_from(host: str, current: Mapping[str, RegistryValue | None], option
                              "ServerNT or LanmanNT")
     suite_value = options.get("ProductSuite")
     suites = [s for s in suite_value.data if s] if suite_value and isinstance(suite_value.data, list) else []
-    processor = _text_of(environment.get("PROCESSOR_ARCHITECTURE")).casefold() or "x86"
+    processor = _text_of(environment.get("PROCESSOR_ARCHITECTURE")).casefold()
     if processor not in ARCHITECTURES:
-        raise TransportError(f"{host}: unsupported PROCESSOR_ARCHITECTURE {processor!r}")
+        # NT 4.0 also ran on ALPHA, MIPS and PPC, which no article covers.
+        raise TransportError(f"{host}: {ENVIRONMENT}\\PROCESSOR_ARCHITECTURE is {processor or 'missing'!r}, "
+                             "not x86, AMD64 or IA64")
+    system_root = _text_of(current.get("SystemRoot"))
+    if not system_root:
+        raise TransportError(f"{host}: {CURRENT_VERSION}\\SystemRoot is missing")
     csd = _text_of(current.get("CSDVersion"))
     kind = {1: "Workstation", 2: "Server", 3: "Server"}[PRODUCT_TYPES[product]]
     caption = " ".join(p for p in [f"Microsoft Windows NT {kind} {version}", ", ".join(suites),
                                    f"({csd})" if csd else ""] if p)
     return OsFacts(version=f"{version}.{build}", service_pack=service_pack(csd),
                    architecture=ARCHITECTURES[processor], product_type=PRODUCT_TYPES[product], caption=caption,
-                   system_root=_text_of(current.get("SystemRoot")) or "C:\\WINNT")
+                   system_root=system_root)
