@@ -19,9 +19,9 @@ SPEC = load_spec(Path(__file__).resolve().parents[3] / "roles" / "kb253729" / "f
 NT4_TSE = OsFacts(version="4.0.1381", service_pack=6, architecture="x86", product_type=3,
                   caption="Microsoft Windows NT Server 4.0 Terminal Server (Service Pack 6)", system_root="C:\\WINNT")
 SESSION_MANAGER = r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager"
-# Round trips of the gather once the session is up (os_facts has run): open + query size/date + 2 ranged
-# reads + close of Mpr.dll; the Hotfix\Q253729 key; PendingFileRenameOperations (key + value). Each RPC call
-# is an SMB write and read of the pipe.
+# Round trips of the gather once the session is up (os_facts has run): the C$ tree connect; open + query
+# size/date + 2 ranged reads + close of Mpr.dll; the Hotfix\Q253729 key (2); PendingFileRenameOperations (key
+# and value, 4). Each RPC call is an SMB write and read of the pipe.
 BUDGET = 12
 
 
