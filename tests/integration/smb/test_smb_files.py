@@ -66,3 +66,27 @@ def test_bad_path_fails_before_any_request(fixed_host, connect, path):
     with pytest.raises(ArgumentError, match=r"files\[0\]"):
         transport.file_facts([path])
     assert transport.request_count == 0
+
+
+def test_stage_package_from_bytes_and_from_a_file(fixed_host, connect, tmp_path):
+    transport = connect(fixed_host)
+    package = bytes(range(256)) * 300  # 76,800 bytes: several SMB writes
+    assert transport.stage_package(package, r"C:\WINNT\Temp\Q253729i.exe") == r"C:\WINNT\Temp\Q253729i.exe"
+    assert (fixed_host.system_root / "Temp" / "Q253729i.exe").read_bytes() == package
+    local = tmp_path / "other.exe"
+    local.write_bytes(b"MZ" + b"\0" * 100)
+    transport.stage_package(str(local), r"%SystemRoot%\Temp\other.exe")
+    assert (fixed_host.system_root / "Temp" / "other.exe").read_bytes() == local.read_bytes()
+    for name in ("Q253729i.exe", "other.exe"):
+        (fixed_host.system_root / "Temp" / name).unlink()
+
+
+def test_stage_package_errors(fixed_host, connect):
+    transport = connect(fixed_host)
+    with pytest.raises(ArgumentError, match="destination"):
+        transport.stage_package(b"x", "Temp\\x.exe")
+    assert transport.request_count == 0
+    with pytest.raises(NotFoundError, match="share"):
+        transport.stage_package(b"x", r"E:\x.exe")
+    with pytest.raises(NotFoundError, match="does not exist"):
+        transport.stage_package(b"x", r"C:\WINNT\nodir\x.exe")

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, NotFoundError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+    ArgumentError,
+    NotFoundError,
+    WriteVerificationError,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.model import RegistryValue
 
 TEST_KEY = r"HKLM\SOFTWARE\kbfix-test"
@@ -83,6 +87,16 @@ def test_create_makes_missing_keys_and_refuses_without_create(fixed_host, connec
     assert not transport.key_exists(TEST_KEY + r"\new")
     assert transport.set_value(key, "V", RegistryValue("dword", 1)).changed
     assert connect(fixed_host).read_value(key, "V") == RegistryValue("dword", 1)
+
+
+def test_write_the_host_drops_fails_verification_and_removes_created_keys(fixed_host, connect):
+    # Samba 4.17 accepts BaseRegSetValue for a value name of 256 characters or more but does not keep it
+    # (Windows allows 16,383): a real host answering "done" for a write it did not do.
+    transport = connect(fixed_host)
+    key = TEST_KEY + r"\dropped\deeper"
+    with pytest.raises(WriteVerificationError, match=r"read back \(absent\)"):
+        transport.set_value(key, "n" * 256, RegistryValue("dword", 1))
+    assert not connect(fixed_host).key_exists(TEST_KEY + r"\dropped")
 
 
 @pytest.mark.parametrize(("value", "message"), [

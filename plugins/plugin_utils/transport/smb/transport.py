@@ -78,6 +78,7 @@ ERROR_SERVICE_MARKED_FOR_DELETE = 1072
 _DRIVE = re.compile(r"^([A-Za-z]):\\(.*)$")
 _SYSTEMROOT = re.compile(r"^%systemroot%\\(.*)$", re.IGNORECASE)
 STATUS_FILE_IS_A_DIRECTORY = 0xC00000BA
+STATUS_SHARING_VIOLATION = 0xC0000043
 _FILE_WANTED = smb.FILE_SHARE_READ | smb.FILE_SHARE_WRITE | smb.FILE_SHARE_DELETE
 
 
@@ -303,6 +304,10 @@ class SMBTransport:
             raise
         after = self.read_value(path, name)
         if not wmi.same_value(value, after):
+            if created:
+                # The host took the write but keeps something else: the keys made for it go again, with
+                # whatever half-written data they hold.
+                self.registry.remove_keys(created)
             raise WriteVerificationError(f"{self.host}: wrote {what} = {show(value)} but read back {show(after)}")
         self.log(LOG_STEPS, f"{self.host}: set {what} to {show(value)} (was {show(before)})")
         return RegistryChange(True, before, after)
@@ -498,8 +503,8 @@ class SMBTransport:
             with session.labelled("SMB read file"):
                 session.conn.getFile(share, rest, buffer.write, shareAccessMode=_FILE_WANTED)
         except (SessionError, smb.SessionError) as exc:
-            if is_missing(exc) or session.error(exc, rest).__class__ is not TransportError:
-                return None  # absent, or still open by the batch (sharing violation)
+            if is_missing(exc) or status_of(exc) == STATUS_SHARING_VIOLATION:
+                return None  # not there yet, or still open for writing by the batch
             raise session.error(exc, f"reading {share}\\{rest}") from None
         except OSError as exc:
             raise session.error(exc, f"reading {share}\\{rest}") from None
@@ -518,7 +523,9 @@ class SMBTransport:
         service_created = False
         try:
             self._put("ADMIN$", base + ".cmd", body)
-            service_created = self._start_service(name, f"%COMSPEC% /C %SystemRoot%\\{base}.cmd")
+            service = self._create_service(name, f"%COMSPEC% /C %SystemRoot%\\{base}.cmd")
+            service_created = True  # from here on the service is deleted again, whatever happens
+            self._start_service(name, service)
             code = self._wait_for(base + ".res", timeout, line)
             output = self._fetch("ADMIN$", base + ".out") or ""
         finally:
@@ -542,7 +549,8 @@ class SMBTransport:
             raise TransportError(f"{self.host}: cannot open the service control manager (Win32 error {code})")
         return session, dce, response["lpScHandle"]
 
-    def _start_service(self, name: str, binary: str) -> bool:
+    def _create_service(self, name: str, binary: str) -> Any:
+        """Create the one-shot service; returns its handle."""
         session, dce, manager = self._scm()
         try:
             code, response = session.invoke("RCreateServiceW", name, lambda: scmr.hRCreateServiceW(
@@ -553,11 +561,13 @@ class SMBTransport:
             raise TransportError(f"cannot create the service {name} to run the command: {exc}") from None
         if code != 0:
             raise TransportError(f"{self.host}: cannot create the service {name} (Win32 error {code})")
-        service = response["lpServiceHandle"]
+        return response["lpServiceHandle"]
+
+    def _start_service(self, name: str, service: Any) -> None:
+        session, dce = self.session(), self.session().pipe("svcctl", scmr.MSRPC_UUID_SCMR)
         code, _ = session.invoke("RStartServiceW", name, lambda: scmr.hRStartServiceW(dce, service))
         if code not in (0, ERROR_SERVICE_REQUEST_TIMEOUT):
             raise TransportError(f"{self.host}: cannot start the service {name} (Win32 error {code})")
-        return True
 
     def _wait_for(self, result: str, timeout: float, line: str) -> int:
         deadline = self._clock() + timeout
