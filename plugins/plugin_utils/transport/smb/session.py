@@ -87,8 +87,8 @@ def connection_broken(exc: BaseException) -> bool:
 
 
 class Session:
-    """A logged-on SMB1 session. Not thread-safe: the transport uses one session from one thread at a time
-    (NT 4.0 hosts are few and slow, and serial requests keep the round-trip count exact)."""
+    """A logged-on SMB1 session. Not thread-safe (impacket's connection is not): the transport uses one session
+    from one thread at a time (NT 4.0 hosts are few and slow, and serial requests keep the count exact)."""
 
     def __init__(self, settings: SMBSettings, counts: Counter[str], log: LogFn = _no_log) -> None:
         self.settings = settings
@@ -106,8 +106,10 @@ class Session:
         send = server.sendSMB
 
         def counted(packet: Any) -> Any:
-            label = getattr(self._label, "name", None) or _COMMAND_NAMES.get(packet["Command"],
-                                                                          f"SMB 0x{packet['Command']:02x}")
+            label = getattr(self._label, "name", None)
+            if label is None:  # a plain SMB operation; those inside an RPC call are logged with the call
+                label = _COMMAND_NAMES.get(packet["Command"], f"SMB 0x{packet['Command']:02x}")
+                self._log(LOG_OPERATIONS, f"{self.host}: {label}")
             self._counts[label] += 1
             return send(packet)
 
