@@ -104,9 +104,9 @@ class SambaHost:
                               text=True, timeout=60).stdout
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((address, 0))
         return int(s.getsockname()[1])
 
 
@@ -151,7 +151,7 @@ def registry_file(fixed: bool) -> str:
     return "\r\n".join(lines)
 
 
-def _config(base: Path, port: int, shares: dict[str, Path]) -> str:
+def _config(base: Path, address: str, port: int, shares: dict[str, Path]) -> str:
     state = {name: base / name for name in ("private", "lock", "state", "cache", "pid", "ncalrpc", "log")}
     for path in state.values():
         path.mkdir(parents=True, exist_ok=True)
@@ -161,7 +161,7 @@ def _config(base: Path, port: int, shares: dict[str, Path]) -> str:
     lines = [
         "[global]",
         f"  netbios name = {NETBIOS_NAME}", "  workgroup = KBFIX", "  server role = standalone server",
-        f"  smb ports = {port}", "  interfaces = 127.0.0.1", "  bind interfaces only = yes",
+        f"  smb ports = {port}", f"  interfaces = {address}", "  bind interfaces only = yes",
         "  server min protocol = NT1", "  ntlm auth = yes", "  lanman auth = no",
         f"  passdb backend = tdbsam:{state['private'] / 'passdb.tdb'}",
         f"  private dir = {state['private']}", f"  lock directory = {state['lock']}",
@@ -191,23 +191,25 @@ def _lay_out(base: Path, mpr: MprFile) -> Path:
     return c_drive
 
 
-def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def _wait_listening(address: str, port: int, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+                    ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"smbd exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
+            with socket.create_connection((address, port), timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"smbd did not listen on 127.0.0.1:{port} within {timeout:g}s")
+    raise RuntimeError(f"smbd did not listen on {address}:{port} within {timeout:g}s")
 
 
 @contextmanager
-def running_samba(base: Path | None = None, *, fixed: bool = True, with_admin_share: bool = True
-                  ) -> Iterator[SambaHost]:
-    """A started smbd (stopped and its directory removed afterwards when ``base`` is None)."""
+def running_samba(base: Path | None = None, *, fixed: bool = True, with_admin_share: bool = True,
+                  address: str = "127.0.0.1", port: int | None = None) -> Iterator[SambaHost]:
+    """A started smbd (stopped and its directory removed afterwards when ``base`` is None). Port 139 makes
+    smbd expect a NetBIOS session request first, as NT 4.0 does."""
     if os.geteuid() != 0:
         raise RuntimeError("smbd must run as root (it switches to the connecting user's uid)")
     owned = base is None
@@ -218,10 +220,10 @@ def running_samba(base: Path | None = None, *, fixed: bool = True, with_admin_sh
     shares = {"C$": c_drive}
     if with_admin_share:
         shares["ADMIN$"] = c_drive / "WINNT"
-    port = free_port()
+    port = port or free_port(address)
     conf = base / "smb.conf"
-    conf.write_text(_config(base, port, shares))
-    host = SambaHost("127.0.0.1", port, base, conf, fixed, mpr)
+    conf.write_text(_config(base, address, port, shares))
+    host = SambaHost(address, port, base, conf, fixed, mpr)
     reg = base / "nt4.reg"
     reg.write_text(registry_file(fixed), encoding="utf-8")
     host.net_registry("import", str(reg))
@@ -233,7 +235,7 @@ def running_samba(base: Path | None = None, *, fixed: bool = True, with_admin_sh
         process = subprocess.Popen([SMBD, "-s", str(conf), "--foreground", "--no-process-group", "--debug-stdout"],
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        _wait_listening(port, process, log)
+        _wait_listening(address, port, process, log)
         yield host
     finally:
         process.terminate()

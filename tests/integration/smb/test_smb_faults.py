@@ -109,3 +109,22 @@ def test_shutdown_request_reaches_the_host(unfixed_host, connect):
     # time) wins, so the delay cannot be checked here (unit tests check the request's encoding).
     message, _, reboot, force = unfixed_host.shutdown_log.read_text().split("\n")[0].split(" ")
     assert (message, reboot, force) == ("kbfix_installing_Q253729", "-r", "-f")
+
+
+def test_netbios_session_service_on_port_139(tmp_path, connect):
+    """NT 4.0 listens on 139 only: the session starts with a NetBIOS session request to the called name.
+    Port 139 is fixed by the protocol, so a busy 139 on this machine fails the test with the reason."""
+    from smbhost import running_samba
+
+    probe = socket.socket()
+    try:
+        probe.bind(("127.0.0.1", 139))
+    except OSError as exc:
+        pytest.fail(f"127.0.0.1:139 is not free for the NetBIOS test: {exc}")
+    finally:
+        probe.close()
+    with running_samba(tmp_path / "nbt", fixed=False, address="127.0.0.1", port=139) as host:
+        transport = connect(host)
+        assert transport.settings.port == 139
+        assert transport.key_exists(r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Hotfix")
+        assert transport.requests_by_name()["NetBIOS session request"] == 1
