@@ -121,3 +121,11 @@ def test_bad_key_is_an_argument_error(fixed_host, connect):
     with pytest.raises(ArgumentError, match="hive"):
         transport.read_value(r"HKXX\SOFTWARE", "x")
     assert transport.request_count == 0
+
+
+@pytest.mark.parametrize("name", ["a\0b", "n" * 16384])
+def test_bad_value_name_is_an_argument_error(fixed_host, connect, name):
+    transport = connect(fixed_host)
+    with pytest.raises(ArgumentError) as caught:
+        transport.set_value(TEST_KEY, name, RegistryValue("dword", 1))
+    assert caught.value.field == "name" and transport.request_count == 0

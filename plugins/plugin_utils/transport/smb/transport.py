@@ -111,6 +111,19 @@ def filetime(value: int) -> datetime.datetime:
     return _FILETIME_EPOCH + datetime.timedelta(microseconds=value // 10)
 
 
+MAX_VALUE_NAME = 16383  # characters (Windows' registry element size limits)
+
+
+def _checked(key: str, *names: str) -> str:
+    """The parsed key as text; a bad key or value name is an ArgumentError before any request."""
+    path = str(wmi.parse_key(key))
+    for name in names:
+        if not isinstance(name, str) or "\0" in name or len(name) > MAX_VALUE_NAME:
+            raise ArgumentError("name", f"{str(name)[:80]!r} is not a registry value name (no NUL, at most "
+                                        f"{MAX_VALUE_NAME} characters)")
+    return path
+
+
 def service_pack(csd_version: str) -> int:
     """``Service Pack 6`` -> 6 (``Service Pack 6a`` too); no CSDVersion -> 0."""
     match = re.search(r"Service Pack (\d+)", csd_version or "", re.IGNORECASE)
@@ -118,7 +131,8 @@ def service_pack(csd_version: str) -> int:
 
 
 class SMBTransport:
-    """Talks to one NT 4.0 host over SMB. Create with settings; ``close()`` when done."""
+    """Talks to one NT 4.0 host over SMB. Create with settings; ``close()`` when done. Use it from one
+    thread at a time (its one SMB session is not thread-safe)."""
 
     kind = "smb"
 
@@ -261,11 +275,11 @@ class SMBTransport:
         """Type and data of ``key\\name`` (None: it or its key does not exist). One BaseRegQueryValue returns
         the real type with the data, so ``expected`` is only informative here."""
         del expected
-        wmi.parse_key(key)
+        _checked(key, name)
         return self._read(f"{key}\\{name}", lambda: self.registry.read_value(key, name))
 
     def read_values(self, key: str, names: Sequence[str]) -> dict[str, RegistryValue | None]:
-        wmi.parse_key(key)
+        _checked(key, *names)
         return self._read(f"values of {key}", lambda: {n: self.registry.read_value(key, n) for n in names})
 
     def key_exists(self, key: str) -> bool:
@@ -282,7 +296,7 @@ class SMBTransport:
         """Write ``value`` and read it back (``WriteVerificationError`` if the host keeps something else).
         The data is checked before any request, and a key created for the value is removed again when the
         value cannot be written, so a failed write leaves nothing behind."""
-        path = str(wmi.parse_key(key))
+        path = _checked(key, name)
         what = f"{path}\\{name}"
         type_code, raw = encode(value)
         before = self.read_value(path, name)
@@ -313,7 +327,7 @@ class SMBTransport:
         return RegistryChange(True, before, after)
 
     def delete_value(self, key: str, name: str) -> RegistryChange:
-        path = str(wmi.parse_key(key))
+        path = _checked(key, name)
         before = self.read_value(path, name)
         if before is None:
             return RegistryChange(False, None, None)
@@ -344,8 +358,8 @@ class SMBTransport:
         if restart_scope not in ("article", "full"):
             raise ArgumentError("restart_scope", f"must be article or full, not {restart_scope!r}")
         scope: wmi.RestartScope = "full" if restart_scope == "full" else "article"
-        for key, _ in request.registry_values:
-            wmi.parse_key(key)  # a bad key fails before any request
+        for key, name in request.registry_values:
+            _checked(key, name)  # a bad key or name fails before any request
         facts = HostFacts(os=os)
         if request.files:
             facts.files = self._attempt("file facts", lambda: self.file_facts(list(request.files))) or {}
