@@ -293,8 +293,9 @@ class RemoteRegistry:
         return True
 
     def shutdown(self, message: str, delay: int, *, reboot: bool = True) -> None:
-        """BaseInitiateSystemShutdown (opnum 24, the call NT 4.0's shutdown.exe from the Resource Kit makes):
-        force applications closed, restart after ``delay`` seconds, show ``message`` to logged-on users."""
+        """BaseInitiateSystemShutdown (opnum 24: what the InitiateSystemShutdown API, which the NT 4.0 Resource
+        Kit's shutdown.exe calls, sends to a remote machine): force applications closed, restart after
+        ``delay`` seconds, show ``message`` to logged-on users."""
         request = BaseInitiateSystemShutdown()
         request["ServerName"] = rrp.NULL
         if message:
@@ -309,7 +310,7 @@ class RemoteRegistry:
 
 
 class BaseInitiateSystemShutdown(NDRCALL):  # type: ignore[misc]
-    """MS-RRP 3.1.5.24; impacket 0.13 defines only the Ex variant's constants, not this call."""
+    """MS-RRP 3.1.5.24 (opnum 24); impacket 0.13's rrp module does not define it."""
 
     opnum = 24
     structure = (
