@@ -13,6 +13,7 @@ import pytest
 from smbhost import PASSWORD, free_port
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+    ArgumentError,
     AuthenticationError,
     HostUnreachableError,
     TransportError,
@@ -128,3 +129,16 @@ def test_netbios_session_service_on_port_139(tmp_path, connect):
         assert transport.settings.port == 139
         assert transport.key_exists(r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Hotfix")
         assert transport.requests_by_name()["NetBIOS session request"] == 1
+
+
+@pytest.mark.parametrize(("line", "kwargs", "field"), [
+    ("setup.exe\r\nformat c:", {}, "command"),
+    ('"unbalanced', {}, "command"),
+    ("setup.exe", {"success_codes": [0, -1]}, "success_codes[1]"),
+    ("setup.exe", {"timeout": 0}, "timeout"),
+])
+def test_run_command_bad_input_fails_before_any_request(fixed_host, connect, line, kwargs, field):
+    transport = connect(fixed_host)
+    with pytest.raises(ArgumentError) as caught:
+        transport.run_command(line, **{"timeout": 30, "success_codes": None, **kwargs})
+    assert caught.value.field == field and transport.request_count == 0
