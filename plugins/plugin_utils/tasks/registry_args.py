@@ -26,7 +26,7 @@ from ..article.model import REGISTRY_TYPES as REGISTRY_TYPES  # the module's typ
 from ..article.model import RegistryData, RegistryType, RegistryValue
 from ..errors import ArgumentError
 
-# Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (wmi.HIVES knows both).
+# Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (registry_path.HIVES knows both).
 HIVE_ALIASES: dict[str, str] = {
     "HKLM": "HKLM", "HKEY_LOCAL_MACHINE": "HKLM",
     "HKCU": "HKCU", "HKEY_CURRENT_USER": "HKCU",

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import engine
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts, RegistryValue
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import load_spec
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts, RegistryValue
-from ansible_collections.kbfix.windows.plugins.plugin_utils.spec import load_spec
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.transport import CURRENT_VERSION
 
 SPEC = load_spec(Path(__file__).resolve().parents[3] / "roles" / "kb253729" / "files" / "kb253729.yml")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     ArgumentError,
     NotFoundError,
     WriteVerificationError,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import RegistryValue
 
 TEST_KEY = r"HKLM\SOFTWARE\kbfix-test"
 HOTFIX = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Hotfix"

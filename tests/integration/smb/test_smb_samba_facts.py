@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from smbhost import SAMBA_SYNTHESISED
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import TransportError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.transport import (
     CURRENT_VERSION,
     ENVIRONMENT,

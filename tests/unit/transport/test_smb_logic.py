@@ -11,8 +11,8 @@ import struct
 import pytest
 from impacket.dcerpc.v5.dtypes import NULL
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts, RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, TransportError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import OsFacts, RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb import command, pe
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.registry import (
     BaseInitiateSystemShutdown,

@@ -21,6 +21,7 @@ from impacket.dcerpc.v5.ndr import NDRCALL
 # that defines the request: BaseInitiateSystemShutdown below needs DCERPCSessionError here.
 from impacket.dcerpc.v5.rrp import DCERPCSessionError  # noqa: F401
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryType, RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     AccessDeniedError,
     ArgumentError,
@@ -28,8 +29,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     NotFoundError,
     TransportError,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import RegistryType, RegistryValue
-from ansible_collections.kbfix.windows.plugins.plugin_utils.wmi import RegistryPath, parse_key
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.registry_path import RegistryPath, parse_key
 
 from .session import Session
 
@@ -114,7 +114,7 @@ def show(value: RegistryValue | None) -> str:
 
 
 class RemoteRegistry:
-    """winreg calls on one session. Keys are ``HKLM\\...`` strings (``wmi.parse_key`` syntax)."""
+    """winreg calls on one session. Keys are ``HKLM\\...`` strings (``registry_path.parse_key`` syntax)."""
 
     _HIVES = {"HKLM": rrp.OpenLocalMachine, "HKU": rrp.OpenUsers, "HKCR": rrp.OpenClassesRoot,
               "HKCU": rrp.OpenCurrentUser, "HKCC": rrp.OpenCurrentConfig}

@@ -17,6 +17,7 @@ session when the connection breaks; writes never are: a write whose connection b
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import io
 import os.path
@@ -33,8 +34,16 @@ from impacket import smb
 from impacket.dcerpc.v5 import scmr, srvs
 from impacket.smbconnection import SessionError
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils import wmi
-from ansible_collections.kbfix.windows.plugins.plugin_utils.cmdshell import CommandResult
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
+    Architecture,
+    FactRequest,
+    FileFacts,
+    HostFacts,
+    OsFacts,
+    RegistryType,
+    RegistryValue,
+    registry_key_id,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     ArgumentError,
     AuthenticationError,
@@ -45,22 +54,22 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     TransportError,
     WriteVerificationError,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.model import (
-    Architecture,
-    FactRequest,
-    FileFacts,
-    HostFacts,
-    OsFacts,
-    RegistryType,
-    RegistryValue,
-    registry_key_id,
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import (
+    CommandResult,
+    RegistryChange,
+    RestartScope,
+    same_value,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.wmi import RegistryChange
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.indicators import (
+    pending_restart_from,
+    pending_restart_plan,
+)
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.registry_path import parse_key
 
 from . import command, pe
 from .registry import RemoteRegistry, encode, show
 from .session import LOG_STEPS, LogFn, Session, _no_log, is_missing, redact, status_of
-from .settings import SMBSettings
+from .settings import SMBSettings, settings_from_vars
 
 T = TypeVar("T")
 
@@ -116,7 +125,7 @@ MAX_VALUE_NAME = 16383  # characters (Windows' registry element size limits)
 
 def _checked(key: str, *names: str) -> str:
     """The parsed key as text; a bad key or value name is an ArgumentError before any request."""
-    path = str(wmi.parse_key(key))
+    path = str(parse_key(key))
     for name in names:
         if not isinstance(name, str) or "\0" in name or len(name) > MAX_VALUE_NAME:
             raise ArgumentError("name", f"{str(name)[:80]!r} is not a registry value name (no NUL, at most "
@@ -283,11 +292,11 @@ class SMBTransport:
         return self._read(f"values of {key}", lambda: {n: self.registry.read_value(key, n) for n in names})
 
     def key_exists(self, key: str) -> bool:
-        wmi.parse_key(key)
+        parse_key(key)
         return self._read(f"key {key}", lambda: self.registry.open(key) is not None)
 
     def enum_keys(self, key: str) -> list[str] | None:
-        wmi.parse_key(key)
+        parse_key(key)
         return self._read(f"subkeys of {key}", lambda: self.registry.enum_keys(key))
 
     # --- registry writes ---------------------------------------------------------------------------
@@ -300,7 +309,7 @@ class SMBTransport:
         what = f"{path}\\{name}"
         type_code, raw = encode(value)
         before = self.read_value(path, name)
-        if wmi.same_value(value, before):
+        if same_value(value, before):
             return RegistryChange(False, before, before)
         created: list[str] = []
         try:
@@ -310,14 +319,14 @@ class SMBTransport:
         except HostUnreachableError:
             self.close()
             after = self.read_value(path, name)  # the write may or may not have arrived: look before repeating
-            if not wmi.same_value(value, after):
+            if not same_value(value, after):
                 self.registry.set(path, name, type_code, raw)
         except KbfixError:
             if created:
                 self.registry.remove_keys(created)
             raise
         after = self.read_value(path, name)
-        if not wmi.same_value(value, after):
+        if not same_value(value, after):
             if created:
                 # The host took the write but keeps something else: the keys made for it go again, with
                 # whatever half-written data they hold.
@@ -345,11 +354,11 @@ class SMBTransport:
 
     # --- facts for an article ----------------------------------------------------------------------
 
-    def pending_restart(self, os: OsFacts, scope: wmi.RestartScope = "full") -> tuple[bool, list[str]]:
-        plan = wmi.pending_restart_plan(os, scope)
+    def pending_restart(self, os: OsFacts, scope: RestartScope = "full") -> tuple[bool, list[str]]:
+        plan = pending_restart_plan(os, scope)
         values = {(registry_key_id(k), n.casefold()): self.read_value(k, n, t) for k, n, t in plan.values}
         keys = {registry_key_id(k): self.key_exists(k) for k in plan.keys}
-        pending, sources = wmi.pending_restart_from(values, keys)
+        pending, sources = pending_restart_from(values, keys)
         return pending, list(sources)
 
     def gather(self, os: OsFacts, request: FactRequest, *, restart_scope: str = "article") -> HostFacts:
@@ -357,7 +366,7 @@ class SMBTransport:
         answers unknown); an unreachable host or rejected credentials fail the whole gather."""
         if restart_scope not in ("article", "full"):
             raise ArgumentError("restart_scope", f"must be article or full, not {restart_scope!r}")
-        scope: wmi.RestartScope = "full" if restart_scope == "full" else "article"
+        scope: RestartScope = "full" if restart_scope == "full" else "article"
         for key, name in request.registry_values:
             _checked(key, name)  # a bad key or name fails before any request
         facts = HostFacts(os=os)
@@ -372,14 +381,14 @@ class SMBTransport:
         record_keys = {registry_key_id(k): k for k in request.registry_keys}
         for hotfix in sorted(wanted):
             record_keys.setdefault(registry_key_id(f"{HOTFIX_ROOT}\\{hotfix}"), f"{HOTFIX_ROOT}\\{hotfix}")
-        plan = wmi.pending_restart_plan(os, scope)
+        plan = pending_restart_plan(os, scope)
         for key in [*record_keys.values(), *plan.keys]:
             exists = self._attempt(f"key {key}", partial(self.key_exists, key))
             if exists is not None:
                 facts.registry_keys[registry_key_id(key)] = exists
         sources: dict[str, list[str]] = {}
         for key in record_keys.values():
-            leaf = wmi.parse_key(key).leaf.upper()
+            leaf = parse_key(key).leaf.upper()
             if leaf in wanted and facts.registry_keys.get(registry_key_id(key)):
                 sources.setdefault(leaf, []).append(SOURCE_REGISTRY)
         facts.hotfixes = frozenset(sources)
@@ -389,7 +398,7 @@ class SMBTransport:
             found = self._attempt(f"{key}\\{name}", partial(self._value_fact, key, name, type_))
             if found is not None:
                 pending_values[(registry_key_id(key), name.casefold())] = found[0]
-        facts.reboot_pending, facts.reboot_pending_sources = wmi.pending_restart_from(
+        facts.reboot_pending, facts.reboot_pending_sources = pending_restart_from(
             pending_values, facts.registry_keys)
         return facts
 
@@ -656,3 +665,13 @@ def os_facts_from(host: str, current: Mapping[str, RegistryValue | None], option
     return OsFacts(version=f"{version}.{build}", service_pack=service_pack(csd),
                    architecture=ARCHITECTURES[processor], product_type=PRODUCT_TYPES[product], caption=caption,
                    system_root=system_root)
+
+
+def open_for(task_vars: Mapping[str, Any], log: LogFn, **overrides: Any) -> SMBTransport:
+    """The transport ``transport.select`` opens for a host with ``kbfix_transport: smb``: settings from its
+    variables (checked before any packet, errors name the variable), not yet connected. ``overrides`` replace
+    settings fields (``timeout``, ``retries``) for one task."""
+    settings = settings_from_vars(task_vars)
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)
+    return SMBTransport(settings, log)
