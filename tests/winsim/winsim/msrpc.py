@@ -53,7 +53,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from impacket.dcerpc.v5 import rpcrt, rrp, scmr
+from impacket.dcerpc.v5 import lsad, rpcrt, rrp, scmr
 from impacket.dcerpc.v5.dtypes import BOOLEAN, DWORD, NULL
 from impacket.dcerpc.v5.ndr import NDRCALL
 from impacket.uuid import uuidtup_to_bin
@@ -80,6 +80,8 @@ ERROR_SERVICE_MARKED_FOR_DELETE = 1072
 ERROR_SERVICE_EXISTS = 1073
 ERROR_SHUTDOWN_IN_PROGRESS = 1115
 ERROR_NO_SHUTDOWN_IN_PROGRESS = 1116
+STATUS_INVALID_HANDLE = 0xC0000008
+STATUS_INVALID_PARAMETER = 0xC000000D
 
 REG_NONE, REG_SZ, REG_EXPAND_SZ, REG_BINARY, REG_DWORD, REG_MULTI_SZ, REG_QWORD = 0, 1, 2, 3, 4, 7, 11
 REG_OPTION_VOLATILE = 1
@@ -234,8 +236,13 @@ def _hkey(handle: bytes) -> rrp.RPC_HKEY:
     return key
 
 
+def _raw(value: Any) -> bytes:
+    """A context handle's 20 bytes, whether impacket holds it as bytes or as a structure."""
+    return bytes(value) if isinstance(value, (bytes, bytearray)) else bytes(value.getData())
+
+
 def _hkey_bytes(key: Any) -> bytes:
-    return bytes(key.getData())
+    return _raw(key)
 
 
 class WinReg(Interface):
@@ -502,7 +509,9 @@ class WinReg(Interface):
         response = rrp.BaseRegQueryInfoKeyResponse()
         key = self._key(request, assoc)
         node = self.host.registry.open(key["path"]) if key is not None else None
-        response["lpClassOut"] = ""
+        # Keys have no class here; the empty name still carries its NUL (Samba's NDR refuses a zero-length
+        # [string]).
+        response["lpClassOut"] = "\x00"
         if node is None:
             for name in ("lpcSubKeys", "lpcbMaxSubKeyLen", "lpcbMaxClassLen", "lpcValues", "lpcbMaxValueNameLen",
                          "lpcbMaxValueLen", "lpcbSecurityDescriptor"):
@@ -512,10 +521,12 @@ class WinReg(Interface):
         subkeys = list(node.subkeys.values())
         values = list(node.values.values())
         response["lpcSubKeys"] = len(subkeys)
-        response["lpcbMaxSubKeyLen"] = max((len(k.name) for k in subkeys), default=0)  # characters, no NUL
+        # On the wire these are bytes without the NUL (the kernel's KEY_FULL_INFORMATION); advapi32 turns them
+        # into the characters RegQueryInfoKeyW documents. Samba's client sizes its EnumKey buffer as this + 2.
+        response["lpcbMaxSubKeyLen"] = 2 * max((len(k.name) for k in subkeys), default=0)
         response["lpcbMaxClassLen"] = 0
         response["lpcValues"] = len(values)
-        response["lpcbMaxValueNameLen"] = max((len(v.name) for v in values), default=0)
+        response["lpcbMaxValueNameLen"] = 2 * max((len(v.name) for v in values), default=0)
         response["lpcbMaxValueLen"] = max((len(encode_value(v.type, v.data)) for v in values), default=0)
         response["lpcbSecurityDescriptor"] = 0x78  # a plain owner/group/DACL descriptor; winsim keeps no SDs
         low, high = _filetime(self.host.boot_time)
@@ -568,7 +579,7 @@ class SvcCtl(Interface):
 
     @staticmethod
     def _handle(value: Any) -> bytes:
-        return bytes(value.getData())
+        return _raw(value)
 
     @staticmethod
     def _wire(handle: bytes) -> scmr.SC_RPC_HANDLE:
@@ -730,6 +741,64 @@ class SvcCtl(Interface):
             if in_system32 and (stem == "cmd" or self.host.has_tool(stem)):
                 return True
         return False
+
+
+class _Unread(NDRCALL):
+    """A request whose arguments the answer does not depend on. LsarOpenPolicy's SystemName is a pointer to one
+    wchar_t in MS-LSAD (what Samba sends) but a string in impacket's ``lsad``, which cannot parse Samba's."""
+
+    structure = ()
+
+
+class Lsa(Interface):
+    """The little of ``\\pipe\\lsarpc`` (MS-LSAD) that clients ask before anything else: Samba's ``net rpc``
+    looks up the server's domain there. A workgroup NT 4.0 server: its primary domain is the workgroup (no
+    SID), its account domain the machine (the SID of its local accounts)."""
+
+    name = "lsarpc"
+    uuid = ("12345778-1234-ABCD-EF00-0123456789AB", "0.0")
+    calls = {
+        0: ("Close", lsad.LsarClose, "close"),
+        6: ("OpenPolicy", _Unread, "open_policy"),
+        7: ("QueryInformationPolicy", lsad.LsarQueryInformationPolicy, "query_policy"),
+        44: ("OpenPolicy2", _Unread, "open_policy"),
+    }
+
+    def open_policy(self, request: Any, assoc: Association) -> NDRCALL:
+        response = lsad.LsarOpenPolicy2Response()
+        response["PolicyHandle"] = assoc.new_handle(kind="policy")
+        response["ErrorCode"] = 0
+        return response
+
+    def close(self, request: Any, assoc: Association) -> NDRCALL:
+        response = lsad.LsarCloseResponse()
+        known = assoc.handles.pop(_raw(request["ObjectHandle"]), None)
+        response["ObjectHandle"] = b"\x00" * 20
+        response["ErrorCode"] = 0 if known is not None else STATUS_INVALID_HANDLE
+        return response
+
+    def query_policy(self, request: Any, assoc: Association) -> NDRCALL:
+        response = lsad.LsarQueryInformationPolicyResponse()
+        level = int(request["InformationClass"])
+        if _raw(request["PolicyHandle"]) not in assoc.handles:
+            response["PolicyInformation"] = NULL
+            response["ErrorCode"] = STATUS_INVALID_HANDLE
+            return response
+        info = response["PolicyInformation"]
+        info["tag"] = level
+        machine_sid = self.host.registry.user_sid.rsplit("-", 1)[0]
+        if level == 3:
+            info["PolicyPrimaryDomainInfo"]["Name"] = str(getattr(self.host, "domain", "WORKGROUP")).upper()
+            info["PolicyPrimaryDomainInfo"]["Sid"] = NULL
+        elif level == 5:
+            info["PolicyAccountDomainInfo"]["DomainName"] = self.host.name.upper()
+            info["PolicyAccountDomainInfo"]["DomainSid"].fromCanonical(machine_sid)
+        else:
+            response["PolicyInformation"] = NULL
+            response["ErrorCode"] = STATUS_INVALID_PARAMETER
+            return response
+        response["ErrorCode"] = 0
+        return response
 
 
 # --- the connection-oriented DCE/RPC server -----------------------------------------------------------

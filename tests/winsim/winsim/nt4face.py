@@ -68,6 +68,8 @@ from impacket.nt_errors import STATUS_ACCESS_DENIED, STATUS_LOGON_FAILURE, STATU
 from . import msrpc
 
 log = logging.getLogger("winsim.nt4face")
+# impacket logs every connection and share at INFO; winsim's own log lines say what matters.
+logging.getLogger("impacket.smbserver").setLevel(logging.WARNING)
 
 NETBIOS_MESSAGE, NETBIOS_REQUEST, NETBIOS_POSITIVE, NETBIOS_NEGATIVE = 0x00, 0x81, 0x82, 0x83
 NETBIOS_KEEPALIVE = 0x85
@@ -248,8 +250,8 @@ class Nt4Face:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._server = self._make_server()
-        self._pipes = [msrpc.PipeServer(msrpc.WinReg(self.host), self._before_rpc, self._after_rpc),
-                       msrpc.PipeServer(msrpc.SvcCtl(self.host), self._before_rpc, self._after_rpc)]
+        self._pipes = [msrpc.PipeServer(interface(self.host), self._before_rpc, self._after_rpc)
+                       for interface in (msrpc.WinReg, msrpc.SvcCtl, msrpc.Lsa)]
         # impacket joins the IPC$ path ("") with the name opened: "\\winreg" -> "winreg", "\\PIPE\\winreg" ->
         # "PIPE/winreg"; Windows matches pipe names case-insensitively.
         pipes = _PipeNames()
