@@ -169,6 +169,11 @@ def _text(value: Any) -> str:
     return str(value).rstrip("\x00")
 
 
+def _is_null(request: Any, field: str) -> bool:
+    """Did the caller pass a NULL pointer? (A parsed impacket pointer never compares equal to ``NULL``.)"""
+    return int(request.fields[field].fields.get("ReferentID", 0)) == 0
+
+
 def _max_length(request: Any, field: str) -> int:
     """The MaximumLength (bytes) of an RPC_UNICODE_STRING: the caller's buffer for a name it asks for.
     impacket hides it behind the string value."""
@@ -340,31 +345,28 @@ class WinReg(Interface):
 
     def create_key(self, request: Any, assoc: Association) -> NDRCALL:
         response = rrp.BaseRegCreateKeyResponse()
-        response["phkResult"] = _hkey(b"\x00" * 20)
-        response["lpdwDisposition"] = NULL
         parent = self._key(request, assoc)
-        if parent is None:
-            response["ErrorCode"] = ERROR_INVALID_HANDLE
-            return response
-        sub = _text(request["lpSubKey"])
-        path = self._join(parent["path"], sub)
-        registry = self.host.registry
-        existed = registry.open(path) is not None
-        if not existed and not parent["access"] & KEY_CREATE_SUB_KEY:
-            response["ErrorCode"] = ERROR_ACCESS_DENIED
-            return response
-        access = self._granted(path, int(request["samDesired"]))
-        if access is None or (not existed and registry.access(path) != "full"):
-            response["ErrorCode"] = ERROR_ACCESS_DENIED
-            return response
-        try:
-            registry.create(path, volatile=bool(int(request["dwOptions"]) & REG_OPTION_VOLATILE))
-        except (KeyError, ValueError):
-            response["ErrorCode"] = ERROR_INVALID_PARAMETER
-            return response
-        response["phkResult"] = _hkey(assoc.new_handle(path=path, access=access))
-        response["lpdwDisposition"] = 2 if existed else 1  # REG_OPENED_EXISTING_KEY / REG_CREATED_NEW_KEY
-        response["ErrorCode"] = ERROR_SUCCESS
+        code, handle, existed = ERROR_INVALID_HANDLE, b"\x00" * 20, False
+        if parent is not None:
+            path = self._join(parent["path"], _text(request["lpSubKey"]))
+            registry = self.host.registry
+            existed = registry.open(path) is not None
+            access = self._granted(path, int(request["samDesired"]))
+            if access is None or (not existed and (not parent["access"] & KEY_CREATE_SUB_KEY
+                                                   or registry.access(path) != "full")):
+                code = ERROR_ACCESS_DENIED
+            else:
+                try:
+                    registry.create(path, volatile=bool(int(request["dwOptions"]) & REG_OPTION_VOLATILE))
+                    handle, code = assoc.new_handle(path=path, access=access), ERROR_SUCCESS
+                except (KeyError, ValueError):
+                    code = ERROR_INVALID_PARAMETER
+        response["phkResult"] = _hkey(handle)
+        if code == ERROR_SUCCESS:
+            response["lpdwDisposition"] = 2 if existed else 1  # REG_OPENED_EXISTING_KEY / REG_CREATED_NEW_KEY
+        else:
+            response["lpdwDisposition"] = NULL
+        response["ErrorCode"] = code
         return response
 
     def delete_key(self, request: Any, assoc: Association) -> NDRCALL:
@@ -428,7 +430,7 @@ class WinReg(Interface):
         response["lpType"] = type_
         response["lpcbData"] = len(data)
         response["lpcbLen"] = len(data)
-        if request["lpData"] == NULL or request["lpcbData"] == NULL:
+        if _is_null(request, "lpData") or _is_null(request, "lpcbData"):
             response["lpData"] = NULL
             return ERROR_SUCCESS
         if int(request["lpcbData"]) < len(data):
@@ -494,9 +496,9 @@ class WinReg(Interface):
                                      else ERROR_MORE_DATA)
             return response
         response["lpNameOut"] = name + "\x00"
-        if request["lpClassIn"] != NULL:
+        if not _is_null(request, "lpClassIn"):
             response["lplpClassOut"] = "\x00"
-        if request["lpftLastWriteTime"] != NULL:
+        if not _is_null(request, "lpftLastWriteTime"):
             low, high = _filetime(self.host.boot_time)
             response["lpftLastWriteTime"]["dwLowDateTime"] = low
             response["lpftLastWriteTime"]["dwHighDateTime"] = high
@@ -827,7 +829,7 @@ class PipeServer:
     """The loopback endpoint one named pipe of one host is connected to.
 
     ``before_call(peer, name)`` runs before a request is applied (False: drop it, the face resets the client's
-    SMB connection); ``after_call(peer, name)`` after the reply went back into the pipe."""
+    SMB connection); ``after_call(peer, name)`` once it was applied, before its answer is written."""
 
     def __init__(self, interface: Interface, before_call: Callable[[tuple[str, int], str], bool],
                  after_call: Callable[[tuple[str, int], str], None]) -> None:
@@ -935,6 +937,8 @@ class PipeServer:
         except Exception:
             log.exception("%s: %s failed", self.interface.host.name, name)
             body, status = b"", NCA_S_PROTO_ERROR
+        # Before the answer goes back: the SMB side must know about a reset before the reply can reach it.
+        self.after_call(assoc.peer, name)
         if status is not None:
             sock.sendall(self._pdu(rpcrt.MSRPC_FAULT, request, struct.pack("<LL", status, 0), True, True))
         else:
@@ -943,7 +947,6 @@ class PipeServer:
             for index, chunk in enumerate(chunks):
                 sock.sendall(self._pdu(rpcrt.MSRPC_RESPONSE, request, chunk, index == 0, index == len(chunks) - 1,
                                        alloc_hint=len(body) - index * room))
-        self.after_call(assoc.peer, name)
         return True
 
     @staticmethod
