@@ -13,7 +13,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -50,7 +50,7 @@ def ep(fleet: Fleet) -> Iterator[Endpoint]:
 
 
 def run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)  # noqa: S603
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def smbclient(ep: Endpoint, share: str, commands: str, *, password: str | None = None,
@@ -70,14 +70,15 @@ def by_action(ep: Endpoint) -> dict[str, int]:
     return counts
 
 
-def wait_until(predicate: object, timeout: float = 20) -> None:
+def wait_until(predicate: Callable[[], bool], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
 
 
-def refused(port: int) -> bool:
+def refused(port: int | None) -> bool:
+    assert port is not None
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2):
             return False
@@ -152,7 +153,7 @@ def test_a_file_in_use_cannot_be_replaced(ep: Endpoint, tmp_path: Path) -> None:
     local.write_bytes(b"not a dll")
     result = smbclient(ep, "ADMIN$", f"put {local} system32\\mpr.dll")
     assert "NT_STATUS_SHARING_VIOLATION" in result.stdout + result.stderr
-    assert ep.host().fs.entry("C:\\WINNT\\system32\\mpr.dll").size == 59664  # type: ignore[union-attr]
+    assert ep.host().fs.entry("C:\\WINNT\\system32\\mpr.dll").size == 59664
 
 
 # --- logon ----------------------------------------------------------------------------------------------
@@ -206,8 +207,8 @@ def test_net_rpc_registry_writes_reach_the_machine(ep: Endpoint) -> None:
     assert net_rpc(ep, "registry", "setvalue", key, "Level", "dword", "7").returncode == 0
     assert net_rpc(ep, "registry", "setvalue", key, "Name", "sz", "Q253729").returncode == 0
     machine = ep.host()
-    assert machine.registry.get(key, "Level").data == 7  # type: ignore[union-attr]
-    assert machine.registry.get(key, "Name").data == "Q253729"  # type: ignore[union-attr]
+    assert machine.registry.get(key, "Level").data == 7
+    assert machine.registry.get(key, "Name").data == "Q253729"
     assert net_rpc(ep, "registry", "deletevalue", key, "Name").returncode == 0
     assert ep.host().registry.get(key, "Name") is None
     missing = net_rpc(ep, "registry", "getvalue", key, "Name")
@@ -227,10 +228,12 @@ def test_every_value_type_round_trips_through_impacket_rrp(ep: Endpoint) -> None
     dce.bind(rrp.MSRPC_UUID_RRP)
     hklm = rrp.hOpenLocalMachine(dce)["phKey"]
     key = rrp.hBaseRegCreateKey(dce, hklm, "SOFTWARE\\WinsimTypes")["phkResult"]
-    values = [("Sz", rrp.REG_SZ, "text\x00", "text"), ("Expand", rrp.REG_EXPAND_SZ, "%SystemRoot%\x00", "%SystemRoot%"),
-              ("Multi", rrp.REG_MULTI_SZ, "a\x00b\x00\x00", ["a", "b"]), ("Dword", rrp.REG_DWORD, 0x12345678, 0x12345678),
-              ("Qword", rrp.REG_QWORD, 2**40 + 1, 2**40 + 1), ("Binary", rrp.REG_BINARY, b"\x00\x01\xff", b"\x00\x01\xff"),
-              ("None", rrp.REG_NONE, b"", b"")]
+    values: list[tuple[str, int, object, object]] = [
+        ("Sz", rrp.REG_SZ, "text\x00", "text"), ("Expand", rrp.REG_EXPAND_SZ, "%SystemRoot%\x00", "%SystemRoot%"),
+        ("Multi", rrp.REG_MULTI_SZ, "a\x00b\x00\x00", ["a", "b"]), ("Dword", rrp.REG_DWORD, 0x12345678, 0x12345678),
+        ("Qword", rrp.REG_QWORD, 2**40 + 1, 2**40 + 1), ("Binary", rrp.REG_BINARY, b"\x00\x01\xff", b"\x00\x01\xff"),
+        ("None", rrp.REG_NONE, b"", b""),
+    ]
     for name, type_, data, _ in values:
         rrp.hBaseRegSetValue(dce, key, name, type_, data)
     assert rrp.hBaseRegQueryValue(dce, key, "Multi")[1] == "a\x00b\x00\x00"
@@ -261,7 +264,7 @@ def test_reset_after_a_registry_write_keeps_the_write(ep: Endpoint) -> None:
     ep.set_faults(reset_after={"action": "RPC:winreg.SetValue"})
     result = net_rpc(ep, "registry", "setvalue", key, "Applied", "dword", "1")
     assert "NT_STATUS_CONNECTION_DISCONNECTED" in result.stderr  # net still exits 0 after a failed setvalue
-    assert ep.host().registry.get(key, "Applied").data == 1  # type: ignore[union-attr]
+    assert ep.host().registry.get(key, "Applied").data == 1
     ep.set_faults(reset_before={"action": "RPC:winreg.SetValue"})
     assert "registry_setvalue failed" in net_rpc(ep, "registry", "setvalue", key, "NotApplied", "dword", "1").stderr
     assert ep.host().registry.get(key, "NotApplied") is None
@@ -322,9 +325,9 @@ def test_kb253729_through_admin_share_service_and_remote_restart(ep: Endpoint, t
 
     restart = net_rpc(ep, "shutdown", "-r", "-t", "1", "-C", "KB253729")
     assert restart.returncode == 0, restart.stdout + restart.stderr
-    wait_until(lambda: refused(ep.smb_port))  # type: ignore[arg-type]
-    assert refused(ep.smb_netbios_port)  # type: ignore[arg-type]
-    wait_until(lambda: not refused(ep.smb_port))  # type: ignore[arg-type]
+    wait_until(lambda: refused(ep.smb_port))
+    assert refused(ep.smb_netbios_port)
+    wait_until(lambda: not refused(ep.smb_port))
     machine = ep.host()
     assert machine.boot_id == boot_id + 1
     assert machine.registry.get(SESSION_MANAGER, "PendingFileRenameOperations") is None
@@ -339,9 +342,9 @@ def test_kb253729_through_admin_share_service_and_remote_restart(ep: Endpoint, t
 
 def test_port_closed_fault_refuses_connections(ep: Endpoint) -> None:
     ep.set_faults(port_closed=True)
-    wait_until(lambda: refused(ep.smb_port))  # type: ignore[arg-type]
+    wait_until(lambda: refused(ep.smb_port))
     ep.set_faults()
-    wait_until(lambda: not refused(ep.smb_port))  # type: ignore[arg-type]
+    wait_until(lambda: not refused(ep.smb_port))
     assert smbclient(ep, "IPC$", "exit").returncode == 0
 
 

@@ -95,7 +95,7 @@ SERVICE_STOPPED, SERVICE_RUNNING = 1, 4
 
 
 # MS-RRP 3.1.5.23/3.1.5.24/3.1.5.26: impacket's rrp module has no shutdown calls.
-class BaseInitiateSystemShutdown(NDRCALL):
+class BaseInitiateSystemShutdown(NDRCALL):  # type: ignore[misc]  # impacket is untyped
     opnum = 24
     structure = (
         ("ServerName", rrp.PREGISTRY_SERVER_NAME),
@@ -106,17 +106,17 @@ class BaseInitiateSystemShutdown(NDRCALL):
     )
 
 
-class BaseAbortSystemShutdown(NDRCALL):
+class BaseAbortSystemShutdown(NDRCALL):  # type: ignore[misc]  # impacket is untyped
     opnum = 25
     structure = (("ServerName", rrp.PREGISTRY_SERVER_NAME),)
 
 
-class BaseInitiateSystemShutdownEx(NDRCALL):
+class BaseInitiateSystemShutdownEx(NDRCALL):  # type: ignore[misc]  # impacket is untyped
     opnum = 30
     structure = (*BaseInitiateSystemShutdown.structure, ("dwReason", DWORD))
 
 
-class ShutdownResponse(NDRCALL):
+class ShutdownResponse(NDRCALL):  # type: ignore[misc]  # impacket is untyped
     structure = (("ErrorCode", DWORD),)
 
 
@@ -714,7 +714,7 @@ class SvcCtl(Interface):
             response["ErrorCode"] = ERROR_FILE_NOT_FOUND
             return response
         process = self.host.start_process(command, [], self.host.system32)
-        out, err, code = process.read()
+        _, err, code = process.read()
         if code is None:
             process.terminate()
         log.info("%s: service %s ran %r: exit %s, stderr %r", self.host.name, name, command, code,
@@ -745,7 +745,7 @@ class SvcCtl(Interface):
         return False
 
 
-class _Unread(NDRCALL):
+class _Unread(NDRCALL):  # type: ignore[misc]  # impacket is untyped
     """A request whose arguments the answer does not depend on. LsarOpenPolicy's SystemName is a pointer to one
     wchar_t in MS-LSAD (what Samba sends) but a string in impacket's ``lsad``, which cannot parse Samba's."""
 

@@ -63,7 +63,7 @@ from pathlib import Path
 from typing import Any
 
 from impacket import ntlm, smb, smbserver
-from impacket.nt_errors import STATUS_ACCESS_DENIED, STATUS_LOGON_FAILURE, STATUS_SHARING_VIOLATION, STATUS_SUCCESS
+from impacket.nt_errors import STATUS_LOGON_FAILURE, STATUS_SHARING_VIOLATION, STATUS_SUCCESS
 
 from . import msrpc
 
@@ -159,10 +159,10 @@ class _Shares(configparser.ConfigParser):
     def has_section(self, section: str) -> bool:
         return super().has_section(self._canon(section))
 
-    def items(self, section: Any = configparser._UNSET, raw: bool = False, vars: Any = None) -> Any:  # type: ignore[override]  # noqa: A002
-        if section is configparser._UNSET:
-            return super().items()
-        return super().items(self._canon(section), raw=raw, vars=vars)
+    def items(self, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            args = (self._canon(args[0]), *args[1:])
+        return super().items(*args, **kwargs)
 
 
 class _PipeNames(dict[str, tuple[str, int]]):
@@ -258,7 +258,7 @@ class Nt4Face:
         for pipe in self._pipes:
             pipes[pipe.interface.name] = pipe.address
             pipes[f"PIPE/{pipe.interface.name}"] = pipe.address
-        self._server._SMBSERVER__registeredNamedPipes = pipes  # type: ignore[attr-defined]
+        self._server._SMBSERVER__registeredNamedPipes = pipes
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class Nt4Face:
         server = smbserver.SMBSERVER(("127.0.0.1", 0), config_parser=config)
         server.socket.close()
         server.processConfigFile()
-        commands: dict[int, Callable[..., Any]] = server._SMBSERVER__smbCommands  # type: ignore[attr-defined]
+        commands: dict[int, Callable[..., Any]] = server._SMBSERVER__smbCommands
         for code, handler in list(commands.items()):
             if code == smb.SMB.SMB_COM_NEGOTIATE:
                 server.hookSmbCommand(code, self._wrap(code, self._negotiate(handler)))
@@ -476,7 +476,8 @@ class Nt4Face:
             counters.count(name)
             if auth:
                 counters.auth_requests += 1
-            return self.runtime.faults.fire(name)
+            fired: set[str] = self.runtime.faults.fire(name)
+            return fired
 
     def _wrap(self, code: int, handler: Callable[..., Any]) -> Callable[..., Any]:
         def wrapped(conn_id: str, server: Any, command: Any, packet: Any, *extra: Any) -> Any:
