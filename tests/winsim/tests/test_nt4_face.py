@@ -393,3 +393,31 @@ def test_inventory_describes_the_smb_host(fleet: Fleet, tmp_path: Path) -> None:
         "winsim_profile": "nt4-tse-sp6-x86",
     }
     assert ep.transport == "smb"
+
+
+def test_reboot_after_requests_takes_the_host_down(ep: Endpoint) -> None:
+    boot_id = ep.host().boot_id
+    ep.set_faults(reboot_after_requests=1)
+    smbclient(ep, "IPC$", "exit")  # its first request (Negotiate) is answered, then the host restarts
+    wait_until(lambda: refused(ep.smb_port))
+    assert not ep.run_control("is_up")["up"]
+    wait_until(lambda: not refused(ep.smb_port))
+    assert ep.host().boot_id == boot_id + 1
+    assert smbclient(ep, "IPC$", "exit").returncode == 0
+
+
+def test_restart_keeps_ports_and_files(tmp_path: Path) -> None:
+    state = tmp_path / "fleet"
+    local = tmp_path / "note.txt"
+    local.write_bytes(b"kept across restarts\r\n")
+    with running_fleet([HostSpec("nt4", "nt4-tse-sp6-x86")], state_dir=state) as first:
+        ep = first.hosts["nt4"]
+        ports = (ep.smb_port, ep.smb_netbios_port)
+        assert smbclient(ep, "C$", f"put {local} note.txt").returncode == 0
+    with running_fleet(None, state_dir=state) as second:
+        ep = second.hosts["nt4"]
+        assert (ep.smb_port, ep.smb_netbios_port) == ports
+        fetched = tmp_path / "fetched.txt"
+        assert smbclient(ep, "C$", f"get NOTE.TXT {fetched}").returncode == 0
+        assert fetched.read_bytes() == b"kept across restarts\r\n"
+        assert ep.host().fs.read("C:\\note.txt") == b"kept across restarts\r\n"

@@ -246,10 +246,6 @@ def _raw(value: Any) -> bytes:
     return bytes(value) if isinstance(value, (bytes, bytearray)) else bytes(value.getData())
 
 
-def _hkey_bytes(key: Any) -> bytes:
-    return _raw(key)
-
-
 class WinReg(Interface):
     name = "winreg"
     uuid = ("338CD001-2244-31F1-AAAA-900038001003", "1.0")
@@ -310,7 +306,7 @@ class WinReg(Interface):
         return desired
 
     def _key(self, request: Any, assoc: Association, field: str = "hKey") -> dict[str, Any] | None:
-        return assoc.handles.get(_hkey_bytes(request[field]))
+        return assoc.handles.get(_raw(request[field]))
 
     @staticmethod
     def _join(base: str, sub: str) -> str:
@@ -319,7 +315,7 @@ class WinReg(Interface):
 
     def close_key(self, request: Any, assoc: Association) -> NDRCALL:
         response = rrp.BaseRegCloseKeyResponse()
-        handle = _hkey_bytes(request["hKey"])
+        handle = _raw(request["hKey"])
         response["hKey"] = _hkey(b"\x00" * 20)
         response["ErrorCode"] = ERROR_SUCCESS if assoc.handles.pop(handle, None) is not None else ERROR_INVALID_HANDLE
         return response
@@ -580,17 +576,13 @@ class SvcCtl(Interface):
     }
 
     @staticmethod
-    def _handle(value: Any) -> bytes:
-        return _raw(value)
-
-    @staticmethod
     def _wire(handle: bytes) -> scmr.SC_RPC_HANDLE:
         out = scmr.SC_RPC_HANDLE()
         out["Data"] = handle
         return out
 
     def _service(self, request: Any, assoc: Association, field: str = "hService") -> dict[str, Any] | None:
-        info = assoc.handles.get(self._handle(request[field]))
+        info = assoc.handles.get(_raw(request[field]))
         return info if info is not None and info.get("kind") == "service" else None
 
     def _key_path(self, name: str) -> str:
@@ -604,7 +596,7 @@ class SvcCtl(Interface):
 
     def close_handle(self, request: Any, assoc: Association) -> NDRCALL:
         response = scmr.RCloseServiceHandleResponse()
-        known = assoc.handles.pop(self._handle(request["hSCObject"]), None)
+        known = assoc.handles.pop(_raw(request["hSCObject"]), None)
         response["hSCObject"] = self._wire(b"\x00" * 20)
         response["ErrorCode"] = ERROR_SUCCESS if known is not None else ERROR_INVALID_HANDLE
         return response
@@ -613,7 +605,7 @@ class SvcCtl(Interface):
         response = scmr.RCreateServiceWResponse()
         response["lpdwTagId"] = NULL
         response["lpServiceHandle"] = self._wire(b"\x00" * 20)
-        manager = assoc.handles.get(self._handle(request["hSCManager"]))
+        manager = assoc.handles.get(_raw(request["hSCManager"]))
         name = _text(request["lpServiceName"])
         if manager is None or manager.get("kind") != "manager":
             response["ErrorCode"] = ERROR_INVALID_HANDLE
@@ -642,7 +634,7 @@ class SvcCtl(Interface):
     def open_service(self, request: Any, assoc: Association) -> NDRCALL:
         response = scmr.ROpenServiceWResponse()
         response["lpServiceHandle"] = self._wire(b"\x00" * 20)
-        manager = assoc.handles.get(self._handle(request["hSCManager"]))
+        manager = assoc.handles.get(_raw(request["hSCManager"]))
         name = _text(request["lpServiceName"])
         key = self.host.registry.open(self._key_path(name)) if name else None
         if manager is None or manager.get("kind") != "manager":
