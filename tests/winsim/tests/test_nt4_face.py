@@ -298,6 +298,11 @@ def test_service_runs_a_batch_file(ep: Endpoint, tmp_path: Path) -> None:
     assert started.returncode != 0
     assert "WERR_SERVICE_REQUEST_TIMEOUT" in started.stdout + started.stderr
     assert ep.host().fs.read("C:\\WINNT\\Temp\\run.out") == b"rc=2\r\n"
+    # The client reads the result file back over ADMIN$ and deletes it, with the batch file.
+    fetched = tmp_path / "run.out"
+    assert smbclient(ep, "ADMIN$", f"get Temp\\run.out {fetched}; del Temp\\run.out; del Temp\\run.bat").returncode == 0
+    assert fetched.read_bytes() == b"rc=2\r\n"
+    assert ep.host().fs.entry("C:\\WINNT\\Temp\\run.out") is None
     deleted = net_rpc(ep, "service", "delete", "WinsimRun")
     assert deleted.returncode == 0, deleted.stdout + deleted.stderr
     assert ep.host().registry.open("HKLM\\SYSTEM\\CurrentControlSet\\Services\\WinsimRun") is None
