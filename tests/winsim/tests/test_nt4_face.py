@@ -12,6 +12,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,6 +32,13 @@ NT1 = ["--option=client min protocol=NT1", "--option=client use spnego=no"]
 IPC = [*NT1, "--option=client ipc min protocol=NT1", "--option=client ipc signing=auto"]
 CURRENT_VERSION = "HKLM\\SOFTWARE\\Microsoft\\Windows NT\\CurrentVersion"
 SESSION_MANAGER = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\Session Manager"
+AUTH_DIR = Path(tempfile.mkdtemp(prefix="winsim-nt4-auth-"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_auth_files() -> Iterator[None]:
+    yield
+    shutil.rmtree(AUTH_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +61,23 @@ def run(command: list[str], timeout: float = 60) -> subprocess.CompletedProcess[
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def auth_file(ep: Endpoint, password: str | None = None) -> str:
+    """A Samba authentication file, so that no password is on a command line or in a failure message."""
+    path = AUTH_DIR / f"{ep.name}-{abs(hash(password))}.auth"
+    path.write_text(f"username = {ep.username}\npassword = {ep.password if password is None else password}\n"
+                    "domain = WORKGROUP\n", encoding="utf-8")
+    path.chmod(0o600)
+    return str(path)
+
+
 def smbclient(ep: Endpoint, share: str, commands: str, *, password: str | None = None,
               extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-    auth = f"{ep.username}%{ep.password if password is None else password}"
-    return run(["smbclient", f"//127.0.0.1/{share}", "-p", str(ep.smb_port), "-U", auth, *NT1, *extra,
-                "-c", commands])
+    return run(["smbclient", f"//127.0.0.1/{share}", "-p", str(ep.smb_port), "-A", auth_file(ep, password), *NT1,
+                *extra, "-c", commands])
 
 
 def net_rpc(ep: Endpoint, *args: str) -> subprocess.CompletedProcess[str]:
-    return run(["net", "rpc", *args, "-S", "127.0.0.1", "-p", str(ep.smb_port), "-U",
-                f"{ep.username}%{ep.password}", *IPC])
+    return run(["net", "rpc", *args, "-S", "127.0.0.1", "-p", str(ep.smb_port), "-A", auth_file(ep), *IPC])
 
 
 def by_action(ep: Endpoint) -> dict[str, int]:

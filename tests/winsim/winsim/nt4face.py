@@ -246,6 +246,7 @@ class Nt4Face:
         self._synced: dict[str, tuple[int, int]] = {}  # disk path -> (size, mtime_ns) last agreed with machine
         self._machine_stamp: dict[str, tuple[str, int, str]] = {}  # machine key -> (ref, size, modified)
         self._pending_doom: dict[tuple[str, int], _Connection] = {}
+        self._listeners_opened_before = False
         self._dirs_seen: frozenset[str] = frozenset()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -333,8 +334,6 @@ class Nt4Face:
         self.netbios_port = sockets[1].getsockname()[1]
         self._listeners = sockets
         self._listeners_opened_before = True
-
-    _listeners_opened_before = False
 
     def _close_listeners(self) -> None:
         for sock in self._listeners:
