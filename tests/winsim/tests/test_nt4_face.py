@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from impacket import smb
-from impacket.dcerpc.v5 import rrp, transport
+from impacket.dcerpc.v5 import rrp, scmr, transport
 from impacket.smbconnection import SessionError, SMBConnection
 
 from winsim import packages, pe
@@ -441,3 +441,41 @@ def test_restart_keeps_ports_and_files(tmp_path: Path) -> None:
         assert smbclient(ep, "C$", f"get NOTE.TXT {fetched}").returncode == 0
         assert fetched.read_bytes() == b"kept across restarts\r\n"
         assert ep.host().fs.read("C:\\note.txt") == b"kept across restarts\r\n"
+
+
+def test_service_states_through_impacket_scmr(ep: Endpoint) -> None:
+    conn = SMBConnection("127.0.0.1", "127.0.0.1", sess_port=ep.smb_port)  # impacket's default negotiation
+    conn.login(ep.username, ep.password)
+    pipe = transport.SMBTransport("127.0.0.1", ep.smb_port, r"\svcctl", smb_connection=conn)
+    dce = pipe.get_dce_rpc()
+    dce.connect()
+    dce.bind(scmr.MSRPC_UUID_SCMR)
+    manager = scmr.hROpenSCManagerW(dce)["lpScHandle"]
+    server = scmr.hROpenServiceW(dce, manager, "LanmanServer\x00")["lpServiceHandle"]
+    assert scmr.hRQueryServiceStatus(dce, server)["lpServiceStatus"]["dwCurrentState"] == scmr.SERVICE_RUNNING
+    with pytest.raises(scmr.DCERPCSessionError) as running:
+        scmr.hRStartServiceW(dce, server)
+    assert running.value.get_error_code() == 1056  # ERROR_SERVICE_ALREADY_RUNNING
+    missing = scmr.hRCreateServiceW(dce, manager, "WinsimMissing\x00", "missing\x00",
+                                    lpBinaryPathName="C:\\WINNT\\Temp\\nothere.exe\x00")["lpServiceHandle"]
+    with pytest.raises(scmr.DCERPCSessionError) as not_found:
+        scmr.hRStartServiceW(dce, missing)
+    assert not_found.value.get_error_code() == 2  # ERROR_FILE_NOT_FOUND: CreateProcess finds no image
+    echo = scmr.hRCreateServiceW(dce, manager, "WinsimEcho\x00", "echo\x00",
+                                 lpBinaryPathName="%COMSPEC% /C echo hi> %SystemRoot%\\Temp\\echo.txt\x00")
+    handle = echo["lpServiceHandle"]
+    with pytest.raises(scmr.DCERPCSessionError) as timeout:
+        scmr.hRStartServiceW(dce, handle)
+    assert timeout.value.get_error_code() == 1053  # ERROR_SERVICE_REQUEST_TIMEOUT, after the program ran
+    assert scmr.hRQueryServiceStatus(dce, handle)["lpServiceStatus"]["dwCurrentState"] == scmr.SERVICE_STOPPED
+    for service in (missing, handle):
+        scmr.hRDeleteService(dce, service)
+        scmr.hRCloseServiceHandle(dce, service)
+    with pytest.raises(scmr.DCERPCSessionError) as gone:
+        scmr.hROpenServiceW(dce, manager, "WinsimEcho\x00")
+    assert gone.value.get_error_code() == 1060  # ERROR_SERVICE_DOES_NOT_EXIST
+    scmr.hRCloseServiceHandle(dce, manager)
+    dce.disconnect()
+    assert ep.host().fs.read("C:\\WINNT\\Temp\\echo.txt") == b"hi\r\n"
+    counts = by_action(ep)
+    assert counts["RPC:svcctl.QueryServiceStatus"] == 2 and counts["RPC:svcctl.StartServiceW"] == 3
