@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from impacket import smb
@@ -78,6 +79,17 @@ def smbclient(ep: Endpoint, share: str, commands: str, *, password: str | None =
 
 def net_rpc(ep: Endpoint, *args: str) -> subprocess.CompletedProcess[str]:
     return run(["net", "rpc", *args, "-S", "127.0.0.1", "-p", str(ep.smb_port), "-A", auth_file(ep), *IPC])
+
+
+def impacket_rpc(ep: Endpoint, pipe: str, interface: bytes) -> Any:
+    """A DCE/RPC binding over the named pipe, after impacket's default negotiation (it offers SMB2 as well
+    and settles for NT LM 0.12)."""
+    conn = SMBConnection("127.0.0.1", "127.0.0.1", sess_port=ep.smb_port)
+    conn.login(ep.username, ep.password)
+    dce = transport.SMBTransport("127.0.0.1", ep.smb_port, pipe, smb_connection=conn).get_dce_rpc()
+    dce.connect()
+    dce.bind(interface)
+    return dce
 
 
 def by_action(ep: Endpoint) -> dict[str, int]:
@@ -235,12 +247,7 @@ def test_net_rpc_registry_writes_reach_the_machine(ep: Endpoint) -> None:
 
 def test_every_value_type_round_trips_through_impacket_rrp(ep: Endpoint) -> None:
     """net cannot write REG_MULTI_SZ and friends ("not implemented"); impacket's MS-RRP client can."""
-    conn = SMBConnection("*SMBSERVER", "127.0.0.1", sess_port=ep.smb_port, preferredDialect=smb.SMB_DIALECT)
-    conn.login(ep.username, ep.password)
-    pipe = transport.SMBTransport("127.0.0.1", ep.smb_port, r"\winreg", smb_connection=conn)
-    dce = pipe.get_dce_rpc()
-    dce.connect()
-    dce.bind(rrp.MSRPC_UUID_RRP)
+    dce = impacket_rpc(ep, r"\winreg", rrp.MSRPC_UUID_RRP)
     hklm = rrp.hOpenLocalMachine(dce)["phKey"]
     key = rrp.hBaseRegCreateKey(dce, hklm, "SOFTWARE\\WinsimTypes")["phkResult"]
     values: list[tuple[str, int, object, object]] = [
@@ -444,12 +451,7 @@ def test_restart_keeps_ports_and_files(tmp_path: Path) -> None:
 
 
 def test_service_states_through_impacket_scmr(ep: Endpoint) -> None:
-    conn = SMBConnection("127.0.0.1", "127.0.0.1", sess_port=ep.smb_port)  # impacket's default negotiation
-    conn.login(ep.username, ep.password)
-    pipe = transport.SMBTransport("127.0.0.1", ep.smb_port, r"\svcctl", smb_connection=conn)
-    dce = pipe.get_dce_rpc()
-    dce.connect()
-    dce.bind(scmr.MSRPC_UUID_SCMR)
+    dce = impacket_rpc(ep, r"\svcctl", scmr.MSRPC_UUID_SCMR)
     manager = scmr.hROpenSCManagerW(dce)["lpScHandle"]
     server = scmr.hROpenServiceW(dce, manager, "LanmanServer\x00")["lpServiceHandle"]
     assert scmr.hRQueryServiceStatus(dce, server)["lpServiceStatus"]["dwCurrentState"] == scmr.SERVICE_RUNNING
