@@ -481,3 +481,14 @@ def test_service_states_through_impacket_scmr(ep: Endpoint) -> None:
     assert ep.host().fs.read("C:\\WINNT\\Temp\\echo.txt") == b"hi\r\n"
     counts = by_action(ep)
     assert counts["RPC:svcctl.QueryServiceStatus"] == 2 and counts["RPC:svcctl.StartServiceW"] == 3
+
+
+def test_share_list(ep: Endpoint) -> None:
+    result = run(["smbclient", "-L", "127.0.0.1", "-p", str(ep.smb_port), "-A", auth_file(ep), *IPC])
+    rows = {tuple(line.split(None, 2)) for line in result.stdout.splitlines() if line.startswith("\t")}
+    assert {("ADMIN$", "Disk", "Remote Admin"), ("C$", "Disk", "Default share"), ("IPC$", "IPC", "Remote IPC")} <= rows
+    conn = SMBConnection("127.0.0.1", "127.0.0.1", sess_port=ep.smb_port)
+    conn.login(ep.username, ep.password)
+    shares = {(s["shi1_netname"].rstrip("\x00"), s["shi1_type"]) for s in conn.listShares()}
+    assert shares == {("ADMIN$", 0x80000000), ("C$", 0x80000000), ("IPC$", 0x80000003)}
+    assert by_action(ep)["RPC:srvsvc.NetrShareEnum"] == 2

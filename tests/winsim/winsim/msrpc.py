@@ -53,7 +53,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from impacket.dcerpc.v5 import lsad, rpcrt, rrp, scmr
+from impacket.dcerpc.v5 import lsad, rpcrt, rrp, scmr, srvs
 from impacket.dcerpc.v5.dtypes import BOOLEAN, DWORD, NULL
 from impacket.dcerpc.v5.ndr import NDRCALL
 from impacket.uuid import uuidtup_to_bin
@@ -792,6 +792,80 @@ class Lsa(Interface):
             response["ErrorCode"] = STATUS_INVALID_PARAMETER
             return response
         response["ErrorCode"] = 0
+        return response
+
+
+# The shares of an NT 4.0 server as NetShareEnum lists them: (name, type, remark). STYPE_SPECIAL (0x80000000)
+# marks the administrative shares; IPC$ is STYPE_IPC (3).
+NT4_SHARES = (("ADMIN$", 0x80000000, "Remote Admin"), ("C$", 0x80000000, "Default share"),
+              ("IPC$", 0x80000003, "Remote IPC"))
+ERROR_INVALID_LEVEL = 124
+NERR_NET_NAME_NOT_FOUND = 2310
+
+
+class Srvsvc(Interface):
+    """``\\pipe\\srvsvc`` (MS-SRVS), enough for a share list (``smbclient -L``, impacket's ``listShares``):
+    NetrShareEnum and NetrShareGetInfo at level 1, NetrServerGetInfo at level 101 (platform 500, version 4.0,
+    SV_TYPE_WORKSTATION | SV_TYPE_SERVER | SV_TYPE_SERVER_NT)."""
+
+    name = "srvsvc"
+    uuid = ("4B324FC8-1670-01D3-1278-5A47BF6EE188", "3.0")
+    calls = {
+        15: ("NetrShareEnum", srvs.NetrShareEnum, "share_enum"),
+        16: ("NetrShareGetInfo", srvs.NetrShareGetInfo, "share_get_info"),
+        21: ("NetrServerGetInfo", srvs.NetrServerGetInfo, "server_get_info"),
+    }
+
+    @staticmethod
+    def _info(entry: Any, share: tuple[str, int, str]) -> None:
+        entry["shi1_netname"] = share[0] + "\x00"
+        entry["shi1_type"] = share[1]
+        entry["shi1_remark"] = share[2] + "\x00"
+
+    def share_enum(self, request: Any, assoc: Association) -> NDRCALL:
+        response = srvs.NetrShareEnumResponse()
+        response["InfoStruct"]["Level"] = 1
+        response["InfoStruct"]["ShareInfo"]["tag"] = 1
+        container = response["InfoStruct"]["ShareInfo"]["Level1"]
+        if int(request["InfoStruct"]["Level"]) != 1:
+            container["EntriesRead"] = 0
+            container["Buffer"] = NULL
+            response["TotalEntries"], response["ResumeHandle"] = 0, NULL
+            response["ErrorCode"] = ERROR_INVALID_LEVEL
+            return response
+        container["EntriesRead"] = len(NT4_SHARES)
+        for share in NT4_SHARES:
+            entry = srvs.SHARE_INFO_1()
+            self._info(entry, share)
+            container["Buffer"].append(entry)
+        response["TotalEntries"] = len(NT4_SHARES)
+        response["ResumeHandle"] = NULL
+        response["ErrorCode"] = ERROR_SUCCESS
+        return response
+
+    def share_get_info(self, request: Any, assoc: Association) -> NDRCALL:
+        response = srvs.NetrShareGetInfoResponse()
+        response["InfoStruct"]["tag"] = 1
+        wanted = _text(request["NetName"]).casefold()
+        share = next((s for s in NT4_SHARES if s[0].casefold() == wanted), None)
+        if share is None or int(request["Level"]) != 1:
+            response["InfoStruct"]["ShareInfo1"] = NULL
+            response["ErrorCode"] = NERR_NET_NAME_NOT_FOUND if share is None else ERROR_INVALID_LEVEL
+            return response
+        self._info(response["InfoStruct"]["ShareInfo1"], share)
+        response["ErrorCode"] = ERROR_SUCCESS
+        return response
+
+    def server_get_info(self, request: Any, assoc: Association) -> NDRCALL:
+        response = srvs.NetrServerGetInfoResponse()
+        response["InfoStruct"]["tag"] = 101
+        info = response["InfoStruct"]["ServerInfo101"]
+        info["sv101_platform_id"] = 500
+        info["sv101_name"] = self.host.name.upper() + "\x00"
+        info["sv101_version_major"], info["sv101_version_minor"] = 4, 0
+        info["sv101_type"] = 0x1 | 0x2 | 0x8000
+        info["sv101_comment"] = "\x00"
+        response["ErrorCode"] = ERROR_SUCCESS if int(request["Level"]) == 101 else ERROR_INVALID_LEVEL
         return response
 
 

@@ -252,7 +252,7 @@ class Nt4Face:
         self._thread: threading.Thread | None = None
         self._server = self._make_server()
         self._pipes = [msrpc.PipeServer(interface(self.host), self._before_rpc, self._after_rpc)
-                       for interface in (msrpc.WinReg, msrpc.SvcCtl, msrpc.Lsa)]
+                       for interface in (msrpc.WinReg, msrpc.SvcCtl, msrpc.Lsa, msrpc.Srvsvc)]
         # impacket joins the IPC$ path ("") with the name opened: "\\winreg" -> "winreg", "\\PIPE\\winreg" ->
         # "PIPE/winreg"; Windows matches pipe names case-insensitively.
         pipes = _PipeNames()
@@ -271,10 +271,11 @@ class Nt4Face:
                            "log_file": "None", "credentials_file": "", "rpc_apis": "yes"}.items():
             config.set("global", key, value)
         system_root = self.host.system_root
-        shares = {"ADMIN$": ("Remote Admin", "0", str(self._disk_path(system_root)), system_root),
-                  "C$": ("Default share", "0", str(self.root), "C:\\"),
-                  "IPC$": ("Remote IPC", "3", "", "")}
-        for share, (comment, kind, path, machine_root) in shares.items():
+        places = {"ADMIN$": (str(self._disk_path(system_root)), system_root), "C$": (str(self.root), "C:\\"),
+                  "IPC$": ("", "")}
+        for share, type_, comment in msrpc.NT4_SHARES:
+            path, machine_root = places[share]
+            kind = str(type_ & 0xFF)  # impacket's RAP share list wants the base type
             config.add_section(share)
             for key, value in {"comment": comment, "read only": "no", "share type": kind, "path": path,
                                "winsim root": machine_root}.items():
