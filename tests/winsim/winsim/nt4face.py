@@ -29,8 +29,8 @@ Windows NT 4.0 has no WinRM; clients reach it over SMB. winsim serves that with 
   every component resolves to the name stored on disk. Opening for write or delete a file the machine
   reports in use (``Host.file_in_use``: a loaded DLL such as Mpr.dll, a running service's image) is
   STATUS_SHARING_VIOLATION, as on Windows; ``C:\\`` creation times are the materialised file's.
-* **Pipes.** ``\\pipe\\winreg`` and ``\\pipe\\svcctl`` go to ``winsim.msrpc`` (see there for the registry and
-  service semantics).
+* **Pipes.** ``\\pipe\\winreg``, ``\\pipe\\svcctl``, ``\\pipe\\lsarpc`` and ``\\pipe\\srvsvc`` go to
+  ``winsim.msrpc`` (see there for the registry and service semantics).
 * **Counters and faults.** Every SMB request counts as ``SMB:<Command>`` (``SMB:Negotiate``,
   ``SMB:SessionSetup``, ``SMB:TreeConnect``, ``SMB:NtCreate``, ``SMB:Read``, ``SMB:Write``, ``SMB:Close``,
   ``SMB:Delete``, ``SMB:Trans2.QueryPathInfo``, ``SMB:Transaction`` ...), every RPC call as
