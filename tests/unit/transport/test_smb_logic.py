@@ -88,14 +88,14 @@ def _ladder_outcome(batch: str, exit_code: int) -> str:
     i = start
     while True:
         line = lines[i]
-        match = re.fullmatch(r"if errorlevel (\d+) goto (\w+)", line)
+        match = re.fullmatch(r"if errorlevel (-?\d+) goto (\w+)", line)
         if match:
             i = labels[match.group(2)] + 1 if exit_code >= int(match.group(1)) else i + 1
             continue
         if line.startswith("goto "):
             i = labels[line[5:]] + 1
             continue
-        match = re.fullmatch(r'> "[^"]+" echo (\w+)', line)
+        match = re.fullmatch(r'> "[^"]+" echo (-?\w+)', line)
         assert match, line
         return match.group(1)
 
@@ -116,20 +116,31 @@ def test_ladder_writes_exact_code_only_for_listed_codes(success_codes):
         assert _ladder_outcome(body, code) == (str(code) if code in listed else "other"), code
 
 
+def test_ladder_identifies_expected_codes_signed_as_cmd_keeps_them():
+    # An installer's table may list HRESULTs unsigned (0x80240017) or signed; cmd's errorlevel is signed.
+    body = command.batch_file("setup.exe", "o", "r", None, [0x80240017, -2145124329 + 1, 3010]).decode("ascii")
+    listed = {0, 3010, -2145124329, -2145124328}
+    for code in [-2145124330, *listed, -1, 1, 3011]:
+        assert _ladder_outcome(body, code) == (str(code) if code in listed else "other"), code
+    with pytest.raises(ArgumentError, match=r"expected_codes\[0\]"):
+        command.exit_codes(None, [2 ** 32])
+
+
 def test_batch_line_escapes_percent_and_rejects_what_it_cannot_keep():
     assert command.batch_line('echo 100% "a%b"') == 'echo 100%% "a%%b"'
     for bad in ["a\r\nformat c:", "a\x00", '"unbalanced', "   "]:
         with pytest.raises(ArgumentError):
             command.batch_line(bad)
     with pytest.raises(ArgumentError, match=r"success_codes\[1\]"):
-        command.exit_codes([0, -5])
+        command.exit_codes([0, True])
     with pytest.raises(ArgumentError, match="ASCII"):
         command.batch_file("echo é", "o", "r", None)
 
 
 def test_parse_result():
-    assert command.parse_result("3010 \r\n") == 3010
-    assert command.parse_result("other\r\n") == command.OTHER_EXIT_CODE
+    assert command.parse_result("3010 \r\n") == command.Finished(3010)
+    assert command.parse_result("-2145124329\r\n") == command.Finished(-2145124329)
+    assert command.parse_result("other\r\n") == command.Finished(None)  # none of the listed codes
     assert command.parse_result("30") is None  # no line end yet: still being written
     with pytest.raises(ValueError, match="unexpected"):
         command.parse_result("garbage\r\n")

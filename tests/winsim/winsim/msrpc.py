@@ -806,7 +806,10 @@ NERR_NET_NAME_NOT_FOUND = 2310
 class Srvsvc(Interface):
     """``\\pipe\\srvsvc`` (MS-SRVS), enough for a share list (``smbclient -L``, impacket's ``listShares``):
     NetrShareEnum and NetrShareGetInfo at level 1, NetrServerGetInfo at level 101 (platform 500, version 4.0,
-    SV_TYPE_WORKSTATION | SV_TYPE_SERVER | SV_TYPE_SERVER_NT)."""
+    SV_TYPE_WORKSTATION | SV_TYPE_SERVER | SV_TYPE_SERVER_NT), and NetrServerStatisticsGet at level 0, whose
+    ``sts0_start`` (MS-SRVS 3.1.4.20, 2.2.4.39: when statistics collection started, seconds since 1970) is
+    when the Server service started: at boot (``Host.boot_time``; ``net statistics server`` shows it as
+    "Statistics since")."""
 
     name = "srvsvc"
     uuid = ("4B324FC8-1670-01D3-1278-5A47BF6EE188", "3.0")
@@ -814,6 +817,7 @@ class Srvsvc(Interface):
         15: ("NetrShareEnum", srvs.NetrShareEnum, "share_enum"),
         16: ("NetrShareGetInfo", srvs.NetrShareGetInfo, "share_get_info"),
         21: ("NetrServerGetInfo", srvs.NetrServerGetInfo, "server_get_info"),
+        24: ("NetrServerStatisticsGet", srvs.NetrServerStatisticsGet, "server_statistics_get"),
     }
 
     @staticmethod
@@ -866,6 +870,18 @@ class Srvsvc(Interface):
         info["sv101_type"] = 0x1 | 0x2 | 0x8000
         info["sv101_comment"] = "\x00"
         response["ErrorCode"] = ERROR_SUCCESS if int(request["Level"]) == 101 else ERROR_INVALID_LEVEL
+        return response
+
+    def server_statistics_get(self, request: Any, assoc: Association) -> NDRCALL:
+        response = srvs.NetrServerStatisticsGetResponse()
+        stats = response["InfoStruct"]
+        for field_name in stats.fields:
+            stats[field_name] = 0
+        if int(request["Level"]) != 0:
+            response["ErrorCode"] = ERROR_INVALID_LEVEL
+            return response
+        stats["sts0_start"] = int(self.host.boot_time.timestamp())
+        response["ErrorCode"] = ERROR_SUCCESS
         return response
 
 

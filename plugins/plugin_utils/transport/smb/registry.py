@@ -21,16 +21,15 @@ from impacket.dcerpc.v5.ndr import NDRCALL
 # that defines the request: BaseInitiateSystemShutdown below needs DCERPCSessionError here.
 from impacket.dcerpc.v5.rrp import DCERPCSessionError  # noqa: F401
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryType, RegistryValue
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+from ...article.model import RegistryType, RegistryValue
+from ...errors import (
     AccessDeniedError,
     ArgumentError,
     KbfixError,
     NotFoundError,
     TransportError,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.registry_path import RegistryPath, parse_key
-
+from ..registry_path import RegistryPath, parse_key
 from .session import Session
 
 # Win32 error codes the registry calls return (winerror.h).

@@ -27,7 +27,7 @@ from impacket import nmb, nt_errors, smb
 from impacket.dcerpc.v5 import rpcrt, transport
 from impacket.smbconnection import SessionError, SMBConnection
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+from ...errors import (
     AccessDeniedError,
     AuthenticationError,
     HostUnreachableError,
@@ -35,7 +35,6 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     NotFoundError,
     TransportError,
 )
-
 from .settings import NETBIOS_PORT, SMBSettings
 
 LogFn = Callable[[int, str], None]

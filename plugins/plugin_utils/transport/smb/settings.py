@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
+from ...errors import ArgumentError
 
 DIRECT_PORT = 445  # SMB directly over TCP (Windows 2000 and later; NT 4.0 only with a third-party stack)
 NETBIOS_PORT = 139  # NetBIOS session service: what NT 4.0 listens on

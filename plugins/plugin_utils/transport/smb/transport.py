@@ -8,6 +8,7 @@
 * boot time: ``NetrServerStatisticsGet`` level 0 over ``\\pipe\\srvsvc``: ``sts0_start`` is when the Server
   service started collecting statistics, i.e. when it started, which on NT is during boot;
 * commands: a batch file on ADMIN$ run by a one-shot service (``\\pipe\\svcctl``, ``command.py``);
+* the ``kbfix_*`` facts of ``kbfix.windows.facts``: ``host_facts`` (the remote registry and srvsvc);
 * restart: ``BaseInitiateSystemShutdown`` over ``\\pipe\\winreg``, then wait for a new ``sts0_start``.
 
 One session serves every request (serially); ``request_count`` counts the SMB requests sent, RPC calls
@@ -20,21 +21,21 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import io
-import os.path
 import re
 import secrets
 import struct
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
 from impacket import smb
 from impacket.dcerpc.v5 import scmr, srvs
+from impacket.dcerpc.v5.dtypes import DELETE
 from impacket.smbconnection import SessionError
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import (
+from ...article.model import (
     Architecture,
     FactRequest,
     FileFacts,
@@ -44,28 +45,33 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import
     RegistryValue,
     registry_key_id,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+from ...errors import (
     ArgumentError,
     AuthenticationError,
     HostUnreachableError,
     KbfixError,
+    NotFoundError,
     RebootTimeoutError,
     RemoteCommandError,
     TransportError,
     WriteVerificationError,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import (
+from ..base import (
+    MAX_REBOOT_DELAY,
+    MAX_REBOOT_MESSAGE,
     CommandResult,
+    PackageSource,
     RegistryChange,
     RestartScope,
     same_value,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.indicators import (
+from ..indicators import (
+    PFRO_VALUE,
+    SESSION_MANAGER,
     pending_restart_from,
     pending_restart_plan,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.registry_path import parse_key
-
+from ..registry_path import parse_key
 from . import command, pe
 from .registry import RemoteRegistry, encode, show
 from .session import LOG_STEPS, LogFn, Session, _no_log, is_missing, redact, status_of
@@ -77,6 +83,12 @@ CURRENT_VERSION = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion"
 PRODUCT_OPTIONS = r"HKLM\SYSTEM\CurrentControlSet\Control\ProductOptions"
 ENVIRONMENT = r"HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment"
 HOTFIX_ROOT = CURRENT_VERSION + r"\Hotfix"
+COMPUTER_NAME = r"HKLM\SYSTEM\CurrentControlSet\Control\ComputerName\ComputerName"
+# Win32_ComputerSystem.SystemType's words for each PROCESSOR_ARCHITECTURE (what kbfix_system_type holds on
+# WinRM hosts), so a play reads the same fact on NT 4.0.
+SYSTEM_TYPES = {"x86": "X86-based PC", "x64": "x64-based PC", "ia64": "Itanium-based System"}
+# kbfix_winrm_version_source on a host reached over SMB: NT 4.0 has no WinRM (and cannot install it).
+WINRM_SOURCE_SMB = "smb"
 PRODUCT_TYPES = {"winnt": 1, "lanmannt": 2, "servernt": 3}
 ARCHITECTURES: dict[str, Architecture] = {"x86": "x86", "amd64": "x64", "ia64": "ia64"}
 SOURCE_REGISTRY = "registry"
@@ -85,6 +97,7 @@ SOURCE_REGISTRY = "registry"
 ERROR_SERVICE_REQUEST_TIMEOUT = 1053
 ERROR_SERVICE_MARKED_FOR_DELETE = 1072
 _DRIVE = re.compile(r"^([A-Za-z]):\\(.*)$")
+_UNC = re.compile(r"^\\\\[^\\]+\\[^\\]+\\.+")
 _SYSTEMROOT = re.compile(r"^%systemroot%\\(.*)$", re.IGNORECASE)
 STATUS_FILE_IS_A_DIRECTORY = 0xC00000BA
 STATUS_SHARING_VIOLATION = 0xC0000043
@@ -143,12 +156,9 @@ class SMBTransport:
     """Talks to one NT 4.0 host over SMB. Create with settings; ``close()`` when done. Use it from one
     thread at a time (its one SMB session is not thread-safe)."""
 
-    kind = "smb"
-
     def __init__(self, settings: SMBSettings, log: LogFn | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
-        self.host = settings.host
         self._log = log or _no_log
         self._sleep = sleep
         self._clock = clock
@@ -161,6 +171,23 @@ class SMBTransport:
         return f"SMBTransport({self.host}:{self.settings.port}, user={self.settings.username!r})"
 
     # --- bookkeeping -------------------------------------------------------------------------------
+
+    @property
+    def kind(self) -> str:
+        return "smb"
+
+    @property
+    def host(self) -> str:
+        return self.settings.host
+
+    @property
+    def max_in_flight(self) -> int:
+        # One SMB session, and impacket's connection is not thread-safe: one request at a time.
+        return 1
+
+    def run_concurrently(self, calls: Sequence[Callable[[], T]]) -> list[T]:
+        """Serially, in order (``max_in_flight`` is 1)."""
+        return [call() for call in calls]
 
     @property
     def request_count(self) -> int:
@@ -222,7 +249,35 @@ class SMBTransport:
         cv = self.read_values(CURRENT_VERSION, ["CurrentVersion", "CurrentBuildNumber", "CSDVersion", "SystemRoot"])
         po = self.read_values(PRODUCT_OPTIONS, ["ProductType", "ProductSuite"])
         env = self.read_values(ENVIRONMENT, ["PROCESSOR_ARCHITECTURE"])
-        return os_facts_from(self.host, cv, po, env)
+        facts = os_facts_from(self.host, cv, po, env)
+        # The engine weighs a pending restart against the last boot (docs/engine.md); a host whose srvsvc
+        # cannot tell it (Samba's) still has OS facts, with the boot unknown.
+        boot = self._attempt("boot time", self.boot_time)
+        return dataclasses.replace(facts, last_boot=boot)
+
+    def host_facts(self) -> dict[str, object]:
+        """Every ``kbfix_*`` fact of ``kbfix.windows.facts``, with the keys the WinRM transport gives. NT 4.0
+        has no WMI: the computer name comes from the registry, the domain is not asked (an NT 4.0 member's
+        domain is only in LSA policy, which this transport does not read: ``kbfix_domain`` is "" and
+        ``kbfix_domain_member`` None, i.e. unknown), and there is no WinRM (``kbfix_winrm_version`` None)."""
+        os = self.os_facts()
+        name = self.read_value(COMPUTER_NAME, "ComputerName")
+        pending, sources = self.pending_restart(os)
+        hostname = _text_of(name) or self.host
+        self.log(LOG_STEPS, f"{hostname}: {os.caption} {os.version} SP{os.service_pack} {os.architecture}, "
+                            "reached over SMB (no WinRM)")
+        return {
+            "kbfix_os": os.to_dict(),
+            "kbfix_hostname": hostname,
+            "kbfix_domain": "",
+            "kbfix_domain_member": None,
+            "kbfix_system_type": SYSTEM_TYPES[os.architecture],
+            "kbfix_last_boot": os.last_boot.isoformat() if os.last_boot else None,
+            "kbfix_reboot_pending": pending,
+            "kbfix_reboot_pending_sources": list(sources),
+            "kbfix_winrm_version": None,
+            "kbfix_winrm_version_source": WINRM_SOURCE_SMB,
+        }
 
     # --- files -------------------------------------------------------------------------------------
 
@@ -287,9 +342,10 @@ class SMBTransport:
         _checked(key, name)
         return self._read(f"{key}\\{name}", lambda: self.registry.read_value(key, name))
 
-    def read_values(self, key: str, names: Sequence[str]) -> dict[str, RegistryValue | None]:
-        _checked(key, *names)
-        return self._read(f"values of {key}", lambda: {n: self.registry.read_value(key, n) for n in names})
+    def read_values(self, key: str, names: Iterable[str]) -> dict[str, RegistryValue | None]:
+        wanted = list(names)
+        _checked(key, *wanted)
+        return self._read(f"values of {key}", lambda: {n: self.registry.read_value(key, n) for n in wanted})
 
     def key_exists(self, key: str) -> bool:
         parse_key(key)
@@ -301,7 +357,7 @@ class SMBTransport:
 
     # --- registry writes ---------------------------------------------------------------------------
 
-    def set_value(self, key: str, name: str, value: RegistryValue, *, create: bool = True) -> RegistryChange:
+    def set_value(self, key: str, name: str, value: RegistryValue, *, create: bool = False) -> RegistryChange:
         """Write ``value`` and read it back (``WriteVerificationError`` if the host keeps something else).
         The data is checked before any request, and a key created for the value is removed again when the
         value cannot be written, so a failed write leaves nothing behind."""
@@ -354,14 +410,13 @@ class SMBTransport:
 
     # --- facts for an article ----------------------------------------------------------------------
 
-    def pending_restart(self, os: OsFacts, scope: RestartScope = "full") -> tuple[bool, list[str]]:
+    def pending_restart(self, os: OsFacts, scope: RestartScope = "full") -> tuple[bool, tuple[str, ...]]:
         plan = pending_restart_plan(os, scope)
         values = {(registry_key_id(k), n.casefold()): self.read_value(k, n, t) for k, n, t in plan.values}
         keys = {registry_key_id(k): self.key_exists(k) for k in plan.keys}
-        pending, sources = pending_restart_from(values, keys)
-        return pending, list(sources)
+        return pending_restart_from(values, keys)
 
-    def gather(self, os: OsFacts, request: FactRequest, *, restart_scope: str = "article") -> HostFacts:
+    def gather(self, os: OsFacts, request: FactRequest, *, restart_scope: RestartScope = "article") -> HostFacts:
         """Same contract as ``collect.gather``: requested facts that cannot be read stay absent (the engine
         answers unknown); an unreachable host or rejected credentials fail the whole gather."""
         if restart_scope not in ("article", "full"):
@@ -400,6 +455,12 @@ class SMBTransport:
                 pending_values[(registry_key_id(key), name.casefold())] = found[0]
         facts.reboot_pending, facts.reboot_pending_sources = pending_restart_from(
             pending_values, facts.registry_keys)
+        # The entries themselves tell the engine whether the article's own files wait for the restart.
+        pfro_id = (registry_key_id(SESSION_MANAGER), PFRO_VALUE.casefold())
+        if pfro_id in pending_values:
+            pfro = pending_values[pfro_id]
+            entries = pfro.data if pfro is not None and isinstance(pfro.data, list) else []
+            facts.pending_renames = tuple(str(e) for e in entries if e)
         return facts
 
     def _value_fact(self, key: str, name: str, type_: RegistryType | None) -> tuple[RegistryValue | None]:
@@ -439,18 +500,25 @@ class SMBTransport:
 
     def initiate_restart(self, *, delay: int, message: str) -> None:
         """Ask the host to restart in ``delay`` seconds (BaseInitiateSystemShutdown), without waiting."""
-        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= 600:
-            raise ArgumentError("delay", "must be a whole number of seconds from 0 to 600")
-        if len(message) > 127 or "\0" in message:
-            raise ArgumentError("message", "must be at most 127 characters without NUL")
+        if isinstance(delay, bool) or not isinstance(delay, int) or not 0 <= delay <= MAX_REBOOT_DELAY:
+            raise ArgumentError("delay", f"must be a whole number of seconds from 0 to {MAX_REBOOT_DELAY}")
+        if len(message) > MAX_REBOOT_MESSAGE or "\0" in message:
+            raise ArgumentError("message", f"must be at most {MAX_REBOOT_MESSAGE} characters without NUL")
         self.registry.shutdown(message, delay)
         self.log(LOG_STEPS, f"{self.host}: restart requested in {delay}s")
 
-    def restart(self, *, timeout: float, delay: int = 0, message: str = "",
-                poll_interval: float = 2.0) -> datetime.datetime:
+    def restart(self, *, timeout: float, delay: int = 0, message: str = "", connect_timeout: float | None = None,
+                before: datetime.datetime | None = None, poll_interval: float = 2.0) -> datetime.datetime:
         """Restart and wait until the host answers with a new boot time (returned). The boot time is read
-        first: a restart that cannot be proven is not started."""
-        before = self.boot_time()
+        first (or ``before``, read by the caller): a restart that cannot be proven is not started. While
+        waiting each probe connects with ``connect_timeout`` seconds (default: the transport's timeout), so a
+        host that is down does not hold one probe for a minute."""
+        if not 0 < timeout <= 86400:
+            raise ArgumentError("timeout", "must be between 0 and 86400 seconds")
+        if connect_timeout is not None and not 0 < connect_timeout <= 3600:
+            raise ArgumentError("connect_timeout", "must be between 0 and 3600 seconds")
+        if before is None:
+            before = self.boot_time()
         try:
             self.initiate_restart(delay=delay, message=message)
         except HostUnreachableError as exc:
@@ -459,34 +527,50 @@ class SMBTransport:
         self._sleep(delay)
         deadline = self._clock() + timeout
         last_error = "none"
-        while True:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise RebootTimeoutError(f"Timed out waiting for {self.host} to come back after the restart: no new "
-                                         f"boot time after {timeout:g} seconds (last error: {last_error})")
-            self._sleep(min(poll_interval, remaining))
-            try:
-                booted = self.boot_time()
-            except KbfixError as exc:  # refused while down, auth not ready while services start
-                self.close()
-                last_error = str(exc)
-                continue
-            if booted != before:
-                self.log(LOG_STEPS, f"{self.host}: back up, Server service started {booted.isoformat()}")
-                return booted
-            last_error = f"the host still reports the boot time {before.isoformat()}"
+        settings = self.settings
+        if connect_timeout is not None:
+            self.settings = dataclasses.replace(settings, timeout=connect_timeout)
+        try:
+            while True:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    raise RebootTimeoutError(f"Timed out waiting for {self.host} to come back after the restart: no "
+                                             f"new boot time after {timeout:g} seconds (last error: {last_error})")
+                self._sleep(min(poll_interval, remaining))
+                try:
+                    booted = self.boot_time()
+                except KbfixError as exc:  # refused while down, auth not ready while services start
+                    self.close()
+                    last_error = str(exc)
+                    continue
+                if booted != before:
+                    self.log(LOG_STEPS, f"{self.host}: back up, Server service started {booted.isoformat()}")
+                    return booted
+                last_error = f"the host still reports the boot time {before.isoformat()}"
+        finally:
+            if self.settings is not settings:
+                self.close()  # the probe session's socket has the short timeout
+                self.settings = settings
 
     # --- files to the host, commands ----------------------------------------------------------------
 
-    def stage_package(self, local_path_or_bytes: bytes | str | os.PathLike[str], destination: str) -> str:
-        """Copy a package to ``destination`` (``C:\\...`` or ``%SystemRoot%\\...``) through the admin share and
-        check its size; returns ``destination``."""
+    def stage_package(self, source: PackageSource, destination: str) -> str:
+        """Put the installer where it can run: ``source.data`` is copied to ``destination`` (``C:\\...`` or
+        ``%SystemRoot%\\...``) through the admin share and its size checked; ``source.host_path`` must exist on
+        the host; ``source.unc_path`` is run as it is (the host reaches the share itself). Returns the path."""
+        if source.unc_path is not None:
+            if not _UNC.match(source.unc_path):
+                raise ArgumentError("source", f"{source.unc_path!r} is not a UNC path (\\\\server\\share\\file)")
+            return source.unc_path
+        if source.host_path is not None:
+            found = self.file_facts([source.host_path]).get(source.host_path.casefold())
+            if found is None or not found.exists:
+                raise NotFoundError(f"{self.host}: the package {source.host_path} does not exist on the host")
+            return source.host_path
+        if source.data is None:
+            raise ArgumentError("source", "a package needs data, a host path or a UNC path")
         share, rest = share_path(destination, "destination")
-        if isinstance(local_path_or_bytes, bytes):
-            data = local_path_or_bytes
-        else:
-            with open(local_path_or_bytes, "rb") as handle:
-                data = handle.read()
+        data = source.data
         self._put(share, rest, data)
         facts = self.file_facts([destination]).get(destination.casefold())
         if facts is None or facts.size != len(data):
@@ -534,12 +618,22 @@ class SMBTransport:
         self.bytes_read += buffer.tell()
         return buffer.getvalue().decode("cp437", "replace")
 
-    def run_command(self, line: str, *, timeout: float, success_codes: Sequence[int] | None = None) -> CommandResult:
-        """Run ``line`` on the host (see command.py). The exit code is exact for 0 and ``success_codes``;
-        anything else is ``command.OTHER_EXIT_CODE`` (-1), which fails when ``success_codes`` is given."""
+    def delete_file(self, path: str) -> None:
+        """Remove a file the task put on the host (through its admin share); already gone is no error."""
+        share, rest = share_path(path, "path")
+        problem = self._delete(share, rest)
+        if problem:
+            raise TransportError(f"{self.host}: cannot delete {problem}")
+
+    def run_command(self, line: str, *, timeout: float, success_codes: Sequence[int] | None = (0,),
+                    expected_codes: Sequence[int] = ()) -> CommandResult:
+        """Run ``line`` on the host (see command.py). The exit code is exact for 0, ``success_codes`` and
+        ``expected_codes`` (signed); any other code is reported as None, and fails when ``success_codes`` is
+        given."""
         name = f"kbfix-{secrets.token_hex(4)}"
         base = f"Temp\\{name}"
-        body = command.batch_file(line, f"%SystemRoot%\\{base}.out", f"%SystemRoot%\\{base}.res", success_codes)
+        body = command.batch_file(line, f"%SystemRoot%\\{base}.out", f"%SystemRoot%\\{base}.res", success_codes,
+                                  expected_codes)
         if not 0 < timeout <= 86400:
             raise ArgumentError("timeout", "must be between 0 and 86400 seconds")
         self.log(LOG_STEPS, f"{self.host}: run {line[:200]} as service {name}")
@@ -556,11 +650,11 @@ class SMBTransport:
         if problems:
             self.log(LOG_STEPS, f"{self.host}: could not clean up: {'; '.join(problems)}")
         result = CommandResult(line, code, output, "")
-        if success_codes is not None and code not in success_codes:
-            shown = "not 0 or a success code" if code == command.OTHER_EXIT_CODE else str(code)
+        if success_codes is not None and (code is None or code not in {command.signed(c) for c in success_codes}):
+            shown = "none of the listed codes" if code is None else str(code)
             raise RemoteCommandError(f"{self.host}: {line[:200]} ended with exit code {shown} "
                                      f"(expected {', '.join(map(str, success_codes))}): {output.strip()[:300]}",
-                                     None if code == command.OTHER_EXIT_CODE else code, output, "")
+                                     code, output, "")
         return result
 
     def _scm(self) -> tuple[Session, Any, Any]:
@@ -592,18 +686,18 @@ class SMBTransport:
         if code not in (0, ERROR_SERVICE_REQUEST_TIMEOUT):
             raise TransportError(f"{self.host}: cannot start the service {name} (Win32 error {code})")
 
-    def _wait_for(self, result: str, timeout: float, line: str) -> int:
+    def _wait_for(self, result: str, timeout: float, line: str) -> int | None:
         deadline = self._clock() + timeout
         interval = 0.5
         while True:
             text = self._fetch("ADMIN$", result)
             if text is not None:
                 try:
-                    code = command.parse_result(text)
+                    finished = command.parse_result(text)
                 except ValueError as exc:
                     raise TransportError(f"{self.host}: {exc}") from None
-                if code is not None:
-                    return code
+                if finished is not None:
+                    return finished.exit_code
             if self._clock() >= deadline:
                 raise RemoteCommandError(f"{self.host}: {line[:200]} did not finish within {timeout:g} seconds")
             self._sleep(min(interval, max(0.0, deadline - self._clock())))
@@ -615,7 +709,7 @@ class SMBTransport:
             try:
                 session, dce, manager = self._scm()
                 code, response = session.invoke("ROpenServiceW", service, lambda: scmr.hROpenServiceW(
-                    dce, manager, service + "\0", scmr.DELETE))
+                    dce, manager, service + "\0", DELETE))
                 if code == 0:
                     code, _ = session.invoke("RDeleteService", service,
                                              lambda: scmr.hRDeleteService(dce, response["lpServiceHandle"]))
