@@ -42,6 +42,9 @@ def test_settings_defaults_and_overrides():
     assert (s.host, s.username, s.domain, s.port, s.netbios_name, s.timeout) == (
         "10.0.0.4", "admin", "CORP", 139, "NT4TSE", 5.0)
     assert settings_from_vars({**BASE, "ansible_user": "admin@CORP"}).domain == "CORP"
+    # The session kind follows the port unless given: NetBIOS framing on a forwarded port is possible.
+    assert (s.session, settings_from_vars(BASE).session) == ("netbios", "direct")
+    assert settings_from_vars({**BASE, "kbfix_smb_port": 1139, "kbfix_smb_session": "NetBIOS"}).session == "netbios"
     assert SECRET not in repr(settings_from_vars(BASE))
 
 
@@ -59,6 +62,8 @@ def test_settings_defaults_and_overrides():
     ({"kbfix_smb_timeout": 0}, "kbfix_smb_timeout"),
     ({"kbfix_smb_retries": 1.5}, "kbfix_smb_retries"),
     ({"ansible_user": "CORP\\"}, "ansible_user"),
+    ({"kbfix_smb_session": "tcp"}, "kbfix_smb_session"),
+    ({"kbfix_smb_port": 139, "kbfix_smb_session": "direct"}, "kbfix_smb_session"),
 ])
 def test_settings_errors_name_the_variable(changes, field):
     with pytest.raises(ArgumentError) as caught:

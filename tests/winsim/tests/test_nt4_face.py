@@ -416,7 +416,7 @@ def test_inventory_describes_the_smb_host(fleet: Fleet, tmp_path: Path) -> None:
     ep = fleet.hosts["nt4"]
     assert host_vars == {
         "ansible_host": "127.0.0.1", "ansible_user": ep.username, "ansible_password": ep.password,
-        "kbfix_transport": "smb", "kbfix_smb_port": ep.smb_port, "kbfix_smb_netbios_port": ep.smb_netbios_port,
+        "kbfix_transport": "smb", "kbfix_smb_port": ep.smb_port, "kbfix_smb_session": "direct",
         "winsim_profile": "nt4-tse-sp6-x86",
     }
     assert ep.transport == "smb"

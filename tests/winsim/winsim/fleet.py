@@ -139,10 +139,12 @@ def write_inventory(path: Path, endpoints: Sequence[Mapping[str, Any]], transpor
     for ep in endpoints:
         if ep.get("transport") == "smb":
             # NT 4.0: no WinRM; the collection's SMB transport reads these (kbfix_smb_*), not ansible_winrm_*.
+            # Direct SMB on the face's first port; its NetBIOS port is reached with kbfix_smb_port set to it and
+            # kbfix_smb_session: netbios (the endpoint lists both ports).
             smb_vars: dict[str, Any] = {
                 "ansible_host": ep["address"], "ansible_user": ep["username"], "ansible_password": ep["password"],
-                "kbfix_transport": "smb", "kbfix_smb_port": ep["smb_port"],
-                "kbfix_smb_netbios_port": ep["smb_netbios_port"], "winsim_profile": ep["profile"],
+                "kbfix_transport": "smb", "kbfix_smb_port": ep["smb_port"], "kbfix_smb_session": "direct",
+                "winsim_profile": ep["profile"],
             }
             groups.setdefault(group_name(ep["profile"]), {"hosts": {}})["hosts"][ep["name"]] = smb_vars
             continue

@@ -133,14 +133,12 @@ class Session:
         account = f"{s.domain}\\{s.username}" if s.domain else s.username
         self._log(LOG_STEPS, f"{s.host}: connecting over SMB to port {s.port} as {account}")
         try:
-            # Port 139 opens a NetBIOS session to the called name first; 445 is plain TCP.
-            conn = SMBConnection(s.netbios_name, s.host, sess_port=s.port, timeout=int(s.timeout),
-                                 preferredDialect=smb.SMB_DIALECT)
+            conn = self._open()
         except (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout) as exc:
             raise HostUnreachableError(f"{where}: cannot open an SMB session: {self._describe(exc)}") from None
         except (SessionError, smb.SessionError) as exc:
             raise TransportError(f"{where}: SMB negotiation failed: {exc}") from None
-        if s.port == NETBIOS_PORT:
+        if s.session == "netbios":
             self._counts["NetBIOS session request"] += 1
         self._counts["SMB_COM_NEGOTIATE"] += 1
         self._count_sends(conn.getSMBServer())
@@ -162,9 +160,24 @@ class Session:
         self._log(LOG_OPERATIONS, f"{s.host}: logged on, dialect {conn.getDialect()}, server OS {conn.getServerOS()!r}")
         return conn
 
+    def _open(self) -> SMBConnection:
+        """A negotiated SMB1 connection. Port 139 opens a NetBIOS session to the called name first, 445 is plain
+        TCP: impacket decides that from the port number alone, so a NetBIOS session on another port (a
+        forwarded 139, a test server) is requested here before impacket's SMB layer takes the socket over."""
+        s = self.settings
+        if s.session == "direct" or s.port == NETBIOS_PORT:
+            return SMBConnection(s.netbios_name, s.host, sess_port=s.port, timeout=int(s.timeout),
+                                 preferredDialect=smb.SMB_DIALECT)
+        nbt = nmb.NetBIOSTCPSession("", s.netbios_name, s.host, nmb.TYPE_SERVER, s.port, int(s.timeout))
+        nbt._request_session(nmb.TYPE_SERVER, nmb.TYPE_WORKSTATION, int(s.timeout))
+        return SMBConnection(existingConnection=smb.SMB(s.netbios_name, s.host, "", nmb.TYPE_SERVER, s.port,
+                                                        int(s.timeout), session=nbt))
+
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
-        if isinstance(exc, ConnectionRefusedError):
+        # impacket wraps the connect error: socket.error("Connection error (host:port)", <the real error>).
+        inner = next((a for a in exc.args if isinstance(a, OSError)), None) if type(exc) is OSError else None
+        if isinstance(exc, ConnectionRefusedError) or isinstance(inner, ConnectionRefusedError):
             text = "connection refused"
         elif isinstance(exc, socket.timeout | TimeoutError | nmb.NetBIOSTimeout):
             text = f"timed out after {self.settings.timeout:g} seconds"
