@@ -134,7 +134,8 @@ def test_netbios_session_service_on_port_139(tmp_path, connect):
 @pytest.mark.parametrize(("line", "kwargs", "field"), [
     ("setup.exe\r\nformat c:", {}, "command"),
     ('"unbalanced', {}, "command"),
-    ("setup.exe", {"success_codes": [0, -1]}, "success_codes[1]"),
+    ("setup.exe", {"success_codes": [0, 2 ** 32]}, "success_codes[1]"),
+    ("setup.exe", {"expected_codes": [True]}, "expected_codes[0]"),
     ("setup.exe", {"timeout": 0}, "timeout"),
 ])
 def test_run_command_bad_input_fails_before_any_request(fixed_host, connect, line, kwargs, field):

@@ -7,6 +7,7 @@ import pytest
 from smbhost import MPR_FIXED, MPR_SP6
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, NotFoundError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import PackageSource
 
 MPR = r"C:\WINNT\system32\Mpr.dll"
 
@@ -71,22 +72,36 @@ def test_bad_path_fails_before_any_request(fixed_host, connect, path):
 def test_stage_package_from_bytes_and_from_a_file(fixed_host, connect, tmp_path):
     transport = connect(fixed_host)
     package = bytes(range(256)) * 300  # 76,800 bytes: several SMB writes
-    assert transport.stage_package(package, r"C:\WINNT\Temp\Q253729i.exe") == r"C:\WINNT\Temp\Q253729i.exe"
+    staged = transport.stage_package(PackageSource(data=package), r"C:\WINNT\Temp\Q253729i.exe")
+    assert staged == r"C:\WINNT\Temp\Q253729i.exe"
     assert (fixed_host.system_root / "Temp" / "Q253729i.exe").read_bytes() == package
-    local = tmp_path / "other.exe"
-    local.write_bytes(b"MZ" + b"\0" * 100)
-    transport.stage_package(str(local), r"%SystemRoot%\Temp\other.exe")
-    assert (fixed_host.system_root / "Temp" / "other.exe").read_bytes() == local.read_bytes()
+    small = b"MZ" + b"\0" * 100
+    transport.stage_package(PackageSource(data=small), r"%SystemRoot%\Temp\other.exe")
+    assert (fixed_host.system_root / "Temp" / "other.exe").read_bytes() == small
+    # A package already on the host is checked, not copied; a UNC path is run as it is.
+    assert transport.stage_package(PackageSource(host_path=r"C:\WINNT\Temp\other.exe"), "") == (
+        r"C:\WINNT\Temp\other.exe")
+    assert transport.stage_package(PackageSource(unc_path=r"\\fs01\hotfixes\Q253729i.exe"), "") == (
+        r"\\fs01\hotfixes\Q253729i.exe")
+    # delete_file removes what was staged; a file already gone is no error.
     for name in ("Q253729i.exe", "other.exe"):
-        (fixed_host.system_root / "Temp" / name).unlink()
+        transport.delete_file(f"%SystemRoot%\\Temp\\{name}")
+        transport.delete_file(f"%SystemRoot%\\Temp\\{name}")
+        assert not (fixed_host.system_root / "Temp" / name).exists()
 
 
 def test_stage_package_errors(fixed_host, connect):
     transport = connect(fixed_host)
     with pytest.raises(ArgumentError, match="destination"):
-        transport.stage_package(b"x", "Temp\\x.exe")
+        transport.stage_package(PackageSource(data=b"x"), "Temp\\x.exe")
+    with pytest.raises(ArgumentError, match="source"):
+        transport.stage_package(PackageSource(unc_path="fs01\\x.exe"), "")
+    with pytest.raises(ArgumentError, match="source"):
+        transport.stage_package(PackageSource(), r"C:\WINNT\Temp\x.exe")
     assert transport.request_count == 0
     with pytest.raises(NotFoundError, match="share"):
-        transport.stage_package(b"x", r"E:\x.exe")
+        transport.stage_package(PackageSource(data=b"x"), r"E:\x.exe")
     with pytest.raises(NotFoundError, match="does not exist"):
-        transport.stage_package(b"x", r"C:\WINNT\nodir\x.exe")
+        transport.stage_package(PackageSource(data=b"x"), r"C:\WINNT\nodir\x.exe")
+    with pytest.raises(NotFoundError, match="does not exist on the host"):
+        transport.stage_package(PackageSource(host_path=r"C:\WINNT\Temp\absent.exe"), "")

@@ -53,10 +53,10 @@ def test_pending_file_rename_is_a_pending_restart(unfixed_host, connect):
     try:
         _, facts, _ = _audit(transport)
         assert facts.reboot_pending and facts.reboot_pending_sources == ("PendingFileRenameOperations",)
-        assert transport.pending_restart(NT4_TSE) == (True, ["PendingFileRenameOperations"])
+        assert transport.pending_restart(NT4_TSE) == (True, ("PendingFileRenameOperations",))
     finally:
         transport.delete_value(SESSION_MANAGER, "PendingFileRenameOperations")
-    assert transport.pending_restart(NT4_TSE) == (False, [])
+    assert transport.pending_restart(NT4_TSE) == (False, ())
 
 
 def test_audit_costs_a_handful_of_round_trips(fixed_host, connect):

@@ -61,11 +61,11 @@ def test_keys(fixed_host, unfixed_host, connect):
 def test_write_reads_back_and_is_idempotent(fixed_host, connect, value, request):
     transport = connect(fixed_host)
     name = f"written-{request.node.callspec.id}"
-    change = transport.set_value(TEST_KEY, name, value)
+    change = transport.set_value(TEST_KEY, name, value, create=True)
     assert (change.changed, change.before, change.after) == (True, None, value)
     # What another session (and the host's own database) sees, not a cached answer.
     assert connect(fixed_host).read_value(TEST_KEY, name) == value
-    again = transport.set_value(TEST_KEY, name, value)
+    again = transport.set_value(TEST_KEY, name, value, create=True)
     assert (again.changed, again.before) == (False, value)
     removed = transport.delete_value(TEST_KEY, name)
     assert (removed.changed, removed.before, removed.after) == (True, value, None)
@@ -74,8 +74,8 @@ def test_write_reads_back_and_is_idempotent(fixed_host, connect, value, request)
 
 def test_write_changes_type_and_data(fixed_host, connect):
     transport = connect(fixed_host)
-    transport.set_value(TEST_KEY, "Retyped", RegistryValue("string", "60"))
-    change = transport.set_value(TEST_KEY, "Retyped", RegistryValue("dword", 60))
+    transport.set_value(TEST_KEY, "Retyped", RegistryValue("string", "60"), create=True)
+    change = transport.set_value(TEST_KEY, "Retyped", RegistryValue("dword", 60), create=True)
     assert change.before == RegistryValue("string", "60") and change.after == RegistryValue("dword", 60)
 
 
@@ -85,7 +85,7 @@ def test_create_makes_missing_keys_and_refuses_without_create(fixed_host, connec
     with pytest.raises(NotFoundError, match="does not exist"):
         transport.set_value(key, "V", RegistryValue("dword", 1), create=False)
     assert not transport.key_exists(TEST_KEY + r"\new")
-    assert transport.set_value(key, "V", RegistryValue("dword", 1)).changed
+    assert transport.set_value(key, "V", RegistryValue("dword", 1), create=True).changed
     assert connect(fixed_host).read_value(key, "V") == RegistryValue("dword", 1)
 
 
@@ -95,7 +95,7 @@ def test_write_the_host_drops_fails_verification_and_removes_created_keys(fixed_
     transport = connect(fixed_host)
     key = TEST_KEY + r"\dropped\deeper"
     with pytest.raises(WriteVerificationError, match=r"read back \(absent\)"):
-        transport.set_value(key, "n" * 256, RegistryValue("dword", 1))
+        transport.set_value(key, "n" * 256, RegistryValue("dword", 1), create=True)
     assert not connect(fixed_host).key_exists(TEST_KEY + r"\dropped")
 
 
@@ -110,7 +110,7 @@ def test_write_the_host_drops_fails_verification_and_removes_created_keys(fixed_
 def test_bad_data_fails_before_any_request_and_creates_nothing(fixed_host, connect, value, message):
     transport = connect(fixed_host)
     with pytest.raises(ArgumentError, match=message) as caught:
-        transport.set_value(TEST_KEY + r"\never", "V", value)
+        transport.set_value(TEST_KEY + r"\never", "V", value, create=True)
     assert caught.value.field == "data"
     assert transport.request_count == 0
     assert not connect(fixed_host).key_exists(TEST_KEY + r"\never")
@@ -127,5 +127,5 @@ def test_bad_key_is_an_argument_error(fixed_host, connect):
 def test_bad_value_name_is_an_argument_error(fixed_host, connect, name):
     transport = connect(fixed_host)
     with pytest.raises(ArgumentError) as caught:
-        transport.set_value(TEST_KEY, name, RegistryValue("dword", 1))
+        transport.set_value(TEST_KEY, name, RegistryValue("dword", 1), create=True)
     assert caught.value.field == "name" and transport.request_count == 0
