@@ -20,7 +20,8 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.transp
 def _require_samba() -> None:
     # Not a skip: the Makefile installs samba (DEB_PACKAGES); a missing smbd is a broken setup to report.
     if shutil.which("smbd") is None and not os.path.exists("/usr/sbin/smbd"):
-        pytest.fail("smbd is not installed: run `make system-deps` (the Makefile's DEB_PACKAGES: samba, samba-common-bin; `make test` runs it first)")
+        pytest.fail("smbd is not installed: run `make system-deps` (the Makefile's DEB_PACKAGES: samba, "
+                    "samba-common-bin; `make test` runs it first)")
 
 
 @pytest.fixture(scope="module")
