@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 from impacket import smb
-from impacket.dcerpc.v5 import rrp, scmr, transport
+from impacket.dcerpc.v5 import rrp, scmr, srvs, transport
+from impacket.dcerpc.v5.dtypes import NULL
 from impacket.smbconnection import SessionError, SMBConnection
 
 from winsim import packages, pe
@@ -492,3 +493,24 @@ def test_share_list(ep: Endpoint) -> None:
     shares = {(s["shi1_netname"].rstrip("\x00"), s["shi1_type"]) for s in conn.listShares()}
     assert shares == {("ADMIN$", 0x80000000), ("C$", 0x80000000), ("IPC$", 0x80000003)}
     assert by_action(ep)["RPC:srvsvc.NetrShareEnum"] == 2
+
+
+def test_server_statistics_start_is_the_boot_time(ep: Endpoint) -> None:
+    # `net statistics server` on NT 4.0 shows this as "Statistics since": when the Server service started.
+    dce = impacket_rpc(ep, r"\srvsvc", srvs.MSRPC_UUID_SRVS)
+    try:
+        reply = srvs.hNetrServerStatisticsGet(dce, NULL, 0, 0)
+        start = int(reply["InfoStruct"]["sts0_start"])
+        with pytest.raises(srvs.DCERPCSessionError, match="ERROR_INVALID_LEVEL"):
+            srvs.hNetrServerStatisticsGet(dce, NULL, 1, 0)
+    finally:
+        dce.disconnect()
+    assert start == int(ep.host().boot_time.timestamp())
+    assert by_action(ep)["RPC:srvsvc.NetrServerStatisticsGet"] == 2
+
+
+def test_product_options_name_the_edition(ep: Endpoint) -> None:
+    result = net_rpc(ep, "registry", "enumerate", r"HKLM\SYSTEM\CurrentControlSet\Control\ProductOptions")
+    assert result.returncode == 0, result.stderr
+    assert 'Valuename  = ProductType\nType       = REG_SZ\nValue      = "ServerNT"' in result.stdout
+    assert 'Valuename  = ProductSuite\nType       = REG_MULTI_SZ\nValue[000] = "Terminal Server"\n\n' in result.stdout
