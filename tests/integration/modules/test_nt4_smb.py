@@ -144,3 +144,25 @@ def test_kb253729_check_mode_enforce_restart_idempotence(start_fleet: Any, tmp_p
     assert not again.one("enforce", "nt4").result["changed"]
     assert again.one("restart", "nt4").status == "skipped"
     assert ep.host().boot_id == boot_id + 1
+
+
+def test_netbios_session_on_the_faces_netbios_port(start_fleet: Any, tmp_path: Path) -> None:
+    # impacket sends a NetBIOS session request only to port 139; kbfix_smb_session: netbios sends it on any
+    # port (a forwarded 139, the face's NetBIOS listener), and the face hangs up on SMB sent without one.
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import HostUnreachableError
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.transport import open_for
+
+    fleet, _ = start_fleet([("nt4", "nt4-tse-sp6-x86")])
+    ep = fleet.hosts["nt4"]
+    base = {"ansible_host": ep.address, "ansible_user": ep.username, "ansible_password": ep.password,
+            "kbfix_smb_port": ep.smb_netbios_port, "kbfix_smb_netbios_name": "NT4", "kbfix_smb_retries": 0}
+    transport = open_for({**base, "kbfix_smb_session": "netbios"}, lambda level, message: None)
+    try:
+        assert transport.os_facts().version == "4.0.1381"
+        assert transport.requests_by_name()["NetBIOS session request"] == 1
+    finally:
+        transport.close()
+    direct = open_for({**base, "kbfix_smb_session": "direct"}, lambda level, message: None)
+    with pytest.raises(HostUnreachableError):
+        direct.key_exists("HKLM\\SOFTWARE")
+    direct.close()
