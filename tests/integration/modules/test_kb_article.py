@@ -151,7 +151,7 @@ def test_seed_hosts_audit_plan_enforce_restart_audit(start_fleet: Any, tmp_path:
                 variables: {VARIABLES}
                 state: enforced
                 package_source: {package_dir}
-        """, inventory, workdir, env=FORKS, extra_vars={"specs": SPECS}, diff=True, limit="!nt4")
+        """, inventory, workdir, env=FORKS, extra_vars={"specs": SPECS}, diff=True)
     assert_ok(enforce)
     for host, _, article, status in SEED_HOSTS:
         first, again = enforce.one("enforce", host), enforce.one("enforce again", host)
@@ -191,7 +191,7 @@ def test_seed_hosts_audit_plan_enforce_restart_audit(start_fleet: Any, tmp_path:
                 variables: "{{ all_variables }}"
                 state: enforced
                 package_source: "{{ package_dir }}"
-        """, inventory, workdir, env=FORKS, limit="!nt4",
+        """, inventory, workdir, env=FORKS,
         extra_vars={"specs": SPECS, "all_variables": VARIABLES, "package_dir": str(package_dir)})
     assert_ok(after)
     for host, _, article, status in SEED_HOSTS:
