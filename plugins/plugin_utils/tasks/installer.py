@@ -291,7 +291,7 @@ def exit_meaning(code: int | None, codes: Mapping[int, ExitMeaning]) -> ExitMean
 def _remove_staged(transport: Transport, path: str) -> None:
     # Cleanup must not hide what the installer did (or the connection loss that ended it).
     try:
-        transport.run_command(f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120)
+        transport.delete_file(path)
     except KbfixError as exc:
         transport.log(LOG_STEPS, f"{transport.host}: could not remove the staged package {path}: {exc}")
 
