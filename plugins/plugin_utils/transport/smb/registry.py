@@ -13,14 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from impacket.dcerpc.v5 import rrp
-from impacket.dcerpc.v5.dtypes import DWORD, NULL, UCHAR
-from impacket.dcerpc.v5.ndr import NDRCALL
-
-# impacket's DCERPC_v5.request looks the reply class (<Request>Response) and the error class up in the module
-# that defines the request: BaseInitiateSystemShutdown below needs DCERPCSessionError here.
-from impacket.dcerpc.v5.rrp import DCERPCSessionError  # noqa: F401
-
 from ...article.model import RegistryType, RegistryValue
 from ...errors import (
     AccessDeniedError,
@@ -30,7 +22,38 @@ from ...errors import (
     TransportError,
 )
 from ..registry_path import RegistryPath, parse_key
+from ..requirement import Requirement
 from .session import Session
+
+try:
+    from impacket.dcerpc.v5 import rrp
+    from impacket.dcerpc.v5.dtypes import DWORD, NULL, UCHAR
+    from impacket.dcerpc.v5.ndr import NDRCALL
+
+    # impacket's DCERPC_v5.request looks the reply class (<Request>Response) and the error class up in the
+    # module that defines the request: BaseInitiateSystemShutdown below needs DCERPCSessionError here.
+    from impacket.dcerpc.v5.rrp import DCERPCSessionError  # noqa: F401
+except ImportError as _error:  # SMBTransport() says what is missing, before any request
+    IMPACKET = Requirement.missing("impacket", "SMB", _error)
+else:
+    IMPACKET = Requirement.present("impacket", "SMB")
+
+    # Module-level (not built in a function) because impacket finds a request's reply class by name in the
+    # request's module; defined only when impacket imported, since they subclass its NDR types.
+    class BaseInitiateSystemShutdown(NDRCALL):  # type: ignore[misc]
+        """MS-RRP 3.1.5.24 (opnum 24); impacket 0.13's rrp module does not define it."""
+
+        opnum = 24
+        structure = (
+            ("ServerName", rrp.PREGISTRY_SERVER_NAME),
+            ("lpMessage", rrp.PRRP_UNICODE_STRING),
+            ("dwTimeout", DWORD),
+            ("bForceAppsClosed", UCHAR),
+            ("bRebootAfterShutdown", UCHAR),
+        )
+
+    class BaseInitiateSystemShutdownResponse(NDRCALL):  # type: ignore[misc]
+        structure = (("ErrorCode", DWORD),)
 
 # Win32 error codes the registry calls return (winerror.h).
 ERROR_SUCCESS = 0
@@ -44,8 +67,10 @@ REG_TYPES: dict[int, RegistryType] = {
 }
 REG_CODES: dict[RegistryType, int] = {v: k for k, v in REG_TYPES.items()}
 _FIRST_READ = 1024  # bytes offered for a value's data; larger values cost one more call (ERROR_MORE_DATA)
-_KEY_READ = rrp.KEY_READ
-_KEY_WRITE = rrp.KEY_QUERY_VALUE | rrp.KEY_SET_VALUE
+# Access masks (winnt.h, MS-RRP 2.2.3): KEY_READ, and KEY_QUERY_VALUE | KEY_SET_VALUE to write values. As
+# numbers rather than impacket's names so that this module imports without impacket (transport/requirement.py).
+_KEY_READ = 0x20019
+_KEY_WRITE = 0x0001 | 0x0002
 
 
 def decode(type_code: int, data: bytes, what: str) -> RegistryValue:
@@ -115,8 +140,9 @@ def show(value: RegistryValue | None) -> str:
 class RemoteRegistry:
     """winreg calls on one session. Keys are ``HKLM\\...`` strings (``registry_path.parse_key`` syntax)."""
 
-    _HIVES = {"HKLM": rrp.OpenLocalMachine, "HKU": rrp.OpenUsers, "HKCR": rrp.OpenClassesRoot,
-              "HKCU": rrp.OpenCurrentUser, "HKCC": rrp.OpenCurrentConfig}
+    # impacket's request class of each hive (looked up at use: the module imports without impacket).
+    _HIVES = {"HKLM": "OpenLocalMachine", "HKU": "OpenUsers", "HKCR": "OpenClassesRoot",
+              "HKCU": "OpenCurrentUser", "HKCC": "OpenCurrentConfig"}
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -139,7 +165,7 @@ class RemoteRegistry:
     def hive(self, path: RegistryPath) -> Any:
         cached = self._handles.get(("hive", path.hive))
         if cached is None:
-            request = self._HIVES[path.hive]()
+            request = getattr(rrp, self._HIVES[path.hive])()
             request["ServerName"] = rrp.NULL
             request["samDesired"] = rrp.MAXIMUM_ALLOWED
             code, response = self.session.call(self.dce, request, path.hive)
@@ -307,19 +333,3 @@ class RemoteRegistry:
         code, _ = self.session.call(self.dce, request, f"delay {delay}s")
         self._check(code, "BaseInitiateSystemShutdown", "the host")
 
-
-class BaseInitiateSystemShutdown(NDRCALL):  # type: ignore[misc]
-    """MS-RRP 3.1.5.24 (opnum 24); impacket 0.13's rrp module does not define it."""
-
-    opnum = 24
-    structure = (
-        ("ServerName", rrp.PREGISTRY_SERVER_NAME),
-        ("lpMessage", rrp.PRRP_UNICODE_STRING),
-        ("dwTimeout", DWORD),
-        ("bForceAppsClosed", UCHAR),
-        ("bRebootAfterShutdown", UCHAR),
-    )
-
-
-class BaseInitiateSystemShutdownResponse(NDRCALL):  # type: ignore[misc]
-    structure = (("ErrorCode", DWORD),)

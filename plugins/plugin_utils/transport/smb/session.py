@@ -23,10 +23,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from impacket import nmb, nt_errors, smb
-from impacket.dcerpc.v5 import rpcrt, transport
-from impacket.smbconnection import SessionError, SMBConnection
-
 from ...errors import (
     AccessDeniedError,
     AuthenticationError,
@@ -35,7 +31,29 @@ from ...errors import (
     NotFoundError,
     TransportError,
 )
+from ..requirement import Requirement
 from .settings import NETBIOS_PORT, SMBSettings
+
+try:
+    from impacket import nmb, nt_errors, smb
+    from impacket.dcerpc.v5 import rpcrt, transport
+    from impacket.smbconnection import SessionError, SMBConnection
+except ImportError as _error:  # SMBTransport() says what is missing, before any request
+    IMPACKET = Requirement.missing("impacket", "SMB", _error)
+else:
+    IMPACKET = Requirement.present("impacket", "SMB")
+    # Tables built from impacket's constants, so only where it imported (nothing reads them before the
+    # transport has called IMPACKET.require()).
+    _COMMAND_NAMES = {v: k for k, v in vars(smb.SMB).items() if k.startswith("SMB_COM_") and isinstance(v, int)}
+    # NTSTATUS codes of a session setup that mean "these credentials are not accepted".
+    _AUTH_FAILURES = {
+        nt_errors.STATUS_LOGON_FAILURE, nt_errors.STATUS_ACCOUNT_DISABLED, nt_errors.STATUS_ACCOUNT_LOCKED_OUT,
+        nt_errors.STATUS_PASSWORD_EXPIRED, nt_errors.STATUS_ACCOUNT_RESTRICTION, nt_errors.STATUS_WRONG_PASSWORD,
+        nt_errors.STATUS_NO_SUCH_USER, nt_errors.STATUS_PASSWORD_MUST_CHANGE, nt_errors.STATUS_INVALID_LOGON_HOURS,
+        nt_errors.STATUS_ACCOUNT_EXPIRED, nt_errors.STATUS_INVALID_WORKSTATION,
+    }
+    _GONE = {nt_errors.STATUS_OBJECT_NAME_NOT_FOUND, nt_errors.STATUS_OBJECT_PATH_NOT_FOUND,
+             nt_errors.STATUS_NO_SUCH_FILE, nt_errors.STATUS_NOT_FOUND}
 
 LogFn = Callable[[int, str], None]
 
@@ -43,17 +61,6 @@ LogFn = Callable[[int, str], None]
 LOG_STEPS = 2
 LOG_OPERATIONS = 4
 LOG_PAYLOADS = 5
-
-_COMMAND_NAMES = {v: k for k, v in vars(smb.SMB).items() if k.startswith("SMB_COM_") and isinstance(v, int)}
-# NTSTATUS codes of a session setup that mean "these credentials are not accepted".
-_AUTH_FAILURES = {
-    nt_errors.STATUS_LOGON_FAILURE, nt_errors.STATUS_ACCOUNT_DISABLED, nt_errors.STATUS_ACCOUNT_LOCKED_OUT,
-    nt_errors.STATUS_PASSWORD_EXPIRED, nt_errors.STATUS_ACCOUNT_RESTRICTION, nt_errors.STATUS_WRONG_PASSWORD,
-    nt_errors.STATUS_NO_SUCH_USER, nt_errors.STATUS_PASSWORD_MUST_CHANGE, nt_errors.STATUS_INVALID_LOGON_HOURS,
-    nt_errors.STATUS_ACCOUNT_EXPIRED, nt_errors.STATUS_INVALID_WORKSTATION,
-}
-_GONE = {nt_errors.STATUS_OBJECT_NAME_NOT_FOUND, nt_errors.STATUS_OBJECT_PATH_NOT_FOUND,
-         nt_errors.STATUS_NO_SUCH_FILE, nt_errors.STATUS_NOT_FOUND}
 
 
 def _no_log(level: int, message: str) -> None:
@@ -256,7 +263,9 @@ class Session:
         code = status_of(exc)
         if code is None:
             if connection_broken(exc):
-                return HostUnreachableError(f"{self.host}: the connection broke ({what}): {self._describe(exc)}")
+                broken = HostUnreachableError(f"{self.host}: the connection broke ({what}): {self._describe(exc)}")
+                broken.lost = True  # this session had logged on: the host answered, then went away
+                return broken
             return TransportError(f"{self.host}: {what} failed: {redact(str(exc), self.settings.password)}")
         if code == nt_errors.STATUS_BAD_NETWORK_NAME:
             return NotFoundError(f"{self.host}: the share of {what} does not exist (STATUS_BAD_NETWORK_NAME)")

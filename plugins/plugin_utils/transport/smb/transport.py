@@ -30,11 +30,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from impacket import smb
-from impacket.dcerpc.v5 import scmr, srvs
-from impacket.dcerpc.v5.dtypes import DELETE
-from impacket.smbconnection import SessionError
-
 from ...article.model import (
     Architecture,
     FactRequest,
@@ -59,10 +54,12 @@ from ...errors import (
 from ..base import (
     MAX_REBOOT_DELAY,
     MAX_REBOOT_MESSAGE,
+    MAX_VALUE_NAME,
     CommandResult,
     PackageSource,
     RegistryChange,
     RestartScope,
+    check_registry_value,
     same_value,
 )
 from ..indicators import (
@@ -72,10 +69,32 @@ from ..indicators import (
     pending_restart_plan,
 )
 from ..registry_path import parse_key
+from ..requirement import Requirement
 from . import command, pe
+from .registry import IMPACKET as REGISTRY_IMPACKET
 from .registry import RemoteRegistry, encode, show
+from .session import IMPACKET as SESSION_IMPACKET
 from .session import LOG_STEPS, LogFn, Session, _no_log, is_missing, redact, status_of
 from .settings import SMBSettings, settings_from_vars
+
+try:
+    from impacket import smb
+    from impacket.dcerpc.v5 import scmr, srvs
+    from impacket.dcerpc.v5.dtypes import DELETE
+    from impacket.smbconnection import SessionError
+except ImportError as _error:  # SMBTransport() says what is missing, before any request
+    IMPACKET = Requirement.missing("impacket", "SMB", _error)
+else:
+    IMPACKET = Requirement.present("impacket", "SMB")
+    _FILE_WANTED = smb.FILE_SHARE_READ | smb.FILE_SHARE_WRITE | smb.FILE_SHARE_DELETE
+
+
+def require_packages() -> None:
+    """``MissingRequirementError`` unless impacket imported in every SMB module. Called where SMB use starts
+    (``SMBTransport()``), before any request."""
+    for requirement in (SESSION_IMPACKET, REGISTRY_IMPACKET, IMPACKET):
+        requirement.require()
+
 
 T = TypeVar("T")
 
@@ -101,8 +120,6 @@ _UNC = re.compile(r"^\\\\[^\\]+\\[^\\]+\\.+")
 _SYSTEMROOT = re.compile(r"^%systemroot%\\(.*)$", re.IGNORECASE)
 STATUS_FILE_IS_A_DIRECTORY = 0xC00000BA
 STATUS_SHARING_VIOLATION = 0xC0000043
-_FILE_WANTED = smb.FILE_SHARE_READ | smb.FILE_SHARE_WRITE | smb.FILE_SHARE_DELETE
-
 
 def share_path(path: str, what: str = "path") -> tuple[str, str]:
     """``C:\\WINNT\\x`` -> (``C$``, ``WINNT\\x``); ``%SystemRoot%\\x`` -> (``ADMIN$``, ``x``): the
@@ -133,9 +150,6 @@ def filetime(value: int) -> datetime.datetime:
     return _FILETIME_EPOCH + datetime.timedelta(microseconds=value // 10)
 
 
-MAX_VALUE_NAME = 16383  # characters (Windows' registry element size limits)
-
-
 def _checked(key: str, *names: str) -> str:
     """The parsed key as text; a bad key or value name is an ArgumentError before any request."""
     path = str(parse_key(key))
@@ -158,6 +172,7 @@ class SMBTransport:
 
     def __init__(self, settings: SMBSettings, log: LogFn | None = None,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
+        require_packages()
         self.settings = settings
         self._log = log or _no_log
         self._sleep = sleep
@@ -166,6 +181,9 @@ class SMBTransport:
         self._session: Session | None = None
         self._registry: RemoteRegistry | None = None
         self.bytes_read = 0  # file content read through the shares (proves ranged version reads)
+        # Whether a session to the host has logged on in this task: a failure after that is a host lost
+        # (HostUnreachableError.lost, which the task's restart wait in tasks/resume.py acts on).
+        self._answered = False
 
     def __repr__(self) -> str:
         return f"SMBTransport({self.host}:{self.settings.port}, user={self.settings.username!r})"
@@ -211,7 +229,12 @@ class SMBTransport:
 
     def session(self) -> Session:
         if self._session is None:
-            self._session = Session(self.settings, self._counts, self.log)
+            try:
+                self._session = Session(self.settings, self._counts, self.log)
+            except HostUnreachableError as exc:
+                exc.lost = exc.lost or self._answered
+                raise
+            self._answered = True
             self._registry = RemoteRegistry(self._session)
         return self._session
 
@@ -232,9 +255,11 @@ class SMBTransport:
                 self.close()
                 if attempt >= self.settings.retries:
                     if isinstance(exc, HostUnreachableError):
+                        exc.lost = exc.lost or self._answered
                         raise
-                    raise HostUnreachableError(f"{self.host}: {what}: {redact(str(exc), self.settings.password)}"
-                                               ) from None
+                    lost = HostUnreachableError(f"{self.host}: {what}: {redact(str(exc), self.settings.password)}")
+                    lost.lost = self._answered
+                    raise lost from None
                 delay = self.settings.backoff * 2 ** attempt
                 self.log(LOG_STEPS, f"{self.host}: {what} failed ({exc}); retry {attempt + 1} in {delay:g}s")
                 self._sleep(delay)
@@ -357,12 +382,26 @@ class SMBTransport:
 
     # --- registry writes ---------------------------------------------------------------------------
 
+    def check_write(self, key: str, name: str, value: RegistryValue, *, stack_version: str | None = None) -> None:
+        """Refuse, before any request, a value the registry cannot hold or the data cannot be encoded as.
+
+        Only the registry's limits apply here. Unlike a WS-Man envelope (MaxEnvelopeSizekb, which WinRM
+        refuses whole), an RPC request has no size cap of that kind: impacket splits BaseRegSetValue into
+        DCE/RPC fragments of the negotiated size and each into SMB writes of the server's MaxBufferSize, so
+        any value the registry accepts can be carried. ``stack_version`` (the WinRM version) means nothing
+        on a host without WinRM."""
+        del stack_version
+        _checked(key, name)
+        check_registry_value(name, value)
+        encode(value)  # the data's own form (a dword's range, a multistring's items)
+
     def set_value(self, key: str, name: str, value: RegistryValue, *, create: bool = False) -> RegistryChange:
         """Write ``value`` and read it back (``WriteVerificationError`` if the host keeps something else).
         The data is checked before any request, and a key created for the value is removed again when the
         value cannot be written, so a failed write leaves nothing behind."""
         path = _checked(key, name)
         what = f"{path}\\{name}"
+        self.check_write(path, name, value)  # before the first request: never a key without its value
         type_code, raw = encode(value)
         before = self.read_value(path, name)
         if same_value(value, before):
