@@ -137,7 +137,7 @@ def _block(data: bytes, at: int) -> tuple[int, int, int, str, int]:
 def file_version(block: bytes) -> str | None:
     """The FileVersion string (first string table), as Windows shows it; else the numeric version of
     VS_FIXEDFILEINFO (dwFileVersionMS/LS)."""
-    length, value_length, _, key, value_at = _block(block, 0)
+    length, value_length, _kind, key, value_at = _block(block, 0)
     if key != "VS_VERSION_INFO":
         raise PeFormatError(f"version resource starts with {key!r}, not VS_VERSION_INFO")
     end = min(length, len(block))
@@ -147,7 +147,7 @@ def file_version(block: bytes) -> str | None:
         fixed = f"{ms >> 16}.{ms & 0xFFFF}.{ls >> 16}.{ls & 0xFFFF}"
     child = _aligned(value_at + value_length)
     while child + 6 <= end:
-        child_length, _, _, child_key, child_value = _block(block, child)
+        child_length, _length, _kind, child_key, child_value = _block(block, child)
         if child_length == 0:
             break
         if child_key == "StringFileInfo":
@@ -160,12 +160,12 @@ def file_version(block: bytes) -> str | None:
 
 def _string_file_info(block: bytes, at: int, end: int) -> str | None:
     while at + 6 <= end:  # StringTable blocks (one per language / code page)
-        table_length, _, _, _, string_at = _block(block, at)
+        table_length, _length, _kind, _key, string_at = _block(block, at)
         if table_length == 0:
             return None
         table_end = min(at + table_length, end)
         while string_at + 6 <= table_end:
-            length, value_length, _, key, value_at = _block(block, string_at)
+            length, value_length, _kind, key, value_at = _block(block, string_at)
             if length == 0:
                 break
             if key == "FileVersion":

@@ -32,7 +32,7 @@ try:
 
     # impacket's DCERPC_v5.request looks the reply class (<Request>Response) and the error class up in the
     # module that defines the request: BaseInitiateSystemShutdown below needs DCERPCSessionError here.
-    from impacket.dcerpc.v5.rrp import DCERPCSessionError  # noqa: F401
+    from impacket.dcerpc.v5.rrp import DCERPCSessionError  # noqa: F401  # pylint: disable=unused-import
 except ImportError as _error:  # SMBTransport() says what is missing, before any request
     IMPACKET = Requirement.missing("impacket", "SMB", _error)
 else:
@@ -204,7 +204,7 @@ class RemoteRegistry:
     def query(self, handle: Any, key: str, name: str) -> RegistryValue | None:
         what = f"{key}\\{name}"
         size = _FIRST_READ
-        for _ in range(3):  # a value growing between the two calls gets one more try
+        for _attempt in range(3):  # a value growing between the two calls gets one more try
             request = rrp.BaseRegQueryValue()
             request["hKey"] = handle
             request["lpValueName"] = name + "\0"
@@ -286,7 +286,7 @@ class RemoteRegistry:
             request = rrp.BaseRegDeleteKey()
             request["hKey"] = self.hive(path)
             request["lpSubKey"] = path.subkey + "\0"
-            code, _ = self.session.call(self.dce, request, key)
+            code, _reply = self.session.call(self.dce, request, key)
             if code not in (ERROR_SUCCESS, ERROR_FILE_NOT_FOUND):
                 self.session.log_step(f"{self.host}: could not remove the key {key} again (error {code})")
 
@@ -300,7 +300,7 @@ class RemoteRegistry:
         request["dwType"] = type_code
         request["lpData"] = raw
         request["cbData"] = len(raw)
-        code, _ = self.session.call(self.dce, request, f"{key}\\{name}")
+        code, _reply = self.session.call(self.dce, request, f"{key}\\{name}")
         self._check(code, "BaseRegSetValue", f"{key}\\{name}")
 
     def delete(self, key: str, name: str) -> bool:
@@ -311,7 +311,7 @@ class RemoteRegistry:
         request = rrp.BaseRegDeleteValue()
         request["hKey"] = handle
         request["lpValueName"] = name + "\0"
-        code, _ = self.session.call(self.dce, request, f"{key}\\{name}")
+        code, _reply = self.session.call(self.dce, request, f"{key}\\{name}")
         if code == ERROR_FILE_NOT_FOUND:
             return False
         self._check(code, "BaseRegDeleteValue", f"{key}\\{name}")
@@ -330,6 +330,5 @@ class RemoteRegistry:
         request["dwTimeout"] = delay
         request["bForceAppsClosed"] = 1
         request["bRebootAfterShutdown"] = 1 if reboot else 0
-        code, _ = self.session.call(self.dce, request, f"delay {delay}s")
+        code, _reply = self.session.call(self.dce, request, f"delay {delay}s")
         self._check(code, "BaseInitiateSystemShutdown", "the host")
-

@@ -182,8 +182,10 @@ class Session:
 
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
-        # impacket wraps the connect error: socket.error("Connection error (host:port)", <the real error>).
-        inner = next((a for a in exc.args if isinstance(a, OSError)), None) if type(exc) is OSError else None
+        # impacket wraps the connect error: socket.error("Connection error (host:port)", <the real error>). Only
+        # that exact class is unwrapped: its subclasses (ConnectionRefusedError) are the real error themselves.
+        wrapped = type(exc) is OSError  # pylint: disable=unidiomatic-typecheck
+        inner = next((a for a in exc.args if isinstance(a, OSError)), None) if wrapped else None
         if isinstance(exc, ConnectionRefusedError) or isinstance(inner, ConnectionRefusedError):
             text = "connection refused"
         elif isinstance(exc, socket.timeout | TimeoutError | nmb.NetBIOSTimeout):

@@ -80,9 +80,9 @@ def settings_from_vars(task_vars: Mapping[str, Any]) -> SMBSettings:
         raise ArgumentError("ansible_password", "must be a string")  # never echo the value
     domain = ""
     if "\\" in user:
-        domain, _, user = user.partition("\\")
+        domain, _sep, user = user.partition("\\")
     elif "@" in user:
-        user, _, domain = user.partition("@")
+        user, _sep, domain = user.partition("@")
     if not user:
         raise ArgumentError("ansible_user", "has no user name")
     port_value = _number(task_vars, "kbfix_smb_port", DIRECT_PORT, 1, 65535)

@@ -121,6 +121,7 @@ _SYSTEMROOT = re.compile(r"^%systemroot%\\(.*)$", re.IGNORECASE)
 STATUS_FILE_IS_A_DIRECTORY = 0xC00000BA
 STATUS_SHARING_VIOLATION = 0xC0000043
 
+
 def share_path(path: str, what: str = "path") -> tuple[str, str]:
     """``C:\\WINNT\\x`` -> (``C$``, ``WINNT\\x``); ``%SystemRoot%\\x`` -> (``ADMIN$``, ``x``): the
     administrative shares every NT server has (AutoShareServer)."""
@@ -241,7 +242,8 @@ class SMBTransport:
     @property
     def registry(self) -> RemoteRegistry:
         self.session()
-        assert self._registry is not None  # set together with the session
+        if self._registry is None:  # set together with the session
+            raise AssertionError("the session has no remote registry")
         return self._registry
 
     def _read(self, what: str, call: Callable[[], T]) -> T:
@@ -721,7 +723,7 @@ class SMBTransport:
 
     def _start_service(self, name: str, service: Any) -> None:
         session, dce = self.session(), self.session().pipe("svcctl", scmr.MSRPC_UUID_SCMR)
-        code, _ = session.invoke("RStartServiceW", name, lambda: scmr.hRStartServiceW(dce, service))
+        code, _reply = session.invoke("RStartServiceW", name, lambda: scmr.hRStartServiceW(dce, service))
         if code not in (0, ERROR_SERVICE_REQUEST_TIMEOUT):
             raise TransportError(f"{self.host}: cannot start the service {name} (Win32 error {code})")
 
@@ -750,7 +752,7 @@ class SMBTransport:
                 code, response = session.invoke("ROpenServiceW", service, lambda: scmr.hROpenServiceW(
                     dce, manager, service + "\0", DELETE))
                 if code == 0:
-                    code, _ = session.invoke("RDeleteService", service,
+                    code, _reply = session.invoke("RDeleteService", service,
                                              lambda: scmr.hRDeleteService(dce, response["lpServiceHandle"]))
                 if code not in (0, ERROR_SERVICE_MARKED_FOR_DELETE):
                     problems.append(f"service {service}: Win32 error {code}")

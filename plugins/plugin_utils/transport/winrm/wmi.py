@@ -37,18 +37,18 @@ from ...errors import (
     WriteVerificationError,
     WSManFaultError,
 )
-from .. import escape
+from .. import escape, registry_path
 from ..base import LOG_STEPS, RegistryChange, RestartScope, check_registry_value, same_value
 from ..indicators import (
     pending_restart_from,
     pending_restart_plan,
 )
-from ..registry_path import HIVES as HIVES  # the hive table, as callers of this module knew it
 from ..registry_path import RegistryPath, parse_key
 from . import wsman
 from .client import WinRMClient
 
 T = TypeVar("T")
+HIVES = registry_path.HIVES  # the hive table, as callers of this module knew it
 
 STDREGPROV = wsman.wmi_resource("root/default", "StdRegProv")  # root\default exists on every version
 
