@@ -61,21 +61,6 @@ def test_unwritable_values_are_refused_before_any_request(fleet: Fleet, name: st
     assert ep.host().registry.open(KEY) is None
 
 
-def test_a_value_larger_than_one_smb_request_is_written(fleet: Fleet) -> None:
-    # The SMB request is no limit of its own: 20,000 bytes of REG_BINARY, more than the face's MaxBufferSize
-    # (16,644, NT 4.0 Server's default), cross in several SMB writes and read back whole. (Larger reads back
-    # fail on winsim's face today: its BaseRegQueryValue reply is cut at about 23 KB; see the report.)
-    transport = transport_for(fleet)
-    try:
-        data = bytes(range(250)) * 80
-        transport.check_write(KEY, "Blob", RegistryValue("binary", data))
-        change = transport.set_value(KEY, "Blob", RegistryValue("binary", data), create=True)
-        assert change.changed and change.after == RegistryValue("binary", data)
-    finally:
-        transport.close()
-    assert fleet.hosts["nt4"].host().registry.get(KEY, "Blob").data == data
-
-
 def test_a_host_down_from_the_start_is_not_lost(fleet: Fleet) -> None:
     ep = fleet.hosts["nt4"]
     ep.set_faults(port_closed=True)  # its SMB listeners refuse every connection, as a host that is off
