@@ -753,7 +753,7 @@ class SMBTransport:
                     dce, manager, service + "\0", DELETE))
                 if code == 0:
                     code, _reply = session.invoke("RDeleteService", service,
-                                             lambda: scmr.hRDeleteService(dce, response["lpServiceHandle"]))
+                                                  lambda: scmr.hRDeleteService(dce, response["lpServiceHandle"]))
                 if code not in (0, ERROR_SERVICE_MARKED_FOR_DELETE):
                     problems.append(f"service {service}: Win32 error {code}")
             except KbfixError as exc:
