@@ -6,7 +6,7 @@
     .venv/bin/python tools/demo.py                     # the whole fleet, ansible output streamed
     .venv/bin/python tools/demo.py --quiet --profiles xp-sp1-x86,nt4-tse-sp6-x86
 
-Starts winsim hosts of every seed OS profile (NT 4.0 has no WinRM and is unreachable, XP SP2 and Vista SP1
+Starts winsim hosts of every seed OS profile (NT 4.0 has no WinRM and is reached over SMB, XP SP2 and Vista SP1
 already contain their fixes), builds the hotfix packages with winsim's package builder, writes an inventory
 with the demo's choices for the articles' variables, and runs ONE ansible-playbook of three plays
 (kbfix.windows.audit, kbfix.windows.remediate, kbfix.windows.audit) with the compliance report callback, so
@@ -45,7 +45,7 @@ from winsim import packages  # noqa: E402  (needs the sys.path above)
 from winsim.testing import HostSpec, running_fleet  # noqa: E402
 
 # Exit codes of ansible-playbook that still mean "the run happened": 2 = a host failed, 4 = a host was
-# unreachable (the NT 4.0 host always is: it has no WinRM).
+# unreachable.
 PLAYBOOK_RAN = (0, 2, 4)
 STATUS_ORDER = ("compliant", "noncompliant", "reboot_pending", "not_applicable", "unknown", "failed", "unreachable")
 LABELS = {"compliant": "ok", "noncompliant": "FAIL", "reboot_pending": "REBOOT", "not_applicable": "n/a",
@@ -63,7 +63,7 @@ class DemoHost:
 # One host per seed OS profile, plus an XP SP1 host whose hotfix an administrator installed by hand
 # without setting ReconnectableServers: the article is not done until both are.
 DEMO_FLEET: tuple[DemoHost, ...] = (
-    DemoHost("tse01", "nt4-tse-sp6-x86", "NT 4.0 TSE: no WinRM"),
+    DemoHost("tse01", "nt4-tse-sp6-x86", "NT 4.0 TSE: over SMB (no WinRM)"),
     DemoHost("xp-pc01", "xp-sp1-x86"),
     DemoHost("xp-pc02", "xp-sp1-x86", "hotfix installed by hand", {"installed": ["KB828753"]}),
     DemoHost("xp-pc03", "xp-sp2-x86", "SP2 contains KB828753"),

@@ -57,7 +57,10 @@ notes:
     then taken from a table of what each Windows ships with or can install, and
     RV(ansible_facts.kbfix_winrm_version_source) says so (V(os_table) instead of V(identify)). The table is a
     lower bound, since WMF 2.0 upgrades XP SP3, 2003 SP2, Vista and 2008 to WinRM 2.0.
-  - Verbosity C(-vv) shows a summary line, C(-vvvv) each WS-Management operation, C(-vvvvv) the payloads.
+  - Verbosity C(-vv) shows a summary line, C(-vvvv) each WS-Management (or SMB/RPC) operation, C(-vvvvv) the
+    payloads.
+  - On an NT 4.0 host (C(kbfix_transport=smb)) the facts come from the remote registry and the Server service;
+    C(kbfix_domain) is empty and C(kbfix_domain_member) null there (not read).
 seealso:
   - module: kbfix.windows.kb_article
   - module: kbfix.windows.reboot
@@ -119,10 +122,12 @@ ansible_facts:
       type: list
       elements: str
     kbfix_winrm_version:
-      description: The WinRM stack version.
+      description: The WinRM stack version; null on an NT 4.0 host reached over SMB (C(kbfix_transport=smb)).
       type: str
       sample: "2.0"
     kbfix_winrm_version_source:
-      description: V(identify) when the host said so, V(os_table) when it was inferred from the OS version.
+      description:
+        - V(identify) when the host said so, V(os_table) when it was inferred from the OS version, V(smb) on a
+          host reached over SMB (NT 4.0 has no WinRM).
       type: str
 """

@@ -123,7 +123,8 @@ attributes:
     details: Each registry value changed (before and after), and each package installed.
 notes:
   - The hosts need WinRM (1.1 or later; 1.0 on Windows Server 2003 R2 is handled without WQL filters). Windows
-    NT 4.0 has no WinRM and is reported as unreachable.
+    NT 4.0 has no WinRM; give such hosts C(kbfix_transport=smb) and they are reached over SMB (the admin
+    shares, the remote registry and the service control manager) with the same options and results.
   - Verdicts are decided from file versions, as vulnerability scanners do; hotfix records are reported as
     hints.
 seealso:

@@ -128,8 +128,15 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         """How this host is reached (``transport.select``): WinRM from its ordinary ``ansible_connection: winrm``
         settings, or SMB for ``kbfix_transport: smb``. The transport's log hook is ``self.log``, so ``-vv`` shows
         steps, ``-vvvv`` each operation and ``-vvvvv`` payloads (credentials redacted by the transport)."""
-        return select.open_transport(self._connection, self.templated(task_vars, select.HOST_VARIABLES), self.log,
-                                     **overrides)
+        return select.open_transport(self._connection, self._host_settings(task_vars), self.log, **overrides)
+
+    # The host variables a transport reads itself. Ansible templates the connection plugin's options
+    # (WinRM's), not these: an inventory may say ``kbfix_smb_port: "{{ ansible_port }}"`` or vault a password.
+    _TRANSPORT_VARIABLES = ("ansible_host", "ansible_user", "ansible_password", "inventory_hostname")
+
+    def _host_settings(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        wanted = [k for k in task_vars if k.startswith("kbfix_") or k in self._TRANSPORT_VARIABLES]
+        return {**task_vars, **{k: self._templar.template(task_vars[k]) for k in wanted}}
 
     def templated(self, task_vars: dict[str, t.Any], names: t.Iterable[str]) -> dict[str, t.Any]:
         """``task_vars`` with the named collection variables templated: action plugins receive them raw, so an

@@ -29,7 +29,7 @@ from ..transport.base import MAX_VALUE_NAME
 
 # The module's type choices, for the action plugin (which imports only the task layer).
 REGISTRY_TYPES = model.REGISTRY_TYPES
-# Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (wmi.HIVES knows both).
+# Hive spellings accepted in ``path`` -> the short form StdRegProv calls use (registry_path.HIVES knows both).
 HIVE_ALIASES: dict[str, str] = {
     "HKLM": "HKLM", "HKEY_LOCAL_MACHINE": "HKLM",
     "HKCU": "HKCU", "HKEY_CURRENT_USER": "HKCU",

@@ -125,7 +125,7 @@ def host_path(path: str, what: str = "path", *, unc: bool = True, variables: boo
     if norm.startswith("\\\\"):
         if not unc:
             raise ArgumentError(what, f"{path!r}: a UNC path is not allowed here, only a local path (C:\\...)")
-        server, _, rest = norm[2:].partition("\\")
+        server, _sep, rest = norm[2:].partition("\\")
         if not server or not rest.split("\\")[0]:
             raise ArgumentError(what, f"{path!r} is not a UNC path of the form \\\\server\\share\\...")
         segments = rest.split("\\")

@@ -81,7 +81,7 @@ def test_facts_match_the_machine(start_fleet: Any, tmp_path: Path) -> None:
 
 ERRORS = r"""
 - name: Unreachable and reachable
-  hosts: nt4,xp1
+  hosts: nt4,nt4down,xp1
   gather_facts: false
   tasks:
     - name: gather
@@ -109,10 +109,23 @@ ERRORS = r"""
 
 
 def test_unreachable_credentials_and_arguments(start_fleet: Any, tmp_path: Path) -> None:
-    fleet, inventory = start_fleet([("nt4", "nt4-tse-sp6-x86"), ("xp1", "xp-sp2-x86"), ("args", "xp-sp2-x86")])
+    fleet, inventory = start_fleet([("nt4", "nt4-tse-sp6-x86"), ("nt4down", "nt4-tse-sp6-x86"), ("xp1", "xp-sp2-x86"),
+                                    ("args", "xp-sp2-x86")])
+    fleet.hosts["nt4down"].set_faults(port_closed=True)  # SMB listeners closed: refused, as a host that is off
     run = run_playbook(ERRORS, inventory, tmp_path, extra_vars={"wrong_password": "not-the-password"})
+    down = run.one("gather", "nt4down")
+    assert down.status == "unreachable" and "connection refused" in down.result["msg"], down.result
+    # NT 4.0 over SMB: the same keys as on WinRM hosts, read from the remote registry and srvsvc.
     nt4 = run.one("gather", "nt4")
-    assert nt4.status == "unreachable" and "connection refused" in nt4.result["msg"]
+    assert nt4.status == "ok", nt4.result
+    facts = nt4.result["ansible_facts"]
+    machine = fleet.hosts["nt4"].host()
+    assert facts["kbfix_os"]["version"] == "4.0.1381" and facts["kbfix_os"]["service_pack"] == 6
+    assert "Terminal Server" in facts["kbfix_os"]["caption"] and facts["kbfix_os"]["system_root"] == "C:\\WINNT"
+    assert facts["kbfix_hostname"] == "NT4" and facts["kbfix_system_type"] == "X86-based PC"
+    assert facts["kbfix_last_boot"] == machine.boot_time.replace(microsecond=0).isoformat()
+    assert (facts["kbfix_winrm_version"], facts["kbfix_winrm_version_source"]) == (None, "smb")
+    assert facts["kbfix_reboot_pending"] is False and facts["kbfix_reboot_pending_sources"] == []
     xp = run.one("gather", "xp1")
     assert xp.status == "ok"
     # The cost of gathering facts: a handful of requests, sent mostly at once.

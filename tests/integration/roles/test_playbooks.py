@@ -32,27 +32,33 @@ REPORT_ENV = {"ANSIBLE_CALLBACKS_ENABLED": "kbfix.windows.compliance_report"}
 
 def test_audit_judges_every_article_in_one_task_and_reports_unreachable_hosts(
         start_fleet: Any, tmp_path: Path) -> None:
-    fleet, inventory = start_fleet([("xp", "xp-sp1-x86"), ("vista", "vista-sp1-x64"), ("tse", "nt4-tse-sp6-x86")])
+    fleet, inventory = start_fleet([("xp", "xp-sp1-x86"), ("vista", "vista-sp1-x64"), ("tse", "nt4-tse-sp6-x86"),
+                                    ("down", "nt4-tse-sp6-x86")])
+    fleet.hosts["down"].set_faults(port_closed=True)  # its SMB listeners closed: off, refused
     group_vars(inventory, SITE_VARS)
     report = tmp_path / "report"
     run = run_playbook(AUDIT, inventory, tmp_path / "run", env={**REPORT_ENV, "KBFIX_REPORT_DIR": str(report)})
 
     assert run.rc == 4, run.output[-5000:]  # 4: a host was unreachable, and nothing failed
     audits = task_results(run, "Audit every article in one pass")
-    assert sorted(r.host for r in audits) == ["vista", "xp"]
+    assert sorted(r.host for r in audits) == ["tse", "vista", "xp"]  # NT 4.0 over SMB, like the others
     for result in audits:
         assert [v["article"] for v in result.result["verdicts"]] == ALL_ARTICLES
         assert result.status == "ok" and result.result["changes"] == []
     assert statuses(task_results(run, "Audit every article in one pass", "xp")[0])["KB828753"] == "noncompliant"
     assert set(statuses(task_results(run, "Audit every article in one pass", "vista")[0]).values()) == {
         "not_applicable"}
-    assert [r.status for r in run.results if r.host == "tse"] == ["unreachable"]
+    assert statuses(task_results(run, "Audit every article in one pass", "tse")[0]) == {
+        a: "noncompliant" if a == "KB253729" else "not_applicable" for a in ALL_ARTICLES}
+    assert [r.status for r in run.results if r.host == "down"] == ["unreachable"]
     for name in ("xp", "vista"):
         assert writes(fleet.hosts[name]) == {}, f"the audit changed {name}"
+    assert fleet.hosts["tse"].host().fs.entry("C:\\WINNT\\system32\\mpr.dll").size == 59664  # unchanged
 
     data = json.loads((report / "kbfix-report.json").read_text(encoding="utf-8"))
     hosts = {h["name"]: h for h in data["hosts"]}
-    assert hosts["tse"]["status"] == "unreachable"
+    assert hosts["down"]["status"] == "unreachable"
+    assert hosts["tse"]["articles"]["KB253729"]["status"] == "noncompliant"
     assert hosts["xp"]["articles"]["KB828753"]["status"] == "noncompliant"
     assert data["summary"]["hosts_by_status"]["unreachable"] == 1
 

@@ -9,7 +9,8 @@ WinRS starts every command through ``cmd.exe /c``, so a command line is interpre
   refused with "The input line is too long.".
 * Built in: ``echo``, ``type``, ``dir``, ``del``/``erase``, ``mkdir``/``md``, ``rmdir``/``rd``, ``copy``, ``cd``,
   ``set`` (also ``/p``), ``exit [/b] [n]``, ``ver``, ``rem``, ``if [not] exist|errorlevel|==``, ``pause``,
-  ``cls``, ``title``. Tools (only where that Windows has them, from the profile's ``features.tools``):
+  ``cls``, ``title``, ``goto`` (in a batch file). Tools (only where that Windows has them, from the profile's
+  ``features.tools``):
   ``hostname``, ``whoami``, ``reg query|add|delete`` (reg.exe 3.0 output on XP/2003, the Vista format after),
   ``wmic <alias> [where ...] get ...`` (table or ``/format:list``; ``\\r\\r\\n`` line ends on a pipe, UTF-16 with
   a BOM when redirected to a file, the one-time "Please wait while WMIC is being installed." on 5.x),
@@ -18,8 +19,15 @@ WinRS starts every command through ``cmd.exe /c``, so a command line is interpre
 * A program that is neither built in, a tool of that Windows, nor an existing file fails as cmd.exe does:
   "'x' is not recognized as an internal or external command, operable program or batch file.", exit 1.
 * Hotfix packages present on the host, or on a share (``\\\\server\\share\\...`` mapped by the host's
-  ``shares`` / ``share_root``) run their installer (see ``packages.py``). A PE that is not a package, batch
-  files and other scripts are refused with a ``winsim:`` message: winsim does not pretend to run them.
+  ``shares`` / ``share_root``) run their installer (see ``packages.py``). A PE that is not a package and
+  scripts other than batch files are refused with a ``winsim:`` message: winsim does not pretend to run them.
+* Batch files (``.bat``, ``.cmd``) run in the calling cmd, line by line, as NT 4.0's cmd runs them: each line
+  is expanded when it is reached (no delayed expansion: ``!VAR!`` is text), ``%0``-``%9`` are the batch's
+  arguments and ``%%`` a percent sign, ``@`` hides one line, ``echo off`` the rest, ``:label`` lines are
+  skipped, ``goto label`` (case-insensitive, also from ``if errorlevel N goto label``) jumps, a missing label
+  ends the batch with "The system cannot find the batch label specified - label", ``exit [n]`` ends cmd
+  itself. ``goto :eof`` ends the batch: that is a command extension of Windows 2000's cmd, accepted here
+  because NT 4.0 batches written for both systems use it (inferred; a plain ``goto end`` works everywhere).
 * ``cscript [//nologo] decoder.vbs in out`` honours one script shape, the usual way to upload binaries to a
   host without certutil (XP): a script that uses ``Msxml2.DOMDocument`` (or ``Microsoft.XMLDOM``) with
   ``dataType = "bin.base64"`` and ``nodeTypedValue``, and ``ADODB.Stream`` ``SaveToFile``, taking its paths
@@ -526,6 +534,8 @@ class Shell:
                                                                 Sink(self.process._stderr), None))
         except _Exit as exit_:
             code = exit_.code
+        except _Goto:
+            code = self.errorlevel  # goto outside a batch file does nothing
         self.host.save()
         return code
 
@@ -717,6 +727,8 @@ class Shell:
             return 1
         if extension == ".msu":
             return (yield from self._installer(packages.run_wusa(self.host, path, data, args), io))
+        if extension in (".bat", ".cmd"):
+            return (yield from self.run_batch(path, data, args, io))
         if extension not in (".exe", ".com"):
             io.error(f"winsim: cannot run {path}: only hotfix packages and built-in tools are simulated\r\n")
             return 1
@@ -728,6 +740,37 @@ class Shell:
             io.error(f"winsim: cannot run {path}: it is not a hotfix package\r\n")
             return 1
         return (yield from self._installer(outcome, io))
+
+    def run_batch(self, path: str, data: bytes, args: list[str], io: Io) -> Gen:
+        """Run a batch file in this shell (its ``set`` and ``cd`` stay, as in cmd); see the module docstring."""
+        lines = data.decode(OEM, "replace").replace("\r\n", "\n").split("\n")
+        labels: dict[str, int] = {}
+        for index, raw in enumerate(lines):
+            label = _batch_label(raw)
+            if label is not None:
+                labels.setdefault(label, index)
+        params = [path, *args]
+        counter = 0
+        while counter < len(lines):
+            raw = lines[counter].strip()
+            counter += 1
+            if not raw or raw.startswith(":"):
+                continue
+            quiet = raw.startswith("@")
+            line = _batch_params(raw.lstrip("@").lstrip(), params)
+            if self.echo_on and not quiet:
+                io.print(f"\r\n{self.cwd}>{line}\r\n")
+            try:
+                yield from self.run_line(line, io)
+            except _Goto as jump:
+                if jump.label == "eof":
+                    break
+                if jump.label not in labels:
+                    io.error(f"The system cannot find the batch label specified - {jump.label}\r\n")
+                    self.errorlevel = 1
+                    break
+                counter = labels[jump.label] + 1
+        return self.errorlevel
 
     def _installer(self, outcome: packages.InstallOutcome, io: Io) -> Gen:
         if outcome.stdout:
@@ -746,6 +789,34 @@ class Shell:
             return line.rstrip("\r") if (sep or line) else None
         answer = yield NEED_LINE
         return answer
+
+
+class _Goto(Exception):
+    """``goto`` unwinds the line it is on (an ``if``, an ``&`` chain) back to the batch that runs it."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+
+def _batch_label(line: str) -> str | None:
+    # cmd matches a label by its first word, case-insensitively; "::" comments are labels nobody jumps to.
+    text = line.strip()
+    if not text.startswith(":"):
+        return None
+    words = text[1:].split()
+    return words[0].casefold() if words else None
+
+
+def _batch_params(line: str, params: list[str]) -> str:
+    """``%0``-``%9`` and ``%%`` of a batch line (done before the line's %VAR% expansion)."""
+    def sub(match: re.Match[str]) -> str:
+        token = match.group(0)
+        if token == "%%":
+            return "%"
+        index = int(token[1])
+        return params[index] if index < len(params) else ""
+
+    return re.sub(r"%%|%[0-9]", sub, line)
 
 
 def _find_ci(base: Path, parts: list[str]) -> Path | None:
@@ -1071,6 +1142,14 @@ def b_if(sh: Shell, rest: str, io: Io) -> Gen:
     return sh.errorlevel
 
 
+def b_goto(sh: Shell, rest: str, io: Io) -> int:
+    label = unescape(rest).strip().lstrip(":").split()
+    if not label:
+        io.error("No batch label specified to GOTO command.\r\n")
+        return 1
+    raise _Goto(label[0].casefold())
+
+
 def b_cmd(sh: Shell, rest: str, io: Io) -> Gen:
     """A nested ``cmd``: ``/c`` and ``/k`` run a line in a child shell; without them it reads stdin."""
     text = rest.strip()
@@ -1084,6 +1163,8 @@ def b_cmd(sh: Shell, rest: str, io: Io) -> Gen:
             code = yield from child.run_line(line, io)
         except _Exit as exit_:
             code = exit_.code
+        except _Goto:
+            code = child.errorlevel  # goto outside a batch file does nothing
         return code
     return (yield from _interactive(child, io))
 
@@ -1152,7 +1233,7 @@ BUILTINS: dict[str, Handler] = {
     "echo": b_echo, "type": b_type, "del": b_del, "erase": b_del, "mkdir": b_mkdir, "md": b_mkdir,
     "rmdir": b_rmdir, "rd": b_rmdir, "copy": b_copy, "cd": b_cd, "chdir": b_cd, "set": b_set, "exit": b_exit,
     "ver": b_ver, "rem": b_rem, "cls": b_noop, "title": b_noop, "pause": b_pause, "if": b_if, "cmd": b_cmd,
-    "cmd.exe": b_cmd, "dir": b_dir,
+    "cmd.exe": b_cmd, "dir": b_dir, "goto": b_goto,
 }
 BUILTIN_NAMES = tuple(BUILTINS)
 

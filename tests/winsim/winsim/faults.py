@@ -323,6 +323,7 @@ class FaultPlan:
     rules: dict[str, FaultRule] = field(default_factory=dict)
     auth_fail: int = 0  # number of authentications to reject; -1 = all
     reboot_after_requests: int | None = None
+    port_closed: bool = False  # NT 4.0 face: its SMB listeners are closed (connections refused) while set
 
     @classmethod
     def parse(cls, faults: Mapping[str, object]) -> FaultPlan:
@@ -338,9 +339,11 @@ class FaultPlan:
                 plan.auth_fail = -1 if value is True else int(value)  # type: ignore[call-overload]
             elif key == "reboot_after_requests":
                 plan.reboot_after_requests = int(value)  # type: ignore[call-overload]
+            elif key == "port_closed":
+                plan.port_closed = bool(value)
             else:
                 raise ValueError(f"unknown fault {key!r}; known: latency_ms, auth_fail, reboot_after_requests, "
-                                 f"{', '.join(RULE_KINDS)}")
+                                 f"port_closed, {', '.join(RULE_KINDS)}")
         return plan
 
     def fire(self, action: str) -> set[str]:
@@ -372,4 +375,6 @@ class FaultPlan:
             out["auth_fail"] = self.auth_fail
         if self.reboot_after_requests is not None:
             out["reboot_after_requests"] = self.reboot_after_requests
+        if self.port_closed:
+            out["port_closed"] = True
         return out

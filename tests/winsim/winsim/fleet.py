@@ -48,9 +48,15 @@ class HostEntry:
     profile: str
     port: int = 0
     options: dict[str, bool] = field(default_factory=dict)
+    smb_port: int = 0  # NT 4.0 hosts: the SMB listeners (direct TCP, NetBIOS session service)
+    netbios_port: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "profile": self.profile, "port": self.port, "options": self.options}
+        out: dict[str, Any] = {"name": self.name, "profile": self.profile, "port": self.port,
+                               "options": self.options}
+        if self.smb_port:
+            out.update(smb_port=self.smb_port, netbios_port=self.netbios_port)
+        return out
 
 
 def split_overrides(overrides: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -131,6 +137,17 @@ def write_inventory(path: Path, endpoints: Sequence[Mapping[str, Any]], transpor
     """An Ansible YAML inventory with ordinary ``ansible_connection: winrm`` variables, a group per profile."""
     groups: dict[str, dict[str, Any]] = {}
     for ep in endpoints:
+        if ep.get("transport") == "smb":
+            # NT 4.0: no WinRM; the collection's SMB transport reads these (kbfix_smb_*), not ansible_winrm_*.
+            # Direct SMB on the face's first port; its NetBIOS port is reached with kbfix_smb_port set to it and
+            # kbfix_smb_session: netbios (the endpoint lists both ports).
+            smb_vars: dict[str, Any] = {
+                "ansible_host": ep["address"], "ansible_user": ep["username"], "ansible_password": ep["password"],
+                "kbfix_transport": "smb", "kbfix_smb_port": ep["smb_port"], "kbfix_smb_session": "direct",
+                "winsim_profile": ep["profile"],
+            }
+            groups.setdefault(group_name(ep["profile"]), {"hosts": {}})["hosts"][ep["name"]] = smb_vars
+            continue
         host_vars: dict[str, Any] = {
             "ansible_host": ep["address"],
             "ansible_port": ep["port"],
@@ -175,6 +192,7 @@ class FleetRuntime:
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="winsim-machine")
         self.hosts: dict[str, HostRuntime] = {}
         self.entries: dict[str, HostEntry] = {}
+        self.faces: dict[str, Any] = {}  # name -> nt4face.Nt4Face for NT 4.0 hosts
         self.cert_path: Path | None = None
         self.control_port: int | None = None
         self._control_server: asyncio.Server | None = None
@@ -195,6 +213,12 @@ class FleetRuntime:
             runtime.faults = faults.FaultPlan.parse(initial_faults)
         self.hosts[host.name] = runtime
         self.entries[host.name] = entry
+        if serves_smb(host):
+            from . import nt4face  # impacket is only needed by fleets with NT 4.0 hosts
+
+            nt4face.clear_face_dir(self.state_dir, host.name)
+            self.faces[host.name] = nt4face.Nt4Face(runtime, nt4face.face_dir(self.state_dir, host.name),
+                                                    entry.smb_port, entry.netbios_port)
         return runtime
 
     async def start(self, control_port: int = 0) -> None:
@@ -205,6 +229,9 @@ class FleetRuntime:
         for runtime in self.hosts.values():
             await runtime.start(context)
             self.entries[runtime.name].port = runtime.port
+        for name, face in self.faces.items():
+            await asyncio.to_thread(face.start)
+            self.entries[name].smb_port, self.entries[name].netbios_port = face.port, face.netbios_port
         self._control_server = await asyncio.start_server(self._control_connection, "127.0.0.1", control_port)
         self.control_port = self._control_server.sockets[0].getsockname()[1]
         self.save_config()
@@ -213,6 +240,7 @@ class FleetRuntime:
         if self._control_server is not None:
             self._control_server.close()
         await asyncio.gather(*(runtime.stop() for runtime in self.hosts.values()))
+        await asyncio.gather(*(asyncio.to_thread(face.stop) for face in self.faces.values()))
         for runtime in self.hosts.values():
             try:
                 await runtime.call(runtime.host.save)
@@ -242,6 +270,9 @@ class FleetRuntime:
             "cert_path": str(self.cert_path) if self.cert_path else None,
             "listener": bool(runtime.host.listener),
             "winrm_version": str(runtime.host.winrm_version),
+            "transport": "smb" if runtime.name in self.faces else "winrm",
+            "smb_port": self.faces[runtime.name].port if runtime.name in self.faces else None,
+            "smb_netbios_port": self.faces[runtime.name].netbios_port if runtime.name in self.faces else None,
         }
 
     def endpoints(self) -> list[dict[str, Any]]:
@@ -336,6 +367,11 @@ class FleetRuntime:
         return target
 
 
+def serves_smb(host: Any) -> bool:
+    """NT 4.0 hosts are reached over SMB (the NT 4.0 face), every later Windows over WinRM."""
+    return int(str(host.os.version).split(".", 1)[0]) < 5
+
+
 def state_path(state_dir: Path, name: str) -> Path:
     return state_dir / "hosts" / f"{name}.json"
 
@@ -355,7 +391,8 @@ def load_config(state_dir: Path) -> tuple[bool | None, dict[str, HostEntry]]:
     if not path.exists():
         return None, {}
     data = json.loads(path.read_text(encoding="utf-8"))
-    entries = {h["name"]: HostEntry(h["name"], h["profile"], int(h.get("port", 0)), dict(h.get("options", {})))
+    entries = {h["name"]: HostEntry(h["name"], h["profile"], int(h.get("port", 0)), dict(h.get("options", {})),
+                                    int(h.get("smb_port", 0)), int(h.get("netbios_port", 0)))
                for h in data.get("hosts", [])}
     return bool(data.get("https", False)), entries
 

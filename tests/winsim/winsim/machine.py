@@ -1240,6 +1240,11 @@ def _standard_dirs(host: Host, extra: list[str]) -> None:
         host.fs.mkdir(directory)
 
 
+# VER_SUITE_* bits of OSVERSIONINFOEX.wSuiteMask and the ProductSuite words Windows writes for them.
+_PRODUCT_SUITES = ((0x2, "Enterprise"), (0x4, "BackOffice"), (0x10, "Terminal Server"),
+                   (0x20, "Small Business(Restricted)"), (0x80, "DataCenter"), (0x200, "Blade"))
+
+
 def _standard_registry(host: Host, spec: Mapping[str, Any]) -> None:
     """Keys every Windows of the era has, generated from the OS identity so profiles do not repeat them."""
     reg, os_info = host.registry, host.os
@@ -1301,6 +1306,12 @@ def _standard_registry(host: Host, spec: Mapping[str, Any]) -> None:
     reg.create("HKU\\S-1-5-18\\Software\\Microsoft")
     reg.create(f"HKU\\{reg.user_sid}\\Software\\Microsoft")
 
+    # ProductOptions: what every NT since 3.1 records its product type in (what GetVersionEx's wProductType and
+    # wSuiteMask are derived from; NT 4.0 has no WMI, so a remote registry reader learns the edition here).
+    options = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\ProductOptions"
+    reg.set(options, "ProductType", REG_SZ, {1: "WinNT", 2: "LanmanNT", 3: "ServerNT"}[os_info.product_type])
+    suites = [name for bit, name in _PRODUCT_SUITES if os_info.suite_mask & bit]
+    reg.set(options, "ProductSuite", REG_MULTI_SZ, suites)
     computer = host.name.upper()
     control = "HKLM\\SYSTEM\\CurrentControlSet\\Control\\ComputerName"
     reg.set(control + "\\ComputerName", "ComputerName", REG_SZ, computer)

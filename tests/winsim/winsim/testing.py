@@ -74,6 +74,9 @@ class Endpoint:
     listener: bool
     winrm_version: str
     _control: ControlClient = field(repr=False)
+    transport: str = "winrm"  # "smb" for NT 4.0 hosts (the NT 4.0 face)
+    smb_port: int | None = None  # SMB1, direct TCP framing
+    smb_netbios_port: int | None = None  # SMB1 behind a NetBIOS session request (port 139 style)
 
     @property
     def url(self) -> str:
@@ -122,6 +125,8 @@ def _endpoint(data: dict[str, Any], control: ControlClient) -> Endpoint:
         path=data["path"], username=data["username"], password=data["password"],
         cert_path=Path(data["cert_path"]) if data.get("cert_path") else None, profile=data["profile"],
         listener=bool(data["listener"]), winrm_version=data["winrm_version"], _control=control,
+        transport=data.get("transport", "winrm"), smb_port=data.get("smb_port"),
+        smb_netbios_port=data.get("smb_netbios_port"),
     )
 
 
@@ -185,11 +190,12 @@ def _wait_ready(process: subprocess.Popen[bytes], ready_file: Path, log_path: Pa
 def _wait_listeners(fleet: Fleet) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     for ep in fleet.hosts.values():
-        if not ep.listener:
+        port = ep.smb_port if ep.transport == "smb" else ep.port if ep.listener else None
+        if port is None:
             continue
         while True:
             try:
-                with socket.create_connection((ep.address, ep.port), timeout=2):
+                with socket.create_connection((ep.address, port), timeout=2):
                     break
             except OSError:
                 if time.monotonic() > deadline:

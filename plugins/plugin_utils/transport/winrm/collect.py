@@ -34,6 +34,7 @@ from ...article.model import FactRequest, FileFacts, HostFacts, OsFacts, Registr
 from ...errors import ArgumentError, AuthenticationError, HostUnreachableError, KbfixError
 from ..base import LOG_STEPS, SOURCE_QFE, SOURCE_REGISTRY, RestartScope
 from ..indicators import PFRO_VALUE, SESSION_MANAGER, pending_restart_from, pending_restart_plan
+from ..registry_path import parse_key
 from . import wmi, wsman
 from .client import WinRMClient
 
@@ -75,7 +76,7 @@ def _expected_types(request: FactRequest) -> dict[ValueId, RegistryType]:
     # merged articles disagree the first wins (a wrong guess only costs the wrong-type fallback).
     types: dict[ValueId, RegistryType] = {}
     for key, name, type_ in request.registry_value_types:
-        types.setdefault(_value_id(str(wmi.parse_key(key)), name), type_)
+        types.setdefault(_value_id(str(parse_key(key)), name), type_)
     return types
 
 
@@ -83,7 +84,7 @@ def _plan(request: FactRequest, os: OsFacts, pending_keys: tuple[str, ...]) -> _
     plan = _Plan()
     types = _expected_types(request)
     for key, name in request.registry_values:
-        path = str(wmi.parse_key(key))
+        path = str(parse_key(key))
         type_ = types.get(_value_id(path, name))
         if type_ is not None:
             plan.typed.append(_TypedRead(key, name, type_))
@@ -102,7 +103,7 @@ def _plan(request: FactRequest, os: OsFacts, pending_keys: tuple[str, ...]) -> _
 
 
 def _plan_key(plan: _Plan, key: str) -> None:
-    path = wmi.parse_key(key)
+    path = parse_key(key)
     if not path.subkey:
         plan.roots.append(key)
     else:
@@ -148,7 +149,7 @@ class _Gatherer:
         ok, infos = self.attempt(f"the values of {key}", lambda: wmi.enum_values(self.client, key))
         if not ok:
             return {}
-        path = wmi.parse_key(key)
+        path = parse_key(key)
         out: Values = {}
         for name, requested in wanted:
             read = partial(wmi.read_listed_value, self.client, path, name, infos)
@@ -204,7 +205,7 @@ class _Gatherer:
         # ...\Updates\Windows XP\SP2\KB828753); an existing key named after a requested id counts.
         wanted = {h.strip().upper() for h in self.request.hotfix_ids}
         for key in self.request.registry_keys:
-            leaf = wmi.parse_key(key).leaf.upper()
+            leaf = parse_key(key).leaf.upper()
             if leaf in wanted and self.facts.registry_keys.get(registry_key_id(key)):
                 sources.setdefault(leaf, []).append(SOURCE_REGISTRY)
         self.facts.hotfixes = frozenset(sources)

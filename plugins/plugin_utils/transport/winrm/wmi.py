@@ -37,26 +37,19 @@ from ...errors import (
     WriteVerificationError,
     WSManFaultError,
 )
-from .. import escape
+from .. import escape, registry_path
 from ..base import LOG_STEPS, RegistryChange, RestartScope, check_registry_value, same_value
 from ..indicators import (
     pending_restart_from,
     pending_restart_plan,
 )
+from ..registry_path import RegistryPath, parse_key
 from . import wsman
 from .client import WinRMClient
 
 T = TypeVar("T")
+HIVES = registry_path.HIVES  # the hive table, as callers of this module knew it
 
-# hDefKey values StdRegProv expects (the HKEY_* handles as unsigned 32-bit decimals).
-HIVES: dict[str, int] = {
-    "HKCR": 2147483648, "HKEY_CLASSES_ROOT": 2147483648,
-    "HKCU": 2147483649, "HKEY_CURRENT_USER": 2147483649,
-    "HKLM": 2147483650, "HKEY_LOCAL_MACHINE": 2147483650,
-    "HKU": 2147483651, "HKEY_USERS": 2147483651,
-    "HKCC": 2147483653, "HKEY_CURRENT_CONFIG": 2147483653,
-}
-_SHORT_HIVE = {v: k for k, v in HIVES.items() if k.startswith("HK") and len(k) <= 4}
 STDREGPROV = wsman.wmi_resource("root/default", "StdRegProv")  # root\default exists on every version
 
 RV_OK = 0
@@ -85,37 +78,6 @@ _SET: dict[str, tuple[str, str]] = {
 
 # ---------------------------------------------------------------------------------------------------
 # Registry paths and StdRegProv calls
-
-
-@dataclass(frozen=True)
-class RegistryPath:
-    hive: str  # the short form (HKLM) whatever the caller wrote
-    hdefkey: int
-    subkey: str  # without leading/trailing backslashes; "" = the hive itself
-
-    def __str__(self) -> str:
-        return f"{self.hive}\\{self.subkey}" if self.subkey else self.hive
-
-    @property
-    def parent(self) -> RegistryPath:
-        return RegistryPath(self.hive, self.hdefkey, self.subkey.rpartition("\\")[0])
-
-    @property
-    def leaf(self) -> str:
-        return self.subkey.rpartition("\\")[2]
-
-
-def parse_key(key: str) -> RegistryPath:
-    """``HKLM\\SOFTWARE\\X`` (or ``HKEY_LOCAL_MACHINE\\...``) -> hive handle and subkey."""
-    cleaned = key.strip().strip("\\")
-    hive, _sep, subkey = cleaned.partition("\\")
-    hdefkey = HIVES.get(hive.upper())
-    hive = _SHORT_HIVE.get(hdefkey or 0, hive.upper())
-    if hdefkey is None:
-        raise ArgumentError("key", f"{key!r} does not start with a registry hive (HKLM, HKU, HKCR, HKCU, HKCC)")
-    if re.search(r"[\x00-\x1f]", subkey) or "\\\\" in subkey:
-        raise ArgumentError("key", f"{key!r} is not a valid registry key path")
-    return RegistryPath(hive.upper(), hdefkey, subkey.strip("\\"))
 
 
 def _stdregprov(client: WinRMClient, method: str, params: Mapping[str, wsman.ParamValue],

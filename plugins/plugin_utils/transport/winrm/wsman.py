@@ -86,6 +86,7 @@ def max_envelope_size(stack_version: str | None) -> int:
         return DEFAULT_MAX_ENVELOPE_SIZE
     return WINRM3_MAX_ENVELOPE_SIZE if major >= 3 else DEFAULT_MAX_ENVELOPE_SIZE
 
+
 # WSManFault codes (winerror.h names) that change what a caller does next.
 FAULT_OPERATION_TIMEOUT = 2150858793  # ERROR_WSMAN_OPERATION_TIMEDOUT
 FAULT_QUOTA_OPERATIONS = 2150859174  # too many operations for this user

@@ -1,0 +1,102 @@
+# Copyright: kbfix.windows contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The SMB transport's side of issue 15 on winsim's NT 4.0 face: a registry value that cannot be written is
+refused before any request (and no key is created for it), and a host that goes down after it answered is
+reported as lost (``HostUnreachableError.lost``), which is what lets kb_article wait for it and start again."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryValue
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, HostUnreachableError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import resume
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.transport import SMBTransport, open_for
+from winsim.testing import Fleet, HostSpec, running_fleet
+
+pytestmark = pytest.mark.slow
+
+KEY = r"HKLM\SOFTWARE\kbfix-limits"
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
+    hosts = [HostSpec("nt4", "nt4-tse-sp6-x86", {"reboot_seconds": 4})]
+    with running_fleet(hosts, state_dir=tmp_path_factory.mktemp("smb-lost")) as started:
+        yield started
+
+
+def transport_for(fleet: Fleet, **overrides: Any) -> SMBTransport:
+    inventory = yaml.safe_load(fleet.inventory(fleet.state_dir / "inventory.yml").read_text(encoding="utf-8"))
+    variables = dict(inventory["all"]["children"]["winsim_nt4_tse_sp6_x86"]["hosts"]["nt4"])
+    return open_for({**variables, "kbfix_smb_retries": 0}, lambda level, message: None, **overrides)
+
+
+@pytest.mark.parametrize(("name", "value", "field", "text"), [
+    ("Big", RegistryValue("multistring", ["y" * 1000] * 600), "data", "1048576"),
+    ("n" * 16_384, RegistryValue("dword", 1), "name", "16383"),
+    ("Wide", RegistryValue("dword", 2 ** 32), "data", "0 to 4294967295"),
+    ("Gap", RegistryValue("multistring", ["a", "", "b"]), "data", "empty string"),
+])
+def test_unwritable_values_are_refused_before_any_request(fleet: Fleet, name: str, value: RegistryValue,
+                                                           field: str, text: str) -> None:
+    transport = transport_for(fleet)
+    ep = fleet.hosts["nt4"]
+    ep.reset_counters()
+    try:
+        with pytest.raises(ArgumentError) as info:
+            transport.check_write(KEY, name, value)
+        assert info.value.field == field and text in str(info.value)
+        with pytest.raises(ArgumentError) as info:
+            transport.set_value(KEY, name, value, create=True)
+        assert info.value.field == field
+        assert transport.request_count == 0
+        assert ep.counters()["by_action"] == {}  # the host saw nothing: no logon, no CreateKey
+    finally:
+        transport.close()
+    assert ep.host().registry.open(KEY) is None
+
+
+def test_a_host_down_from_the_start_is_not_lost(fleet: Fleet) -> None:
+    ep = fleet.hosts["nt4"]
+    ep.set_faults(port_closed=True)  # its SMB listeners refuse every connection, as a host that is off
+    transport = transport_for(fleet)
+    try:
+        with pytest.raises(HostUnreachableError) as info:
+            transport.os_facts()
+        assert info.value.lost is False  # never answered in this task: report it at once, do not wait
+    finally:
+        transport.close()
+        ep.set_faults()
+
+
+def test_a_host_that_answered_and_went_down_is_lost_and_waited_for(fleet: Fleet) -> None:
+    ep = fleet.hosts["nt4"]
+    transport = transport_for(fleet)
+    try:
+        booted = transport.boot_time()
+        ep.run_control("reboot")  # down for reboot_seconds: longer than the transport's own retries (none)
+        with pytest.raises(HostUnreachableError) as info:
+            transport.read_value(r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "CurrentVersion")
+        assert info.value.lost is True
+
+        # tasks/resume.py acts on it: the work is started again once the host answers (a new boot time).
+        reasons: list[str] = []
+        attempts: list[int] = []
+
+        def work() -> str:
+            attempts.append(1)
+            if len(attempts) == 1:
+                ep.run_control("reboot")
+            return str(transport.os_facts().version)
+
+        assert resume.run_resuming(transport, work, timeout=60, on_resume=reasons.append,
+                                   poll_interval=0.5) == "4.0.1381"
+        assert len(attempts) == 2 and len(reasons) == 1
+        assert transport.boot_time() != booted
+    finally:
+        transport.close()
