@@ -25,7 +25,8 @@ KEY = r"HKLM\SOFTWARE\kbfix-limits"
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
-    hosts = [HostSpec("nt4", "nt4-tse-sp6-x86", {"reboot_seconds": 4})]
+    # Down 20 s: a window that a loaded machine cannot miss between the reboot and the next read.
+    hosts = [HostSpec("nt4", "nt4-tse-sp6-x86", {"reboot_seconds": 20})]
     with running_fleet(hosts, state_dir=tmp_path_factory.mktemp("smb-lost")) as started:
         yield started
 

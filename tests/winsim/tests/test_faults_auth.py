@@ -39,7 +39,8 @@ def test_anonymous_request_gets_the_windows_challenges(make_fleet: Callable[...,
     assert response.status_code == 401
     assert challenges(response) == ["Negotiate", "Kerberos"]  # no Basic over plain HTTP
     assert response.headers["Server"] == "Microsoft-HTTPAPI/2.0"
-    assert ep.counters() == {"requests": 0, "by_action": {}, "auth_requests": 1, "shells_open": 0}
+    assert ep.counters() == {"requests": 0, "by_action": {}, "auth_requests": 1, "shells_open": 0,
+                              "injected": {}}
 
 
 def test_plaintext_body_over_http_is_refused(make_fleet: Callable[..., Any]) -> None:

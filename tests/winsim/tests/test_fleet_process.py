@@ -110,7 +110,8 @@ def test_faults_and_counters_through_the_control_channel(tmp_path: Path) -> None
         assert time.monotonic() - start >= 0.25  # fleet-wide latency: 50 ms on each of the >= 5 requests
         assert srv.counters()["by_action"]["Create"] == 2
         srv.reset_counters()
-        assert srv.counters() == {"requests": 0, "by_action": {}, "auth_requests": 0, "shells_open": 0}
+        assert srv.counters() == {"requests": 0, "by_action": {}, "auth_requests": 0, "shells_open": 0,
+                                 "injected": {}}
         with pytest.raises(ControlError):
             srv.run_control("no_such_operation")
 
