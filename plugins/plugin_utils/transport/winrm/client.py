@@ -438,10 +438,6 @@ def _describe(exc: BaseException) -> str:
 # The client
 
 
-# Extra retries for a read that reached a live host (see ``WinRMClient._retry_limit``).
-EXTRA_RETRIES_WHEN_UP = 2
-
-
 class WinRMClient:
     """Sends WS-Man requests to one host with the retry policy and the in-flight bound.
 
@@ -571,8 +567,7 @@ class WinRMClient:
                     # Every idle protocol shares the lost context's fate: authenticate afresh.
                     self._pool.clear()
                 error, retry = self._classify(exc, request, idempotent, retry_timeouts, poll)
-                limit = self._retry_limit(exc, idempotent)
-            if not retry or attempt >= limit:
+            if not retry or attempt >= self.settings.retries:
                 if isinstance(error, HostUnreachableError):
                     error.lost = self.answered
                 raise error
@@ -581,16 +576,6 @@ class WinRMClient:
                                      f"of {self.settings.retries} in {delay:.2f}s")
             self._sleep(delay)
             attempt += 1
-
-    def _retry_limit(self, exc: Exception, idempotent: bool) -> int:
-        """Retries for this failure. A read whose connection was reset after it reached the host, or that the
-        host refused with a quota or timeout fault, went to a host that is up: on a lossy network (the fault
-        campaign drops 10% of requests and refuses 5% more) four retries run out about once in 10,000 reads,
-        which turned a live host into an unreachable one. Such reads get two more tries; a refused connection
-        (the host is down) keeps the configured count, so an unreachable host is not waited for longer."""
-        if idempotent and isinstance(exc, (_MaybeSent, QuotaExceededError, OperationTimeoutError)):
-            return self.settings.retries + EXTRA_RETRIES_WHEN_UP
-        return self.settings.retries
 
     def _classify(self, exc: Exception, request: wsman.Request, idempotent: bool,
                   retry_timeouts: bool, poll: bool = False) -> tuple[KbfixError, bool]:
