@@ -8,6 +8,7 @@ protocol=NT1``), no SPNEGO (NT 4.0 has no extended security) and, for ``net rpc`
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import struct
@@ -432,6 +433,24 @@ def test_reboot_after_requests_takes_the_host_down(ep: Endpoint) -> None:
     wait_until(lambda: not refused(ep.smb_port))
     assert ep.host().boot_id == boot_id + 1
     assert smbclient(ep, "IPC$", "exit").returncode == 0
+
+
+def test_a_connection_open_when_the_host_goes_down_is_not_answered_again(ep: Endpoint) -> None:
+    """The request right after the host went down is reset, on a connection that was logged on before: the
+    face must not answer from a host that is down while its supervisor has yet to notice (it polls)."""
+    conn = SMBConnection("127.0.0.1", "127.0.0.1", sess_port=ep.smb_port, preferredDialect=smb.SMB_DIALECT)
+    conn.login(ep.username, ep.password)
+    answered = by_action(ep)
+    try:
+        ep.run_control("reboot")
+        with pytest.raises(Exception) as info:  # what impacket raises on a reset varies
+            conn.connectTree("IPC$")
+        assert not isinstance(info.value, (smb.SessionError, SessionError))  # a reset, not an SMB answer
+        assert by_action(ep).get("SMB:TreeConnect", 0) <= answered.get("SMB:TreeConnect", 0) + 1
+    finally:
+        with contextlib.suppress(Exception):
+            conn.close()
+    wait_until(lambda: bool(ep.run_control("is_up")["up"]))
 
 
 def test_restart_keeps_ports_and_files(tmp_path: Path) -> None:

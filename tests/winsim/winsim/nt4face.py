@@ -488,6 +488,11 @@ class Nt4Face:
                 sub = struct.unpack("<H", setup[:2])[0] if len(setup) >= 2 else -1
                 name = f"Trans2.{_TRANS2_NAMES.get(sub, f'0x{sub:02x}')}"
             fired = self.count(f"SMB:{name}", auth=code == smb.SMB.SMB_COM_SESSION_SETUP_ANDX)
+            if conn is not None and not conn.doomed and not self._reachable():
+                # The host went down after this request's connection was accepted: a real host's TCP stack is
+                # gone with it. The supervisor resets every connection too, but only at its next poll, and a
+                # request that slips in before that must not be answered by a host that is down.
+                conn.doomed = True
             if "reset_before" in fired or (conn is not None and conn.doomed):
                 raise _Reset
             result = self._on_share(conn_id, packet, name, lambda: handler(conn_id, server, command, packet, *extra))

@@ -86,9 +86,13 @@ def _status_text(code: int) -> str:
     return f"{name} (0x{code:08x})"
 
 
+# What impacket raises when the connection itself fails (reset, timeout, closed) rather than the host answering.
+_BROKEN: tuple[type[BaseException], ...] = (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)
+
+
 def connection_broken(exc: BaseException) -> bool:
     """The connection failed under the request (reset, timeout, closed): the host may be down."""
-    return isinstance(exc, (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)) and not isinstance(
+    return isinstance(exc, _BROKEN) and not isinstance(
         exc, (SessionError, smb.SessionError))
 
 
@@ -218,7 +222,7 @@ class Session:
         if key not in self._trees:
             try:
                 self._trees[key] = self.conn.connectTree(share)
-            except (SessionError, smb.SessionError) as exc:
+            except (SessionError, smb.SessionError, *_BROKEN) as exc:
                 raise self.error(exc, f"share {share}") from None
         return self._trees[key]
 
@@ -231,7 +235,9 @@ class Session:
                 with self.labelled(f"{name} open+bind"):
                     dce.connect()
                     dce.bind(uuid)
-            except (SessionError, smb.SessionError) as exc:
+            except (SessionError, smb.SessionError, *_BROKEN) as exc:
+                # The pipe's open is a tree connect and a create on the session's connection: a host that went
+                # down under it is lost like any other request's (self.error), not an impacket traceback.
                 raise self.error(exc, f"\\pipe\\{name}") from None
             except rpcrt.DCERPCException as exc:
                 raise TransportError(f"{self.host}: cannot bind to \\pipe\\{name}: {exc}") from None
@@ -256,7 +262,7 @@ class Session:
                 # A fault PDU: the server does not implement the operation (nca_s_op_rng_error) or failed it.
                 raise TransportError(f"{self.host}: {name} ({what}) failed: {exc}") from None
             return int(code or 0), packet
-        except (SessionError, smb.SessionError, OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError) as exc:
+        except (SessionError, smb.SessionError, *_BROKEN) as exc:
             raise self.error(exc, f"{name} {what}") from None
         return 0, response
 
