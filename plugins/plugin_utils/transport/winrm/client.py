@@ -279,15 +279,19 @@ class _Lease:
         self.broken = False
 
 
-# When a request finds every connection busy it queues for one rather than opening its own: a new connection
-# costs a TCP handshake and three NTLM round trips (the anonymous 401, the challenge, the empty authenticating
-# POST) before its first request goes out, about four round trips whatever the latency, while a request
-# queued on an authenticated connection waits one round trip per request ahead of it. So a new connection
-# pays only when more than WAITING_PER_CONNECTION requests wait per open connection; both costs scale
-# with the round trip, so the rule holds at 0 ms as at 25 ms (docs/performance.md). A request that has
-# waited CONNECT_PATIENCE seconds opens one anyway: a slow enumeration or a Receive long-poll (up to the
-# operation timeout) must not hold up the others.
-WAITING_PER_CONNECTION = 4
+# When a request finds every connection busy, does it queue or open its own? With NTLM over HTTP through
+# ntlm_http a new connection costs the TCP handshake and one HTTP round trip (the challenge) before its
+# first request; a request queued on a ready (authenticated) connection waits one round trip per request
+# ahead of it. So:
+# * while every open connection is still in its handshake, a request opens its own: it would wait for that
+#   handshake anyway, and its own runs in parallel (one HTTP request more, no time lost);
+# * once a connection is ready, another is opened only when more than WAITING_PER_CONNECTION requests wait
+#   per ready connection: TCP plus one round trip is about 2.5 round trips on a WAN (bench/proxy.py models
+#   the TCP handshake as 1.5), worth it only for the third request waiting.
+# Both costs scale with the round trip, so the rule holds at 0 ms as at 25 ms (docs/performance.md has the
+# measurement that chose it). A request that has waited CONNECT_PATIENCE seconds opens one anyway: a slow
+# enumeration or a Receive long-poll (up to the operation timeout) must not hold up the others.
+WAITING_PER_CONNECTION = 2
 CONNECT_PATIENCE = 1.0
 
 
@@ -297,8 +301,9 @@ class _ProtocolPool:
     NTLM (and Kerberos/CredSSP) authenticate a TCP connection and number the sealed messages on it, so
     one protocol cannot carry two requests at once; concurrency needs one protocol per in-flight request.
     Idle protocols are reused, so a serial caller does exactly one handshake, and concurrent requests open
-    a new one only when the queue for the open ones is long enough to be worth a handshake (above). The
-    semaphore is the per-host in-flight bound."""
+    a new one only while no open one is ready yet, or when the queue for the ready ones is long enough to
+    be worth a handshake (above). A protocol counts as opening until its first request (which carries the
+    handshake) comes back. The semaphore is the per-host in-flight bound."""
 
     def __init__(self, factory: Callable[[], _Channel], size: int, *,
                  waiting_per_connection: int = WAITING_PER_CONNECTION, patience: float = CONNECT_PATIENCE) -> None:
@@ -310,6 +315,7 @@ class _ProtocolPool:
         self._cond = threading.Condition()
         self._idle: list[_Channel] = []
         self._open = 0  # protocols handed out or idle, not yet closed
+        self._opening = 0  # of those, protocols still on their first request (the handshake)
         self._waiting = 0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -354,6 +360,7 @@ class _ProtocolPool:
         except BaseException:
             with self._cond:
                 self._open -= 1
+                self._opening -= 1
                 self.in_flight -= 1
                 self._cond.notify()
             raise
@@ -368,9 +375,11 @@ class _ProtocolPool:
             now = time.monotonic()
             if deadline is None:
                 deadline = now + self._patience
+            ready = self._open - self._opening
             if self._open < self._size and (
-                    self._open == 0 or self._waiting > self._waiting_per_connection * self._open or now >= deadline):
+                    ready == 0 or self._waiting > self._waiting_per_connection * ready or now >= deadline):
                 self._open += 1
+                self._opening += 1
                 self.opened += 1
                 return None
             # Past the deadline with every connection open: wait for one to come back.
@@ -379,6 +388,8 @@ class _ProtocolPool:
     def _give_back(self, lease: _Lease) -> None:
         with self._cond:
             self.in_flight -= 1
+            if lease.fresh:
+                self._opening -= 1
             if lease.broken:
                 self._open -= 1
             else:
