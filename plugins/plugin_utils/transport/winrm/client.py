@@ -533,6 +533,12 @@ class WinRMClient:
         return self.settings.transports[self._transport_index]
 
     @property
+    def own_ntlm(self) -> bool:
+        """Whether the current transport goes through ``ntlm_http`` (one HTTP request of authentication per
+        connection) rather than pywinrm."""
+        return use_own_ntlm(self.settings, self.transport)
+
+    @property
     def request_count(self) -> int:
         with self._lock:
             return sum(self._counts.values())
