@@ -72,7 +72,7 @@ def test_broken_framing_is_a_sealing_error(body: bytes) -> None:
 @dataclass
 class Listener:
     port: int
-    mode: str = "ok"  # ok | tamper | reject | plain | fault | close
+    mode: str = "ok"  # ok | tamper | reject | plain | fault | close | goodbye
     seen: list[str] = field(default_factory=list)  # per request: "negotiate", "authenticate+sealed", "sealed"
     connections: int = 0
 
@@ -123,9 +123,10 @@ def _handler(listener: Listener) -> type[http.server.BaseHTTPRequestHandler]:
             data = bytearray(wrapped.data)
             if listener.mode == "tamper":
                 data[0] ^= 1
+            goodbye = [("Connection", "close")] if listener.mode == "goodbye" else []
             self._answer(500 if listener.mode == "fault" else 200,
                          ntlm_http.frame(wrapped.header, bytes(data), len(reply)),
-                         [("Content-Type", ntlm_http.CONTENT_TYPE)])
+                         [("Content-Type", ntlm_http.CONTENT_TYPE), *goodbye])
             if listener.mode == "close":
                 self.close_connection = True  # closed while idle, without saying so in the reply
 
@@ -222,6 +223,16 @@ def test_a_connection_closed_while_idle_costs_a_handshake_not_an_ambiguous_reque
         if s._conn is None or ntlm_http._dropped(s._conn):
             break
         threading.Event().wait(0.01)
+    assert s.send(ENVELOPE) == REPLY
+    assert listener.seen == ["negotiate", "authenticate+sealed", "negotiate", "authenticate+sealed"]
+    assert (listener.connections, s.handshakes) == (2, 2)
+
+
+def test_a_reply_that_ends_the_connection_is_unsealed_and_the_next_message_authenticates_again(
+        listener: Listener) -> None:
+    listener.mode = "goodbye"  # "Connection: close" on the sealed reply
+    s = session(listener)
+    assert s.send(ENVELOPE) == REPLY
     assert s.send(ENVELOPE) == REPLY
     assert listener.seen == ["negotiate", "authenticate+sealed", "negotiate", "authenticate+sealed"]
     assert (listener.connections, s.handshakes) == (2, 2)

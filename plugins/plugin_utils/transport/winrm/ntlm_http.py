@@ -210,7 +210,8 @@ class NtlmHttpSession:
             self.close()
             raise ConnectionLost(_reason(exc)) from exc
         if response.will_close:
-            # The host ends the connection after this reply: the context goes with it.
+            # The host ends the connection after this reply: the context goes with it (the reply is still
+            # unsealed with it below).
             self.close()
         if response.status == 401:
             self.close()
@@ -219,7 +220,7 @@ class NtlmHttpSession:
         sealed = is_sealed(response.getheader("Content-Type") or "")
         if sealed and reply:
             try:
-                reply = self._unseal(reply)
+                reply = _unseal(context, reply)
             except SealingError:
                 self.close()  # the context's sequence numbers can no longer be trusted
                 raise
@@ -231,20 +232,6 @@ class NtlmHttpSession:
             self.close()
             raise SealingError("the host answered a sealed request with an unsealed reply")
         return reply
-
-    def _unseal(self, body: bytes) -> bytes:
-        out = []
-        for length, signature, data in unframe(body):
-            try:
-                plain: bytes = self._context.unwrap_winrm(signature, data)
-            except spnego.exceptions.SpnegoError as exc:
-                raise SealingError(f"the sealed reply failed its signature check ({exc.message})") from None
-            except Exception as exc:  # pyspnego signals a forged signature with several exception types
-                raise SealingError(f"the sealed reply failed its signature check ({type(exc).__name__})") from None
-            if len(plain) != length:
-                raise SealingError(f"the sealed reply unsealed to {len(plain)} bytes, not {length}")
-            out.append(plain)
-        return b"".join(out)
 
     # --- the handshake -----------------------------------------------------------------------------
 
@@ -285,6 +272,22 @@ class NtlmHttpSession:
             conn.close()
             raise ConnectFailed("the host closed the connection after the NTLM challenge")
         self._conn, self._context, self._authenticate = conn, context, authenticate
+
+
+def _unseal(context: Any, body: bytes) -> bytes:
+    """The plain text of a sealed reply, each part's signature verified with the connection's context."""
+    out = []
+    for length, signature, data in unframe(body):
+        try:
+            plain: bytes = context.unwrap_winrm(signature, data)
+        except spnego.exceptions.SpnegoError as exc:
+            raise SealingError(f"the sealed reply failed its signature check ({exc.message})") from None
+        except Exception as exc:  # pyspnego signals a forged signature with several exception types
+            raise SealingError(f"the sealed reply failed its signature check ({type(exc).__name__})") from None
+        if len(plain) != length:
+            raise SealingError(f"the sealed reply unsealed to {len(plain)} bytes, not {length}")
+        out.append(plain)
+    return b"".join(out)
 
 
 def _challenge(response: http.client.HTTPResponse) -> bytes | None:
