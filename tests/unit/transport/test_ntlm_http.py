@@ -23,6 +23,7 @@ import pytest
 import spnego
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+    AmbiguousWriteError,
     AuthenticationError,
     HostUnreachableError,
     TransportError,
@@ -72,7 +73,7 @@ def test_broken_framing_is_a_sealing_error(body: bytes) -> None:
 @dataclass
 class Listener:
     port: int
-    mode: str = "ok"  # ok | tamper | reject | plain | fault | close | goodbye
+    mode: str = "ok"  # ok | tamper | reject | plain | fault | close | goodbye | unavailable
     seen: list[str] = field(default_factory=list)  # per request: "negotiate", "authenticate+sealed", "sealed"
     connections: int = 0
 
@@ -95,6 +96,10 @@ def _handler(listener: Listener) -> type[http.server.BaseHTTPRequestHandler]:
             if auth is not None:
                 scheme, _, token = auth.partition(" ")
                 assert scheme == "Negotiate"
+                if self.context is None and listener.mode == "unavailable":
+                    listener.seen.append("negotiate")
+                    self._answer(503, b"", [])
+                    return
                 if self.context is None:
                     self.context = spnego.server(protocol="ntlm")
                     challenge = self.context.step(base64.b64decode(token))
@@ -236,6 +241,16 @@ def test_a_reply_that_ends_the_connection_is_unsealed_and_the_next_message_authe
     assert s.send(ENVELOPE) == REPLY
     assert listener.seen == ["negotiate", "authenticate+sealed", "negotiate", "authenticate+sealed"]
     assert (listener.connections, s.handshakes) == (2, 2)
+
+
+def test_a_5xx_to_the_negotiate_token_is_not_an_ambiguous_write(listener: Listener) -> None:
+    # Only the empty negotiate request went out: even a write is safe to repeat, so the host is unreachable.
+    listener.mode = "unavailable"
+    with pytest.raises(ntlm_http.ConnectFailed, match="HTTP 503"):
+        session(listener).send(ENVELOPE)
+    with pytest.raises(HostUnreachableError) as info:
+        client(listener).send(GET, idempotent=False)
+    assert not isinstance(info.value, AmbiguousWriteError)
 
 
 def test_refused_connection_is_not_sent(listener: Listener) -> None:

@@ -4,7 +4,9 @@
 
 Built on pywinrm's ``winrm.protocol.Protocol``: its transport does the HTTP, the authentication (Basic,
 NTLM, Kerberos, CredSSP, certificate) and, over HTTP, the per-message encryption Windows insists on when
-``AllowUnencrypted`` is false. We only use ``Protocol.send_message``; envelopes come from ``wsman``.
+``AllowUnencrypted`` is false. We only use ``Protocol.send_message``; envelopes come from ``wsman``. The one
+exception is NTLM over plain HTTP with sealed messages, the common case, which goes through ``ntlm_http``: one
+HTTP request of authentication per connection where pywinrm needs three (``use_own_ntlm``).
 
 Settings come from Ansible's own ``winrm`` connection plugin (``settings_from_connection``) so an inventory
 written for Ansible works unchanged, without ever opening the PowerShell-bound shell that plugin opens.

@@ -262,6 +262,9 @@ class NtlmHttpSession:
             if response.status == 401:
                 # The listener offers no Negotiate (Auth/Negotiate false), or refused the token outright.
                 raise CredentialsRejected("HTTP 401 without an NTLM challenge to the negotiate token")
+            if response.status >= 500:
+                # A 5xx to the empty negotiate request (a service that is stopping): the message was not sent.
+                raise ConnectFailed(f"HTTP {response.status} to the NTLM negotiate token")
             raise HttpStatus(response.status, b"", True)
         try:
             authenticate = context.step(challenge)
