@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 from action_harness import counting_listener, host_vars, run_action
 from ansible.template import trust_as_template
+from winrm.protocol import Protocol
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import ntlm_http
 
 PASSWORD = "Not-A-Real-Pass1"  # action_harness.host_vars' password
 
@@ -70,9 +72,12 @@ def test_http_with_a_sealing_transport_always_encrypts() -> None:
     assert {winrm.effective_encryption(http, t) for t in http.transports} == {"always"}
     https = winrm.WinRMSettings(host="h", scheme="https", port=5986, transports=("ntlm", "basic"))
     assert [winrm.effective_encryption(https, t) for t in https.transports] == ["auto", "auto"]
-    # The value really reaches pywinrm's transport.
-    protocol = winrm.WinRMClient(http)._new_protocol()
-    assert protocol.transport.message_encryption == "always"
+    # NTLM over HTTP goes through ntlm_http, which has no unsealed mode (tests/unit/transport/test_ntlm_http.py:
+    # it refuses an unsealed reply too); for the others the value really reaches pywinrm's transport.
+    assert isinstance(winrm.WinRMClient(http)._new_protocol(), ntlm_http.NtlmHttpSession)
+    kerberos = winrm.WinRMSettings(host="h", transports=("kerberos",), username="u", password="p")
+    protocol = winrm.WinRMClient(kerberos)._new_protocol()
+    assert isinstance(protocol, Protocol) and protocol.transport.message_encryption == "always"
 
 
 def test_https_validates_certificates_unless_the_inventory_says_ignore() -> None:

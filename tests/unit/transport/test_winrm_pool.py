@@ -1,7 +1,8 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The client's connection pool (issue 13): connections are opened lazily, one per task unless the queue for
-the open ones is worth a handshake or a request has waited too long, within the in-flight bound.
+"""The client's connection pool (issue 13): connections are opened lazily, in parallel only while none is ready
+yet, then when the queue for the ready ones is worth a handshake or a request has waited too long, within the
+in-flight bound.
 
 The pool hands out real pywinrm ``Protocol`` objects (creating one does not connect: the handshake happens on
 its first message), so these tests need no host; the callers hold their lease for a while the way a request
@@ -53,13 +54,25 @@ def test_serial_callers_share_one_connection() -> None:
     assert pool.opened == 1 and len(seen) == 1
 
 
-def test_a_task_s_concurrent_reads_queue_for_one_connection() -> None:
-    """Five requests at once (a gather at the default bound): waiting behind four requests costs no more than a
-    handshake, so they go out one after another on the connection the first one opened."""
+def test_requests_arriving_during_the_handshake_open_their_own() -> None:
+    """Three requests at once on a new pool (a task's first round): none of them finds a connection ready, and
+    waiting for the first one's handshake is no faster than doing its own in parallel, so each opens one."""
     pool = winrm._ProtocolPool(new_protocol, 5)
-    got = hold_concurrently(pool, 5, 0.05)
+    got = hold_concurrently(pool, 3, 0.05)
+    assert pool.opened == 3 and len({id(p) for p in got}) == 3
+    assert pool.peak_in_flight == 3 and pool.peak_wanted == 3
+
+
+def test_requests_queue_for_a_ready_connection_up_to_two_each() -> None:
+    """Once a connection is ready (authenticated), a new one is worth it only for the third request waiting
+    per ready connection: three concurrent requests share it, a fourth opens another."""
+    pool = winrm._ProtocolPool(new_protocol, 5)
+    with pool.lease():
+        pass  # the handshake: the connection is ready from now on
+    got = hold_concurrently(pool, 3, 0.05)
     assert pool.opened == 1 and len({id(p) for p in got}) == 1
-    assert pool.peak_in_flight == 1 and pool.peak_wanted == 5
+    got = hold_concurrently(pool, 4, 0.05)
+    assert pool.opened == 2 and len({id(p) for p in got}) == 2
 
 
 def test_a_deep_queue_opens_more_connections_up_to_the_bound() -> None:
@@ -75,6 +88,8 @@ def test_a_request_waits_at_most_the_patience_for_a_busy_connection() -> None:
     """One request holds the connection (a Receive long-poll, a slow enumeration): the next one waits its
     patience, then opens its own instead of waiting for the reply."""
     pool = winrm._ProtocolPool(new_protocol, 5, patience=0.05)
+    with pool.lease():
+        pass  # authenticated: the slow request below holds a ready connection, not one still opening
     released = threading.Event()
     held = threading.Event()
 

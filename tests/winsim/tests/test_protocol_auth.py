@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import struct
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import spnego
@@ -121,3 +124,61 @@ def test_user_file_lists_local_account_spellings(tmp_path: Path) -> None:
     assert ":Administrator:Pa55-word!" in lines
     assert "WEB01:Administrator:Pa55-word!" in lines
     assert path.stat().st_mode & 0o077 == 0
+
+
+# --- the two-request handshake over HTTP (issue 13) ------------------------------------------------------
+
+IDENTIFY = (b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+            b'xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd">'
+            b"<s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>")
+
+
+def sealed_body(client: spnego.ContextProxy, message: bytes) -> bytes:
+    wrapped = client.wrap_winrm(message)
+    return (b"--Encrypted Boundary\r\n\tContent-Type: application/HTTP-SPNEGO-session-encrypted\r\n"
+            b"\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=" + str(len(message)).encode()
+            + b"\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n"
+            + struct.pack("<I", len(wrapped.header)) + wrapped.header + wrapped.data + b"--Encrypted Boundary--\r\n")
+
+
+def post(conn: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, Any]:
+    conn.request("POST", "/wsman", body, headers)
+    response = conn.getresponse()
+    return response.status, response.read(), response.headers
+
+
+@pytest.mark.parametrize("password", ["the host's", "wrong"])
+def test_negotiate_first_and_authenticate_with_the_first_sealed_message(make_fleet: Callable[..., Any],
+                                                                       password: str) -> None:
+    """What the Ruby WinRM gem (HttpNegotiate) and kbfix.windows' ntlm_http send: the NTLM negotiate token
+    on the first request with an empty body (no anonymous request before it), then the authenticate token in
+    the same request as the first sealed message. Windows accepts it; so must winsim, answering sealed."""
+    ep = make_fleet().hosts["h1"]
+    secret = ep.password if password == "the host's" else password
+    client = spnego.client(ep.username, secret, hostname=ep.address, service="http", protocol="ntlm")
+    conn = http.client.HTTPConnection(ep.address, ep.port, timeout=10)
+    try:
+        status, _, headers = post(conn, b"", {"Authorization": "Negotiate " + base64.b64encode(client.step()
+                                                                                                or b"").decode()})
+        assert status == 401
+        [challenge] = [v.split(" ", 1)[1] for v in headers.get_all("WWW-Authenticate") if v.startswith("Negotiate ")]
+        authenticate = client.step(base64.b64decode(challenge)) or b""
+        encrypted = 'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";' \
+                    'boundary="Encrypted Boundary"'
+        status, body, headers = post(conn, sealed_body(client, IDENTIFY), {
+            "Authorization": "Negotiate " + base64.b64encode(authenticate).decode(), "Content-Type": encrypted})
+        if password == "wrong":
+            assert status == 401  # the authenticate leg is refused: the body was never opened
+            assert ep.counters()["requests"] == 0
+            return
+        assert status == 200 and headers["Content-Type"].startswith("multipart/encrypted")
+        [(length, signature, data)] = auth.split_encrypted(body)
+        assert b"IdentifyResponse" in client.unwrap_winrm(signature, data)
+        # The keep-alive connection carries the context: a later message is sealed, without Authorization.
+        status, body, _ = post(conn, sealed_body(client, IDENTIFY), {"Content-Type": encrypted})
+        [(length, signature, data)] = auth.split_encrypted(body)
+        assert status == 200 and len(client.unwrap_winrm(signature, data)) == length
+    finally:
+        conn.close()
+    counters = ep.counters()
+    assert (counters["auth_requests"], counters["requests"]) == (1, 2)  # one HTTP request of authentication

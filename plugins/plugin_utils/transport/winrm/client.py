@@ -4,7 +4,9 @@
 
 Built on pywinrm's ``winrm.protocol.Protocol``: its transport does the HTTP, the authentication (Basic,
 NTLM, Kerberos, CredSSP, certificate) and, over HTTP, the per-message encryption Windows insists on when
-``AllowUnencrypted`` is false. We only use ``Protocol.send_message``; envelopes come from ``wsman``.
+``AllowUnencrypted`` is false. We only use ``Protocol.send_message``; envelopes come from ``wsman``. The one
+exception is NTLM over plain HTTP with sealed messages, the common case, which goes through ``ntlm_http``: one
+HTTP request of authentication per connection where pywinrm needs three (``use_own_ntlm``).
 
 Settings come from Ansible's own ``winrm`` connection plugin (``settings_from_connection``) so an inventory
 written for Ansible works unchanged, without ever opening the PowerShell-bound shell that plugin opens.
@@ -27,11 +29,12 @@ import re
 import ssl
 import threading
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 from ..requirement import Requirement
 
@@ -57,7 +60,7 @@ from ...errors import (
     WSManFaultError,
 )
 from ..base import LOG_OPERATIONS, LOG_PAYLOADS, LOG_STEPS, LogFn
-from . import wsman
+from . import ntlm_http, wsman
 
 # Verbosity levels of the log hook (the -v count Ansible users know from ansible.windows).
 
@@ -178,6 +181,22 @@ def _validate_security(s: WinRMSettings) -> None:
             f"{ALLOW_UNENCRYPTED_VARIABLE}: true for this host to accept the risk")
 
 
+def use_own_ntlm(s: WinRMSettings, transport: str) -> bool:
+    """Whether ``transport`` goes through ``ntlm_http`` (two HTTP requests per new connection) instead of
+    pywinrm: NTLM with a password over plain HTTP with every message sealed, and no proxy in the way (a
+    configured one, or one pywinrm's default ``legacy_requests`` would take from the environment).
+    HTTPS, Kerberos, CredSSP, Basic, certificates, ``message_encryption: never`` keep pywinrm."""
+    if transport != "ntlm" or s.scheme != "http" or effective_encryption(s, transport) != "always":
+        return False
+    if not (s.username and s.password) or not ntlm_http.PYSPNEGO.available:
+        return False  # no password: pywinrm's path (SSPI-style credentials) and its errors stay
+    proxy = dict(s.extra).get("proxy", "legacy_requests")
+    if proxy == "legacy_requests":
+        return "http" not in urllib.request.getproxies_environment() or bool(
+            urllib.request.proxy_bypass(s.host))
+    return proxy is None
+
+
 def effective_encryption(s: WinRMSettings, transport: str) -> str:
     """The message_encryption value handed to pywinrm for one transport.
 
@@ -250,22 +269,31 @@ def settings_from_connection(connection: Any, **overrides: Any) -> WinRMSettings
 # The protocol pool: the in-flight bound and connection reuse in one place
 
 
+# What the pool hands out: our own NTLM-over-HTTP session where it applies (``use_own_ntlm``), else a
+# pywinrm protocol. Both carry one request at a time.
+_Channel: TypeAlias = "Protocol | ntlm_http.NtlmHttpSession"
+
+
 class _Lease:
-    def __init__(self, protocol: Protocol, fresh: bool) -> None:
+    def __init__(self, protocol: _Channel, fresh: bool) -> None:
         self.protocol = protocol
         self.fresh = fresh
         self.broken = False
 
 
-# When a request finds every connection busy it queues for one rather than opening its own: a new connection
-# costs a TCP handshake and three NTLM round trips (the anonymous 401, the challenge, the empty authenticating
-# POST) before its first request goes out, about four round trips whatever the latency, while a request
-# queued on an authenticated connection waits one round trip per request ahead of it. So a new connection
-# pays only when more than WAITING_PER_CONNECTION requests wait per open connection; both costs scale
-# with the round trip, so the rule holds at 0 ms as at 25 ms (docs/performance.md). A request that has
-# waited CONNECT_PATIENCE seconds opens one anyway: a slow enumeration or a Receive long-poll (up to the
-# operation timeout) must not hold up the others.
-WAITING_PER_CONNECTION = 4
+# When a request finds every connection busy, does it queue or open its own? With NTLM over HTTP through
+# ntlm_http a new connection costs the TCP handshake and one HTTP round trip (the challenge) before its
+# first request; a request queued on a ready (authenticated) connection waits one round trip per request
+# ahead of it. So:
+# * while every open connection is still in its handshake, a request opens its own: it would wait for that
+#   handshake anyway, and its own runs in parallel (one HTTP request more, no time lost);
+# * once a connection is ready, another is opened only when more than WAITING_PER_CONNECTION requests wait
+#   per ready connection: TCP plus one round trip is about 2.5 round trips on a WAN (bench/proxy.py models
+#   the TCP handshake as 1.5), worth it only for the third request waiting.
+# Both costs scale with the round trip, so the rule holds at 0 ms as at 25 ms (docs/performance.md has the
+# measurement that chose it). A request that has waited CONNECT_PATIENCE seconds opens one anyway: a slow
+# enumeration or a Receive long-poll (up to the operation timeout) must not hold up the others.
+WAITING_PER_CONNECTION = 2
 CONNECT_PATIENCE = 1.0
 
 
@@ -275,10 +303,11 @@ class _ProtocolPool:
     NTLM (and Kerberos/CredSSP) authenticate a TCP connection and number the sealed messages on it, so
     one protocol cannot carry two requests at once; concurrency needs one protocol per in-flight request.
     Idle protocols are reused, so a serial caller does exactly one handshake, and concurrent requests open
-    a new one only when the queue for the open ones is long enough to be worth a handshake (above). The
-    semaphore is the per-host in-flight bound."""
+    a new one only while no open one is ready yet, or when the queue for the ready ones is long enough to
+    be worth a handshake (above). A protocol counts as opening until its first request (which carries the
+    handshake) comes back. The semaphore is the per-host in-flight bound."""
 
-    def __init__(self, factory: Callable[[], Protocol], size: int, *,
+    def __init__(self, factory: Callable[[], _Channel], size: int, *,
                  waiting_per_connection: int = WAITING_PER_CONNECTION, patience: float = CONNECT_PATIENCE) -> None:
         self._factory = factory
         self._size = size
@@ -286,8 +315,9 @@ class _ProtocolPool:
         self._patience = patience
         self._sem = threading.BoundedSemaphore(size)
         self._cond = threading.Condition()
-        self._idle: list[Protocol] = []
+        self._idle: list[_Channel] = []
         self._open = 0  # protocols handed out or idle, not yet closed
+        self._opening = 0  # of those, protocols still on their first request (the handshake)
         self._waiting = 0
         self.in_flight = 0
         self.peak_in_flight = 0
@@ -332,11 +362,12 @@ class _ProtocolPool:
         except BaseException:
             with self._cond:
                 self._open -= 1
+                self._opening -= 1
                 self.in_flight -= 1
                 self._cond.notify()
             raise
 
-    def _wait_for_protocol(self) -> Protocol | None:
+    def _wait_for_protocol(self) -> _Channel | None:
         """An idle protocol, or None when the caller is to open a new one (counted as open already).
         Called with ``_cond`` held."""
         deadline: float | None = None
@@ -346,9 +377,11 @@ class _ProtocolPool:
             now = time.monotonic()
             if deadline is None:
                 deadline = now + self._patience
+            ready = self._open - self._opening
             if self._open < self._size and (
-                    self._open == 0 or self._waiting > self._waiting_per_connection * self._open or now >= deadline):
+                    ready == 0 or self._waiting > self._waiting_per_connection * ready or now >= deadline):
                 self._open += 1
+                self._opening += 1
                 self.opened += 1
                 return None
             # Past the deadline with every connection open: wait for one to come back.
@@ -357,6 +390,8 @@ class _ProtocolPool:
     def _give_back(self, lease: _Lease) -> None:
         with self._cond:
             self.in_flight -= 1
+            if lease.fresh:
+                self._opening -= 1
             if lease.broken:
                 self._open -= 1
             else:
@@ -374,10 +409,13 @@ class _ProtocolPool:
             _close_protocol(protocol)
 
 
-def _close_protocol(protocol: Protocol) -> None:
+def _close_protocol(protocol: _Channel) -> None:
     # Closing a dead connection must never mask the error that killed it.
     with suppress(Exception):
-        protocol.transport.close_session()
+        if isinstance(protocol, ntlm_http.NtlmHttpSession):
+            protocol.close()
+        else:
+            protocol.transport.close_session()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -497,6 +535,12 @@ class WinRMClient:
         return self.settings.transports[self._transport_index]
 
     @property
+    def own_ntlm(self) -> bool:
+        """Whether the current transport goes through ``ntlm_http`` (one HTTP request of authentication per
+        connection) rather than pywinrm."""
+        return use_own_ntlm(self.settings, self.transport)
+
+    @property
     def request_count(self) -> int:
         with self._lock:
             return sum(self._counts.values())
@@ -515,8 +559,14 @@ class WinRMClient:
 
     # --- protocol objects ------------------------------------------------------------------------
 
-    def _new_protocol(self) -> Protocol:
+    def _new_protocol(self) -> _Channel:
         s = self.settings
+        if use_own_ntlm(s, self.transport):
+            # The session connects on its first message; nothing here can fail on the network.
+            path = s.path if s.path.startswith("/") else "/" + s.path
+            endpoint = ntlm_http.Endpoint(s.host.strip("[]"), s.port, path, s.connection_timeout,
+                                          float(s.read_timeout))
+            return ntlm_http.NtlmHttpSession(endpoint, s.username or "", s.password or "")
         kwargs: dict[str, Any] = dict(s.extra)
         kwargs.update(
             transport=self.transport, username=s.username, password=s.password,
@@ -632,6 +682,8 @@ class WinRMClient:
         return parsed.reply
 
     def _post(self, lease: _Lease, payload: bytes) -> bytes:
+        if isinstance(lease.protocol, ntlm_http.NtlmHttpSession):
+            return self._post_own(lease, lease.protocol, payload)
         try:
             return lease.protocol.send_message(payload.decode("utf-8"))
         except winrm_exc.WSManFaultError as exc:
@@ -666,6 +718,34 @@ class WinRMClient:
         except winrm_exc.WinRMError as exc:
             lease.broken = True
             raise TransportError(self._redact(f"{self.host}: {exc}")) from None
+
+    def _post_own(self, lease: _Lease, session: ntlm_http.NtlmHttpSession, payload: bytes) -> bytes:
+        """``_post`` over our own NTLM session: the same outcomes as pywinrm's path, error for error."""
+        try:
+            return session.send(payload)
+        except ntlm_http.HttpStatus as exc:
+            if _is_fault(exc.body):
+                return exc.body  # as pywinrm does: a SOAP fault is an answer whatever the status
+            lease.broken = True
+            if exc.status >= 500:
+                raise _ServerError(f"HTTP {exc.status} without a WS-Man fault") from None
+            if exc.status == 400 and not (lease.fresh or exc.fresh_context):
+                raise _StaleSession("HTTP 400 to a request on a session authenticated earlier") from None
+            raise TransportError(self._redact(f"{self.host}: HTTP {exc.status} from {self.endpoint}")) from None
+        except ntlm_http.CredentialsRejected:
+            lease.broken = True
+            raise AuthenticationError(
+                f"{self.host}: the host rejected the credentials of {self.settings.username!r} "
+                f"({self.transport} over {self.settings.scheme.upper()})") from None
+        except ntlm_http.SealingError as exc:
+            lease.broken = True
+            raise TransportError(self._redact(f"{self.host}: {exc}")) from None
+        except ntlm_http.ConnectFailed as exc:
+            lease.broken = True
+            raise _NotSent(self._redact(_describe(exc))) from None
+        except OSError as exc:  # ConnectionLost, and anything the socket layer raised past it
+            lease.broken = True
+            raise _MaybeSent(self._redact(_describe(exc))) from None
 
     def _redact(self, text: str) -> str:
         for secret in (self.settings.password,):
@@ -739,6 +819,16 @@ def _short_uri(uri: str) -> str:
         if uri.startswith(prefix):
             return uri[len(prefix):]
     return uri
+
+
+def _is_fault(body: bytes) -> bool:
+    """Whether a non-200 reply is a SOAP fault (pywinrm's test, made with our hardened parser)."""
+    if not body.strip():
+        return False
+    try:
+        return wsman.parse_reply(body).fault is not None
+    except KbfixError:
+        return False
 
 
 def _fault_body(exc: winrm_exc.WSManFaultError) -> bytes:
