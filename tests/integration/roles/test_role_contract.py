@@ -5,7 +5,8 @@
 A variable lives in three places: the article spec (``variables:``), the role's task (which passes
 ``<role>_<name>`` as ``<name>``) and the role's ``meta/argument_specs.yml`` (documentation and validation);
 ``kb_article`` reads the same ``<role>_<name>`` for an article named by id, as the fleet playbooks name them
-(``playbooks/vars/articles.yml``). These tests compare them, so none can drift.
+(``kbfix_article_ids`` in ``playbooks/audit.yml`` and ``remediate.yml``). These tests compare them, so none can
+drift.
 """
 
 from __future__ import annotations
@@ -137,8 +138,9 @@ def test_readme_names_every_variable(role: str) -> None:
 def test_playbook_catalogue_lists_every_article_and_kb_article_reads_the_role_variables() -> None:
     from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
 
-    ids = load(TOP / "playbooks" / "vars" / "articles.yml")["kbfix_article_ids"]
-    assert ids == sorted(spec_of(role).id for role in ARTICLE_ROLES)
+    for playbook in ("audit.yml", "remediate.yml"):
+        assert load(TOP / "playbooks" / playbook)[0]["vars"]["kbfix_article_ids"] == sorted(
+            spec_of(role).id for role in ARTICLE_ROLES), playbook
     for role in ARTICLE_ROLES:
         spec = spec_of(role)
         asked: list[str] = []
