@@ -339,7 +339,8 @@ def part_smb(runner: Runner, reps: int, state: Path, problems: list[str]) -> dic
                 whole, alone = smb_round_trips(audit.counters[host]), smb_round_trips(facts.counters[host])
                 kb_task = [t for t in audit.host_tasks(host) if t.action.endswith("kb_article")]
                 samples.append({
-                    "rep": rep, "host": host, "verdict": (kb_task[0].verdicts or {}).get("KB253729") if kb_task else None,
+                    "rep": rep, "host": host,
+                    "verdict": (kb_task[0].verdicts or {}).get("KB253729") if kb_task else None,
                     "audit_smb": whole["smb"], "facts_smb": alone["smb"], "article_smb": whole["smb"] - alone["smb"],
                     "audit_rpc": whole["rpc"], "facts_rpc": alone["rpc"], "article_rpc": whole["rpc"] - alone["rpc"],
                     "audit_logons": whole["logons"], "article_requests": kb_task[0].requests if kb_task else None,
