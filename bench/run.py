@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/run.py            # full run, 3 repetitions (about 20 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # 2 repetitions, fleet of 50 hosts only
-    .venv/bin/python bench/run.py --part articles|fleet --reps N --forks N --sizes 50,200
+    .venv/bin/python bench/run.py --part articles|micro|fleet|smb --reps N --forks N --sizes 50,200
 
 Part 1 (articles): five hosts, one per Windows family the articles cover. For each seed article, with 0 ms
 and with 25 ms one-way latency (``proxy.py``), ``playbooks/audit.yml`` (kbfix.windows.facts + kb_article)
@@ -16,6 +16,10 @@ Part 2 (fleet): the four articles across 50, 200 and 500 hosts (every reachable 
 time, controller CPU seconds of the ansible-playbook process tree (``RUSAGE_CHILDREN`` around the
 subprocess; the fleet is a separate process started before and still running, so it is not counted), the
 same inventory running a two-task no-op play as Ansible's own floor, and the baseline at 50 hosts.
+
+Part 3 (smb): KB253729 on winsim's NT 4.0 face (no WinRM: ``kbfix_transport: smb``), one host without the fix
+and one with it: ``playbooks/audit.yml`` and the facts task alone, the SMB requests (each one round trip)
+and the RPC calls they carry from winsim's counters, split into the facts task and the kb_article task.
 
 Everything is repeated and reported as medians; ``bench/results.json`` keeps every sample.
 """
@@ -301,6 +305,62 @@ def part_micro(state: Path) -> dict[str, Any]:
         return {"profile": "2008-sp2-x64", **micro.measure(ep, requests, os_facts)}
 
 
+# --- part 3: NT 4.0 over SMB ----------------------------------------------------------------------------
+
+SMB_PROFILE = "nt4-tse-sp6-x86"
+SMB_HOSTS = {"nt4": {}, "nt4-fixed": {"installed": ["Q253729"]}}  # KB253729 noncompliant, compliant
+# tests/integration/test_request_budget_smb.py: at most 18 SMB requests after the logon (Negotiate, SessionSetup)
+# for the kb_article audit of KB253729 with the OS facts known.
+SMB_ARTICLE_BUDGET = 18 + 2
+
+
+def smb_round_trips(counters: dict[str, Any]) -> dict[str, int]:
+    """winsim's NT 4.0 face counts every SMB request as ``SMB:<Command>`` (one round trip each) and every RPC
+    call those requests carry as ``RPC:<pipe>.<Call>``; session setups are also ``auth_requests``."""
+    by_action = counters.get("by_action", {})
+    return {"smb": sum(n for a, n in by_action.items() if a.startswith("SMB:")),
+            "rpc": sum(n for a, n in by_action.items() if a.startswith("RPC:")),
+            "logons": int(counters.get("auth_requests", 0))}
+
+
+def part_smb(runner: Runner, reps: int, state: Path, problems: list[str]) -> dict[str, Any]:
+    specs = [HostSpec(name, SMB_PROFILE, dict(overrides)) for name, overrides in SMB_HOSTS.items()]
+    hosts = list(SMB_HOSTS)
+    samples: list[dict[str, Any]] = []
+    with running_fleet(specs, state_dir=state / "smb") as fleet:
+        inventory = write_inventory(fleet, state / "smb.yml", hosts, None)
+        for rep in range(reps):
+            print(f"  smb: KB253729 on NT 4.0, repetition {rep + 1}/{reps}", flush=True)
+            facts = runner.run(FACTS_ONLY, inventory, {}, fleet, hosts)
+            audit = runner.run(AUDIT, inventory, ours_vars(["KB253729"]), fleet, hosts)
+            for run in (facts, audit):
+                problems.extend(f"{run.playbook} (NT 4.0, SMB): {p}" for p in run.problems())
+            for host in hosts:
+                whole, alone = smb_round_trips(audit.counters[host]), smb_round_trips(facts.counters[host])
+                kb_task = [t for t in audit.host_tasks(host) if t.action.endswith("kb_article")]
+                samples.append({
+                    "rep": rep, "host": host,
+                    "verdict": (kb_task[0].verdicts or {}).get("KB253729") if kb_task else None,
+                    "audit_smb": whole["smb"], "facts_smb": alone["smb"], "article_smb": whole["smb"] - alone["smb"],
+                    "audit_rpc": whole["rpc"], "facts_rpc": alone["rpc"], "article_rpc": whole["rpc"] - alone["rpc"],
+                    "audit_logons": whole["logons"], "article_requests": kb_task[0].requests if kb_task else None,
+                    "audit_seconds": audit.host_seconds(host)})
+    fields = ("audit_smb", "facts_smb", "article_smb", "audit_rpc", "facts_rpc", "article_rpc", "audit_logons",
+              "article_requests", "audit_seconds")
+    rows = stats.medians_by(samples, ("host",), fields)
+    for row in rows:
+        row["verdict"] = next((s["verdict"] for s in samples if s["host"] == row["host"]), None)
+    return {"profile": SMB_PROFILE, "samples": samples, "rows": rows}
+
+
+def smb_table(rows: list[dict[str, Any]]) -> str:
+    headers = ("host", "KB253729", "SMB req (facts+article)", "RPC calls (facts+article)", "logons",
+               "kb_article transport requests", "host s")
+    return table(headers, [(r["host"], r["verdict"] or "-", _split(r["audit_smb"], r["facts_smb"], r["article_smb"]),
+                            _split(r["audit_rpc"], r["facts_rpc"], r["article_rpc"]), r["audit_logons"],
+                            r["article_requests"], r["audit_seconds"]) for r in rows])
+
+
 # --- part 2: fleet scale --------------------------------------------------------------------------------
 
 
@@ -375,10 +435,10 @@ def _fleet_sample(runner: Runner, fleet: Fleet, inventory: Path, hosts: list[str
 # 2026-11-22's figure (docs/performance.md, before issue 13): the raw baseline runs in the same benchmark, so
 # its ratio to ours cancels the machine's load; "wall time no worse than before" is this ratio not falling.
 WALL_RATIO_BEFORE = 5.09
-SMB_TRANSPORT = TOP / "plugins" / "plugin_utils" / "transport" / "smb"
 
 
-def targets(articles: dict[str, Any] | None, fleet: dict[str, Any] | None) -> list[Target]:
+def targets(articles: dict[str, Any] | None, fleet: dict[str, Any] | None,
+            smb: dict[str, Any] | None = None) -> list[Target]:
     out: list[Target] = []
     if articles:
         slow = [r for r in articles["rows"] if r["applies"] and r["latency_ms"] > 0]
@@ -399,17 +459,18 @@ def targets(articles: dict[str, Any] | None, fleet: dict[str, Any] | None) -> li
             b, o = by_kind[base[0]], by_kind[("ours", base[0][1])]
             out.append(Target(f"HTTP request ratio baseline/ours, four articles, fleet of {base[0][1]} (0 ms)",
                               ratio(b["http_per_host"], o["http_per_host"]), 6, "at_least"))
-    out.append(smb_target())
+    out.append(smb_target(smb))
     out += targets_before_issue_13(articles, fleet)
     return out
 
 
-def smb_target() -> Target:
-    """The NT 4.0 SMB transport's own row: a placeholder until a build has that transport."""
-    name = "round trips per KB253729 audit, NT 4.0 over SMB"
-    if not SMB_TRANSPORT.is_dir():
-        return Target(name, None, 0, "at_most", note="not measured: no SMB transport in this build")
-    return Target(name, None, 0, "at_most", note="not measured: this benchmark does not drive the SMB transport yet")
+def smb_target(smb: dict[str, Any] | None) -> Target:
+    """The NT 4.0 SMB transport's own row: the SMB requests (round trips) of the kb_article task of a
+    KB253729 audit after the facts task, logon and logoff included, the most of the two hosts."""
+    name = "round trips per KB253729 audit, NT 4.0 over SMB (kb_article task, with its logon)"
+    if not smb or not smb["rows"]:
+        return Target(name, None, SMB_ARTICLE_BUDGET, "at_most", note="not measured in this run (--part smb)")
+    return Target(name, max(r["article_smb"] for r in smb["rows"]), SMB_ARTICLE_BUDGET, "at_most")
 
 
 def targets_before_issue_13(articles: dict[str, Any] | None, fleet: dict[str, Any] | None) -> list[Target]:
@@ -513,7 +574,7 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 repetitions, fleet of 50 hosts only")
-    parser.add_argument("--part", choices=("articles", "micro", "fleet", "all"), default="all")
+    parser.add_argument("--part", choices=("articles", "micro", "fleet", "smb", "all"), default="all")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, --quick 2)")
     parser.add_argument("--sizes", help="fleet sizes, comma-separated (default 50,200,500; --quick 50)")
     parser.add_argument("--baseline-size", type=int, default=50, help="fleet size for the baseline (0: skip)")
@@ -543,13 +604,15 @@ def main(argv: list[str] | None = None) -> int:
     fleet = None
     if args.part in ("fleet", "all"):
         fleet = part_fleet(runner, reps, sizes, args.baseline_size, out, problems)
-    found = targets(articles, fleet)
+    smb = part_smb(runner, reps, out, problems) if args.part in ("smb", "all") else None
+    found = targets(articles, fleet, smb)
     result = {
         "machine": info,
         "config": {"reps": reps, "forks": args.forks, "sizes": sizes, "baseline_size": args.baseline_size,
                    "latencies_ms": list(LATENCIES_MS), "articles": list(ARTICLES), "variables": generate.VARIABLES,
                    "playbook_runs": runner.count, "seconds": round(time.monotonic() - started, 1)},
-        "articles": articles, "micro": cpu_parts, "fleet": fleet, "targets": [t.to_dict() for t in found],
+        "articles": articles, "micro": cpu_parts, "fleet": fleet, "smb": smb,
+        "targets": [t.to_dict() for t in found],
         "problems": problems,
     }
     args.out.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
@@ -560,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
 def report(path: Path) -> int:
     """Recompute the targets of a results file (the rows are kept) and print its tables again."""
     result = json.loads(path.read_text(encoding="utf-8"))
-    found = targets(result["articles"], result["fleet"])
+    found = targets(result["articles"], result["fleet"], result.get("smb"))
     result["targets"] = [t.to_dict() for t in found]
     path.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
     print(render(result, found))
@@ -583,6 +646,9 @@ def render(result: dict[str, Any], found: list[Target]) -> str:
             parts += ["", f"Whole-host audit per WinRM profile (ours, fleet of {size}, 0 ms; connections = "
                       "authentication requests, one per NTLM connection)", "",
                       profile_table(result["fleet"]["profile_rows"])]
+    if result.get("smb"):
+        parts += ["", "NT 4.0 over SMB: KB253729 (audit.yml = facts + kb_article; SMB requests are round trips, "
+                  "RPC calls ride in them; from winsim's NT 4.0 face)", "", smb_table(result["smb"]["rows"])]
     if result.get("micro"):
         m = result["micro"]
         parts += ["", "Controller CPU of the WinRM library alone (in-process, one 2008 SP2 host)", "",

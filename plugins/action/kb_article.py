@@ -16,9 +16,10 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
-# The collection's own article specs, parsed and validated once in the controller's main process (this module
-# is imported there before workers fork): each worker then only hashes the file it is given.
-article_runner.preload_specs(Path(__file__).resolve().parents[2] / "roles")
+# The collection's own article specs, parsed, validated and indexed by id once in the controller's main process
+# (this module is imported there before workers fork): each worker then only hashes the file it is given.
+ROLES = Path(__file__).resolve().parents[2] / "roles"
+article_runner.preload_specs(ROLES)
 
 
 class ActionModule(KbfixAction):
@@ -41,7 +42,8 @@ class ActionModule(KbfixAction):
         check_timeout(args["install_timeout"], "install_timeout")
         if args["reboot_timeout"] < 0:
             raise ArgumentError("reboot_timeout", "must be 0 (do not wait) or a number of seconds")
-        requests = [self._article(index, item, task_vars) for index, item in enumerate(args["articles"])]
+        requests = [self._article(index, item, task_vars, args["variables"])
+                    for index, item in enumerate(args["articles"])]
         try:
             articles = article_runner.prepare(requests, args["variables"])
         except ArticleFault as fault:
@@ -81,8 +83,12 @@ class ActionModule(KbfixAction):
 
     # --- arguments ------------------------------------------------------------------------------------
 
-    def _article(self, index: int, item: t.Any, task_vars: dict[str, t.Any]) -> article_runner.ArticleRequest:
+    def _article(self, index: int, item: t.Any, task_vars: dict[str, t.Any],
+                 common: dict[str, t.Any]) -> article_runner.ArticleRequest:
         label = f"articles[{index}]"
+        if isinstance(item, str) and article_runner.is_article_id(item):
+            return article_runner.collection_request(ROLES, item, label, common,
+                                                     lambda name: self.host_variable(name, task_vars))
         if isinstance(item, str):
             return article_runner.ArticleRequest(self._spec_path(item, label, task_vars), {}, label, label)
         if not isinstance(item, dict):

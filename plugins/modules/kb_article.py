@@ -31,8 +31,15 @@ author:
 options:
   articles:
     description:
-      - The articles to check. Each element is either the path of a spec file or a mapping with V(spec) (a path
-        or the spec itself as inline data) and V(variables) (that article's variables).
+      - The articles to check. Each element is the id of one of this collection's articles (like V(KB977381)),
+        the path of a spec file, or a mapping with V(spec) (a path or the spec itself as inline data) and
+        V(variables) (that article's variables).
+      - An article named by id is read from its article role's spec, and each variable the spec declares is
+        taken from the host variable that role reads, C(<role>_<name>) (for KB828753
+        C(kb828753_reconnectable_servers)), unless O(variables) gives it. A host variable that is not set is not
+        given; its value is checked like any other and errors name the host variable. This is how
+        C(kbfix.windows.audit) and C(kbfix.windows.remediate) pass the articles, so nothing per article is
+        templated for every host.
       - A relative path is searched like C(files/) lookups are, the role's C(files/) directory first, then the
         playbook's directory; for example V(kb828753.yml) inside role C(kb828753).
       - All listed articles are gathered together and reported in one task.

@@ -81,3 +81,16 @@ def test_kb253729_audit_costs_a_handful_of_round_trips(fleet: Fleet, name: str, 
     assert transport.bytes_read < 4096  # only the version resource's ranges, not the whole file
     # No srvsvc (the boot time comes with the OS facts), no svcctl, no ADMIN$ write for an audit.
     assert not any(k.startswith(("srvsvc", "svcctl", "R")) for k in counts), counts
+
+
+def test_a_direct_session_asks_no_netbios_name_first(fleet: Fleet) -> None:
+    """impacket asks the host's NetBIOS name service for the real name of ``*SMBSERVER`` (UDP 137, four
+    one-second tries when nothing answers, uncounted by winsim) unless the port is 445; a direct session
+    (here winsim's port) has no NetBIOS session request to name a server in, so it is given the address."""
+    variables = host_vars(fleet, "nt4")
+    assert variables["kbfix_smb_session"] == "direct" and int(variables["kbfix_smb_port"]) != 445
+    transport = open_for(variables, lambda level, message: None)
+    try:
+        assert transport.session().conn.getRemoteName() == variables["ansible_host"]
+    finally:
+        transport.close()

@@ -130,12 +130,10 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         steps, ``-vvvv`` each operation and ``-vvvvv`` payloads (credentials redacted by the transport)."""
         return select.open_transport(self._connection, self._host_settings(task_vars), self.log, **overrides)
 
-    # The host variables a transport reads itself. Ansible templates the connection plugin's options
-    # (WinRM's), not these: an inventory may say ``kbfix_smb_port: "{{ ansible_port }}"`` or vault a password.
-    _TRANSPORT_VARIABLES = ("ansible_host", "ansible_user", "ansible_password", "inventory_hostname")
-
     def _host_settings(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
-        wanted = [k for k in task_vars if k.startswith("kbfix_") or k in self._TRANSPORT_VARIABLES]
+        # Ansible templates the connection plugin's options (WinRM's), not the variables a transport reads
+        # itself: an inventory may say ``kbfix_smb_port: "{{ ansible_port }}"`` or vault a password.
+        wanted = [k for k in task_vars if select.reads_variable(k)]
         return {**task_vars, **{k: self._templar.template(task_vars[k]) for k in wanted}}
 
     def templated(self, task_vars: dict[str, t.Any], names: t.Iterable[str]) -> dict[str, t.Any]:
@@ -146,6 +144,16 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
             if name in out:
                 out[name] = self._templar.template(out[name])
         return out
+
+    def host_variable(self, name: str, task_vars: dict[str, t.Any]) -> t.Any:
+        """One host variable, templated (action plugins receive variables raw), None when it is not set. Only
+        the named variable is rendered: a play's other variables cost nothing per task."""
+        if name not in task_vars:
+            return None
+        try:
+            return self._templar.template(task_vars[name])
+        except AnsibleError as exc:
+            raise ArgumentError(name, f"cannot be templated: {exc.message}") from None
 
     def find_controller_file(self, path: str, argument: str) -> str:
         """A controller path, relative ones searched like ``files/`` lookups (the role's ``files/``, then the

@@ -17,6 +17,7 @@ Pure library: no Ansible imports. The action plugin resolves paths and opens the
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +69,9 @@ class ArticleRequest:
     variables: Mapping[str, Any]
     label: str  # "articles[0]": where the entry is in the task
     spec_field: str = ""  # the argument that named the spec ("articles[0]" or "articles[0].spec"); default label
+    # Where each variable comes from when it is not the task's own ``variables``: for an article named by id,
+    # the host variable (``reconnectable_servers`` -> ``kb828753_reconnectable_servers``); errors name it.
+    variable_fields: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,11 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
 
 
 def _located(exc: ArgumentError, request: ArticleRequest, common: Mapping[str, Any]) -> ArgumentError:
-    """Name the field where the user wrote it (or should): the task's common variables or this article's."""
+    """Name the field where the user wrote it (or should): the task's common variables, this article's, or
+    the host variable an article named by id reads."""
     name = exc.field.split("[", 1)[0]
+    if name in request.variable_fields:
+        return ArgumentError(request.variable_fields[name] + exc.field[len(name):], exc.message)
     where = "variables" if name in common and name not in request.variables else f"{request.label}.variables"
     return ArgumentError(f"{where}.{exc.field}", exc.message)
 
@@ -557,10 +564,75 @@ def log_verdicts(log: Log, host: str, verdicts: Sequence[Verdict]) -> None:
 
 
 def preload_specs(roles_dir: Path) -> None:
-    """Parse and validate the collection's own article specs now (``roles/*/files/kb*.yml``): the action
-    plugin calls this when Ansible imports it in the controller's main process, before workers fork, so each
-    worker only hashes the file it is given (``article.spec.load_spec`` caches by content hash)."""
+    """Parse and validate the collection's own article specs now (``roles/*/files/kb*.yml``), and index them
+    by id: the action plugin calls this when Ansible imports it in the controller's main process, before
+    workers fork, so each worker only hashes the file it is given (``article.spec.load_spec`` caches by
+    content hash) and finds an article named by id without reading the others."""
     preload(sorted(roles_dir.glob("*/files/kb*.yml")))
+    collection_articles(roles_dir)
+
+
+# ----------------------------------------------------------------------------- articles named by id
+
+
+ARTICLE_ID = re.compile(r"KB\d{4,}", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class CollectionArticle:
+    """One of the collection's own articles: its spec and the article role it belongs to."""
+
+    id: str
+    path: Path
+    role: str  # the role's name: its variables are ``<role>_<name>`` (kb828753_reconnectable_servers)
+
+
+_COLLECTION: dict[Path, dict[str, CollectionArticle]] = {}
+
+
+def is_article_id(text: str) -> bool:
+    """``KB977381`` names an article; a spec is named by a .yml file name."""
+    return ARTICLE_ID.fullmatch(text.strip()) is not None
+
+
+def collection_articles(roles_dir: Path) -> dict[str, CollectionArticle]:
+    """The articles of ``roles_dir`` (``<role>/files/kb*.yml``) by upper-case id; read once per process. A
+    spec that does not load is left out here (its role reports the error)."""
+    known = _COLLECTION.get(roles_dir)
+    if known is None:
+        known = {}
+        for path in sorted(roles_dir.glob("*/files/kb*.yml")):
+            try:
+                spec = load_spec(path)
+            except SpecError:
+                continue
+            known[spec.id.upper()] = CollectionArticle(spec.id, path, path.parents[1].name)
+        _COLLECTION[roles_dir] = known
+    return known
+
+
+def collection_request(roles_dir: Path, article_id: str, label: str, common: Mapping[str, Any],
+                       host_value: Callable[[str], Any]) -> ArticleRequest:
+    """An entry of ``articles`` that names one of the collection's articles by id: its spec from the article
+    role, and each variable the task's ``variables`` do not give from the host variable the role reads,
+    ``<role>_<name>`` (``host_value(name)``: its value, None when it is not set). So a play passes ids and
+    templates nothing per article: the inventory that serves the roles serves this too."""
+    known = collection_articles(roles_dir)
+    entry = known.get(article_id.strip().upper())
+    if entry is None:
+        raise ArgumentError(label, f"{article_id!r} is not one of this collection's articles "
+                                   f"({', '.join(sorted(known)) or 'none'}); name another article's spec file (.yml)")
+    spec = load_spec_file(entry.path, label)
+    variables: dict[str, Any] = {}
+    fields: dict[str, str] = {}
+    for variable in spec.variables:
+        if variable.name in common:
+            continue
+        fields[variable.name] = f"{entry.role}_{variable.name}"
+        value = host_value(fields[variable.name])
+        if value is not None:
+            variables[variable.name] = value
+    return ArticleRequest(entry.path, variables, label, label, fields)
 
 
 def refreshed_restart_facts(known_restart: Sequence[str] | None, result: RunResult) -> dict[str, Any] | None:

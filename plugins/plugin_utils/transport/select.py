@@ -19,6 +19,17 @@ TRANSPORT_VARIABLE = "kbfix_transport"
 TRANSPORTS = ("winrm", "smb")
 # The collection's own host variables read here (templated by the caller: action plugins get them raw).
 HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http")
+# The SMB transport's own settings (``smb.settings.settings_from_vars``: kbfix_smb_port, kbfix_smb_session, ...)
+# and the Ansible variables it reads itself (WinRM's come templated through the connection plugin's options).
+SMB_VARIABLE_PREFIX = "kbfix_smb_"
+ANSIBLE_VARIABLES = ("ansible_host", "ansible_user", "ansible_password", "inventory_hostname")
+
+
+def reads_variable(name: str) -> bool:
+    """Whether ``open_transport`` reads this host variable itself (so the caller must template it first).
+    Only these: templating every ``kbfix_*`` variable would render a play's article catalogue (dozens of
+    Jinja templates) in every task of every host (docs/performance.md)."""
+    return name in HOST_VARIABLES or name in ANSIBLE_VARIABLES or name.startswith(SMB_VARIABLE_PREFIX)
 
 
 def import_implementations() -> None:

@@ -2,9 +2,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The article roles, their argument specs, the article specs and the playbooks' catalogue must agree.
 
-A variable lives in four places: the article spec (``variables:``), the role's task (which passes
-``<role>_<name>`` as ``<name>``), the role's ``meta/argument_specs.yml`` (documentation and validation) and
-``playbooks/vars/articles.yml`` (the fleet playbooks). These tests compare them, so none can drift.
+A variable lives in three places: the article spec (``variables:``), the role's task (which passes
+``<role>_<name>`` as ``<name>``) and the role's ``meta/argument_specs.yml`` (documentation and validation);
+``kb_article`` reads the same ``<role>_<name>`` for an article named by id, as the fleet playbooks name them
+(``kbfix_article_ids`` in ``playbooks/audit.yml`` and ``remediate.yml``). These tests compare them, so none can
+drift.
 """
 
 from __future__ import annotations
@@ -133,16 +135,20 @@ def test_readme_names_every_variable(role: str) -> None:
         assert f"`{name}`" in readme, name
 
 
-def test_playbook_catalogue_lists_every_article_with_the_role_variables() -> None:
-    catalogue = load(TOP / "playbooks" / "vars" / "articles.yml")["kbfix_article_catalogue"]
-    assert sorted(catalogue) == sorted(spec_of(role).id for role in ARTICLE_ROLES)
+def test_playbook_catalogue_lists_every_article_and_kb_article_reads_the_role_variables() -> None:
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
+
+    for playbook in ("audit.yml", "remediate.yml"):
+        assert load(TOP / "playbooks" / playbook)[0]["vars"]["kbfix_article_ids"] == sorted(
+            spec_of(role).id for role in ARTICLE_ROLES), playbook
     for role in ARTICLE_ROLES:
         spec = spec_of(role)
-        entry = catalogue[spec.id]
-        # Relative paths are searched from the playbook's directory, as the module does for files/.
-        assert load_spec(TOP / "playbooks" / entry["spec"]).id == spec.id
-        expected = {name: f"{{{{ {role}_{name} | default(none) }}}}" for name in (v.name for v in spec.variables)}
-        assert (entry.get("variables") or {}) == expected
+        asked: list[str] = []
+        request = article_runner.collection_request(ROLES, spec.id, "articles[0]", {}, asked.append)
+        # The id finds the role's own spec, and every spec variable is read as the role's variable.
+        assert isinstance(request.spec, Path) and load_spec(request.spec).id == spec.id
+        assert asked == [f"{role}_{v.name}" for v in spec.variables]
+        assert set(options(role)) >= set(asked)
 
 
 def test_the_fifth_article_walkthrough_is_a_valid_spec_and_role() -> None:

@@ -240,7 +240,7 @@ def facts_cases() -> list[Case]:
             for value in ("all", NUL, ["x"])]
 
 
-# The article roles' variables (roles/kb*/defaults, playbooks/vars/articles.yml), as kb_article receives them.
+# The article roles' variables (roles/kb*/defaults; the fleet playbooks' <role>_<name>), as kb_article receives them.
 ROLE_VARIABLES: dict[str, tuple[str, list[tuple[Any, str]]]] = {
     "reconnectable_servers": (KB828753, [
         ([], "an empty list"), ([""], "an empty name"), (["fs01", NUL], "NUL in a name"), ([NON_UTF8], "non-UTF-8"),

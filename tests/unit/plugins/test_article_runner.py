@@ -96,6 +96,38 @@ def test_a_bad_list_entry_is_named_where_it_was_written() -> None:
     assert caught.value.cause.field == "articles[0].variables.reconnectable_servers"  # type: ignore[attr-defined]
 
 
+def test_an_article_named_by_id_reads_its_role_variables_and_errors_name_them() -> None:
+    host = {"kb828753_reconnectable_servers": ["fs01", ""], "kb828753_reconnect_timeout": None, "other": 1}
+    asked: list[str] = []
+
+    def host_value(name: str) -> Any:
+        asked.append(name)
+        return host.get(name)
+
+    by_id = article_runner.collection_request(ROLES, "kb828753", "articles[1]", {}, host_value)
+    assert by_id.spec == KB828753 and asked == ["kb828753_reconnectable_servers", "kb828753_reconnect_timeout"]
+    assert by_id.variables == {"reconnectable_servers": ["fs01", ""]}  # a null host variable is not given
+    with pytest.raises(errors.ArticleFault) as caught:
+        article_runner.prepare([by_id], {})
+    assert caught.value.cause.field == "kb828753_reconnectable_servers[1]"  # type: ignore[attr-defined]
+    # The task's own variables win over the host's, and errors then name them there.
+    common = {"reconnectable_servers": ["fs01"]}
+    [prepared] = article_runner.prepare(
+        [article_runner.collection_request(ROLES, "KB828753", "articles[0]", common, host_value)], common)
+    assert prepared.variables["reconnectable_servers"] == ["fs01"]
+    # A required variable nobody set is reported as the host variable to set, where the article applies.
+    [unset] = article_runner.prepare([article_runner.collection_request(ROLES, "KB828753", "articles[0]", {},
+                                                                        lambda name: None)], {})
+    assert unset.missing is not None and unset.missing.field == "kb828753_reconnectable_servers"
+
+
+def test_an_unknown_article_id_fails_naming_the_entry() -> None:
+    assert article_runner.is_article_id(" KB977381 ") and not article_runner.is_article_id("kb977381.yml")
+    with pytest.raises(ArgumentError) as caught:
+        article_runner.collection_request(ROLES, "KB0000001", "articles[2]", {}, lambda name: None)
+    assert caught.value.field == "articles[2]" and "KB977381" in caught.value.message
+
+
 def test_a_common_variable_no_article_declares_is_a_typo() -> None:
     with pytest.raises(ArgumentError) as caught:
         article_runner.prepare([request(KB977381)], {"reconectable_servers": ["fs01"]})

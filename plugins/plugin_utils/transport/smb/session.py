@@ -32,7 +32,7 @@ from ...errors import (
     TransportError,
 )
 from ..requirement import Requirement
-from .settings import NETBIOS_PORT, SMBSettings
+from .settings import DEFAULT_NETBIOS_NAME, NETBIOS_PORT, SMBSettings
 
 try:
     from impacket import nmb, nt_errors, smb
@@ -177,12 +177,24 @@ class Session:
         forwarded 139, a test server) is requested here before impacket's SMB layer takes the socket over."""
         s = self.settings
         if s.session == "direct" or s.port == NETBIOS_PORT:
-            return SMBConnection(s.netbios_name, s.host, sess_port=s.port, timeout=int(s.timeout),
+            return SMBConnection(self.called_name(), s.host, sess_port=s.port, timeout=int(s.timeout),
                                  preferredDialect=smb.SMB_DIALECT)
         nbt = nmb.NetBIOSTCPSession("", s.netbios_name, s.host, nmb.TYPE_SERVER, s.port, int(s.timeout))
         nbt._request_session(nmb.TYPE_SERVER, nmb.TYPE_WORKSTATION, int(s.timeout))
         return SMBConnection(existingConnection=smb.SMB(s.netbios_name, s.host, "", nmb.TYPE_SERVER, s.port,
                                                         int(s.timeout), session=nbt))
+
+    def called_name(self) -> str:
+        """The server name impacket is given. Given ``*SMBSERVER``, impacket asks the host's NetBIOS name
+        service for its real name first (UDP 137, four one-second tries when nothing answers) unless the port
+        is 445: a direct session on another port (a forwarded 445, winsim) waited 4 s per connection for
+        that. A direct session sends no NetBIOS session request, so the name only goes into tree paths, where
+        the address serves, as impacket itself does on 445. Port 139 keeps the wildcard (NT 4.0 answers the
+        name query), as does a name the inventory chose."""
+        s = self.settings
+        if s.session == "direct" and s.netbios_name == DEFAULT_NETBIOS_NAME:
+            return s.host
+        return s.netbios_name
 
     def _describe(self, exc: BaseException) -> str:
         text = str(exc) or type(exc).__name__
