@@ -187,6 +187,19 @@ def test_two_requests_for_a_new_connection_then_one_each(listener: Listener) -> 
     assert (listener.connections, s.handshakes) == (1, 1)
 
 
+def test_hashes_computed_once_authenticate_like_the_password(listener: Listener) -> None:
+    credential = ntlm_http.ntlm_credential(USER, PASSWORD)
+    assert credential is not None and PASSWORD not in repr(credential)  # pyspnego keeps the hashes out of repr
+    endpoint = ntlm_http.Endpoint("127.0.0.1", listener.port, "/wsman", 5, 10)
+    first, second = (ntlm_http.NtlmHttpSession(endpoint, USER, PASSWORD, credential) for _ in range(2))
+    # The acceptor checks the NTLMv2 response against the password in its user file: a wrong hash fails here.
+    assert first.send(ENVELOPE) == REPLY and second.send(ENVELOPE) == REPLY
+    assert listener.connections == 2
+    c = client(listener)
+    c.send(GET, idempotent=True)
+    assert c._ntlm_credential is not None and c._ntlm_credential.nt_hash == credential.nt_hash
+
+
 def test_a_tampered_reply_fails_its_signature(listener: Listener) -> None:
     listener.mode = "tamper"
     with pytest.raises(ntlm_http.SealingError, match="signature"):

@@ -491,6 +491,8 @@ class WinRMClient:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._transport_index = 0
+        # The NTLM hashes of the password for ntlm_http sessions, computed on the first connection (ntlm_credential).
+        self._ntlm_credential: Any = None
         self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight)
         # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
         self.supports_filter: bool | None = None
@@ -566,7 +568,11 @@ class WinRMClient:
             path = s.path if s.path.startswith("/") else "/" + s.path
             endpoint = ntlm_http.Endpoint(s.host.strip("[]"), s.port, path, s.connection_timeout,
                                           float(s.read_timeout))
-            return ntlm_http.NtlmHttpSession(endpoint, s.username or "", s.password or "")
+            with self._lock:
+                if self._ntlm_credential is None:
+                    self._ntlm_credential = ntlm_http.ntlm_credential(s.username or "", s.password or "")
+                credential = self._ntlm_credential
+            return ntlm_http.NtlmHttpSession(endpoint, s.username or "", s.password or "", credential)
         kwargs: dict[str, Any] = dict(s.extra)
         kwargs.update(
             transport=self.transport, username=s.username, password=s.password,

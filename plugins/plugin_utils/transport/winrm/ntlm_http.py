@@ -47,6 +47,13 @@ except ImportError as _error:  # pyspnego comes with pywinrm (requests_ntlm); cl
 else:
     PYSPNEGO = Requirement.present("pyspnego", "WinRM")
 
+try:
+    # pyspnego's own one-way functions (pure Python, as OpenSSL 3 has no MD4); not part of its public API, so
+    # without them every context derives the hashes from the password itself, as before.
+    from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
+except ImportError:
+    lmowfv1 = ntowfv1 = None
+
 PROTOCOL = b"application/HTTP-SPNEGO-session-encrypted"
 CONTENT_TYPE = f'multipart/encrypted;protocol="{PROTOCOL.decode()}";boundary="Encrypted Boundary"'
 BOUNDARY = b"--Encrypted Boundary"
@@ -148,6 +155,20 @@ def is_sealed(content_type: str) -> bool:
     return lowered.startswith("multipart/encrypted") and PROTOCOL.decode().lower() in lowered
 
 
+def ntlm_credential(username: str, password: str) -> Any:
+    """The user's NTLM credential with its LM and NT one-way hashes computed now, once, or None when this pyspnego
+    cannot give them (then each session passes the password, as before).
+
+    A pyspnego context built from a password derives both hashes again, and the LM hash alone costs about 2 ms
+    of pure-Python DES per connection (a controller opens several per host and task); the hashes are exactly
+    what the password would give, so nothing on the wire changes. Both are kept: NTLMv2 (the default
+    LmCompatibilityLevel 3) uses the NT hash only, but a controller configured for a lower level needs the LM
+    hash too."""
+    if lmowfv1 is None or ntowfv1 is None:
+        return None
+    return spnego.NTLMHash(username, lm_hash=lmowfv1(password).hex(), nt_hash=ntowfv1(password).hex())
+
+
 # ---------------------------------------------------------------------------------------------------
 # The session
 
@@ -169,11 +190,12 @@ class NtlmHttpSession:
     ``handshakes`` counts them. A connection the host closed while idle is noticed before anything is written
     to it, so that case costs a new handshake, never an ambiguous message."""
 
-    def __init__(self, endpoint: Endpoint, username: str, password: str) -> None:
+    def __init__(self, endpoint: Endpoint, username: str, password: str, credential: Any = None) -> None:
         PYSPNEGO.require()
         self._endpoint = endpoint
         self._username = username
         self._password = password
+        self._credential = credential  # from ntlm_credential(): the hashes of the password, computed once
         self._conn: http.client.HTTPConnection | None = None
         self._context: Any = None  # spnego.ContextProxy once the challenge was answered
         self._authenticate: bytes | None = None  # the type-3 token the next message carries
@@ -239,8 +261,12 @@ class NtlmHttpSession:
         """Connect and send the negotiate token with an empty body; keep the authenticate token for the
         first sealed message. Any failure here is ``ConnectFailed``: the message itself was not sent."""
         e = self._endpoint
-        context = spnego.client(self._username, self._password, hostname=e.host, service="http",
-                                protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm)
+        if self._credential is not None:
+            context = spnego.client(self._credential, hostname=e.host, service="http", protocol="ntlm",
+                                    options=spnego.NegotiateOptions.use_ntlm)
+        else:
+            context = spnego.client(self._username, self._password, hostname=e.host, service="http",
+                                    protocol="ntlm", options=spnego.NegotiateOptions.use_ntlm)
         negotiate = context.step()
         conn = http.client.HTTPConnection(e.host, e.port, timeout=e.connect_timeout)
         try:
