@@ -6,6 +6,8 @@ reported as lost (``HostUnreachableError.lost``), which is what lets kb_article 
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -73,6 +75,20 @@ def test_a_host_down_from_the_start_is_not_lost(fleet: Fleet) -> None:
     finally:
         transport.close()
         ep.set_faults()
+        _wait_for_listener(ep.smb_port)
+
+
+def _wait_for_listener(port: int | None, timeout: float = 20) -> None:
+    # The face reopens its listeners at its supervisor's next poll, not when the control call returns.
+    assert port is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            return
+        except OSError:
+            assert time.monotonic() < deadline, f"port {port} did not open again"
+            time.sleep(0.1)
 
 
 def test_a_host_that_answered_and_went_down_is_lost_and_waited_for(fleet: Fleet) -> None:

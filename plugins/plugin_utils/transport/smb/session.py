@@ -54,6 +54,8 @@ else:
     }
     _GONE = {nt_errors.STATUS_OBJECT_NAME_NOT_FOUND, nt_errors.STATUS_OBJECT_PATH_NOT_FOUND,
              nt_errors.STATUS_NO_SUCH_FILE, nt_errors.STATUS_NOT_FOUND}
+    # What impacket raises when the connection itself fails (reset, timeout, closed), not the host answering.
+    _BROKEN: tuple[type[BaseException], ...] = (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)
 
 LogFn = Callable[[int, str], None]
 
@@ -84,10 +86,6 @@ def is_missing(exc: BaseException) -> bool:
 def _status_text(code: int) -> str:
     name = nt_errors.ERROR_MESSAGES.get(code, (f"0x{code:08x}", ""))[0]
     return f"{name} (0x{code:08x})"
-
-
-# What impacket raises when the connection itself fails (reset, timeout, closed) rather than the host answering.
-_BROKEN: tuple[type[BaseException], ...] = (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)
 
 
 def connection_broken(exc: BaseException) -> bool:

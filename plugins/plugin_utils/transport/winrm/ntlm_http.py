@@ -52,7 +52,9 @@ try:
     # without them every context derives the hashes from the password itself, as before.
     from spnego._ntlm_raw.crypto import lmowfv1, ntowfv1
 except ImportError:
-    lmowfv1 = ntowfv1 = None
+    HASHES = False
+else:
+    HASHES = True
 
 PROTOCOL = b"application/HTTP-SPNEGO-session-encrypted"
 CONTENT_TYPE = f'multipart/encrypted;protocol="{PROTOCOL.decode()}";boundary="Encrypted Boundary"'
@@ -164,7 +166,7 @@ def ntlm_credential(username: str, password: str) -> Any:
     what the password would give, so nothing on the wire changes. Both are kept: NTLMv2 (the default
     LmCompatibilityLevel 3) uses the NT hash only, but a controller configured for a lower level needs the LM
     hash too."""
-    if lmowfv1 is None or ntowfv1 is None:
+    if not HASHES:
         return None
     return spnego.NTLMHash(username, lm_hash=lmowfv1(password).hex(), nt_hash=ntowfv1(password).hex())
 
@@ -217,7 +219,8 @@ class NtlmHttpSession:
             self.close()
             self._handshake()
         conn, context = self._conn, self._context
-        assert conn is not None and context is not None  # set by _handshake or kept from before
+        if conn is None or context is None:  # set by _handshake or kept from before
+            raise AssertionError("no connection after the handshake")
         authenticate, self._authenticate = self._authenticate, None
         wrapped = context.wrap_winrm(message)
         headers = {"Content-Type": CONTENT_TYPE, "User-Agent": USER_AGENT}
@@ -323,7 +326,7 @@ def _challenge(response: http.client.HTTPResponse) -> bytes | None:
     """The NTLM challenge of a 401 (``WWW-Authenticate: Negotiate <token>``), if there is one."""
     for value in response.headers.get_all("WWW-Authenticate") or []:
         for offer in value.split(","):
-            scheme, _, token = offer.strip().partition(" ")
+            scheme, _space, token = offer.strip().partition(" ")
             if scheme.lower() in ("negotiate", "ntlm") and token.strip():
                 try:
                     return base64.b64decode(token.strip(), validate=True)
@@ -340,7 +343,7 @@ def _dropped(conn: http.client.HTTPConnection) -> bool:
     if sock is None:
         return True
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        readable = select.select([sock], [], [], 0)[0]
     except (OSError, ValueError):
         return True
     return bool(readable)
