@@ -103,3 +103,23 @@ def test_a_host_that_answered_and_went_down_is_lost_and_waited_for(fleet: Fleet)
         assert transport.boot_time() != booted
     finally:
         transport.close()
+
+
+@pytest.mark.parametrize("kind", ["reset_before", "reset_after"])
+@pytest.mark.parametrize("action", ["SMB:TreeConnect", "SMB:NtCreate", "SMB:Write", "SMB:Read"])
+def test_a_reset_while_a_pipe_is_opened_is_retried_on_a_new_session(fleet: Fleet, kind: str, action: str) -> None:
+    """Found by the fleet campaign: a reset while ``\\pipe\\winreg`` was being opened or bound (IPC$ connected,
+    the pipe opened, the bind written or its answer read) escaped as impacket's ``NetBIOSError`` ("Task failed:
+    Error occurs while reading from remote(104)") instead of a broken connection that the read retries."""
+    ep = fleet.hosts["nt4"]
+    ep.set_faults(**{kind: {"action": action, "count": 1}})
+    ep.reset_counters()
+    transport = transport_for(fleet, retries=1, backoff=0.01)
+    try:
+        assert transport.os_facts().version == "4.0.1381"
+    finally:
+        transport.close()
+        ep.set_faults()
+    counters = ep.counters()
+    assert counters["injected"] == {kind: 1}, counters
+    assert counters["by_action"]["SMB:SessionSetup"] == 2  # the read was retried on a new session

@@ -52,6 +52,8 @@ else:
         nt_errors.STATUS_NO_SUCH_USER, nt_errors.STATUS_PASSWORD_MUST_CHANGE, nt_errors.STATUS_INVALID_LOGON_HOURS,
         nt_errors.STATUS_ACCOUNT_EXPIRED, nt_errors.STATUS_INVALID_WORKSTATION,
     }
+    # What impacket raises when the connection breaks under a request (reset, timeout, closed).
+    _BROKEN: tuple[type[BaseException], ...] = (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)
     _GONE = {nt_errors.STATUS_OBJECT_NAME_NOT_FOUND, nt_errors.STATUS_OBJECT_PATH_NOT_FOUND,
              nt_errors.STATUS_NO_SUCH_FILE, nt_errors.STATUS_NOT_FOUND}
 
@@ -88,8 +90,7 @@ def _status_text(code: int) -> str:
 
 def connection_broken(exc: BaseException) -> bool:
     """The connection failed under the request (reset, timeout, closed): the host may be down."""
-    return isinstance(exc, (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)) and not isinstance(
-        exc, (SessionError, smb.SessionError))
+    return isinstance(exc, _BROKEN) and not isinstance(exc, (SessionError, smb.SessionError))
 
 
 class Session:
@@ -218,7 +219,7 @@ class Session:
         if key not in self._trees:
             try:
                 self._trees[key] = self.conn.connectTree(share)
-            except (SessionError, smb.SessionError) as exc:
+            except (SessionError, smb.SessionError, *_BROKEN) as exc:
                 raise self.error(exc, f"share {share}") from None
         return self._trees[key]
 
@@ -231,7 +232,9 @@ class Session:
                 with self.labelled(f"{name} open+bind"):
                     dce.connect()
                     dce.bind(uuid)
-            except (SessionError, smb.SessionError) as exc:
+            except (SessionError, smb.SessionError, *_BROKEN) as exc:
+                # A reset while the pipe is opened or bound is a broken connection like any other (found by the
+                # fleet campaign: impacket's NetBIOSError escaped as a bare "Task failed").
                 raise self.error(exc, f"\\pipe\\{name}") from None
             except rpcrt.DCERPCException as exc:
                 raise TransportError(f"{self.host}: cannot bind to \\pipe\\{name}: {exc}") from None
@@ -256,7 +259,7 @@ class Session:
                 # A fault PDU: the server does not implement the operation (nca_s_op_rng_error) or failed it.
                 raise TransportError(f"{self.host}: {name} ({what}) failed: {exc}") from None
             return int(code or 0), packet
-        except (SessionError, smb.SessionError, OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError) as exc:
+        except (SessionError, smb.SessionError, *_BROKEN) as exc:
             raise self.error(exc, f"{name} {what}") from None
         return 0, response
 
