@@ -86,11 +86,12 @@ WINRM_PROFILES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("2008-sp2-x64", {"winrm_version": "3.0"}), ("2008r2-rtm-x64", {}),
     ("vista-rtm-x86", {}), ("vista-rtm-x64", {}), ("vista-sp1-x86", {}), ("vista-sp1-x64", {}),
 )
-# Hosts reached by another transport than WinRM. The NT 4.0 host joins when the SMB transport lands
-# (plugins/plugin_utils/transport/select.py): add ("nt4-tse-sp6-x86", {}) here and give its hosts the
-# inventory variables that transport reads in `inventory_overrides`. Until then an NT 4.0 host has no
-# listener, so it could only stand for an unreachable host, which the campaign already has.
-OTHER_TRANSPORT_PROFILES: tuple[tuple[str, dict[str, Any]], ...] = ()
+# Hosts reached by another transport than WinRM: the NT 4.0 host over SMB (transport/smb/, winsim's NT 4.0
+# face; the fleet's inventory gives it `kbfix_transport: smb`). They are the last `Config.smb_hosts` of the
+# fleet. winsim's quota and timeout faults are WinRM faults; the face honours reset_before / reset_after (on
+# every SMB request and RPC call) and reboot_after_requests (SMB requests), so those are its fault plan.
+OTHER_TRANSPORT_PROFILES: tuple[tuple[str, dict[str, Any]], ...] = (("nt4-tse-sp6-x86", {}),)
+SMB_PROFILES = frozenset(profile for profile, _ in OTHER_TRANSPORT_PROFILES)
 # Profiles where remediation has work to do (a package to install or a value to set): the hosts that restart
 # in the middle of remediation are taken from these, so the restart interrupts a change.
 REMEDIATION_PROFILES = frozenset({"xp-sp1-x86", "2003r2-sp2-x86", "2003r2-sp2-x64", "2008-sp1-x86", "2008-sp1-x64",
@@ -103,7 +104,7 @@ SITE_VARS: dict[str, Any] = {
     "kb938475_asynchronous_credits": 256,
     "kbfix_restart": "if_required",
 }
-# The article variables above, as the specs name them (playbooks/vars/articles.yml maps one to the other).
+# The article variables above, as the specs name them (kb_article maps the role names to them).
 ARTICLE_VARIABLES: dict[str, dict[str, Any]] = {
     "KB828753": {"reconnectable_servers": SERVERS, "reconnect_timeout": 120},
     "KB938475": {"asynchronous_credits": 256},
@@ -112,6 +113,8 @@ PLAYBOOK_RAN = (0, 2, 4)  # ansible-playbook ran through: 2 = a host failed, 4 =
 REG_TYPES: dict[int, RegistryType] = {0: "none", 1: "string", 2: "expandstring", 3: "binary", 4: "dword",
                                       7: "multistring", 11: "qword"}
 TRACEBACK = "Traceback (most recent call last)"
+TRANSPORT_NAMES = {"winrm": "WinRM hosts", "smb": "NT 4.0 hosts over SMB"}
+NT4_HOTFIX_KEY = r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion\Hotfix"
 # Defects known and being fixed elsewhere, by the signature they leave: (id, host kind, text in the host's
 # remediate report). A failure of such a host with that text is listed as known, not counted as a failure,
 # unless --strict. Remove an entry when its fix lands: the campaign then proves it.
@@ -133,6 +136,11 @@ class Config:
     unreachable: int = 5
     wrong_password: int = 2
     reboot_after_requests: int = 24  # WS-Man requests into remediation (facts take about 8): inside kb_article
+    smb_hosts: int = 4  # NT 4.0 hosts over SMB, part of `hosts`
+    smb_rebooting: int = 1  # of those, restarting in the middle of remediation
+    # SMB requests into remediation: the facts task takes about 25, kb_article's audit part about 15 more, so
+    # the restart comes while the package is staged or run.
+    smb_reboot_after_requests: int = 45
     verbosity: int = 5
     playbook_timeout: float = 1500.0
     strict: bool = False  # known defects (KNOWN_DEFECTS) count as failures too
@@ -140,7 +148,8 @@ class Config:
     @classmethod
     def reduced(cls, hosts: int = 30, **changes: Any) -> Config:
         """The same fault mix on fewer hosts: at least one host of every kind."""
-        return cls(hosts=hosts, rebooting=1, unreachable=1, wrong_password=1, forks=10, **changes)
+        return cls(hosts=hosts, rebooting=1, unreachable=1, wrong_password=1, forks=10, smb_hosts=2,
+                   smb_rebooting=1, **changes)
 
 
 @dataclass
@@ -157,6 +166,10 @@ class CampaignHost:
         version = self.overrides.get("winrm_version")
         return f"{self.profile} (WinRM {version})" if version else self.profile
 
+    @property
+    def transport(self) -> str:
+        return "smb" if self.profile in SMB_PROFILES else "winrm"
+
 
 @dataclass
 class Property:
@@ -171,6 +184,7 @@ class Property:
 class Summary:
     hosts: int
     hosts_by_kind: dict[str, int]
+    by_transport: dict[str, dict[str, int]]  # per transport (winrm, smb): hosts by kind, faults, outcomes
     hosts_by_profile: dict[str, int]
     requests: int
     faults_injected: dict[str, int]
@@ -196,11 +210,15 @@ class Summary:
 
 def plan_fleet(config: Config) -> list[CampaignHost]:
     """Hosts cycling through the profiles; the special ones picked with the campaign's seed."""
-    profiles = WINRM_PROFILES + OTHER_TRANSPORT_PROFILES
     rng = random.Random(config.seed)  # which hosts are special: reproducible, not secret
     hosts = []
+    winrm_hosts = config.hosts - config.smb_hosts
+    if winrm_hosts < 1 or config.smb_rebooting > config.smb_hosts:
+        raise SystemExit(f"{config.smb_hosts} SMB hosts ({config.smb_rebooting} restarting) do not fit in a fleet "
+                         f"of {config.hosts}")
     for index in range(config.hosts):
-        profile, overrides = profiles[index % len(profiles)]
+        profiles = WINRM_PROFILES if index < winrm_hosts else OTHER_TRANSPORT_PROFILES
+        profile, overrides = profiles[(index - (0 if index < winrm_hosts else winrm_hosts)) % len(profiles)]
         # A password of its own per host, with characters that cmd.exe, WQL, JSON and YAML treat specially:
         # found anywhere in the output, it is a leak, and which host leaked it is known.
         password = f"Cp{index:03d}&%'\"^{secrets.token_hex(4)}!"
@@ -210,9 +228,12 @@ def plan_fleet(config: Config) -> list[CampaignHost]:
         raise SystemExit(f"{special} special hosts do not fit in a fleet of {len(hosts)}")
     rebooting = [h for h in hosts if h.profile in REMEDIATION_PROFILES]
     chosen = rng.sample(rebooting, config.rebooting)
+    chosen += rng.sample([h for h in hosts if h.transport == "smb"], config.smb_rebooting)
     for host in chosen:
         host.kind = "rebooting"
-    others = [h for h in hosts if h.kind == "normal"]
+    # Port closed and wrong password stay WinRM hosts: the NT 4.0 transport's messages name the address only
+    # (docs/reliability.md), which the reason check (the inventory name in the text) needs.
+    others = [h for h in hosts if h.kind == "normal" and h.transport == "winrm"]
     for host in rng.sample(others, config.unreachable + config.wrong_password):
         host.kind = "unreachable" if config.unreachable > sum(h.kind == "unreachable" for h in hosts) \
             else "wrong_password"
@@ -227,11 +248,19 @@ def fault_plan(config: Config, index: int, host: CampaignHost) -> dict[str, Any]
     plan: dict[str, Any] = {
         "reset_before": {"probability": config.reset_rate / 2, "seed": seed},
         "reset_after": {"probability": config.reset_rate / 2, "seed": seed + 1},
-        "quota_fault": {"probability": config.quota_rate, "seed": seed + 2},
-        "timeout_fault": {"probability": config.timeout_rate, "seed": seed + 3},
     }
+    if host.transport == "smb":
+        # The share that matches "10% of WS-Man requests" is 10% of RPC calls (one registry, service or
+        # srvsvc call is what one WS-Man Invoke is); on every SMB packet it would be about three times as
+        # many faults per operation, plus the session setup of every retry (docs/reliability.md).
+        for kind in ("reset_before", "reset_after"):
+            plan[kind]["action"] = "RPC"
+    if host.transport == "winrm":  # WS-Man faults; the NT 4.0 face has no such thing
+        plan["quota_fault"] = {"probability": config.quota_rate, "seed": seed + 2}
+        plan["timeout_fault"] = {"probability": config.timeout_rate, "seed": seed + 3}
     if host.kind == "rebooting":
-        plan["reboot_after_requests"] = config.reboot_after_requests
+        plan["reboot_after_requests"] = config.reboot_after_requests if host.transport == "winrm" \
+            else config.smb_reboot_after_requests
     return plan
 
 
@@ -343,10 +372,17 @@ def machine_facts(machine: Any, os_facts: OsFacts, request: FactRequest) -> Host
             REG_TYPES[value.type], value.data)
     for key in request.registry_keys:
         facts.registry_keys[registry_key_id(key)] = machine.registry.open(key) is not None
-    qfe = {str(i.properties["HotFixID"]).upper()
-           for i in machine.wmi_enumerate("root/cimv2", "Win32_QuickFixEngineering")}
-    facts.hotfixes = frozenset(qfe)
-    facts.hotfix_sources = {hotfix: ("qfe",) for hotfix in qfe}
+    if os_facts.version.startswith("4."):
+        # NT 4.0 has no WMI: its hotfix installer records ...\Windows NT\CurrentVersion\Hotfix\<id>.
+        key = machine.registry.open(NT4_HOTFIX_KEY)
+        recorded = {str(sub.name).upper() for sub in key.subkeys.values()} if key is not None else set()
+        facts.hotfixes = frozenset(recorded)
+        facts.hotfix_sources = {hotfix: ("registry",) for hotfix in recorded}
+    else:
+        qfe = {str(i.properties["HotFixID"]).upper()
+               for i in machine.wmi_enumerate("root/cimv2", "Win32_QuickFixEngineering")}
+        facts.hotfixes = frozenset(qfe)
+        facts.hotfix_sources = {hotfix: ("qfe",) for hotfix in qfe}
     indicators = machine.reboot_pending_indicators()
     facts.reboot_pending = bool(indicators)
     facts.reboot_pending_sources = tuple(indicators)
@@ -505,18 +541,21 @@ def assess(config: Config, hosts: Sequence[CampaignHost], specs: Sequence[Articl
 
     # 1. compliance from the machine state
     outcomes: Counter[str] = Counter()
+    by_transport: dict[str, Counter[str]] = {t: Counter() for t in sorted({h.transport for h in hosts})}
     not_compliant = []
     for host in good:
         verdicts = judge(after[host.name], specs)
         open_ = {a: v for a, v in verdicts.items() if v[0] not in ("compliant", "not_applicable")}
         if open_:
-            outcomes["not compliant"] += 1
+            outcome = "not compliant"
             not_compliant += [f"{host.name} ({host.label}, {host.kind}) {a}: {s}: {r}"
                               for a, (s, r) in sorted(open_.items())]
         elif all(v[0] == "not_applicable" for v in verdicts.values()):
-            outcomes["nothing applies"] += 1
+            outcome = "nothing applies"
         else:
-            outcomes["compliant"] += 1
+            outcome = "compliant"
+        outcomes[outcome] += 1
+        by_transport[host.transport][outcome] += 1
     properties.append(Property("compliant after the run (machine state)", not not_compliant,
                                f"{len(good) - outcomes['not compliant']} of {len(good)} reachable hosts with good "
                                "credentials", not_compliant))
@@ -596,10 +635,19 @@ def assess(config: Config, hosts: Sequence[CampaignHost], specs: Sequence[Articl
         _set_aside_known(properties, hosts, runs)
 
     injected: Counter[str] = Counter()
-    for data in counters.values():
+    transport_of = {h.name: h.transport for h in hosts}
+    for name, data in counters.items():
         injected.update(data.get("injected", {}))
+        by_transport[transport_of[name]].update({f"injected {k}": n for k, n in data.get("injected", {}).items()})
+        by_transport[transport_of[name]]["requests"] += int(data["requests"])
+    for host in hosts:
+        by_transport[host.transport][f"hosts {host.kind.replace('_', ' ')}"] += 1
+    for host in hosts:
+        installed, _ = install_counts(after[host.name]) if host.name in after else (Counter(), 0)
+        by_transport[host.transport]["installs"] += sum(installed.values())
     return Summary(
         hosts=len(hosts), hosts_by_kind=dict(Counter(h.kind for h in hosts)),
+        by_transport={t: dict(sorted(c.items())) for t, c in by_transport.items()},
         hosts_by_profile=dict(sorted(Counter(h.label for h in hosts).items())),
         requests=sum(int(c["requests"]) for c in counters.values()), faults_injected=dict(sorted(injected.items())),
         outcomes=dict(outcomes), installs=dict(installs), wall_seconds={},
@@ -633,14 +681,17 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 def render(summary: Summary, out: TextIO, width: int = 150) -> None:
     kinds = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(summary.hosts_by_kind.items()))
-    out.write(f"\nFleet fault campaign: {summary.hosts} hosts over {len(summary.hosts_by_profile)} WinRM "
-              f"profiles ({kinds})\n")
+    out.write(f"\nFleet fault campaign: {summary.hosts} hosts over {len(summary.hosts_by_profile)} profiles "
+              f"({kinds})\n")
     faults = ", ".join(f"{k} {n}" for k, n in summary.faults_injected.items())
     share = sum(summary.faults_injected.values()) / summary.requests if summary.requests else 0.0
     out.write(f"Requests {summary.requests}; faults injected {sum(summary.faults_injected.values())} "
               f"({share:.1%}): {faults}\n")
     out.write("Outcomes: " + ", ".join(f"{k} {n}" for k, n in summary.outcomes.items())
               + "; installs: " + ", ".join(f"{k} {n}" for k, n in summary.installs.items()) + "\n")
+    for transport, data in summary.by_transport.items():
+        out.write(f"  {TRANSPORT_NAMES.get(transport, transport)}: " + ", ".join(f"{k} {n}" for k, n in data.items())
+                  + "\n")
     walls = summary.wall_seconds
     out.write("Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in walls.items())
               + "; exit codes: " + ", ".join(f"{k} {v}" for k, v in summary.playbook_rc.items()) + "\n\n")

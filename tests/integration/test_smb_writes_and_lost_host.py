@@ -15,7 +15,11 @@ import pytest
 import yaml
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import RegistryValue
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, HostUnreachableError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
+    ArgumentError,
+    HostUnreachableError,
+    TransportError,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import resume
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.transport import SMBTransport, open_for
 from winsim.testing import Fleet, HostSpec, running_fleet
@@ -117,3 +121,48 @@ def test_a_host_that_answered_and_went_down_is_lost_and_waited_for(fleet: Fleet)
         assert transport.boot_time() != booted
     finally:
         transport.close()
+
+
+@pytest.mark.parametrize("kind", ["reset_before", "reset_after"])
+@pytest.mark.parametrize("action", ["SMB:TreeConnect", "SMB:NtCreate", "SMB:Write", "SMB:Read"])
+def test_a_reset_while_a_pipe_is_opened_is_retried_on_a_new_session(fleet: Fleet, kind: str, action: str) -> None:
+    """Found by the fleet campaign: a reset while ``\\pipe\\winreg`` was being opened or bound (IPC$ connected,
+    the pipe opened, the bind written or its answer read) escaped as impacket's ``NetBIOSError`` ("Task failed:
+    Error occurs while reading from remote(104)") instead of a broken connection that the read retries."""
+    ep = fleet.hosts["nt4"]
+    ep.set_faults(**{kind: {"action": action, "count": 1}})
+    ep.reset_counters()
+    transport = transport_for(fleet, retries=1, backoff=0.01)
+    try:
+        assert transport.os_facts().version == "4.0.1381"
+    finally:
+        transport.close()
+        ep.set_faults()
+    counters = ep.counters()
+    assert counters["injected"] == {kind: 1}, counters
+    assert counters["by_action"]["SMB:SessionSetup"] == 2  # the read was retried on a new session
+
+
+def test_a_read_broken_after_logon_more_often_than_the_retries_still_answers(fleet: Fleet) -> None:
+    """Found by the fleet campaign (10% of RPC calls reset): with two retries a live NT 4.0 host was reported
+    unreachable. A connection that breaks after the session logged on is a host that is up: such a read gets
+    ``4 x retries`` retries; giving up on it is a failure saying so, not unreachable."""
+    ep = fleet.hosts["nt4"]
+    transport = transport_for(fleet, retries=1, backoff=0.01)
+    try:
+        transport.boot_time()  # the host has answered this transport
+        ep.set_faults(reset_after={"action": "RPC:winreg.QueryValue", "count": 3})  # more than 1 retry
+        ep.reset_counters()
+        value = transport.read_value(r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "CurrentVersion")
+        assert value is not None and value.data == "4.0"
+        counters = ep.counters()
+        assert counters["injected"] == {"reset_after": 3}
+        assert counters["by_action"]["RPC:winreg.QueryValue"] == 4  # 1 + 3 retries, at most 1 x 4
+        ep.set_faults(reset_after={"action": "RPC:winreg.QueryValue", "count": 5})  # one more than 4 retries
+        with pytest.raises(TransportError) as info:
+            transport.read_value(r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "CurrentBuildNumber")
+        assert not isinstance(info.value, HostUnreachableError)
+        assert "the host is up" in str(info.value) and "after 5 attempts" in str(info.value), str(info.value)
+    finally:
+        transport.close()
+        ep.set_faults()

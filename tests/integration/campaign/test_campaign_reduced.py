@@ -40,11 +40,17 @@ def test_reduced_campaign_holds_every_property(tmp_path: Path) -> None:
     # The faults happened, from winsim's own counters: every kind, at about the asked share of requests.
     injected = summary.faults_injected
     assert {"reset_before", "reset_after", "quota_fault", "timeout_fault", "reboot"} <= set(injected), injected
-    assert injected["reboot"] == config.rebooting
+    assert injected["reboot"] == config.rebooting + config.smb_rebooting
     resets = injected["reset_before"] + injected["reset_after"]
     assert 0.06 <= resets / summary.requests <= 0.14, (resets, summary.requests)
     assert 0.025 <= injected["quota_fault"] / summary.requests <= 0.075
-    assert summary.hosts_by_kind == {"normal": 27, "rebooting": 1, "unreachable": 1, "wrong_password": 1}
+    assert summary.hosts_by_kind == {"normal": 26, "rebooting": 2, "unreachable": 1, "wrong_password": 1}
+    # The NT 4.0 hosts over SMB: resets (before and after) and the restart took effect on them too, and both
+    # ended compliant with KB253729 installed, judged from the machine state like the others.
+    smb = summary.by_transport["smb"]
+    assert smb["hosts normal"] == 1 and smb["hosts rebooting"] == 1, smb
+    assert smb["injected reset_before"] > 0 and smb["injected reset_after"] > 0 and smb["injected reboot"] == 1, smb
+    assert smb.get("compliant") == 2 and smb["installs"] == 2, smb
     # Every host was judged: compliant or nothing applies, plus what is set aside as a known defect.
     judged = summary.outcomes.get("compliant", 0) + summary.outcomes.get("nothing applies", 0)
     known_hosts = {re.search(r"\bc\d{3}\b", line).group(0)  # type: ignore[union-attr]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from transport_harness import Targets, wsman_requests
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import TransportError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import HostUnreachableError, TransportError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
 
 XP_FILES = [r"C:\WINDOWS\system32\Cscdll.dll", r"C:\WINDOWS\system32\drivers\Mrxsmb.sys",
@@ -122,8 +122,11 @@ def test_quota_fault_is_retried(targets: Targets) -> None:
 
 
 def test_http_500_without_fault_is_retried_for_reads(targets: Targets) -> None:
+    """A 500 is an answer: a read of a host that gives it gets twice the retries, then a failure saying so."""
     t = targets("vista", retries=1)
     t.endpoint.set_faults(http_500={"action": "Enumerate", "count": 10})
-    with pytest.raises(TransportError, match="HTTP 500"):
+    with pytest.raises(TransportError, match="HTTP 500") as caught:
         wmi.last_boot_time(t.client)
-    assert t.client.requests_by_name["Enumerate"] == 2
+    assert not isinstance(caught.value, HostUnreachableError)
+    assert "gave up on Enumerate after 3 attempts" in str(caught.value)
+    assert t.client.requests_by_name["Enumerate"] == 3  # 1 + 1 retry x 2

@@ -39,7 +39,8 @@ Windows NT 4.0 has no WinRM; clients reach it over SMB. winsim serves that with 
   ``reset_after`` (by those names or their family ``SMB`` / ``RPC``: the client's SMB connection is reset
   before the request is applied, or after it was applied instead of the answer), ``auth_fail``,
   ``latency_ms``, ``reboot_after_requests`` (SMB requests), ``port_closed``. ``http_500``, ``quota_fault`` and
-  ``timeout_fault`` are WinRM faults and do not apply here.
+  ``timeout_fault`` are WinRM faults and do not apply here. Resets and reboots that took effect are counted
+  under ``injected`` (``counters()["injected"]``), as on the WinRM face.
 """
 
 from __future__ import annotations
@@ -466,6 +467,8 @@ class Nt4Face:
     def _after_reply(self) -> None:
         if self.runtime.faults.count_request_for_reboot():
             log.info("%s: injected unexpected reboot", self.name)
+            with self._stats_lock:
+                self.runtime.counters.count_injected("reboot")
             self.host.reboot(0)
 
     # --- counting and faults --------------------------------------------------------------------
@@ -477,6 +480,12 @@ class Nt4Face:
             if auth:
                 counters.auth_requests += 1
             fired: set[str] = self.runtime.faults.fire(name)
+            # As the WinRM face does: the injected counter says which faults took effect (the earlier stage
+            # wins when both fire on one request), so a campaign can report them.
+            for kind in ("reset_before", "reset_after"):
+                if kind in fired:
+                    counters.count_injected(kind)
+                    break
             return fired
 
     def _wrap(self, code: int, handler: Callable[..., Any]) -> Callable[..., Any]:

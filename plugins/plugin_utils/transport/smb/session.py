@@ -52,10 +52,10 @@ else:
         nt_errors.STATUS_NO_SUCH_USER, nt_errors.STATUS_PASSWORD_MUST_CHANGE, nt_errors.STATUS_INVALID_LOGON_HOURS,
         nt_errors.STATUS_ACCOUNT_EXPIRED, nt_errors.STATUS_INVALID_WORKSTATION,
     }
+    # What impacket raises when the connection breaks under a request (reset, timeout, closed).
+    _BROKEN: tuple[type[BaseException], ...] = (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)
     _GONE = {nt_errors.STATUS_OBJECT_NAME_NOT_FOUND, nt_errors.STATUS_OBJECT_PATH_NOT_FOUND,
              nt_errors.STATUS_NO_SUCH_FILE, nt_errors.STATUS_NOT_FOUND}
-    # What impacket raises when the connection itself fails (reset, timeout, closed), not the host answering.
-    _BROKEN: tuple[type[BaseException], ...] = (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)
 
 LogFn = Callable[[int, str], None]
 
@@ -90,8 +90,7 @@ def _status_text(code: int) -> str:
 
 def connection_broken(exc: BaseException) -> bool:
     """The connection failed under the request (reset, timeout, closed): the host may be down."""
-    return isinstance(exc, _BROKEN) and not isinstance(
-        exc, (SessionError, smb.SessionError))
+    return isinstance(exc, _BROKEN) and not isinstance(exc, (SessionError, smb.SessionError))
 
 
 class Session:
@@ -246,8 +245,8 @@ class Session:
                     dce.connect()
                     dce.bind(uuid)
             except (SessionError, smb.SessionError, *_BROKEN) as exc:
-                # The pipe's open is a tree connect and a create on the session's connection: a host that went
-                # down under it is lost like any other request's (self.error), not an impacket traceback.
+                # A reset while the pipe is opened or bound is a broken connection like any other (found by the
+                # fleet campaign: impacket's NetBIOSError escaped as a bare "Task failed").
                 raise self.error(exc, f"\\pipe\\{name}") from None
             except rpcrt.DCERPCException as exc:
                 raise TransportError(f"{self.host}: cannot bind to \\pipe\\{name}: {exc}") from None

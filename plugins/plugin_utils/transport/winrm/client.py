@@ -601,13 +601,31 @@ class WinRMClient:
 
     # --- sending ---------------------------------------------------------------------------------
 
+    # Reads of a host that is up (see ``send``): at most this many times ``retries`` retries, and no retry
+    # beyond ``retries`` once LIVE_RETRY_WINDOW seconds have passed since the first attempt.
+    LIVE_RETRY_FACTOR = 2
+    LIVE_RETRY_WINDOW = 60.0
+
     def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None,
              poll: bool = False) -> wsman.Reply:
         """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``. ``poll``: the
-        operation timeout fault is the answer "nothing yet" (Receive), raised as such even when not idempotent."""
+        operation timeout fault is the answer "nothing yet" (Receive), raised as such even when not idempotent.
+
+        Retries are counted two ways. Failures *in a row without an answer* (resets, refused connections: what a
+        restart looks like, the service dying and then the host being down) end after ``retries`` retries as
+        ``HostUnreachableError``, which the task-level wait (tasks/resume.py) handles. A *read* of a host that
+        has answered this client is retried further while the host keeps answering between the failures
+        (quota and timeout faults, HTTP 5xx are answers; resets in between are a lossy network, not a host that
+        is down): up to ``LIVE_RETRY_FACTOR`` times ``retries`` retries within ``LIVE_RETRY_WINDOW`` seconds.
+        Giving up on such a host says what happened and is never ``unreachable``. Writes are never retried
+        after they may have reached the host."""
         if retry_timeouts is None:
             retry_timeouts = idempotent
         attempt = 0
+        silent = 0  # failures in a row with no answer from the host
+        heard = False  # whether the host answered any attempt of this request
+        failures: Counter[str] = Counter()  # what each failed attempt of this request met
+        started = time.monotonic()
         while True:
             transport_index = self._transport_index
             try:
@@ -623,15 +641,56 @@ class WinRMClient:
                     # Every idle protocol shares the lost context's fate: authenticate afresh.
                     self._pool.clear()
                 error, retry = self._classify(exc, request, idempotent, retry_timeouts, poll)
-            if not retry or attempt >= self.settings.retries:
-                if isinstance(error, HostUnreachableError):
-                    error.lost = self.answered
-                raise error
+                answer = isinstance(exc, (_ServerError, QuotaExceededError, OperationTimeoutError))
+                failures[self._failure_kind(exc)] += 1
+            silent = 0 if answer else silent + 1
+            heard = heard or answer  # an HTTP 5xx is an answer too, though no reply body came with it
+            # A read the host keeps answering between failures is of a host that is up (see above).
+            alive = idempotent and (self.answered or heard) and silent <= self.settings.retries
+            limit = self.settings.retries
+            if alive and time.monotonic() - started < self.LIVE_RETRY_WINDOW:
+                limit = self.settings.retries * self.LIVE_RETRY_FACTOR
+            if not retry or attempt >= limit or silent > self.settings.retries:
+                raise self._gave_up(error, request, failures, started, alive)
             delay = self._backoff(attempt)
             self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {attempt + 1} "
-                                     f"of {self.settings.retries} in {delay:.2f}s")
+                                     f"(at most {limit}) in {delay:.2f}s")
             self._sleep(delay)
             attempt += 1
+
+    def _gave_up(self, error: KbfixError, request: wsman.Request, failures: Counter[str], started: float,
+                 alive: bool) -> KbfixError:
+        """The error ``send`` raises once it stops. After several attempts at a read of a host that kept
+        answering between the failures, the host is up: the message says how many attempts met what, and a
+        connection reset last does not make it ``unreachable``. Otherwise ``error`` as classified, with
+        ``lost`` set when the host had answered this client before."""
+        attempts = sum(failures.values())
+        if alive and attempts > 1:
+            what = ", ".join(f"{kind} x{n}" for kind, n in failures.most_common())
+            message = (f"{self.host}: gave up on {request.name} after {attempts} attempts in "
+                       f"{time.monotonic() - started:.1f} s; the host is up (it answered this client) but "
+                       f"none of them completed ({what}); last: {error}")
+            if isinstance(error, WSManFaultError):  # quota, timeout: keep the kind and code callers key on
+                return type(error)(message, code=error.code, subcode=error.subcode, action=error.action)
+            return TransportError(message)
+        if isinstance(error, HostUnreachableError):
+            error.lost = self.answered
+        return error
+
+    @staticmethod
+    def _failure_kind(exc: Exception) -> str:
+        """How one failed attempt ended, for the message of a request given up after several."""
+        if isinstance(exc, _StaleSession):
+            return "session unknown after a restart (HTTP 400)"
+        if isinstance(exc, _NotSent):
+            return f"not sent ({exc})"
+        if isinstance(exc, _ServerError):
+            return str(exc)
+        if isinstance(exc, _MaybeSent):
+            return f"connection lost after sending ({exc})"
+        if isinstance(exc, WSManFaultError) and exc.code is not None:
+            return f"{'quota' if isinstance(exc, QuotaExceededError) else 'operation timeout'} fault {exc.code}"
+        return type(exc).__name__
 
     def _classify(self, exc: Exception, request: wsman.Request, idempotent: bool,
                   retry_timeouts: bool, poll: bool = False) -> tuple[KbfixError, bool]:
@@ -772,9 +831,10 @@ class WinRMClient:
             except AmbiguousWriteError as exc:
                 # A Pull lost in a reset may have consumed items: start over rather than return a gap.
                 if attempt >= self.settings.retries:
-                    lost = HostUnreachableError(str(exc))
-                    lost.lost = exc.lost
-                    raise lost from None
+                    # Each round began with an Enumerate the host answered: it is up, not unreachable.
+                    raise TransportError(f"{self.host}: gave up enumerating {_short_uri(resource_uri)} after "
+                                         f"{attempt + 1} rounds, each interrupted after the host answered "
+                                         f"(last: {exc})") from None
                 self.log(LOG_OPERATIONS, f"{self.host}: enumeration interrupted, starting again")
                 self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
