@@ -166,3 +166,22 @@ def test_a_read_broken_after_logon_more_often_than_the_retries_still_answers(fle
     finally:
         transport.close()
         ep.set_faults()
+
+
+def test_a_connection_broken_under_create_service_is_a_lost_host(fleet: Fleet) -> None:
+    """Found by the fleet campaign: the NT 4.0 host restarting while RCreateServiceW was on its way was reported
+    "cannot create the service ... to run the command" (a failure), so kb_article did not wait for it. A broken
+    connection there is a lost host, which tasks/resume.py waits for."""
+    ep = fleet.hosts["nt4"]
+    transport = transport_for(fleet)
+    try:
+        transport.boot_time()
+        ep.set_faults(reset_before={"action": "RPC:svcctl.CreateServiceW", "count": 1})
+        with pytest.raises(HostUnreachableError) as info:
+            transport.run_command("echo kbfix", timeout=30)
+        assert info.value.lost, str(info.value)
+        assert "cannot create the service" not in str(info.value)
+        assert ep.counters()["injected"].get("reset_before") == 1
+    finally:
+        transport.close()
+        ep.set_faults()
