@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -53,17 +52,12 @@ def test_reduced_campaign_holds_every_property(tmp_path: Path) -> None:
     assert smb["hosts normal"] == 1 and smb["hosts rebooting"] == 1, smb
     assert smb["injected reset_before"] > 0 and smb["injected reset_after"] > 0 and smb["injected reboot"] == 1, smb
     assert smb.get("compliant") == 2 and smb["installs"] == 2, smb
-    # Every host was judged: compliant or nothing applies, plus what is set aside as a known defect.
+    # Every host was judged from the machine state: compliant or nothing applies, none left not compliant
+    # (tools/campaign.py sets no defect aside: KNOWN_DEFECTS is empty since kb_article resumes a restarted host).
     judged = summary.outcomes.get("compliant", 0) + summary.outcomes.get("nothing applies", 0)
-    known_hosts = {re.search(r"\bc\d{3}\b", line).group(0)  # type: ignore[union-attr]
-                   for p in summary.properties for line in p.known}
-    assert judged + summary.outcomes.get("not compliant", 0) == 28
-    assert summary.outcomes.get("not compliant", 0) <= len(known_hosts) <= config.rebooting
+    assert judged == 28 and summary.outcomes.get("not compliant", 0) == 0, summary.outcomes
+    assert [line for p in summary.properties for line in p.known] == []
     assert summary.outcomes["reported unreachable"] == 1
     assert summary.outcomes["reported authentication failure"] == 1
     assert summary.installs["installed"] > 10  # the run had real work to do
-    # Known defects are only ever the restarting hosts, by the signature the campaign names.
-    for prop in summary.properties:
-        for line in prop.known:
-            assert line.startswith("issue 15 item 2") and ", rebooting)" in line, line
-    assert summary.wall_seconds["total"] < 420, summary.wall_seconds
+    # The run's time is reported (summary.wall_seconds), never asserted: the campaign's own timeouts bound it.
