@@ -759,17 +759,10 @@ class WinRMClient:
                                         code=wsman.FAULT_OPERATION_TIMEOUT) from None
         except winrm_exc.AuthenticationError:
             lease.broken = True
-            raise AuthenticationError(
-                f"{self.host}: the host rejected the credentials of {self.settings.username!r} "
-                f"({self.transport} over {self.settings.scheme.upper()})") from None
+            raise self._rejected() from None
         except winrm_exc.WinRMTransportError as exc:
             lease.broken = True
-            if exc.code >= 500:
-                # A 5xx without a SOAP fault: the service failed without saying whether it acted.
-                raise _ServerError(f"HTTP {exc.code} without a WS-Man fault") from None
-            if exc.code == 400 and not lease.fresh:
-                raise _StaleSession("HTTP 400 to a request on a session authenticated earlier") from None
-            raise TransportError(self._redact(f"{self.host}: HTTP {exc.code} from {self.endpoint}")) from None
+            raise self._status_error(exc.code, authenticated_before=not lease.fresh) from None
         except requests.exceptions.SSLError as exc:
             lease.broken = True
             if _in_chain(exc, ssl.SSLCertVerificationError):
@@ -784,6 +777,19 @@ class WinRMClient:
             lease.broken = True
             raise TransportError(self._redact(f"{self.host}: {exc}")) from None
 
+    def _rejected(self) -> AuthenticationError:
+        return AuthenticationError(f"{self.host}: the host rejected the credentials of {self.settings.username!r} "
+                                   f"({self.transport} over {self.settings.scheme.upper()})")
+
+    def _status_error(self, status: int, *, authenticated_before: bool) -> Exception:
+        """An HTTP status other than 200 without a SOAP fault, as the retry policy sees it (both paths)."""
+        if status >= 500:
+            # A 5xx without a SOAP fault: the service failed without saying whether it acted.
+            return _ServerError(f"HTTP {status} without a WS-Man fault")
+        if status == 400 and authenticated_before:
+            return _StaleSession("HTTP 400 to a request on a session authenticated earlier")
+        return TransportError(self._redact(f"{self.host}: HTTP {status} from {self.endpoint}"))
+
     def _post_own(self, lease: _Lease, session: ntlm_http.NtlmHttpSession, payload: bytes) -> bytes:
         """``_post`` over our own NTLM session: the same outcomes as pywinrm's path, error for error."""
         try:
@@ -792,16 +798,10 @@ class WinRMClient:
             if _is_fault(exc.body):
                 return exc.body  # as pywinrm does: a SOAP fault is an answer whatever the status
             lease.broken = True
-            if exc.status >= 500:
-                raise _ServerError(f"HTTP {exc.status} without a WS-Man fault") from None
-            if exc.status == 400 and not (lease.fresh or exc.fresh_context):
-                raise _StaleSession("HTTP 400 to a request on a session authenticated earlier") from None
-            raise TransportError(self._redact(f"{self.host}: HTTP {exc.status} from {self.endpoint}")) from None
+            raise self._status_error(exc.status, authenticated_before=not (lease.fresh or exc.fresh_context)) from None
         except ntlm_http.CredentialsRejected:
             lease.broken = True
-            raise AuthenticationError(
-                f"{self.host}: the host rejected the credentials of {self.settings.username!r} "
-                f"({self.transport} over {self.settings.scheme.upper()})") from None
+            raise self._rejected() from None
         except ntlm_http.SealingError as exc:
             lease.broken = True
             raise TransportError(self._redact(f"{self.host}: {exc}")) from None
