@@ -59,6 +59,7 @@ from ..base import (
     PackageSource,
     RegistryChange,
     RestartScope,
+    StagedPackage,
     check_registry_value,
     same_value,
 )
@@ -651,19 +652,19 @@ class SMBTransport:
 
     # --- files to the host, commands ----------------------------------------------------------------
 
-    def stage_package(self, source: PackageSource, destination: str) -> str:
+    def stage_package(self, source: PackageSource, destination: str) -> StagedPackage:
         """Put the installer where it can run: ``source.data`` is copied to ``destination`` (``C:\\...`` or
         ``%SystemRoot%\\...``) through the admin share and its size checked; ``source.host_path`` must exist on
         the host; ``source.unc_path`` is run as it is (the host reaches the share itself). Returns the path."""
         if source.unc_path is not None:
             if not _UNC.match(source.unc_path):
                 raise ArgumentError("source", f"{source.unc_path!r} is not a UNC path (\\\\server\\share\\file)")
-            return source.unc_path
+            return StagedPackage(source.unc_path, "unc", None)
         if source.host_path is not None:
             found = self.file_facts([source.host_path]).get(source.host_path.casefold())
             if found is None or not found.exists:
                 raise NotFoundError(f"{self.host}: the package {source.host_path} does not exist on the host")
-            return source.host_path
+            return StagedPackage(source.host_path, "host", found.size)
         if source.data is None:
             raise ArgumentError("source", "a package needs data, a host path or a UNC path")
         share, rest = share_path(destination, "destination")
@@ -674,7 +675,7 @@ class SMBTransport:
             raise TransportError(f"{self.host}: {destination} has {facts.size if facts else 'no'} bytes after the "
                                  f"copy, not {len(data)}")
         self.log(LOG_STEPS, f"{self.host}: staged {len(data)} bytes as {destination}")
-        return destination
+        return StagedPackage(destination, "smb", facts.size, uploaded=True)
 
     def _put(self, share: str, rest: str, data: bytes) -> None:
         session = self.session()

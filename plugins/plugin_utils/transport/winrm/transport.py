@@ -16,8 +16,8 @@ from typing import TypeVar
 
 from ...article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue
 from ...errors import NotFoundError, WriteVerificationError
-from ..base import CommandResult, PackageSource, RegistryChange, RestartScope
-from . import cmdshell, collect, facts, wmi
+from ..base import CommandResult, PackageSource, RegistryChange, RestartScope, StagedPackage
+from . import cmdshell, collect, facts, upload, wmi
 from .client import WinRMClient
 
 T = TypeVar("T")
@@ -125,8 +125,8 @@ class WinRMTransport:
 
     # --- processes ------------------------------------------------------------------------------
 
-    def stage_package(self, source: PackageSource, destination: str) -> str:
-        return cmdshell.stage_package(self.client, source, destination)
+    def stage_package(self, source: PackageSource, destination: str) -> StagedPackage:
+        return upload.stage_package(self.client, source, destination)
 
     def run_command(self, line: str, *, timeout: float, success_codes: Sequence[int] | None = (0,),
                     expected_codes: Sequence[int] = ()) -> CommandResult:
