@@ -33,6 +33,10 @@ WinRS starts every command through ``cmd.exe /c``, so a command line is interpre
   ``dataType = "bin.base64"`` and ``nodeTypedValue``, and ``ADODB.Stream`` ``SaveToFile``, taking its paths
   from ``WScript.Arguments``. winsim then decodes the base64 text file ``WScript.Arguments(0)`` into
   ``WScript.Arguments(1)`` (``SaveToFile ..., 2`` overwrites; without it an existing file is an error).
+  Two more shapes read ``WScript.StdIn.ReadAll`` (everything the WinRS client sends up to ``End``): the same
+  decoder writing ``WScript.Arguments(0)``, and a copier writing stdin as it came with
+  ``FileSystemObject.CreateTextFile(WScript.Arguments(0), True)``. A host with ``features.wsh_enabled: false``
+  (Windows Script Host disabled by policy) refuses every script.
 * Processes killed by ``terminate`` or by a reboot end with 0xC000013A (STATUS_CONTROL_C_EXIT).
 """
 

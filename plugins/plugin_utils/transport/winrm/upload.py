@@ -227,15 +227,24 @@ def _stdin_once(shell: cmdshell.CmdShell, data: bytes, remote_path: str, certuti
 
 def _certutil_decode(shell: cmdshell.CmdShell, b64_path: str, remote_path: str,
                      also_delete: Sequence[str]) -> tuple[int, str | None] | None:
-    """Decode with certutil and hash the result in one command line; (size, sha1 or None), or None when the
-    host has no certutil (the .b64 file is then still there). The line's exit code is the hash's, so the
-    outcome is read from certutil's own report."""
+    """Decode with certutil, remove the text and hash the result in one command line; (size, sha1 or None), or
+    None when the host has no certutil (the .b64 file is then still there). The line's exit code is the hash's,
+    so the outcome is read from certutil's own report."""
     client = shell.client
     source, target = escape.cmd_path(b64_path), escape.cmd_path(remote_path)
     removed = " ".join(escape.cmd_path(p) for p in (b64_path, *also_delete))
-    # -f overwrites the output and del ignores missing files: running the line twice does no harm.
     line = f"certutil -f -decode {source} {target} && del /f /q {removed} & certutil -hashfile {target} SHA1"
-    result = cmdshell.run_line(client, line, shell=shell, success_codes=None, repeatable=True)
+    try:
+        result = cmdshell.run_line(client, line, shell=shell, success_codes=None)
+    except AmbiguousWriteError as exc:
+        # Lost after sending: the line may have run to its end, text removed. Not blindly again: look first.
+        shell.close()
+        if _file_size(client, b64_path) is not None:
+            client.log(LOG_STEPS, f"{client.host}: {exc}; {b64_path} is still there: decoding again")
+            result = cmdshell.run_line(client, line, shell=shell, success_codes=None, repeatable=True)
+        else:
+            client.log(LOG_STEPS, f"{client.host}: {exc}; {b64_path} is gone: the decode ran, checking its result")
+            return _settled_decode(shell, remote_path)
     output = result.stdout + result.stderr
     length = _OUTPUT_LENGTH.search(output)
     if length is None:
@@ -244,8 +253,23 @@ def _certutil_decode(shell: cmdshell.CmdShell, b64_path: str, remote_path: str,
         _remove(shell, [b64_path, *also_delete])
         raise RemoteCommandError(f"{client.host}: certutil -decode failed: {output.strip()[:300]}",
                                  result.exit_code, result.stdout, result.stderr)
+    return int(length.group(1)), _sha1(output)
+
+
+def _settled_decode(shell: cmdshell.CmdShell, remote_path: str) -> tuple[int, str | None]:
+    """The size and hash of a file a lost decode line wrote (hashing is harmless to repeat)."""
+    client = shell.client
+    hashed = cmdshell.run_line(client, f"certutil -hashfile {escape.cmd_path(remote_path)} SHA1", shell=shell,
+                               success_codes=None, repeatable=True)
+    size = _file_size(client, remote_path)
+    if size is None:
+        raise TransportError(f"{client.host}: the decode of {remote_path} was lost and the file is not there")
+    return size, _sha1(hashed.stdout + hashed.stderr)
+
+
+def _sha1(output: str) -> str | None:
     digest = _SHA1_LINE.search(output)
-    return int(length.group(1)), (digest.group(1).replace(" ", "").lower() if digest else None)
+    return digest.group(1).replace(" ", "").lower() if digest else None
 
 
 def _script_decode(shell: cmdshell.CmdShell, b64_path: str, remote_path: str, also_delete: Sequence[str]) -> None:
