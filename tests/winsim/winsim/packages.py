@@ -15,6 +15,9 @@ Package files are real formats:
 The installers read the manifest from the file; a truncated or altered file fails its cabinet checksums and
 is reported as corrupt. Packages do not embed the fixed binaries (it keeps uploads in tests fast); the
 installer builds them from the manifest through the shared PE cache, with the exact versions, sizes, dates.
+``build_package(name, size)`` (with ``real_size(name)``: 0.5 to 3 MB) pads the cabinet with a ``payload.bin``
+member of incompressible bytes, so that uploads in benchmarks, the demo and the tests that ask for it cost
+what a real package's do.
 
 Installer behaviour (switches case-insensitive, ``/`` or ``-``):
 
@@ -57,6 +60,7 @@ import datetime as dt
 import hashlib
 import json
 import ntpath
+import random
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -355,13 +359,51 @@ def catalogue_package(filename: str) -> Package:
 # --- package files ------------------------------------------------------------------------------------
 
 
-def build_package(filename: str) -> bytes:
-    """The bytes of a catalogue package file (deterministic)."""
+# What a real package carries besides the fixed files, and how much of their size is left after compression:
+# inferred (update.exe packages ship update.exe, spuninst.exe and their resources; an .msu only the CBS
+# payload). Real packages of the seed articles are 0.5 to 3 MB, which is the range real sizes are kept in.
+_ENGINE_BYTES = {"update": 600_000, "hotfix": 250_000, "msu": 60_000}
+_COMPRESSED = 0.45
+REAL_SIZE_RANGE = (512 * 1024, 3 * 1024 * 1024)
+PAYLOAD_NAME = "payload.bin"
+
+
+def real_size(filename: str) -> int:
+    """The size a package file of this kind has on Microsoft's download servers, near enough for uploads to
+    cost what they cost (``build_package(filename, real_size(filename))``)."""
+    package = catalogue_package(filename)
+    carried = sum(f.size for t in package.targets for f in t.files)
+    low, high = REAL_SIZE_RANGE
+    return max(low, min(high, _ENGINE_BYTES[package.installer] + int(carried * _COMPRESSED)))
+
+
+def build_package(filename: str, size: int | None = None) -> bytes:
+    """The bytes of a catalogue package file (deterministic). ``size``: pad the package's cabinet with a
+    ``payload.bin`` member of incompressible bytes to this many bytes in all (``real_size``), so that putting
+    it on a host costs what the real one does; without it a package is a few KB."""
+    plain = _build_package(filename, [])
+    if size is None or size <= len(plain):
+        return plain
+    # One member more: its entry, and 8 bytes of CFDATA header per 32 KB block of the longer stream.
+    entry = 16 + len(PAYLOAD_NAME) + 1
+    length = size - len(plain) - entry
+    length -= 8 * (-(-length // 32768))
+    built = plain
+    for _ in range(3):  # a block boundary crossed by the estimate moves the total by 8 bytes: settle it
+        payload = random.Random(filename.casefold()).randbytes(max(0, length))  # noqa: S311 - filler
+        built = _build_package(filename, [(PAYLOAD_NAME, payload)])
+        if len(built) == size:
+            break
+        length += size - len(built)
+    return built
+
+
+def _build_package(filename: str, extra: list[tuple[str, bytes]]) -> bytes:
     package = catalogue_package(filename)
     manifest = json.dumps(package.manifest(), sort_keys=True, indent=1).encode()
     when = dt.datetime.fromisoformat(package.build_date)
     if package.installer == "msu":
-        return build_cab(_msu_members(package, manifest), when)
+        return build_cab([*_msu_members(package, manifest), *extra], when)
     engine = "Update.exe" if package.installer == "update" else "Hotfix.exe"
     image = pe.pe_bytes(package.filename, "6.3.4.1" if package.installer == "update" else "5.0.2195.1", None, {
         "FileDescription": f"Hotfix for Windows ({package.hotfix_id})",
@@ -370,14 +412,15 @@ def build_package(filename: str) -> bytes:
         "Platform": package.architecture,
         "InternalName": package.hotfix_id,
     })
-    return image + build_cab([(MANIFEST_NAME, manifest)], when)
+    return image + build_cab([(MANIFEST_NAME, manifest), *extra], when)
 
 
-def write_package(filename: str, directory: Path) -> Path:
-    """Write a catalogue package into ``directory`` (a share directory or a test's temp dir)."""
+def write_package(filename: str, directory: Path, size: int | None = None) -> Path:
+    """Write a catalogue package into ``directory`` (a share directory or a test's temp dir); ``size`` as for
+    ``build_package``."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / catalogue_package(filename).filename
-    target.write_bytes(build_package(filename))
+    target.write_bytes(build_package(filename, size))
     return target
 
 
