@@ -313,9 +313,10 @@ class FaultRule:
 
 
 RULE_KINDS = ("reset_before", "reset_after", "http_500", "quota_fault", "quota_wmi_fault", "timeout_fault",
-              "corrupt_stdin")
-# Rules that do not answer in place of the service: they act after it (reset_after) or change what it does.
-NOT_ANSWERS = ("reset_after", "corrupt_stdin")
+              "corrupt_stdin", "reboot_after")
+# Rules that do not answer in place of the service: they act after it (reset_after, reboot_after) or change
+# what it does (corrupt_stdin).
+NOT_ANSWERS = ("reset_after", "corrupt_stdin", "reboot_after")
 
 
 @dataclass

@@ -582,6 +582,7 @@ class HostRuntime:
         reboot = self.faults.count_request_for_reboot()
         # Every rule sees every request (its skip/count are its own); the earliest stage that fires wins.
         fired = self.faults.fire(name)
+        reboot = reboot or "reboot_after" in fired  # an unexpected restart right after this request
         injected = self._injected_fault(fired, name, req.message_id)
         if injected is not None:
             return injected[0], injected[1], reboot
