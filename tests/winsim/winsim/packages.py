@@ -390,7 +390,7 @@ def build_package(filename: str, size: int | None = None) -> bytes:
     length -= 8 * (-(-length // 32768))
     built = plain
     for _ in range(3):  # a block boundary crossed by the estimate moves the total by 8 bytes: settle it
-        payload = random.Random(filename.casefold()).randbytes(max(0, length))  # noqa: S311 - filler
+        payload = random.Random(filename.casefold()).randbytes(max(0, length))
         built = _build_package(filename, [(PAYLOAD_NAME, payload)])
         if len(built) == size:
             break

@@ -156,13 +156,16 @@ def upload(client: WinRMClient, data: bytes, remote_path: str, *, method: str = 
 
 def _verify(client: WinRMClient, data: bytes, result: UploadResult) -> None:
     """Size, and the SHA-1 where the host computed one; a mismatch deletes the file before anything runs it."""
+    # SHA-1 because certutil -hashfile computes it on every version that has -hashfile; this catches damage in
+    # transit, it is not the package's authenticity (that is checked before staging).
+    expected = hashlib.sha1(data).hexdigest()  # noqa: S324
     problem = None
     if result.size is None:
         problem = "no file arrived"
     elif result.size != len(data):
         problem = f"{result.size} bytes arrived, {len(data)} were sent"
-    elif result.sha1 is not None and result.sha1 != hashlib.sha1(data).hexdigest():  # noqa: S324 - not security
-        problem = f"its SHA-1 on the host is {result.sha1}, the package's is {hashlib.sha1(data).hexdigest()}"  # noqa: S324
+    elif result.sha1 is not None and result.sha1 != expected:
+        problem = f"its SHA-1 on the host is {result.sha1}, the package's is {expected}"
     if problem is None:
         return
     try:
