@@ -5,6 +5,7 @@ requests (winsim's counters), and a host that restarts in the middle of an uploa
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -13,7 +14,8 @@ import pytest
 from harness import client_for
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
-from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.staging import staging_path
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.staging import stage, staging_path
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.settings import SMBSettings
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import PackageSource
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
@@ -41,7 +43,8 @@ def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     hosts = [HostSpec("shared", "vista-rtm-x64", {"registry": CREDITS}),
              HostSpec("count", "2008-sp2-x64"),
-             HostSpec("restarts", "vista-rtm-x64", {"registry": CREDITS, "reboot_seconds": 3})]
+             HostSpec("restarts", "vista-rtm-x64", {"registry": CREDITS, "reboot_seconds": 3}),
+             HostSpec("sharing", "2008-sp2-x64", {"file_sharing": True})]
     with running_fleet(hosts, state_dir=tmp_path_factory.mktemp("staging")) as started:
         yield started
 
@@ -112,3 +115,26 @@ def test_a_restart_during_the_upload_is_waited_for_and_the_run_started_again(fle
     assert (change["staged_by"], change["changed"]) == ("stdin", True)
     assert ep.counters()["injected"].get("reboot") == 1
     assert not ep.host().fs.exists(f"C:\\Windows\\Temp\\{PACKAGE}")  # removed after the install
+
+
+def test_a_host_with_file_sharing_open_gets_the_package_over_smb(fleet: Fleet, package_dir: Path) -> None:
+    """kbfix_upload_smb: the package goes to ADMIN$ in SMB writes of raw bytes (16 KB each, within the 16,644-byte
+    buffer the SMB1 server negotiates) and is then checked through WinRM (SHA-1 by certutil -hashfile, size by
+    CIM_DataFile); no cmd shell upload."""
+    ep = fleet.hosts["sharing"]
+    name = "Windows6.0-KB977381-x64.msu"
+    data = (package_dir / name).read_bytes()
+    assert ep.smb_port
+    settings = SMBSettings(host=ep.address, username=ep.username, password=ep.password, port=ep.smb_port)
+    with closing(client_for(ep)) as client:
+        transport = WinRMTransport(client, smb_upload=settings)
+        os_facts = transport.os_facts()
+        ep.reset_counters()
+        staged = stage(transport, installer.PackageLocation("controller", str(package_dir / name)), os_facts)
+    assert (staged.method, staged.size, staged.uploaded) == ("smb", len(data), True)
+    assert staged.sha1 == hashlib.sha1(data).hexdigest()  # noqa: S324
+    assert ep.host().fs.read(staging_path(os_facts, name)) == data
+    counted = ep.counters()
+    assert "Send" not in counted["by_action"]
+    writes = sum(v for k, v in counted["by_action"].items() if k.startswith("SMB:Write"))
+    assert writes == -(-len(data) // 16384)

@@ -128,7 +128,8 @@ def stage(transport: Transport, location: PackageLocation, os_facts: OsFacts) ->
     if location.kind == "controller":
         data = read_controller_file(location, "source")
         remote = staging_path(os_facts, location.filename)
-        return transport.stage_package(PackageSource(data=data, certutil=has_certutil(os_facts)), remote)
+        return transport.stage_package(PackageSource(data=data, certutil=has_certutil(os_facts),
+                                                     system_root=os_facts.system_root), remote)
     if location.kind == "host":
         return transport.stage_package(PackageSource(host_path=location.path), "")
     return transport.stage_package(PackageSource(unc_path=location.path), "")

@@ -87,6 +87,7 @@ class PackageSource:
     unc_path: str | None = None
     upload_method: str = "auto"
     certutil: bool | None = None
+    system_root: str | None = None  # the host's %SystemRoot%: an SMB copy goes through ADMIN$ below it
 
 
 @dataclass(frozen=True)

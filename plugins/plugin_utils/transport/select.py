@@ -17,8 +17,12 @@ from .base import LogFn, Transport
 
 TRANSPORT_VARIABLE = "kbfix_transport"
 TRANSPORTS = ("winrm", "smb")
+# A WinRM host whose file sharing is open may opt in to package copies over SMB (ADMIN$) instead of the cmd
+# shell's stdin; it then needs the SMB settings (kbfix_smb_*) too.
+UPLOAD_SMB_VARIABLE = "kbfix_upload_smb"
 # The collection's own host variables read here (templated by the caller: action plugins get them raw).
-HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http")
+HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http",
+                  UPLOAD_SMB_VARIABLE)
 # The SMB transport's own settings (``smb.settings.settings_from_vars``: kbfix_smb_port, kbfix_smb_session, ...)
 # and the Ansible variables it reads itself (WinRM's come templated through the connection plugin's options).
 SMB_VARIABLE_PREFIX = "kbfix_smb_"
@@ -83,7 +87,12 @@ def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **
     opt_ins = {field: _opt_in(task_vars, variable) for field, variable in (
         ("allow_basic_over_http", winrm.ALLOW_BASIC_VARIABLE),
         ("allow_unencrypted_http", winrm.ALLOW_UNENCRYPTED_VARIABLE))}
+    smb_upload = None
+    if _opt_in(task_vars, UPLOAD_SMB_VARIABLE):
+        from .smb.settings import settings_from_vars  # no impacket: that loads only when a copy starts
+
+        smb_upload = settings_from_vars(task_vars)
     inventory_name = task_vars.get("inventory_hostname")
     settings = winrm.settings_from_connection(
         connection, **{"name": str(inventory_name) if inventory_name else None, **opt_ins, **overrides})
-    return WinRMTransport(winrm.client_for(settings, log=log))
+    return WinRMTransport(winrm.client_for(settings, log=log), smb_upload)

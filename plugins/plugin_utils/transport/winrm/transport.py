@@ -16,7 +16,9 @@ from typing import TypeVar
 
 from ...article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue
 from ...errors import NotFoundError, WriteVerificationError
-from ..base import CommandResult, PackageSource, RegistryChange, RestartScope, StagedPackage
+from .. import escape
+from ..base import LOG_STEPS, CommandResult, PackageSource, RegistryChange, RestartScope, StagedPackage
+from ..smb.settings import SMBSettings
 from . import cmdshell, collect, facts, upload, wmi
 from .client import WinRMClient
 
@@ -26,10 +28,12 @@ KIND = "winrm"
 
 
 class WinRMTransport:
-    """One host over WinRM. Wraps the shared ``WinRMClient`` (keep-alive connections, in-flight bound)."""
+    """One host over WinRM. Wraps the shared ``WinRMClient`` (keep-alive connections, in-flight bound).
+    ``smb_upload``: the host's SMB settings when it opted in to package copies over SMB (``kbfix_upload_smb``)."""
 
-    def __init__(self, client: WinRMClient) -> None:
+    def __init__(self, client: WinRMClient, smb_upload: SMBSettings | None = None) -> None:
         self.client = client
+        self.smb_upload = smb_upload
 
     def __repr__(self) -> str:
         return f"WinRMTransport({self.client!r})"
@@ -126,6 +130,15 @@ class WinRMTransport:
     # --- processes ------------------------------------------------------------------------------
 
     def stage_package(self, source: PackageSource, destination: str) -> StagedPackage:
+        if source.data is not None and self.smb_upload is not None:
+            from ..smb import copy  # impacket is loaded only for hosts that opt in
+
+            escape.cmd_path(destination, "destination")
+            requests = copy.put_file(self.smb_upload, destination, source.data, self.log, source.system_root)
+            self.log(LOG_STEPS, f"{self.host}: copied {len(source.data)} bytes to {destination} over SMB in "
+                                f"{requests} SMB requests")
+            done = upload.check_copied(self.client, source.data, destination, "smb", certutil=source.certutil)
+            return StagedPackage(done.path, done.method, done.size, done.sha1, uploaded=True)
         return upload.stage_package(self.client, source, destination)
 
     def run_command(self, line: str, *, timeout: float, success_codes: Sequence[int] | None = (0,),

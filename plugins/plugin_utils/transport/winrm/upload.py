@@ -356,6 +356,20 @@ def _append_lines(shell: cmdshell.CmdShell, lines: Sequence[str], target: str) -
 # ---------------------------------------------------------------------------------------------- staging
 
 
+def check_copied(client: WinRMClient, data: bytes, path: str, method: str, *,
+                 certutil: bool | None = None) -> UploadResult:
+    """Check a file put on the host another way (an SMB copy) as an upload is checked: its SHA-1 where
+    ``certutil -hashfile`` answers, its size through CIM_DataFile; a mismatch deletes it."""
+    sha1 = None
+    if certutil is not False:
+        hashed = cmdshell.run_line(client, f"certutil -hashfile {escape.cmd_path(path)} SHA1", success_codes=None,
+                                   repeatable=True)
+        sha1 = _sha1(hashed.stdout + hashed.stderr)
+    result = UploadResult(path, _file_size(client, path), "certutil" if sha1 else "none", method, sha1)
+    _verify(client, data, result)
+    return result
+
+
 def stage_package(client: WinRMClient, source: PackageSource, destination: str) -> StagedPackage:
     """Where the package runs from. ``data`` is uploaded to ``destination`` and checked; ``host_path`` must
     exist on the host; ``unc_path`` is used as it is (WMI cannot see network paths, and over NTLM the shell has
