@@ -96,6 +96,7 @@ class Staging:
     transport: Transport
     os_facts: OsFacts
     keep: bool = False
+    upload_method: str = "auto"  # over WinRM: stdin, echo, or auto (stdin, echo where stdin fails)
     staged: dict[tuple[str, str], StagedPackage] = field(default_factory=dict)
 
     def stage(self, location: PackageLocation) -> StagedPackage:
@@ -105,7 +106,7 @@ class Staging:
             self.transport.log(LOG_STEPS, f"{self.transport.host}: {location.filename} is already staged as "
                                           f"{found.path}")
             return found
-        staged = stage(self.transport, location, self.os_facts)
+        staged = stage(self.transport, location, self.os_facts, self.upload_method)
         if self.keep:
             self.staged[key] = staged
         return staged
@@ -122,14 +123,16 @@ class Staging:
         self.staged.clear()
 
 
-def stage(transport: Transport, location: PackageLocation, os_facts: OsFacts) -> StagedPackage:
+def stage(transport: Transport, location: PackageLocation, os_facts: OsFacts,
+          upload_method: str = "auto") -> StagedPackage:
     """Put a controller file on the host (checked by size and, where the host computes it, SHA-1), or check a
     host path; a UNC path is used as it is."""
     if location.kind == "controller":
         data = read_controller_file(location, "source")
         remote = staging_path(os_facts, location.filename)
         return transport.stage_package(PackageSource(data=data, certutil=has_certutil(os_facts),
-                                                     system_root=os_facts.system_root), remote)
+                                                     system_root=os_facts.system_root,
+                                                     upload_method=upload_method), remote)
     if location.kind == "host":
         return transport.stage_package(PackageSource(host_path=location.path), "")
     return transport.stage_package(PackageSource(unc_path=location.path), "")

@@ -201,8 +201,10 @@ def _stdin_once(shell: cmdshell.CmdShell, data: bytes, remote_path: str, certuti
     script = remote_path + ".kbfix.vbs"
     received = remote_path if decode_on_host else remote_path + ".b64"
     text = stdin_text(data)
+    # The script is removed in the same line once it has done its job (a failure leaves it for _remove below).
     line = (_script_line(_DECODE_STDIN if decode_on_host else _COPY_STDIN, script)
-            + f"&cscript //nologo {escape.cmd_path(script)} {escape.cmd_path(received)}")
+            + f"&cscript //nologo {escape.cmd_path(script)} {escape.cmd_path(received)}"
+            + f" && del /f /q {escape.cmd_path(script)}")
     chunk = send_chunk_size(client)
     client.log(LOG_STEPS, f"{client.host}: uploading {len(data)} bytes to {remote_path} through stdin in "
                           f"{max(1, -(-len(text) // chunk))} Sends")
@@ -218,7 +220,6 @@ def _stdin_once(shell: cmdshell.CmdShell, data: bytes, remote_path: str, certuti
         raise StdinPathError(f"{client.host}: the stdin reader exited with {copied.exit_code}: "
                              f"{(copied.stderr or copied.stdout).strip()[:300]}")
     if decode_on_host:
-        _remove(shell, [script])
         return UploadResult(remote_path, _file_size(client, remote_path), "vbscript", "stdin", None)
     decoded = _certutil_decode(shell, received, remote_path, [script])
     if decoded is None:  # no certutil after all: decode the received text with the script decoder
