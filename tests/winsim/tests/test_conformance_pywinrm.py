@@ -108,16 +108,15 @@ def test_a_script_reading_stdin_decodes_what_the_client_sends(http_fleet: Any, h
     bin.base64 and saves it with ADODB.Stream; the base64 arrives through pywinrm's send_command_input."""
     machine = http_fleet.machines["h1"]
     script = "\r\n".join([
-        "text = WScript.StdIn.ReadAll",
-        'Set doc = CreateObject("MSXML2.DOMDocument")',
-        'Set node = doc.createElement("b64")',
-        'node.dataType = "bin.base64"',
-        "node.text = text",
-        'Set stream = CreateObject("ADODB.Stream")',
-        "stream.Type = 1",
-        "stream.Open",
-        "stream.Write node.nodeTypedValue",
-        "stream.SaveToFile WScript.Arguments(0), 2",
+        'Set xml = CreateObject("Microsoft.XMLDOM")',
+        'Set el = xml.createElement("data")',
+        'el.dataType = "bin.base64"',
+        "el.text = WScript.StdIn.ReadAll()",
+        'Set out = CreateObject("ADODB.Stream")',
+        "out.Type = 1 ' adTypeBinary",
+        "out.Open",
+        "out.Write el.nodeTypedValue",
+        "out.SaveToFile WScript.Arguments(0), 2 ' adSaveCreateOverWrite",
     ]).encode()
     machine.fs.write(r"C:\Windows\Temp\fromstdin.vbs", script)
     data = bytes(range(256)) * 400
