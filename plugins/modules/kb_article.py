@@ -213,8 +213,8 @@ changes:
     - Package steps add V(hotfix_id), V(package), V(installer), V(source) and, once run, V(command),
       V(exit_code), V(result) (V(success), V(restart_required), V(already_installed)),
       V(restart_required) and V(staged_by) (V(stdin), V(echo), V(smb), V(host), V(unc), how the package
-      reached the host; several articles of the task using one package file upload it once). A package not installed because a restart is pending has V(skipped=true) and a
-      V(reason).
+      reached the host; several articles of the task using one package file upload it once). A package not
+      installed because a restart is pending has V(skipped=true) and a V(reason).
   returned: always
   type: list
   elements: dict

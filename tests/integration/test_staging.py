@@ -15,8 +15,8 @@ from harness import client_for
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.staging import stage, staging_path
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.settings import SMBSettings
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import PackageSource
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.settings import SMBSettings
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport

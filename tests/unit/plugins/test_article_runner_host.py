@@ -17,7 +17,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import NotFoundError, RemoteCommandError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, upload
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import upload
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
 from winsim.testing import Endpoint, Fleet, HostSpec, running_fleet
