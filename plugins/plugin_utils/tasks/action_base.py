@@ -210,8 +210,8 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         if not isinstance(known, dict):
             return None
         try:
-            os_facts = OsFacts(**known)
-        except TypeError:
+            os_facts = article_runner.os_facts_from_mapping(known, "kbfix_os")
+        except ArgumentError:
             return None
         # The facts module's boot time (the reboot module refreshes it) lets the engine tell an unrelated
         # pending restart from the article's own.

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils import errors
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine, snapshot
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
@@ -210,11 +210,11 @@ def package_dir(tmp_path: Path) -> installer.PackageLocation:
     return installer.PackageLocation("controller", str(tmp_path))
 
 
-def plan_in_check_mode(snapshot: dict[str, Any], **options: Any) -> tuple[article_runner.RunResult,
+def plan_in_check_mode(recorded: dict[str, Any], **options: Any) -> tuple[article_runner.RunResult,
                                                                            winrm.WinRMClient]:
     prepared = article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01"],
                                                             "reconnect_timeout": 120})
-    host = engine.host_snapshot_from_data(snapshot, "snapshot")
+    host = snapshot.host_snapshot_from_data(recorded, "snapshot")
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     client = dead_client()
@@ -256,7 +256,7 @@ def test_an_install_without_package_source_fails_before_any_change() -> None:
 def test_a_package_missing_from_the_controller_directory_fails(tmp_path: Path) -> None:
     # Not in check mode: the file is looked for before anything is uploaded.
     prepared = article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01"]})
-    host = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    host = snapshot.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     client = dead_client()
@@ -298,7 +298,7 @@ def test_compliant_host_plans_nothing() -> None:
 
 
 def test_fail_on_selects_verdicts_by_status() -> None:
-    host = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    host = snapshot.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
     prepared = article_runner.prepare([request(KB828753), request(KB977381, index=1)],
                                       {"reconnectable_servers": ["fs01"]})
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))
