@@ -17,7 +17,6 @@ Pure library: no Ansible imports. The action plugin resolves paths and opens the
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +38,6 @@ from ..article.spec import (
     VariableValue,
     load_spec,
     load_spec_data,
-    preload,
     require_installable,
     resolve_variables,
 )
@@ -511,78 +509,6 @@ def summary(result: RunResult) -> str:
 def log_verdicts(log: Log, host: str, verdicts: Sequence[Verdict]) -> None:
     for verdict in verdicts:
         log(LOG_STEPS, f"{host}: {verdict.article} {verdict.status}: {verdict.reason}")
-
-
-def preload_specs(roles_dir: Path) -> None:
-    """Parse and validate the collection's own article specs now (``roles/*/files/kb*.yml``), and index them
-    by id: the action plugin calls this when Ansible imports it in the controller's main process, before
-    workers fork, so each worker only hashes the file it is given (``article.spec.load_spec`` caches by
-    content hash) and finds an article named by id without reading the others."""
-    preload(sorted(roles_dir.glob("*/files/kb*.yml")))
-    collection_articles(roles_dir)
-
-
-# ----------------------------------------------------------------------------- articles named by id
-
-
-ARTICLE_ID = re.compile(r"KB\d{4,}", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class CollectionArticle:
-    """One of the collection's own articles: its spec and the article role it belongs to."""
-
-    id: str
-    path: Path
-    role: str  # the role's name: its variables are ``<role>_<name>`` (kb828753_reconnectable_servers)
-
-
-_COLLECTION: dict[Path, dict[str, CollectionArticle]] = {}
-
-
-def is_article_id(text: str) -> bool:
-    """``KB977381`` names an article; a spec is named by a .yml file name."""
-    return ARTICLE_ID.fullmatch(text.strip()) is not None
-
-
-def collection_articles(roles_dir: Path) -> dict[str, CollectionArticle]:
-    """The articles of ``roles_dir`` (``<role>/files/kb*.yml``) by upper-case id; read once per process. A
-    spec that does not load is left out here (its role reports the error)."""
-    known = _COLLECTION.get(roles_dir)
-    if known is None:
-        known = {}
-        for path in sorted(roles_dir.glob("*/files/kb*.yml")):
-            try:
-                spec = load_spec(path)
-            except SpecError:
-                continue
-            known[spec.id.upper()] = CollectionArticle(spec.id, path, path.parents[1].name)
-        _COLLECTION[roles_dir] = known
-    return known
-
-
-def collection_request(roles_dir: Path, article_id: str, label: str, common: Mapping[str, Any],
-                       host_value: Callable[[str], Any]) -> ArticleRequest:
-    """An entry of ``articles`` that names one of the collection's articles by id: its spec from the article
-    role, and each variable the task's ``variables`` do not give from the host variable the role reads,
-    ``<role>_<name>`` (``host_value(name)``: its value, None when it is not set). So a play passes ids and
-    templates nothing per article: the inventory that serves the roles serves this too."""
-    known = collection_articles(roles_dir)
-    entry = known.get(article_id.strip().upper())
-    if entry is None:
-        raise ArgumentError(label, f"{article_id!r} is not one of this collection's articles "
-                                   f"({', '.join(sorted(known)) or 'none'}); name another article's spec file (.yml)")
-    spec = load_spec_file(entry.path, label)
-    variables: dict[str, Any] = {}
-    fields: dict[str, str] = {}
-    for variable in spec.variables:
-        if variable.name in common:
-            continue
-        fields[variable.name] = f"{entry.role}_{variable.name}"
-        value = host_value(fields[variable.name])
-        if value is not None:
-            variables[variable.name] = value
-    return ArticleRequest(entry.path, variables, label, label, fields)
 
 
 def refreshed_restart_facts(known_restart: Sequence[str] | None, result: RunResult) -> dict[str, Any] | None:
