@@ -10,9 +10,9 @@ short_description: List the KB articles the fleet playbooks know, and where each
 version_added: 1.1.0
 description:
   - Lists every article that M(kbfix.windows.kb_article) can name by id, that is what C(kbfix.windows.audit)
-    and C(kbfix.windows.remediate) audit and remediate by default. They are the collection's own article roles, and every
-    article in the directories of C(kbfix_article_paths) (each article role C(kbNNNNNN/files/kbNNNNNN.yml) and
-    each spec file C(kbNNNNNN.yml) there).
+    and C(kbfix.windows.remediate) audit and remediate by default. They are the collection's own article
+    roles, and every article in the directories of C(kbfix_article_paths) (each article role
+    C(kbNNNNNN/files/kbNNNNNN.yml) and each spec file C(kbNNNNNN.yml) there).
   - Reads spec files on the controller only; no host is contacted, so it runs against C(localhost).
   - Fails, naming the problem, when a directory does not exist, a spec there does not load (the file is named),
     or an article id is found twice (both places are named).
