@@ -17,6 +17,7 @@ import pytest
 import yaml
 from harness import run_playbook
 from test_galaxy_install import BIN, ROOT, VERSION, clean_env, run
+
 from winsim import packages
 
 pytestmark = pytest.mark.slow
