@@ -50,7 +50,12 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp("galaxy")
+    return build_and_install(tmp_path_factory.mktemp("galaxy"))
+
+
+def build_and_install(work: Path) -> dict[str, Any]:
+    """``ansible-galaxy collection build`` of this tree into ``work``, installed into an empty collections path
+    there; the environment that sees only that install."""
     collections = work / "collections"
     collections.mkdir()
     env = clean_env(collections)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from harness import run_playbook
-from test_galaxy_install import BIN, ROOT, VERSION, clean_env, run
+from test_galaxy_install import BIN, build_and_install
 
 from winsim import packages
 
@@ -52,17 +52,7 @@ PACKAGE = packages.Package(
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp("galaxy-user")
-    collections = work / "collections"
-    collections.mkdir()
-    env = clean_env(collections)
-    built = run([str(BIN / "ansible-galaxy"), "collection", "build", "--output-path", str(work), str(ROOT)], env, work)
-    tarball = work / f"kbfix-windows-{VERSION}.tar.gz"
-    assert built.returncode == 0 and tarball.exists(), built.stdout + built.stderr
-    install = run([str(BIN / "ansible-galaxy"), "collection", "install", "-p", str(collections), str(tarball)],
-                  env, work)
-    assert install.returncode == 0, install.stdout + install.stderr
-    return {"work": work, "env": env, "root": collections / "ansible_collections" / "kbfix" / "windows"}
+    return build_and_install(tmp_path_factory.mktemp("galaxy-user"))
 
 
 def task_result(results: list[Any], task: str) -> Any:
