@@ -47,6 +47,7 @@ from ..transport.base import (
     PackageSource,
     Transport,
 )
+from ..transport.retry import repeat_when_lost
 
 InstallerKind = Literal["update", "hotfix", "msu"]
 ExitMeaning = Literal["success", "restart_required", "already_installed", "not_applicable", "already_absent"]
@@ -325,25 +326,26 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts, *,
     path, uploaded = _stage(transport, request, os_facts)
     command = install_command(request.installer, path, request.arguments)
     transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
+
+    def run() -> CommandResult | InstallResult:
+        return transport.run_command(command, timeout=request.timeout, success_codes=None,
+                                     expected_codes=tuple(request.exit_codes))
+
+    def settle(lost: KbfixError) -> CommandResult | InstallResult | None:
+        settled = _settle_lost_install(transport, request, os_facts, command, lost)
+        if settled is None:
+            transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
+        return settled
+
     try:
-        attempt = 0
-        while True:
-            try:
-                result = transport.run_command(command, timeout=request.timeout, success_codes=None,
-                                               expected_codes=tuple(request.exit_codes))
-                break
-            except AmbiguousWriteError as exc:
-                # The repeat can be lost too (the campaign saw it): settle again, a bounded number of rounds.
-                if attempt >= SETTLE_ROUNDS:
-                    raise
-                attempt += 1
-                settled = _settle_lost_install(transport, request, os_facts, command, exc)
-                if settled is not None:
-                    return settled
-                transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
+        # The repeat can be lost too: settle again, a bounded number of rounds.
+        outcome = repeat_when_lost(run, settle, lost=(AmbiguousWriteError,), rounds=SETTLE_ROUNDS)
     finally:
         if uploaded:
             _remove_staged(transport, path)
+    if isinstance(outcome, InstallResult):
+        return outcome
+    result = outcome
     meaning = exit_meaning(result.exit_code, request.exit_codes)
     if meaning is None or result.exit_code is None:
         raise _command_failed(f"{transport.host}: installing {request.hotfix_id} failed: {request.package.filename}",
@@ -362,7 +364,7 @@ SETTLE_ROUNDS = 4  # as many as the WinRM client retries a read
 
 
 def _settle_lost_install(transport: Transport, request: InstallRequest, os_facts: OsFacts, command: str,
-                         lost: AmbiguousWriteError) -> InstallResult | None:
+                         lost: KbfixError) -> InstallResult | None:
     """The installer's Command (or its result) was lost with the connection: the installer may have run.
     Look at the host rather than run it again blindly: when the hotfix is recorded, or its CBS package is
     waiting for the restart, it ran; None when nothing shows it, and running it (again) is the only way on.

@@ -70,6 +70,7 @@ from ..indicators import (
 )
 from ..registry_path import parse_key
 from ..requirement import Requirement
+from ..retry import RESTART_ASK_AGAIN, Pacing, RestartRequest, RetryPolicy, poll, wait_for_boot
 from . import command, pe
 from .registry import IMPACKET as REGISTRY_IMPACKET
 from .registry import RemoteRegistry, encode, show
@@ -253,6 +254,12 @@ class SMBTransport:
     LIVE_RETRY_WINDOW = 60.0
     LIVE_BACKOFF_MAX = 2.0
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.settings.retries, self.settings.backoff, live_factor=self.LIVE_RETRY_FACTOR,
+                           live_window=self.LIVE_RETRY_WINDOW, live_backoff_max=self.LIVE_BACKOFF_MAX,
+                           clock=self._clock, sleep=self._sleep)
+
     def _read(self, what: str, call: Callable[[], T]) -> T:
         """Run a read; when the connection breaks (or cannot be made), retry on a new session a bounded
         number of times with backoff. Credentials, bad requests and host answers are never retried.
@@ -260,12 +267,10 @@ class SMBTransport:
         Failures in a row where the host did not take a session (refused, reset during logon) end after
         ``retries`` retries as ``HostUnreachableError`` (lost when the host answered earlier: tasks/resume.py
         waits for it). A connection that broke after the session had logged on is a host that is up on a
-        lossy network (found by the fleet campaign: 10% of RPC calls reset made live NT 4.0 hosts
-        unreachable): such failures are retried further and giving up on them is a failure, not unreachable."""
-        attempt = 0
-        silent = 0  # failures in a row without a logged-on session
+        lossy network, where a reset RPC call is no sign of a restart: such failures are retried further and
+        giving up on them is a failure, not unreachable."""
+        budget = self.retry_policy.start()
         broken = 0  # failures after the session had logged on
-        started = time.monotonic()
         while True:
             try:
                 return call()
@@ -273,31 +278,24 @@ class SMBTransport:
                 self.close()
                 # Session.error marks a break after logon as lost; connect and logon failures are not.
                 alive = isinstance(exc, HostUnreachableError) and exc.lost and self._answered
-                silent = 0 if alive else silent + 1
                 broken += alive
-                limit = self.settings.retries
-                if silent == 0 and time.monotonic() - started < self.LIVE_RETRY_WINDOW:
-                    limit = self.settings.retries * self.LIVE_RETRY_FACTOR
-                if attempt >= limit or silent > self.settings.retries:
-                    if silent == 0 and attempt > 0:
-                        raise TransportError(
-                            f"{self.host}: gave up on {what} after {attempt + 1} attempts in "
-                            f"{time.monotonic() - started:.1f} s; the host is up (each of {broken} sessions "
-                            f"logged on) but the connection broke every time; last: "
-                            f"{redact(str(exc), self.settings.password)}") from None
+                budget.failed(answered=alive, host_up=alive)
+                if budget.exhausted:
+                    if budget.gave_up_on_live_host:
+                        raise TransportError(budget.gave_up(
+                            self.host, what, f"the host is up (each of {broken} sessions logged on) but the "
+                                             f"connection broke every time; last: "
+                                             f"{redact(str(exc), self.settings.password)}")) from None
                     if isinstance(exc, HostUnreachableError):
                         exc.lost = exc.lost or self._answered
                         raise
                     lost = HostUnreachableError(f"{self.host}: {what}: {redact(str(exc), self.settings.password)}")
                     lost.lost = self._answered
                     raise lost from None
-                delay = self.settings.backoff * 2 ** attempt
-                if silent == 0:
-                    delay = min(delay, self.LIVE_BACKOFF_MAX)
-                self.log(LOG_STEPS, f"{self.host}: {what} failed ({exc}); retry {attempt + 1} (at most {limit}) "
-                                    f"in {delay:g}s")
-                self._sleep(delay)
-                attempt += 1
+                delay = budget.next_delay()
+                self.log(LOG_STEPS, f"{self.host}: {what} failed ({exc}); retry {budget.attempt + 1} (at most "
+                                    f"{budget.limit}) in {delay:g}s")
+                budget.pause(delay)
 
     # --- OS facts ----------------------------------------------------------------------------------
 
@@ -582,11 +580,13 @@ class SMBTransport:
         self.log(LOG_STEPS, f"{self.host}: restart requested in {delay}s")
 
     def restart(self, *, timeout: float, delay: int = 0, message: str = "", connect_timeout: float | None = None,
-                before: datetime.datetime | None = None, poll_interval: float = 2.0) -> datetime.datetime:
+                before: datetime.datetime | None = None, poll_interval: float = 2.0,
+                ask_again_after: float = RESTART_ASK_AGAIN) -> datetime.datetime:
         """Restart and wait until the host answers with a new boot time (returned). The boot time is read
         first (or ``before``, read by the caller): a restart that cannot be proven is not started. While
         waiting each probe connects with ``connect_timeout`` seconds (default: the transport's timeout), so a
-        host that is down does not hold one probe for a minute."""
+        host that is down does not hold one probe for a minute. ``timeout`` counts from the end of ``delay``
+        and bounds the whole wait, repeated requests included (``retry.wait_for_boot``)."""
         if not 0 < timeout <= 86400:
             raise ArgumentError("timeout", "must be between 0 and 86400 seconds")
         if connect_timeout is not None and not 0 < connect_timeout <= 3600:
@@ -596,44 +596,31 @@ class SMBTransport:
         lost = self._ask_restart(delay, message)
         self.close()
         self._sleep(delay)
-        deadline = self._clock() + timeout
-        # A request whose answer was lost may never have reached the host (found by the fleet campaign: 300 s
-        # waiting for a restart that was not started). While the host keeps answering with the old boot time
-        # RESTART_ASK_AGAIN seconds after such a request, ask again, up to RESTART_ROUNDS requests in all.
-        rounds = 1
-        asked = self._clock()
-        last_error = "none"
+
+        def ask_again() -> bool:
+            again = self._ask_restart(delay, message, repeat=True)
+            self.close()
+            return again
+
+        def timed_out(last_error: str) -> RebootTimeoutError:
+            return RebootTimeoutError(f"Timed out waiting for {self.host} to come back after the restart: no new "
+                                      f"boot time after {timeout:g} seconds (last error: {last_error})")
+
         settings = self.settings
         if connect_timeout is not None:
             self.settings = dataclasses.replace(settings, timeout=connect_timeout)
         try:
-            while True:
-                remaining = deadline - self._clock()
-                if remaining <= 0:
-                    raise RebootTimeoutError(f"Timed out waiting for {self.host} to come back after the restart: no "
-                                             f"new boot time after {timeout:g} seconds (last error: {last_error})")
-                self._sleep(min(poll_interval, remaining))
-                try:
-                    booted = self.boot_time()
-                except KbfixError as exc:  # refused while down, auth not ready while services start
-                    self.close()
-                    last_error = str(exc)
-                    continue
-                if booted != before:
-                    self.log(LOG_STEPS, f"{self.host}: back up, Server service started {booted.isoformat()}")
-                    return booted
-                last_error = f"the host still reports the boot time {before.isoformat()}"
-                if lost and rounds < RESTART_ROUNDS and self._clock() - asked >= RESTART_ASK_AGAIN:
-                    self.log(LOG_STEPS, f"{self.host}: no restart {RESTART_ASK_AGAIN:g} s after a restart request "
-                                        "whose answer was lost; asking again")
-                    lost = self._ask_restart(delay, message, repeat=True)
-                    self.close()
-                    rounds += 1
-                    asked = self._clock()
+            booted = wait_for_boot(
+                self.host, self.boot_time, before=before, timeout=timeout,
+                pacing=Pacing(poll_interval, poll_interval, clock=self._clock, sleep=self._sleep),
+                on_timeout=timed_out, log=lambda text: self.log(LOG_STEPS, text),
+                restart=RestartRequest(lost, ask_again, ask_again_after), on_error=self.close)
         finally:
             if self.settings is not settings:
                 self.close()  # the probe session's socket has the short timeout
                 self.settings = settings
+        self.log(LOG_STEPS, f"{self.host}: back up, Server service started {booted.isoformat()}")
+        return booted
 
     def _ask_restart(self, delay: int, message: str, *, repeat: bool = False) -> bool:
         """Ask for the restart; True when the answer was lost (the host may or may not have taken it). A repeat
@@ -788,21 +775,21 @@ class SMBTransport:
             raise TransportError(f"{self.host}: cannot start the service {name} (Win32 error {code})")
 
     def _wait_for(self, result: str, timeout: float, line: str) -> int | None:
-        deadline = self._clock() + timeout
-        interval = 0.5
-        while True:
+        def finished() -> tuple[int | None] | None:
             text = self._fetch("ADMIN$", result)
-            if text is not None:
-                try:
-                    finished = command.parse_result(text)
-                except ValueError as exc:
-                    raise TransportError(f"{self.host}: {exc}") from None
-                if finished is not None:
-                    return finished.exit_code
-            if self._clock() >= deadline:
-                raise RemoteCommandError(f"{self.host}: {line[:200]} did not finish within {timeout:g} seconds")
-            self._sleep(min(interval, max(0.0, deadline - self._clock())))
-            interval = min(interval * 1.5, 5.0)
+            if text is None:
+                return None
+            try:
+                done = command.parse_result(text)
+            except ValueError as exc:
+                raise TransportError(f"{self.host}: {exc}") from None
+            return None if done is None else (done.exit_code,)
+
+        def timed_out() -> RemoteCommandError:
+            return RemoteCommandError(f"{self.host}: {line[:200]} did not finish within {timeout:g} seconds")
+
+        pacing = Pacing(0.5, 5.0, clock=self._clock, sleep=self._sleep)
+        return poll(finished, timeout=timeout, pacing=pacing, on_timeout=timed_out, ask_first=True)[0]
 
     def _cleanup(self, service: str | None, base: str) -> list[str]:
         problems: list[str] = []
@@ -823,12 +810,6 @@ class SMBTransport:
             if problem:
                 problems.append(problem)
         return problems
-
-
-# A restart request whose answer was lost is asked again when no restart came this long after it (a host that
-# took it stops answering within seconds: the Server service stops early in a shutdown), up to this many times.
-RESTART_ASK_AGAIN = 60.0
-RESTART_ROUNDS = 3
 
 
 def _text_of(value: RegistryValue | None) -> str:

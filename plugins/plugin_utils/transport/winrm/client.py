@@ -24,7 +24,6 @@ Retry policy (see docs/transport.md):
 
 from __future__ import annotations
 
-import random
 import re
 import ssl
 import threading
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
 from ..requirement import Requirement
+from ..retry import RetryBudget, RetryPolicy
 
 try:
     import requests.exceptions
@@ -483,11 +483,12 @@ class WinRMClient:
     handshakes excluded); ``requests_by_name`` splits it by operation (``Enumerate``, ``Invoke:GetDWORDValue``)."""
 
     def __init__(self, settings: WinRMSettings, log: LogFn | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         require_packages()
         self.settings = settings
         self.log: LogFn = log or _no_log
         self._sleep = sleep
+        self._clock = clock
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._transport_index = 0
@@ -606,26 +607,30 @@ class WinRMClient:
     LIVE_RETRY_FACTOR = 2
     LIVE_RETRY_WINDOW = 60.0
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.retries, s.backoff, s.backoff_max, live_factor=self.LIVE_RETRY_FACTOR,
+                           live_window=self.LIVE_RETRY_WINDOW, jitter=True, clock=self._clock, sleep=self._sleep)
+
     def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None,
              poll: bool = False) -> wsman.Reply:
         """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``. ``poll``: the
         operation timeout fault is the answer "nothing yet" (Receive), raised as such even when not idempotent.
 
-        Retries are counted two ways. Failures *in a row without an answer* (resets, refused connections: what a
-        restart looks like, the service dying and then the host being down) end after ``retries`` retries as
-        ``HostUnreachableError``, which the task-level wait (tasks/resume.py) handles. A *read* of a host that
-        has answered this client is retried further while the host keeps answering between the failures
-        (quota and timeout faults, HTTP 5xx are answers; resets in between are a lossy network, not a host that
-        is down): up to ``LIVE_RETRY_FACTOR`` times ``retries`` retries within ``LIVE_RETRY_WINDOW`` seconds.
-        Giving up on such a host says what happened and is never ``unreachable``. Writes are never retried
-        after they may have reached the host."""
+        Retries are counted two ways (``retry.RetryPolicy``). Failures *in a row without an answer* (resets,
+        refused connections: what a restart looks like, the service dying and then the host being down) end
+        after ``retries`` retries as ``HostUnreachableError``, which the task-level wait (tasks/resume.py)
+        handles. A *read* of a host that has answered this client is retried further while the host keeps
+        answering between the failures (quota and timeout faults, HTTP 5xx are answers; resets in between are a
+        lossy network, not a host that is down): up to ``LIVE_RETRY_FACTOR`` times ``retries`` retries within
+        ``LIVE_RETRY_WINDOW`` seconds. Giving up on such a host says what happened and is never ``unreachable``.
+        Writes are never retried after they may have reached the host."""
         if retry_timeouts is None:
             retry_timeouts = idempotent
-        attempt = 0
-        silent = 0  # failures in a row with no answer from the host
+        budget = self.retry_policy.start()
         heard = False  # whether the host answered any attempt of this request
         failures: Counter[str] = Counter()  # what each failed attempt of this request met
-        started = time.monotonic()
         while True:
             transport_index = self._transport_index
             try:
@@ -643,33 +648,26 @@ class WinRMClient:
                 error, retry = self._classify(exc, request, idempotent, retry_timeouts, poll)
                 answer = isinstance(exc, (_ServerError, QuotaExceededError, OperationTimeoutError))
                 failures[self._failure_kind(exc)] += 1
-            silent = 0 if answer else silent + 1
             heard = heard or answer  # an HTTP 5xx is an answer too, though no reply body came with it
             # A read the host keeps answering between failures is of a host that is up (see above).
-            alive = idempotent and (self.answered or heard) and silent <= self.settings.retries
-            limit = self.settings.retries
-            if alive and time.monotonic() - started < self.LIVE_RETRY_WINDOW:
-                limit = self.settings.retries * self.LIVE_RETRY_FACTOR
-            if not retry or attempt >= limit or silent > self.settings.retries:
-                raise self._gave_up(error, request, failures, started, alive)
-            delay = self._backoff(attempt)
-            self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {attempt + 1} "
-                                     f"(at most {limit}) in {delay:.2f}s")
-            self._sleep(delay)
-            attempt += 1
+            budget.failed(answered=answer, host_up=idempotent and (self.answered or heard))
+            if not retry or budget.exhausted:
+                raise self._gave_up(error, request, failures, budget)
+            delay = budget.next_delay()
+            self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {budget.attempt + 1} "
+                                     f"(at most {budget.limit}) in {delay:.2f}s")
+            budget.pause(delay)
 
-    def _gave_up(self, error: KbfixError, request: wsman.Request, failures: Counter[str], started: float,
-                 alive: bool) -> KbfixError:
+    def _gave_up(self, error: KbfixError, request: wsman.Request, failures: Counter[str],
+                 budget: RetryBudget) -> KbfixError:
         """The error ``send`` raises once it stops. After several attempts at a read of a host that kept
         answering between the failures, the host is up: the message says how many attempts met what, and a
         connection reset last does not make it ``unreachable``. Otherwise ``error`` as classified, with
         ``lost`` set when the host had answered this client before."""
-        attempts = sum(failures.values())
-        if alive and attempts > 1:
+        if budget.gave_up_on_live_host:
             what = ", ".join(f"{kind} x{n}" for kind, n in failures.most_common())
-            message = (f"{self.host}: gave up on {request.name} after {attempts} attempts in "
-                       f"{time.monotonic() - started:.1f} s; the host is up (it answered this client) but "
-                       f"none of them completed ({what}); last: {error}")
+            message = budget.gave_up(self.host, request.name, "the host is up (it answered this client) but none "
+                                                              f"of them completed ({what}); last: {error}")
             if isinstance(error, WSManFaultError):  # quota, timeout: keep the kind and code callers key on
                 return type(error)(message, code=error.code, subcode=error.subcode, action=error.action)
             return TransportError(message)
@@ -718,9 +716,7 @@ class WinRMClient:
         return exc, retry_timeouts
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.settings.backoff_max, self.settings.backoff * (2.0 ** attempt))
-        # "Equal jitter": half fixed, half random, so many controllers hitting one host spread out.
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return self.retry_policy.delay(attempt)
 
     def _send_once(self, request: wsman.Request) -> wsman.Reply:
         message_id = wsman.new_message_id()
@@ -825,7 +821,7 @@ class WinRMClient:
         """All items of an enumeration: the optimized first page, then Pull until EndOfSequence.
         A context left open (limit reached, error) is Released so the service can free it."""
         page_size = max_elements or self.settings.max_elements
-        for attempt in range(self.settings.retries + 1):
+        for attempt in self.retry_policy.rounds(self.settings.retries):
             try:
                 return self._enumerate_once(resource_uri, wql, page_size, limit)
             except AmbiguousWriteError as exc:
@@ -836,7 +832,6 @@ class WinRMClient:
                                          f"{attempt + 1} rounds, each interrupted after the host answered "
                                          f"(last: {exc})") from None
                 self.log(LOG_OPERATIONS, f"{self.host}: enumeration interrupted, starting again")
-                self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
 
     def _enumerate_once(self, resource_uri: str, wql: str | None, page_size: int,
