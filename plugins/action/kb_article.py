@@ -56,14 +56,12 @@ class ActionModule(KbfixAction):
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
         # The facts task's pending-restart answer, when it ran for this host: one read of each fact per play.
         known_restart = self.known_restart(task_vars) if self.known_os_facts(task_vars) is not None else None
-        transport = self.open_transport(task_vars)
-        start = transport.request_count
-        try:
-            result = article_runner.run(transport, articles, os_facts, options, known_restart)
-        except ArticleFault as fault:
-            return self._fault(fault, requests=transport.request_count - start)
-        finally:
-            transport.close()
+        with self.connected(task_vars) as transport:
+            start = transport.request_count
+            try:
+                result = article_runner.run(transport, articles, os_facts, options, known_restart)
+            except ArticleFault as fault:
+                return self._fault(fault, requests=transport.request_count - start)
         article_runner.log_verdicts(self.log, transport.host, result.verdicts)
         out = result.to_dict()
         out["requests"] = transport.request_count - start

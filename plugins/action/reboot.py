@@ -21,6 +21,6 @@ class ActionModule(KbfixAction):
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         task = restart.RebootTask.from_args(args)  # checked before the first request
-        transport = self.open_transport(task_vars)
-        return restart.run(transport, task, lambda: self.os_facts(transport, task_vars),
-                           check_mode=self.check_mode, diff_mode=self.diff_mode)
+        with self.connected(task_vars) as transport:
+            return restart.run(transport, task, lambda: self.os_facts(transport, task_vars),
+                               check_mode=self.check_mode, diff_mode=self.diff_mode)

@@ -68,6 +68,19 @@ class AuthenticationError(TransportError):
     """The host rejected the credentials (HTTP 401) or the auth handshake failed."""
 
 
+class AccessDeniedError(TransportError):
+    """The host refused the operation for this user, whichever transport carried the answer: a WS-Man fault or
+    StdRegProv ReturnValue 5, an SMB or RPC status. ``code`` is the code the host gave (Win32 error 5, or the
+    WSManFault code), ``subcode`` and ``action`` the WS-Man fault's when it came as one."""
+
+    def __init__(self, message: str, code: int | None = 5, subcode: str | None = None,
+                 action: str | None = None) -> None:
+        self.code = code
+        self.subcode = subcode
+        self.action = action
+        super().__init__(message)
+
+
 class WSManFaultError(TransportError):
     """The WinRM service answered with a SOAP fault. ``code`` is the WSManFault code (int) when present."""
 
@@ -85,10 +98,6 @@ class OperationTimeoutError(WSManFaultError):
 
 class QuotaExceededError(WSManFaultError):
     """WSManFault 2150859174 (operations per user) or 2150859173 (shells per user): back off and retry."""
-
-
-class AccessDeniedError(WSManFaultError):
-    """The host refused the operation for this user (WSManFault code 5, or StdRegProv ReturnValue 5)."""
 
 
 class NotFoundError(KbfixError):

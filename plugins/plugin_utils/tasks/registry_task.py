@@ -50,13 +50,13 @@ def request_from(args: Mapping[str, Any]) -> RegistryRequest:
 
 
 def ensure(transport: Transport, req: RegistryRequest, os_facts: Callable[[], OsFacts], *, check_mode: bool = False,
-           diff_mode: bool = False, stack_version: str | None = None) -> dict[str, Any]:
+           diff_mode: bool = False) -> dict[str, Any]:
     """Read the value, change it when it differs (not in check mode) and return the task result. ``os_facts``
-    is called only for a non-native ``view``. ``stack_version`` is the host's WinRM version when facts were
-    gathered (``kbfix_winrm_version``): it bounds the size of the data before any request."""
+    is called only for a non-native ``view``. The data is checked against what the transport can carry before
+    any request."""
     if req.state == "present" and req.data is not None:
         # The data as given; a merged multistring is checked again, whole, by set_value before it writes.
-        transport.check_write(req.path, req.name, RegistryValue(req.type, req.data), stack_version=stack_version)
+        transport.check_write(req.path, req.name, RegistryValue(req.type, req.data))
     if req.view != "native":
         check_view(req.view, os_facts().architecture)
     current = transport.read_value(req.path, req.name, req.type)

@@ -34,7 +34,7 @@ from ...errors import (
 from .. import escape
 from ..base import DEFAULT_COMMAND_TIMEOUT, LOG_OPERATIONS, LOG_STEPS, CommandResult, PackageSource
 from ..retry import MAX_POLL_INTERVAL, POLL_INTERVAL, RESTART_ASK_AGAIN, Pacing, RestartRequest, wait_for_boot
-from . import wmi, wsman
+from . import replies, wmi, wsman
 from .client import WinRMClient, with_settings
 
 CMD_MAX_LINE = escape.CMD_MAX_LINE
@@ -72,7 +72,7 @@ class CmdShell:
         if self.shell_id is None:
             request = wsman.shell_create_request(codepage=self.codepage, working_directory=self.working_directory,
                                                  environment=self.environment)
-            self.shell_id = wsman.shell_id(self.client.send(request, idempotent=True))
+            self.shell_id = replies.shell_id(self.client.send(request, idempotent=True))
             self.client.log(LOG_OPERATIONS, f"{self.client.host}: opened cmd shell {self.shell_id}")
         return self.shell_id
 
@@ -93,7 +93,7 @@ class CmdShell:
         shell_id = self.open()
         self.client.log(LOG_STEPS, f"{self.client.host}: run {line[:200]}")
         reply = self.client.send(wsman.shell_command_request(shell_id, line), idempotent=False)
-        command_id = wsman.command_id(reply)
+        command_id = replies.command_id(reply)
         if stdin is not None:
             self.client.send(wsman.shell_send_request(shell_id, command_id, stdin, end=True), idempotent=False)
         return self._collect(shell_id, command_id, line, timeout)
@@ -115,7 +115,7 @@ class CmdShell:
                 # one lost after sending is an ambiguous command (AmbiguousWriteError), settled by the caller
                 # (the campaign found a retried Receive reporting a decode that had worked as failed).
                 request = wsman.shell_receive_request(shell_id, command_id, max(1.0, remaining))
-                chunk = wsman.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
+                chunk = replies.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
                                                              poll=True))
             except OperationTimeoutError:
                 continue
