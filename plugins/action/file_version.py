@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.file_version: versions, sizes and dates of files from one CIM_DataFile query, judged
+"""kbfix.windows.file_version: versions, sizes and dates of files (one CIM_DataFile query over WinRM, the admin
+shares on NT 4.0), judged
 branch-aware (GDR/LDR on NT 6.x, build lines everywhere) with the engine's ``versions`` module."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.hotfix: install, detect or remove one hotfix package over WinRM, without PowerShell.
+"""kbfix.windows.hotfix: install, detect or remove one hotfix package (WinRM, or SMB for NT 4.0), without
+PowerShell.
 
 The logic is ``plugin_utils.tasks.hotfix_task`` over ``plugin_utils.tasks.installer``; this action checks the
 arguments before any request.

@@ -1,9 +1,11 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.kb_article: audit or enforce KB articles on a Windows host over WinRM, without PowerShell.
+"""kbfix.windows.kb_article: audit or enforce KB articles on a Windows host (WinRM, or SMB for NT 4.0), without
+PowerShell.
 
-The logic is ``plugin_utils.article_runner``; this action turns task arguments into its inputs (paths
-searched like ``files/`` lookups, the ``kbfix_os`` fact) and its result into the task result.
+The logic is ``plugin_utils.tasks.article_runner`` (enforcement: ``plugin_utils.tasks.enforcer``); this action
+turns task arguments into its inputs (paths searched like ``files/`` lookups, the ``kbfix_os`` fact) and its
+result into the task result.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.reboot: restart a host through the WinRM cmd shell and wait for a new boot time."""
+"""kbfix.windows.reboot: restart a host (shutdown.exe through the WinRM cmd shell, or the remote registry's
+shutdown call on NT 4.0) and wait for a new boot time."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.registry_value: one registry value through StdRegProv (no PowerShell on the host)."""
+"""kbfix.windows.registry_value: one registry value, written with read-back (StdRegProv over WinRM, the remote
+registry on NT 4.0; no PowerShell on the host)."""
 
 from __future__ import annotations
 

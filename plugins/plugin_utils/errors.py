@@ -68,21 +68,9 @@ class AuthenticationError(TransportError):
     """The host rejected the credentials (HTTP 401) or the auth handshake failed."""
 
 
-class AccessDeniedError(TransportError):
-    """The host refused the operation for this user, whichever transport carried the answer: a WS-Man fault or
-    StdRegProv ReturnValue 5, an SMB or RPC status. ``code`` is the code the host gave (Win32 error 5, or the
-    WSManFault code), ``subcode`` and ``action`` the WS-Man fault's when it came as one."""
-
-    def __init__(self, message: str, code: int | None = 5, subcode: str | None = None,
-                 action: str | None = None) -> None:
-        self.code = code
-        self.subcode = subcode
-        self.action = action
-        super().__init__(message)
-
-
-class WSManFaultError(TransportError):
-    """The WinRM service answered with a SOAP fault. ``code`` is the WSManFault code (int) when present."""
+class CodedError(TransportError):
+    """A refusal the host gave with a code: ``code`` (a WSManFault code, a WMI or Win32 error), ``subcode`` and
+    ``action`` (the WS-Man fault's subcode and the request's action, when it came as a fault)."""
 
     def __init__(self, message: str, code: int | None = None, subcode: str | None = None,
                  action: str | None = None) -> None:
@@ -90,6 +78,15 @@ class WSManFaultError(TransportError):
         self.subcode = subcode
         self.action = action
         super().__init__(message)
+
+
+class AccessDeniedError(CodedError):
+    """The host refused the operation for this user, whichever transport carried the answer: a WS-Man fault or
+    StdRegProv ReturnValue 5, an SMB status or an RPC's Win32 error 5."""
+
+
+class WSManFaultError(CodedError):
+    """The WinRM service answered with a SOAP fault. ``code`` is the WSManFault code (int) when present."""
 
 
 class OperationTimeoutError(WSManFaultError):

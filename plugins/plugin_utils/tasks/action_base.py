@@ -21,12 +21,11 @@ from ansible.utils.display import Display
 
 from ..article.model import OsFacts
 from ..errors import (
-    AccessDeniedError,
     ArgumentError,
+    CodedError,
     HostUnreachableError,
     KbfixError,
     RemoteCommandError,
-    WSManFaultError,
 )
 from ..transport import select
 from ..transport.base import Transport
@@ -65,7 +64,7 @@ def result_from_error(exc: KbfixError) -> dict[str, t.Any]:
     result: dict[str, t.Any] = {"failed": True, "changed": False, "msg": str(exc)}
     if isinstance(exc, ArgumentError):
         result["argument"] = exc.field
-    if isinstance(exc, (WSManFaultError, AccessDeniedError)) and exc.code is not None:
+    if isinstance(exc, CodedError) and exc.code is not None:
         result["wsman_fault_code"] = exc.code
     if isinstance(exc, RemoteCommandError):
         result.update(rc=exc.exit_code, stdout=exc.stdout, stderr=exc.stderr)

@@ -6,9 +6,9 @@
    bad variable fails here, naming the field, with the host untouched.
 2. ``run`` takes the OS facts (given, or one query), merges the fact requests of all articles into one
    ``Transport.gather`` (a handful of concurrent requests however many articles), and evaluates each article.
-3. In ``enforced`` state the plans of noncompliant articles are carried out: packages through the cmd shell
-   (``installer.install``), registry values through StdRegProv with read-back (``Transport.set_value``), then the
-   host is read and judged again. Reboot steps are never carried out here: ``restart_required`` says one is
+3. In ``enforced`` state the plans of noncompliant articles are carried out (``enforcer``): packages through
+   ``installer.install``, registry values with read-back (``Transport.set_value``), then the host is read and
+   judged again. Reboot steps are never carried out here: ``restart_required`` says one is
    due, the play decides when.
 
 Pure library: no Ansible imports. The action plugin resolves paths and opens the transport.

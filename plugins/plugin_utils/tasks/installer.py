@@ -1,7 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Hotfix packages over the WinRM cmd shell: which installer, where the file is, what its exit code means,
-whether a hotfix is installed (and by which record), and how to remove it again.
+"""Hotfix packages on any transport: which installer, where the file is, what its exit code means, whether a
+hotfix is installed (and by which record), and how to remove it again.
 
 Three installer families cover Windows NT 4.0 to 2008 R2, each with its own switches and records:
 
@@ -17,8 +17,9 @@ Three installer families cover Windows NT 4.0 to 2008 R2, each with its own swit
   these only. ``wusa /uninstall`` exists from Windows 7 / 2008 R2 (6.1); on 6.0 the CBS package is removed
   with ``pkgmgr /up:<package>``.
 
-Nothing here runs PowerShell: files are read through WMI (``CIM_DataFile``), the registry through StdRegProv,
-installers through ``cmd.exe /c``.
+Everything goes through ``transport.base.Transport``: file and registry reads, staging the package, and
+running the installer as a ``cmd.exe`` line (the WinRM cmd shell, or a one-shot service on NT 4.0); nothing
+here knows which transport it is, and nothing runs PowerShell.
 """
 
 from __future__ import annotations
@@ -264,8 +265,8 @@ class InstallResult:
 
 
 def check_arguments(installer: InstallerKind, path: str, arguments: Sequence[str], field_name: str) -> None:
-    """Installer arguments that cmd.exe cannot carry literally, refused before any request (they used to be
-    found only when the command line was built, after detection had already talked to the host)."""
+    """Installer arguments that cmd.exe cannot carry literally, refused before any request: the command line is
+    built only after detection has talked to the host, too late for a bad argument to fail cleanly."""
     for index, argument in enumerate(arguments):
         escape.cmd_quote(argument, f"{field_name}[{index}]")
     length = len(install_command(installer, path, arguments))

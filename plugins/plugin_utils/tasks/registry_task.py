@@ -1,7 +1,8 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``kbfix.windows.registry_value`` task: one registry value through StdRegProv (no PowerShell on the
-host), with reg.exe for what StdRegProv cannot write. Argument parsing is ``registry_args``'.
+"""The ``kbfix.windows.registry_value`` task: one registry value read, compared and written with read-back
+through ``Transport`` (StdRegProv over WinRM, the remote registry on NT 4.0; no PowerShell on the host).
+Argument parsing is ``registry_args``'.
 
 Pure library: no Ansible imports.
 """

@@ -127,7 +127,7 @@ class RemoteRegistry:
         if code == ERROR_SUCCESS:
             return
         if code == ERROR_ACCESS_DENIED:
-            raise AccessDeniedError(f"{self.host}: access denied ({call} on {what})")
+            raise AccessDeniedError(f"{self.host}: access denied ({call} on {what})", code=ERROR_ACCESS_DENIED)
         if code == ERROR_FILE_NOT_FOUND:
             raise NotFoundError(f"{self.host}: {what} does not exist")
         raise TransportError(f"{self.host}: {call} on {what} returned Win32 error {code}")

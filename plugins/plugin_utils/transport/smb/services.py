@@ -76,8 +76,8 @@ class ServiceJobs(FileJobs):
                 dwStartType=scmr.SERVICE_DEMAND_START, dwErrorControl=scmr.SERVICE_ERROR_IGNORE,
                 lpBinaryPathName=binary + "\0"))
         except HostUnreachableError:
-            # A broken connection is not "cannot create": the host went down or the network dropped the call
-            # (found by the fleet campaign on a host restarting right then); kb_article waits and starts again.
+            # A broken connection is not "cannot create": the host went down (a restart under way) or the
+            # network dropped the call; the task's restart wait (tasks/resume.py) waits and starts again.
             raise
         except TransportError as exc:  # a fault: this SCM cannot create services at all (Samba's, for one)
             raise TransportError(f"cannot create the service {name} to run the command: {exc}") from None

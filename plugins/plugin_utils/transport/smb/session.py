@@ -232,8 +232,8 @@ class Session:
                     dce.connect()
                     dce.bind(uuid)
             except (SessionError, smb.SessionError, *_BROKEN) as exc:
-                # A reset while the pipe is opened or bound is a broken connection like any other (found by the
-                # fleet campaign: impacket's NetBIOSError escaped as a bare "Task failed").
+                # A reset while the pipe is opened or bound is a broken connection like any other: impacket
+                # raises NetBIOSError for it, which would otherwise escape as a bare "Task failed".
                 raise self.error(exc, f"\\pipe\\{name}") from None
             except rpcrt.DCERPCException as exc:
                 raise TransportError(f"{self.host}: cannot bind to \\pipe\\{name}: {exc}") from None
@@ -274,7 +274,7 @@ class Session:
         if code == nt_errors.STATUS_BAD_NETWORK_NAME:
             return NotFoundError(f"{self.host}: the share of {what} does not exist (STATUS_BAD_NETWORK_NAME)")
         if code == nt_errors.STATUS_ACCESS_DENIED:
-            return AccessDeniedError(f"{self.host}: access denied ({what})")
+            return AccessDeniedError(f"{self.host}: access denied ({what})", code=5)  # Win32 ERROR_ACCESS_DENIED
         if code in _GONE:
             return NotFoundError(f"{self.host}: {what} does not exist ({_status_text(code)})")
         return TransportError(f"{self.host}: {what} failed: {_status_text(code)}")

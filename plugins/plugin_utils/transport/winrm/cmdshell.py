@@ -112,8 +112,9 @@ class CmdShell:
                 # Receive long-polls for up to OperationTimeout; the timeout fault just means "no output yet".
                 # Never poll past our own deadline (at least 1 s: shorter waits only add requests). A Receive
                 # is not repeatable: the service hands each piece of output (and the exit code) out once, so
-                # one lost after sending is an ambiguous command (AmbiguousWriteError), settled by the caller
-                # (the campaign found a retried Receive reporting a decode that had worked as failed).
+                # one lost after sending is an ambiguous command (AmbiguousWriteError), settled by the caller:
+                # a Receive sent again gets nothing of what the lost one took, and would report a command
+                # that worked as failed.
                 request = wsman.shell_receive_request(shell_id, command_id, max(1.0, remaining))
                 chunk = replies.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
                                                              poll=True))

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...booleans import parse_bool
 from ...errors import ArgumentError
 from . import ntlm_http
 
@@ -161,12 +162,6 @@ _KNOWN_KWARGS = {
 }
 
 
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
-
-
 def settings_from_connection(connection: Any, **overrides: Any) -> WinRMSettings:
     """Settings from an ``ansible.plugins.connection.winrm.Connection`` whose options are set.
 
@@ -187,7 +182,8 @@ def settings_from_connection(connection: Any, **overrides: Any) -> WinRMSettings
         "password": kwargs.get("password"),
         "cert_validation": str(kwargs.get("server_cert_validation") or "validate"),
         "message_encryption": str(kwargs.get("message_encryption") or "auto"),
-        "kerberos_delegation": _as_bool(kwargs.get("kerberos_delegation", False)),
+        "kerberos_delegation": parse_bool(kwargs.get("kerberos_delegation", False),
+                                          "ansible_winrm_kerberos_delegation"),
         "kerberos_hostname_override": kwargs.get("kerberos_hostname_override"),
         "service": str(kwargs.get("service") or "HTTP"),
         "cert_pem": kwargs.get("cert_pem"),
@@ -209,17 +205,6 @@ def settings_from_connection(connection: Any, **overrides: Any) -> WinRMSettings
     return WinRMSettings(**values)
 
 
-def _opt_in(task_vars: Mapping[str, Any], variable: str) -> bool:
-    """A security opt-in: only a real boolean (or Ansible's usual true/false strings) counts, so a typo
-    never weakens a default silently."""
-    value = task_vars.get(variable, False)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0", ""):
-        return value.strip().lower() in ("true", "yes", "on", "1")
-    raise ArgumentError(variable, f"must be true or false, got {value!r}")
-
-
 def settings_for_host(connection: Any, task_vars: Mapping[str, Any], **overrides: Any) -> WinRMSettings:
     """The settings of one host: the task's Ansible connection (only its option processing runs), the security
     opt-ins and the inventory name from its variables, ``overrides`` (timeouts) for this task."""
@@ -228,7 +213,9 @@ def settings_for_host(connection: Any, task_vars: Mapping[str, Any], **overrides
         raise ArgumentError("ansible_connection", "kbfix.windows talks to the host over WinRM itself and needs "
                                                   "ansible_connection=winrm (or kbfix_transport=smb for NT 4.0 "
                                                   f"hosts), not {kind}")
-    opt_ins = {name: _opt_in(task_vars, variable) for name, variable in (
+    # A security opt-in: only a real boolean (or Ansible's usual true/false words) counts, so a typo never
+    # weakens a default silently.
+    opt_ins = {name: parse_bool(task_vars.get(variable, False), variable, blank_is_false=True) for name, variable in (
         ("allow_basic_over_http", ALLOW_BASIC_VARIABLE), ("allow_unencrypted_http", ALLOW_UNENCRYPTED_VARIABLE))}
     inventory_name = task_vars.get("inventory_hostname")
     return settings_from_connection(
