@@ -368,20 +368,27 @@ REAL_SIZE_RANGE = (512 * 1024, 3 * 1024 * 1024)
 PAYLOAD_NAME = "payload.bin"
 
 
-def real_size(filename: str) -> int:
+def real_size(filename: str | Package) -> int:
     """The size a package file of this kind has on Microsoft's download servers, near enough for uploads to
     cost what they cost (``build_package(filename, real_size(filename))``)."""
-    package = catalogue_package(filename)
+    package = catalogue_package(filename) if isinstance(filename, str) else filename
     carried = sum(f.size for t in package.targets for f in t.files)
     low, high = REAL_SIZE_RANGE
     return max(low, min(high, _ENGINE_BYTES[package.installer] + int(carried * _COMPRESSED)))
 
 
 def build_package(filename: str, size: int | None = None) -> bytes:
-    """The bytes of a catalogue package file (deterministic). ``size``: pad the package's cabinet with a
-    ``payload.bin`` member of incompressible bytes to this many bytes in all (``real_size``), so that putting
-    it on a host costs what the real one does; without it a package is a few KB."""
-    plain = _build_package(filename, [])
+    """The bytes of a catalogue package file (deterministic); ``size`` as for ``package_bytes``."""
+    return package_bytes(catalogue_package(filename), size)
+
+
+def package_bytes(package: Package, size: int | None = None) -> bytes:
+    """The bytes of a package file for ``package``, which need not be in the catalogue: a test that brings an
+    article of its own describes the package its fix ships, and the installers read it from the file.
+    ``size``: pad the package's cabinet with a ``payload.bin`` member of incompressible bytes to this many bytes
+    in all (``real_size``), so that putting it on a host costs what the real one does; without it a package is
+    a few KB."""
+    plain = _package_bytes(package, [])
     if size is None or size <= len(plain):
         return plain
     # One member more: its entry, and 8 bytes of CFDATA header per 32 KB block of the longer stream.
@@ -390,16 +397,15 @@ def build_package(filename: str, size: int | None = None) -> bytes:
     length -= 8 * (-(-length // 32768))
     built = plain
     for _ in range(3):  # a block boundary crossed by the estimate moves the total by 8 bytes: settle it
-        payload = random.Random(filename.casefold()).randbytes(max(0, length))
-        built = _build_package(filename, [(PAYLOAD_NAME, payload)])
+        payload = random.Random(package.filename.casefold()).randbytes(max(0, length))
+        built = _package_bytes(package, [(PAYLOAD_NAME, payload)])
         if len(built) == size:
             break
         length += size - len(built)
     return built
 
 
-def _build_package(filename: str, extra: list[tuple[str, bytes]]) -> bytes:
-    package = catalogue_package(filename)
+def _package_bytes(package: Package, extra: list[tuple[str, bytes]]) -> bytes:
     manifest = json.dumps(package.manifest(), sort_keys=True, indent=1).encode()
     when = dt.datetime.fromisoformat(package.build_date)
     if package.installer == "msu":
@@ -415,12 +421,13 @@ def _build_package(filename: str, extra: list[tuple[str, bytes]]) -> bytes:
     return image + build_cab([(MANIFEST_NAME, manifest), *extra], when)
 
 
-def write_package(filename: str, directory: Path, size: int | None = None) -> Path:
-    """Write a catalogue package into ``directory`` (a share directory or a test's temp dir); ``size`` as for
-    ``build_package``."""
+def write_package(filename: str | Package, directory: Path, size: int | None = None) -> Path:
+    """Write a package into ``directory`` (a share directory or a test's temp dir): a catalogue package by
+    file name, or a ``Package`` the caller describes; ``size`` as for ``package_bytes``."""
+    package = catalogue_package(filename) if isinstance(filename, str) else filename
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / catalogue_package(filename).filename
-    target.write_bytes(build_package(filename, size))
+    target = directory / package.filename
+    target.write_bytes(package_bytes(package, size))
     return target
 
 

@@ -49,7 +49,7 @@ from ...errors import (
 )
 from .. import escape
 from ..base import LOG_STEPS, CommandResult, PackageSource, StagedPackage
-from . import cmdshell, wmi, wsman
+from . import cmdshell, replies, wmi, wsman
 from .client import WinRMClient
 
 UPLOAD_METHODS = ("auto", "stdin", "echo")
@@ -209,7 +209,7 @@ def _stdin_once(shell: cmdshell.CmdShell, data: bytes, remote_path: str, certuti
     client.log(LOG_STEPS, f"{client.host}: uploading {len(data)} bytes to {remote_path} through stdin in "
                           f"{max(1, -(-len(text) // chunk))} Sends")
     shell_id = shell.open()
-    command_id = wsman.command_id(client.send(wsman.shell_command_request(shell_id, line), idempotent=False))
+    command_id = replies.command_id(client.send(wsman.shell_command_request(shell_id, line), idempotent=False))
     for start in range(0, max(len(text), 1), chunk):
         last = start + chunk >= len(text)
         client.send(wsman.shell_send_request(shell_id, command_id, text[start:start + chunk], end=last),
