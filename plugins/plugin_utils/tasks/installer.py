@@ -47,12 +47,10 @@ from ..transport.base import (
     Transport,
 )
 from ..transport.retry import repeat_when_lost
-from .staging import PackageLocation as PackageLocation  # re-exported: callers name it installer.PackageLocation
-from .staging import SourceKind as SourceKind
-from .staging import Staging as Staging
-from .staging import read_controller_file as read_controller_file
-from .staging import remote_location as remote_location
-from .staging import source_kind as source_kind
+from .staging import PackageLocation, SourceKind, Staging, read_controller_file, remote_location, source_kind
+
+# Package locations lived here before staging had a file of its own; callers still name them installer.X.
+__all__ = ["PackageLocation", "SourceKind", "Staging", "read_controller_file", "remote_location", "source_kind"]
 
 InstallerKind = Literal["update", "hotfix", "msu"]
 ExitMeaning = Literal["success", "restart_required", "already_installed", "not_applicable", "already_absent"]
