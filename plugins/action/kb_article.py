@@ -40,8 +40,7 @@ class ActionModule(KbfixAction):
         if not args["articles"]:
             raise ArgumentError("articles", "list at least one article")
         check_timeout(args["install_timeout"], "install_timeout")
-        if args["reboot_timeout"] < 0:
-            raise ArgumentError("reboot_timeout", "must be 0 (do not wait) or a number of seconds")
+        check_timeout(args["reboot_timeout"], "reboot_timeout", minimum=0)  # 0: do not wait
         requests = [self._article(index, item, task_vars, args["variables"])
                     for index, item in enumerate(args["articles"])]
         try:

@@ -158,6 +158,7 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
     def find_controller_file(self, path: str, argument: str) -> str:
         """A controller path, relative ones searched like ``files/`` lookups (the role's ``files/``, then the
         playbook's directory). Directories are found too."""
+        arguments.check_controller_path(path, argument)
         try:
             return str(self._find_needle("files", path))
         except AnsibleError as exc:
@@ -196,6 +197,7 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         extra = self.templated(task_vars, [SPEC_DIRS_VARIABLE]).get(SPEC_DIRS_VARIABLE) or []
         if isinstance(extra, str):
             extra = [extra]
+        arguments.check_text(extra, SPEC_DIRS_VARIABLE)  # a NUL would end in the OS's "embedded null byte"
         if not isinstance(extra, list) or not all(isinstance(d, str) and Path(d).is_absolute() for d in extra):
             raise ArgumentError(SPEC_DIRS_VARIABLE, "must be a list of absolute controller directories")
         roots.extend(Path(d) for d in extra)
