@@ -22,7 +22,7 @@ from ..article.model import OsFacts
 from ..errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
 from ..transport import select
 from ..transport.base import Transport
-from . import arguments, article_runner
+from . import arguments, article_runner, redact
 
 display = Display()
 
@@ -79,6 +79,12 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         task_vars = task_vars or {}
+        result = self._run_task(tmp, task_vars)
+        # No password or no_log value in anything the task returns, whatever message quoted it.
+        hidden = redact.secrets(self.ARGUMENT_SPEC, self._task.args, task_vars, self._connection)
+        return t.cast(dict[str, t.Any], redact.scrub(result, hidden))
+
+    def _run_task(self, tmp: t.Any, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         result: dict[str, t.Any] = super().run(tmp, task_vars)
         del tmp  # ansible-core deprecated it; nothing here uses a remote temp dir
         try:

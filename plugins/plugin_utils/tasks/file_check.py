@@ -19,9 +19,9 @@ from ..article.model import FileFacts, OsFacts
 from ..article.versions import WinVersion
 from ..errors import ArgumentError
 from ..transport import escape
+from ..transport.base import Transport
 
 MAX_FILE_SIZE = 2**64 - 1  # CIM_DataFile.FileSize is a uint64
-from ..transport.base import Transport
 
 _VARIABLE = re.compile(r"%([^%\\]+)%")
 _ABSOLUTE = re.compile(r"^[A-Za-z]:\\")
