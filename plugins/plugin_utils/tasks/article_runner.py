@@ -45,7 +45,7 @@ from ..article.spec import (
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError, SpecError
 from ..transport import indicators
 from ..transport.base import LOG_STEPS, Transport
-from . import installer, resume
+from . import installer, preflight, resume
 
 # The module's fail_on choices, for the action plugin (which imports only the task layer).
 VERDICT_STATUSES = model.VERDICT_STATUSES
@@ -81,6 +81,8 @@ class PreparedArticle:
     label: str
     # A required variable that was not given, as the error to raise on a host where the article applies.
     missing: ArgumentError | None = None
+    # Where the user gives each variable (``variables.x``, ``articles[0].variables.x``, ``kb828753_x``).
+    variable_fields: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -119,7 +121,9 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
             resolve_variables(spec, merged)
         except ArgumentError as exc:
             missing = _located(exc, request, common)  # raised by require_applicable once the OS is known
-        prepared.append(PreparedArticle(spec, resolved, request.label, missing))
+        fields = {v.name: _located(ArgumentError(v.name, ""), request, common).field for v in spec.variables}
+        prepared.append(PreparedArticle(spec, resolved, request.label, missing, fields))
+        preflight.check_variable_text(prepared[-1])
     _check_unused(prepared, common)
     ids = [p.id for p in prepared]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -354,6 +358,7 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[PreparedA
     """Carry out (in check mode: report) the plans of ``verdicts``, judged from ``facts``. The result's
     ``verdicts`` are the ones given; the caller judges again after changes. ``into`` collects the changes of
     several attempts (a run resumed after the host went down); its first ``verdicts_before`` is kept."""
+    preflight.check_plans(transport, articles, verdicts, options, ENFORCEABLE)  # every article, before any write
     enforcer = _Enforcer(transport, facts, options, into)
     if enforcer.result.verdicts_before is None:
         # Set first: a host lost in the middle resumes with these, not with what its second read says.
@@ -454,18 +459,7 @@ class _Enforcer:
             self._diff_package(request, planned=False)
 
     def _install_request(self, details: Mapping[str, Any]) -> installer.InstallRequest:
-        source = cast(installer.PackageLocation, self.options.package_source)
-        package = str(details["package"])
-        location = source.joined(package)
-        if location.kind == "controller" and not Path(location.path).is_file():
-            raise ArgumentError("package_source", f"{package} is not in {source.path} on the controller")
-        return installer.InstallRequest(
-            hotfix_id=str(details["hotfix_id"]), package=location,
-            installer=cast(installer.InstallerKind, details["installer"]),
-            arguments=tuple(str(a) for a in details.get("arguments") or ()),
-            exit_codes=installer.exit_codes(details.get("success_codes")),
-            timeout=self.options.install_timeout,
-        )
+        return preflight.install_request(details, self.options, str(details["hotfix_id"]))
 
     def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
         self.result.diff.append({
