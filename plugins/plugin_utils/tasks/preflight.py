@@ -60,10 +60,9 @@ def check_plans(transport: Transport, articles: Sequence[PreparedArticle], verdi
                     install_request(step.details, options, article.id)
                 elif step.action == "set_registry":
                     _check_value(transport, article, step.details)
-        except ArticleFault:
-            raise
         except KbfixError as exc:
-            raise ArticleFault(article.id, exc) from exc
+            nothing_done = {"verdicts_before": [v.to_dict() for v in verdicts], "changes": []}
+            raise ArticleFault(article.id, exc, nothing_done) from exc
 
 
 def _check_value(transport: Transport, article: PreparedArticle, details: Mapping[str, Any]) -> None:
