@@ -234,9 +234,8 @@ class RemoteRegistry:
             return None
         request = rrp.BaseRegQueryInfoKey()
         request["hKey"] = handle
-        # NT 4.0 and XP check the class buffer's sizes (impacket's hBaseRegQueryInfoKey sets the same).
-        request.fields["lpClassIn"].fields["MaximumLength"] = 1024
-        request.fields["lpClassIn"].fields["Data"].fields["Data"].fields["MaximumCount"] = 1024 // 2
+        # No class wanted: an empty name still carries its NUL (Samba refuses a zero-length [string] array).
+        request["lpClassIn"] = "\x00"
         code, response = self.session.call(self.dce, request, key)
         self._check(code, "BaseRegQueryInfoKey", key)
         stamp = response["lpftLastWriteTime"]
