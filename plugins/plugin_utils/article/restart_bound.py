@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 
-from .model import HostFacts, PlanStep, Verdict, registry_key_id
+from .model import HostFacts, PlanStep, RebootDetails, Verdict, registry_key_id
 from .spec import ArticleSpec
 
 UNTOLD = ("the value's key has no readable write time on this transport (WinRM's StdRegProv reports none), so "
@@ -58,7 +58,7 @@ def judge(spec: ArticleSpec, verdict: Verdict, host: HostFacts) -> Verdict:
         reason = (f"{spec.id}'s values are set, but {', '.join(waiting)} was written after the last boot and takes "
                   "effect at the next start")
         step = PlanStep("reboot", "restart: the changes take effect at the next start",
-                        {"reason": f"{spec.id}: {', '.join(waiting)} written after the last boot"})
+                        RebootDetails(f"{spec.id}: {', '.join(waiting)} written after the last boot"))
         return dataclasses.replace(verdict, status="reboot_pending", reason=reason, checks=checks,
                                    plan=[*verdict.plan, step], restart_required=True)
     reason = verdict.reason

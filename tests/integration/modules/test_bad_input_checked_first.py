@@ -195,7 +195,7 @@ MISSING = r"""
 
 def test_a_required_variable_is_required_where_the_article_applies(start_fleet: Any, tmp_path: Path) -> None:
     # The documented rule (playbooks/audit.yml, the role's argument spec): needed where the article applies.
-    fleet, inventory = start_fleet([("xp2", "xp-sp2-x86"), ("vista", "vista-rtm-x86")])
+    _fleet, inventory = start_fleet([("xp2", "xp-sp2-x86"), ("vista", "vista-rtm-x86")])
     run = run_playbook(MISSING, inventory, tmp_path / "run")
     xp = run.one("KB938475 without its credits", "xp2")
     assert xp.status == "ok" and [v["status"] for v in xp.result["verdicts"]] == ["not_applicable"], xp.result

@@ -36,23 +36,23 @@ SPEC: dict[str, Any] = {
                   "description": "Read by the workstation service when it starts."}],
 }
 
-AUDIT_SMB = """
+AUDIT_SMB = f"""
 - hosts: all
   gather_facts: false
   tasks:
     - name: written now, after the boot
-      kbfix.windows.registry_value: {path: '%s', name: KbfixReconnect, type: dword, data: 7}
+      kbfix.windows.registry_value: {{path: '{PARAMETERS}', name: KbfixReconnect, type: dword, data: 7}}
       when: inventory_hostname == 'fresh'
     - name: audit
       kbfix.windows.kb_article:
         articles: [restart_bound.yml]
     - name: restart
-      kbfix.windows.reboot: {mode: always, pre_reboot_delay: 0}
+      kbfix.windows.reboot: {{mode: always, pre_reboot_delay: 0}}
       when: inventory_hostname == 'fresh'
     - name: audit after the restart
       kbfix.windows.kb_article:
         articles: [restart_bound.yml]
-""" % PARAMETERS
+"""
 
 
 def check(result: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +93,7 @@ AUDIT_WINRM = """
 
 def test_over_winrm_the_verdict_says_it_cannot_tell(start_fleet: Any, tmp_path: Path) -> None:
     values = {PARAMETERS: {"ReconnectableServers": ["multistring", ["fs01"]]}}
-    fleet, inventory = start_fleet([("xp", "xp-sp1-x86", {"installed": ["KB828753"], "registry": values})])
+    _fleet, inventory = start_fleet([("xp", "xp-sp1-x86", {"installed": ["KB828753"], "registry": values})])
     run = run_playbook(AUDIT_WINRM, inventory, tmp_path / "run",
                        extra_vars={"kb828753_reconnectable_servers": ["fs01"]})
     result = run.one("audit", "xp").result
