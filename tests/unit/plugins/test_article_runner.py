@@ -276,7 +276,7 @@ def test_every_step_of_every_article_is_checked_before_the_first_write(tmp_path:
     # and name the variable where it was written.
     servers = {"reconnectable_servers": ["fs01", "x" * 300_000]}
     prepared = article_runner.prepare([request(KB828753, None if common else servers)], servers if common else {})
-    host = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    host = snapshot.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     assert [s.action for s in verdicts[0].plan][:2] == ["install_package", "set_registry"]
