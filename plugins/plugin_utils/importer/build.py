@@ -125,10 +125,15 @@ class _SpecBuilder:
     def _summary(self) -> str:
         for index, line in enumerate(self.lines):
             if re.match(r"^\s*#*\s*(SYMPTOMS|Symptoms)\s*$", line):
-                text = " ".join(x.strip() for x in self.lines[index + 1:index + 12] if x.strip()
-                                and not set(x.strip()) <= set("=-"))
-                if text:
-                    return text[:400]
+                paragraph: list[str] = []
+                for following in self.lines[index + 1:index + 20]:
+                    text = following.strip()
+                    if text.startswith("#") or (not text and paragraph):
+                        break
+                    if text and not set(text) <= set("=-"):
+                        paragraph.append(text)
+                if paragraph:
+                    return " ".join(paragraph)[:400]
         return self.s.title or f"KB{self.s.number}"
 
     def _restart(self) -> bool:
@@ -268,6 +273,6 @@ class _SpecBuilder:
             reason = self._restart_reason()
             if reason:
                 self.infer(f"registry.{value.name}.restart", True, "a service reads its parameters when it starts")
-            setting["description"] = f"From the article: {value.source[:200]}"
+            setting["description"] = f"From the article: {value.source.lstrip('-* ')[:200]}"
             settings.append(setting)
         return variables, settings

@@ -15,7 +15,7 @@ COLUMN_NAMES: tuple[tuple[str, str], ...] = (
 
 DATE = r"\d{1,2}-[A-Za-z]{3}-\d{4}|\d{1,2}/\d{1,2}/\d{2,4}"
 TIME = r"\d{1,2}:\d{2}(?:\s?[aApP][mM]?)?"
-VERSION = r"\d+\.\d+\.\d+\.\d+"
+VERSION = r"\d{1,5}\.\d{1,5}\.\d{1,5}\.\d{1,5}"
 SIZE = r"\d{1,3}(?:,\d{3})+|\d+"
 PLATFORM_WORDS = {"intel": "x86", "x86": "x86", "i386": "x86", "x64": "x64", "amd64": "x64", "ia-64": "ia64",
                   "ia64": "ia64", "itanium": "ia64", "alpha": "alpha", "mips": "mips", "ppc": "ppc",

@@ -61,9 +61,12 @@ def _strip_front_matter(lines: list[str]) -> list[str]:
         for index in range(1, min(len(lines), 80)):
             if lines[index].strip() == "---":
                 # The title of the front matter stays as a line: it is the article's title.
+                rest = lines[index + 1:]
+                if any(line.startswith("# ") for line in rest):
+                    return rest
                 titles = [line.split(":", 1)[1].strip().strip("'\"") for line in lines[1:index]
                           if line.startswith("title:")]
-                return [f"# {t}" for t in titles] + lines[index + 1:]
+                return [f"# {t}" for t in titles] + rest
     return lines
 
 
@@ -110,6 +113,15 @@ def _heading_before(out: list[str], prefix: str = "") -> str:
     prefix = clean_heading(prefix)
     if prefix:
         return prefix
+    # A Q-article names the Windows version of the tables below it in an underlined heading ("Windows NT 4.0"
+    # over "--------------"); the underline is as long as the heading.
+    recent = out[-40:]
+    for position in range(len(recent) - 1, 0, -1):
+        text, under = recent[position - 1].strip(), recent[position].strip()
+        if text and under and set(under) == {"-"} and abs(len(under) - len(text)) <= 2:
+            return text
+        if under and set(under) == {"="}:
+            break
     for line in reversed(out[-8:]):
         text = clean_heading(line)
         if text.endswith(":") or text.casefold().startswith(("the english version", "the english (united")):
@@ -173,11 +185,34 @@ def _glued_table(lines: list[str], index: int, out: list[str], tables: list[Tabl
         if not text or not re.search(DATE, text):
             break
         match = pattern.match(text)
-        rows.append([match[k] or "" for k in kinds] if match else [text])
+        if match is None or _ambiguous(match, kinds):
+            rows.append([text])  # reported as a row whose cells cannot be told apart
+        else:
+            rows.append([match[k] or "" for k in kinds])
         consumed += 1
     tables.append(Table(heading=_heading_before(out), rows=[["File name" if k == "name" else k for k in kinds],
                                                               *rows[1:]], line_index=len(out)))
     return consumed
+
+
+def _ambiguous(match: re.Match[str], kinds: list[str]) -> bool:
+    """Whether a run-together version and size split another way too ("6.0.6001.2212345,056": 22123 and
+    45,056, or 2212 and 345,056): then the row is not guessed at."""
+    if "version" not in kinds or "size" not in kinds or kinds.index("size") != kinds.index("version") + 1:
+        return False
+    version, size = match["version"], match["size"]
+    if not version or not version[0].isdigit() or not size:
+        return False
+    revision = version.rsplit(".", 1)[1]
+    digits = revision + size
+    readings = 0
+    for cut in range(1, min(len(digits), 6)):
+        rev, rest = digits[:cut], digits[cut:]
+        size_like = re.fullmatch(r"\d{1,3}(?:,\d{3})+|\d+", rest) and not rest.startswith((",", "0"))
+        if int(rev) <= 0xFFFF and (rev == "0" or not rev.startswith("0")) and size_like \
+                and ("," in rest) == ("," in size):
+            readings += 1
+    return readings > 1
 
 
 def _glued_row_pattern(kinds: list[str]) -> re.Pattern[str]:

@@ -58,8 +58,11 @@ class _PageReader(HTMLParser):
             return
         if tag == "pre":
             self._pre += 1
-        if tag in _BLOCKS:
+        if tag in _BLOCKS or tag in _HEADINGS:
             self._flush()
+        if tag in _HEADINGS and tag.startswith("h"):
+            # Headings keep their level the way Markdown writes it: the article's title is its "# " line.
+            self._text.append("#" * int(tag[1]) + " ")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in _SKIPPED:

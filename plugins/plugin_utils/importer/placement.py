@@ -35,7 +35,7 @@ class TableContext:
 
 
 def place_rows(tables: list[tuple[Table, list[FileEntry]]], applies_to: list[Product],
-               findings: Findings, branch_ranges: dict[str, tuple[str, int]] | None = None) -> list[Placed]:
+               findings: Findings, branch_ranges: dict[tuple[str, str], int] | None = None) -> list[Placed]:
     placed: list[Placed] = []
     previous = TableContext()
     used_ids: set[str] = set()
@@ -118,7 +118,7 @@ def _table_id(product: Product, arch: str, used: set[str]) -> str:
 
 
 def _row(entry: FileEntry, product: Product, arch: str, table_id: str, names: dict[str, str],
-         findings: Findings, branch_ranges: dict[str, tuple[str, int]]) -> Placed | None:
+         findings: Findings, branch_ranges: dict[tuple[str, str], int]) -> Placed | None:
     name = entry.name
     suffix = "." + name.rsplit(".", 1)[-1].casefold() if "." in name else ""
     where = f"files[{table_id}:{name}]"
@@ -195,15 +195,15 @@ def _row(entry: FileEntry, product: Product, arch: str, table_id: str, names: di
 
 
 def _branch(entry: FileEntry, version: WinVersion, service_pack: int | None, where: str,
-            findings: Findings, branch_ranges: dict[str, tuple[str, int]]) -> dict[str, Any]:
+            findings: Findings, branch_ranges: dict[tuple[str, str], int]) -> dict[str, Any]:
     stated = {"GDR": "gdr", "LDR": "ldr", "QFE": "ldr"}.get(entry.service_branch or "")
     if version.major == 6:
         branch = stated or version.branch()
         if branch == "unknown":
             branch = "ldr"
-        article_range = branch_ranges.get(version.build_line_text)
-        if article_range is not None and article_range[0] == branch and article_range[1] <= version.revision:
-            return {"branch": branch, "branch_floor": f"{version.build_line_text}.{article_range[1]}"}
+        stated_floor = branch_ranges.get((version.build_line_text, branch))
+        if stated_floor is not None and stated_floor <= version.revision:
+            return {"branch": branch, "branch_floor": f"{version.build_line_text}.{stated_floor}"}
         floor = _NT6_FLOORS[branch]
         if branch != "baseline":
             findings.infer(f"{where}.branch_floor", f"{version.build_line_text}.{floor}",

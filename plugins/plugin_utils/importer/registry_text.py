@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 from .model import Findings
 
-_KEY = re.compile(r"(HKEY_LOCAL_MACHINE|HKLM)\\([^\s,;\"'`]*(?: [A-Za-z][^\s\\,;\"'`]*)*)")
-_LABEL = re.compile(r"^[-*•\s]*(value name|name|data type|value type|type|value data|data|value|radix|default|"
-                    r"range|valid range)\s*:\s*(.*)$", re.IGNORECASE)
+_KEY = re.compile(r"(?:HKEY_LOCAL_MACHINE|HKLM)\\[^\"'`]*")
+_KEY_END = re.compile(r"(?:,\s|\.\s|\.$|\s{2,}|\s(?:and|to|then|is|as)\s)")
+_LABEL = re.compile(r"^[-*\u2022\d.\s]*(value name|name|data type|value type|type|value data|data|value|radix|default|"
+                    r"range|valid range|dword name|dword value name|qword name|string name|string value name|"
+                    r"multi-string name|multi-string value name)\s*:\s*(.*)$", re.IGNORECASE)
+_NAMED_TYPES = {"dword": "REG_DWORD", "qword": "REG_QWORD", "string": "REG_SZ", "multi-string": "REG_MULTI_SZ"}
 TYPES = {"REG_DWORD": "dword", "REG_SZ": "string", "REG_EXPAND_SZ": "expandstring", "REG_MULTI_SZ": "multistring",
          "REG_QWORD": "qword"}
 _RANGE = re.compile(r"(\d+)\s*(?:-|\u2013|to)\s*(\d+)")
@@ -38,12 +41,11 @@ class RegistryValue:
 
 def read_registry(lines: list[str], findings: Findings) -> list[RegistryValue]:
     values: list[RegistryValue] = []
-    used: set[int] = set()
     for index, line in enumerate(lines):
         match = _KEY.search(line)
         if match is None:
             continue
-        key_text = match[0].strip().rstrip(".")
+        key_text = _KEY_END.split(match[0], maxsplit=1)[0].strip().rstrip(".:")
         follow = index + 1
         # A key wrapped onto the next line ("...\Session Manager\Memory" / "Management").
         if follow < len(lines) and re.fullmatch(r"\s+[A-Z][\w ]*", lines[follow]) and not _LABEL.match(
@@ -54,8 +56,10 @@ def read_registry(lines: list[str], findings: Findings) -> list[RegistryValue]:
         for offset in range(follow, min(follow + 12, len(lines))):
             label = _LABEL.match(lines[offset])
             if label:
-                labels.setdefault(_label_kind(label[1]), label[2].strip())
-                used.add(offset)
+                labels.setdefault(_label_kind(label[1]), label[2].strip().strip("`*"))
+                typed = label[1].casefold().split(" ")[0]
+                if typed in _NAMED_TYPES and label[1].casefold() != "value name":
+                    labels.setdefault("type", _NAMED_TYPES[typed])
             elif lines[offset].strip() and labels:
                 break
         key = "HKLM\\" + key_text.split("\\", 1)[1].rstrip("\\")
@@ -81,7 +85,7 @@ def read_registry(lines: list[str], findings: Findings) -> list[RegistryValue]:
 
 def _label_kind(label: str) -> str:
     folded = label.casefold()
-    if folded in ("value name", "name"):
+    if folded in ("value name", "name") or folded.endswith(" name"):
         return "name"
     if "type" in folded:
         return "type"

@@ -40,6 +40,10 @@ def _entry(label: str, heading: str, kinds: list[str | None], cells: list[str],
            findings: Findings) -> FileEntry | None:
     source = " | ".join(cells)
     where = f"{label} ({clean_heading(heading)[:60] or 'no heading'})"
+    if len(cells) == 1 and len(kinds) > 2:
+        findings.unplace("file row", source, f"{where}: the cells run together and cannot be told apart "
+                                             "(a version and a size can be split more than one way)")
+        return None
     if len(cells) != len(kinds):
         findings.unplace("file row", source, f"{where}: {len(cells)} cells where the header has {len(kinds)}")
         return None

@@ -25,7 +25,7 @@ class Statements:
     supersedes: list[str] = field(default_factory=list)
     prerequisites: list[str] = field(default_factory=list)
     # "6.0.6001.22xxx | Windows Server 2008 | SP1 | LDR": build line -> (branch, first revision of its range)
-    branch_ranges: dict[str, tuple[str, int]] = field(default_factory=dict)
+    branch_ranges: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 _ID_LABELS = (r"DOCUMENT:\s*Q(\d{5,7})", r"Article ID:\s*(\d{5,7})", r"Original KB number:\s*(\d{5,7})",
@@ -53,11 +53,11 @@ def _branch_ranges(text: str, statements: Statements) -> None:
     """The file-information notes of NT 6.x articles: "6.0.6001.22xxx ... SP1 ... LDR" names the revision
     range of each branch (browser copies break these cells over several lines, hence whitespace is ignored)."""
     squeezed = "".join(text.split())
-    for match in re.finditer(r"(\d+\.\d+\.\d{4})\.(\d{1,3})xxx(.{0,120}?)\b(LDR|GDR)\b", squeezed):
+    for match in re.finditer(r"(\d+\.\d+\.\d{4})\.(\d{1,3})xxx(.{0,120}?)(LDR|GDR)", squeezed):
         if "xxx" in match[3]:
             continue
         digits = match[2]
-        statements.branch_ranges[match[1]] = (match[4].casefold(), int(digits) * 10 ** (5 - len(digits)))
+        statements.branch_ranges[(match[1], match[4].casefold())] = int(digits) * 10 ** (5 - len(digits))
 
 
 def _number(text: str, name_hint: str) -> tuple[str, bool]:
