@@ -29,6 +29,9 @@ description:
     play on C(localhost).
 author:
   - kbfix.windows developers (!UNKNOWN)
+requirements:
+  - Nothing beyond ansible-core on the controller; it reaches no host, so it needs none of the transports'
+    packages (C(pywinrm), C(pyspnego), C(defusedxml), C(impacket)).
 options:
   src:
     description:
