@@ -2,9 +2,9 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Windows as KB articles name it: products in "Applies to" and table headings, service packs, branches.
 
-The build numbers of service-pack baselines (the first build of each XP / Server 2003 / 2000 service pack
-line) are public: Microsoft's own file-version tables of each service pack (docs/writing-articles.md lists
-them with their sources).
+The service-pack build lines (the first revision of each XP / Server 2003 service pack, the build line of each
+NT 6.x service pack) are the ones docs/sources.md gives with their sources; for a version outside them the
+service pack is not guessed.
 """
 
 from __future__ import annotations
@@ -107,16 +107,14 @@ def architectures_in(text: str) -> list[str]:
     return found
 
 
-# Revision of the first build of each service pack on the XP / 2003 / 2000 build lines.
+# Revision of the first build of each service pack on the XP / 2003 build lines (docs/sources.md).
 SP_BASELINES: dict[tuple[int, int, int], tuple[tuple[int, int], ...]] = {
     (5, 1, 2600): ((1, 1106), (2, 2180), (3, 5512)),
     (5, 2, 3790): ((1, 1830), (2, 3959)),
-    (5, 0, 2195): ((1, 1620), (2, 2951), (3, 5438), (4, 6717)),
 }
 # NT 6.x: the build line names the service pack.
 NT6_BUILDS: dict[tuple[int, int, int], int] = {
     (6, 0, 6000): 0, (6, 0, 6001): 1, (6, 0, 6002): 2, (6, 1, 7600): 0, (6, 1, 7601): 1,
-    (6, 2, 9200): 0, (6, 3, 9600): 0,
 }
 
 
