@@ -49,11 +49,19 @@ def import_article(text: str, name_hint: str = "article") -> ImportResult:
                                           "number or KBnnnnnn)")
     tables = file_tables(doc.tables, findings)
     placed = place_rows(tables, statements.applies_to, findings, statements.branch_ranges)
+    if not placed and not statements.applies_to:
+        raise ArticleImportError(f"kb{statements.number}.yml", "applicability",
+                                 "the article names no Windows version the importer knows")
+    if not placed:
+        raise ArticleImportError(f"kb{statements.number}.yml", "files",
+                                 "the article has no file table the importer could read, and a spec needs at least "
+                                 "one file row: write the spec by hand (docs/writing-articles.md)"
+                                 + (f"; not placed: {findings.unplaced[0].reason}" if findings.unplaced else ""))
     registry = read_registry(doc.lines, findings)
     spec_id = f"kb{statements.number}"
     builder = _SpecBuilder(statements, placed, registry, findings, doc.lines)
     data = builder.build()
-    comments = {i.field: i.reason for i in findings.inferred}
+    comments = [(i.field, i.reason) for i in findings.inferred]
     yaml_text = render_spec(data, comments, statements, doc.shape)
     loaded = yaml.safe_load(yaml_text)
     try:
@@ -74,6 +82,29 @@ def import_article(text: str, name_hint: str = "article") -> ImportResult:
         "notes": list(findings.notes),
     }
     return ImportResult(spec_id, yaml_text, loaded, spec, report)
+
+
+def _installer_of(version: str) -> str:
+    if version.startswith(("4.0", "5.0")):
+        return "hotfix"
+    return "update" if version.startswith(("5.1", "5.2")) else "msu"
+
+
+def _named_package(files: list[str], version: str, arch: str, installer: str) -> str | None:
+    """The article's own installer name for this Windows version and architecture, if it gives one."""
+    arch_marks = {"x86": ("-x86", "i.exe"), "x64": ("-x64", "-amd64"), "ia64": ("-ia64",), "alpha": ("a.exe",)}
+    for name in files:
+        folded = name.casefold()
+        if installer == "msu" and not (folded.endswith(".msu") and f"windows{version}-" in folded):
+            continue
+        if installer != "msu" and folded.endswith(".msu"):
+            continue
+        if installer == "update" and not folded.startswith(("windowsxp" if version.startswith("5.1")
+                                                            else "windowsserver2003")):
+            continue
+        if any(mark in folded for mark in arch_marks.get(arch, ())):
+            return name
+    return None
 
 
 class _SpecBuilder:
@@ -218,6 +249,15 @@ class _SpecBuilder:
     def _packages(self, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
         packages: list[dict[str, Any]] = []
         restart = self._restart()
+        named_for: dict[str, int] = {}
+        for entry in entries:
+            for arch in entry["architectures"]:
+                # Only hotfix.exe names (Q266433i.exe) leave the Windows version open; update.exe and .msu names
+                # carry it (WindowsXP-..., Windows6.0-...).
+                kind = _installer_of(entry["version"])
+                found = _named_package(self.s.package_files, entry["version"], arch, kind)
+                if found is not None and kind == "hotfix":
+                    named_for[found] = named_for.get(found, 0) + 1
         for entry in entries:
             for arch in entry["architectures"]:
                 version = entry["version"]
@@ -235,10 +275,18 @@ class _SpecBuilder:
                     name = f"Windows{version}-KB{number}-{arch}.msu"
                     installer, args, codes = "msu", ["/quiet", "/norestart"], dict(_MSU_CODES)
                 index = len(packages)
-                self.findings.to_review(f"packages[{index}].file", f"the article names no package file for "
-                                        f"{entry['name']} {arch}: {name} is the usual name of that era")
+                named = _named_package(self.s.package_files, version, arch, installer)
+                if named is not None and named_for.get(named, 0) > 1:
+                    # One name that would fit several Windows versions: the article does not say which.
+                    self.findings.to_review(f"packages[{index}].file", f"the article names {named} but not for "
+                                            f"which Windows version; {name} is the usual name for {entry['name']}")
+                    named = None
+                elif named is None:
+                    self.findings.to_review(f"packages[{index}].file", f"the article names no package file for "
+                                            f"{entry['name']} {arch}: {name} is the usual name of that era")
                 self.infer(f"packages[{index}].installer", installer, "the installer of that Windows era")
-                packages.append({"os": entry["id"], "architectures": [arch], "file": f"REVIEW-{name}",
+                packages.append({"os": entry["id"], "architectures": [arch],
+                                 "file": named if named is not None else f"REVIEW-{name}",
                                  "installer": installer, "arguments": args, "exit_codes": codes, "restart": restart})
         reason = self._restart_reason()
         if reason:

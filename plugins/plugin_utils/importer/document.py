@@ -115,7 +115,7 @@ def _heading_before(out: list[str], prefix: str = "") -> str:
         return prefix
     # A Q-article names the Windows version of the tables below it in an underlined heading ("Windows NT 4.0"
     # over "--------------"); the underline is as long as the heading.
-    recent = out[-40:]
+    recent = out[-80:]
     for position in range(len(recent) - 1, 0, -1):
         text, under = recent[position - 1].strip(), recent[position].strip()
         if text and under and set(under) == {"-"} and abs(len(under) - len(text)) <= 2:

@@ -223,10 +223,11 @@ def _branch(entry: FileEntry, version: WinVersion, service_pack: int | None, whe
 def _mark_equal_versions(placed: list[Placed], findings: Findings) -> None:
     """One file printed with the same version but different sizes (old and new build): version alone cannot
     tell them apart, so such rows check version and size/date together."""
-    groups: dict[tuple[str, str, str, int | None], list[Placed]] = {}
+    groups: dict[tuple[str, str, str, str, int | None], list[Placed]] = {}
     for item in placed:
         if item.row["check"] == "version":
-            key = (item.product.id, item.arch, item.row["name"].casefold(), item.service_pack)
+            on_disk = str(item.row.get("installed_as") or item.row["name"]).casefold()
+            key = (item.product.id, item.arch, str(item.row.get("dir")).casefold(), on_disk, item.service_pack)
             groups.setdefault(key, []).append(item)
     for items in groups.values():
         versions = {i.row["version"] for i in items}

@@ -51,16 +51,16 @@ def _comment(text: str, indent: str = "") -> str:
                                    subsequent_indent=f"{indent}#   "))
 
 
-def _grouped(comments: dict[str, str], prefix: str) -> list[str]:
+def _grouped(comments: list[tuple[str, str]], prefix: str) -> list[str]:
     """Inferred-value comments of one section, one line per reason."""
     reasons: dict[str, list[str]] = {}
-    for path, reason in comments.items():
+    for path, reason in comments:
         if path.startswith(prefix):
             reasons.setdefault(reason, []).append(path[len(prefix):].lstrip("."))
     return [f"(I) {', '.join(sorted(set(fields)))[:160]}: {reason}" for reason, fields in reasons.items()]
 
 
-def render_spec(data: dict[str, Any], comments: dict[str, str], statements: Statements, shape: str) -> str:
+def render_spec(data: dict[str, Any], comments: list[tuple[str, str]], statements: Statements, shape: str) -> str:
     out = [
         _comment(f"KB{statements.number}: {data['article']['title']}"),
         _comment(f"Imported by kbfix.windows.article_import from the article ({shape.replace('_', ' ')}). "
@@ -93,7 +93,7 @@ def render_spec(data: dict[str, Any], comments: dict[str, str], statements: Stat
         out.append(_comment(line, "  "))
     out += [_wrapped_flow(p) for p in data["packages"]]
     out += ["", "files:"]
-    file_comments = {k: v for k, v in comments.items() if k.startswith("files[")}
+    file_comments = [(k, v) for k, v in comments if k.startswith("files[")]
     current_table = None
     for row in data["files"]:
         if row["table"] != current_table:
@@ -101,7 +101,7 @@ def render_spec(data: dict[str, Any], comments: dict[str, str], statements: Stat
             out.append(f"  # ---- {current_table}")
             prefix = f"files[{current_table}:"
             reasons: dict[str, set[str]] = {}
-            for path, reason in file_comments.items():
+            for path, reason in file_comments:
                 if path.startswith(prefix):
                     reasons.setdefault(reason, set()).add(path.rsplit(".", 1)[-1])
             for reason, fields in reasons.items():

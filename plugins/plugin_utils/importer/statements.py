@@ -26,6 +26,7 @@ class Statements:
     prerequisites: list[str] = field(default_factory=list)
     # "6.0.6001.22xxx | Windows Server 2008 | SP1 | LDR": build line -> (branch, first revision of its range)
     branch_ranges: dict[tuple[str, str], int] = field(default_factory=dict)
+    package_files: list[str] = field(default_factory=list)  # installer names the article gives
 
 
 _ID_LABELS = (r"DOCUMENT:\s*Q(\d{5,7})", r"Article ID:\s*(\d{5,7})", r"Original KB number:\s*(\d{5,7})",
@@ -46,7 +47,16 @@ def read_statements(doc: Document, findings: Findings, name_hint: str = "") -> S
     _replacement(flat, statements, number)
     _prerequisites(doc.lines, statements)
     _branch_ranges(text, statements)
+    statements.package_files = _package_files(flat, number)
     return statements
+
+
+def _package_files(flat: str, number: str) -> list[str]:
+    """Installer file names the article gives ("Download Q266433i.exe now", "Windows6.0-KB938475-x86.msu")."""
+    if not number:
+        return []
+    found = re.findall(rf"\b([\w.-]*(?:KB|Q){number}[\w.-]*\.(?:exe|msu))\b", flat, re.IGNORECASE)
+    return list(dict.fromkeys(found))
 
 
 def _branch_ranges(text: str, statements: Statements) -> None:

@@ -65,7 +65,7 @@ def products_in(text: str) -> list[Product]:
             span = match.span()
             if any(a <= span[0] < b for a, b in taken):
                 continue
-            taken.append((span[0], span[0] + len(phrase) + 40 if phrase == "windows nt" else span[1]))
+            taken.append(span)
             if product.id == "nt4":
                 product = _nt4_edition(folded[span[0]:span[0] + 40], product)
             if product not in found:

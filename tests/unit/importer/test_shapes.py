@@ -89,7 +89,10 @@ def test_browser_text_with_cells_run_together() -> None:
     (ambiguous,) = unplaced(result, "file row")
     assert "Cvolflt.dll" in ambiguous["text"] and "cannot be told apart" in ambiguous["reason"]
     assert not any(p["restart"] for p in spec["packages"])  # "You do not have to restart"
-    assert {r["field"] for r in result.report["review"]} >= {"article.title", "packages[0].file"}
+    # The article names the x64 package; the x86 one is left for review.
+    assert {(p["architectures"][0], p["file"]) for p in spec["packages"]} == {
+        ("x86", "REVIEW-Windows6.0-KB7100002-x86.msu"), ("x64", "Windows6.0-KB7100002-x64.msu")}
+    assert {r["field"] for r in result.report["review"]} == {"article.title", "packages[0].file", "packages[2].file"}
 
 
 def test_q_article() -> None:
@@ -127,6 +130,8 @@ def test_markdown_article() -> None:
     win7 = rows(result, os="win7", architectures=["x86"], name="Cshell.dll")
     assert [(r["branch"], r["branch_floor"]) for r in win7] == [("gdr", "6.1.7601.17000"), ("ldr", "6.1.7601.21000")]
     assert len(rows(result, wow=True)) == 4  # two WOW rows for each of Windows 7 x64 and 2008 R2 x64
+    # The x64 file and its WOW copy share a version but are two files (system32, SysWOW64): version rows.
+    assert {r["check"] for r in rows(result, name="Cshell.dll")} == {"version"}
     (setting,) = spec["registry"]
     assert (setting["key"], setting["name"], setting["type"], setting["value"]) == (
         "HKLM\\SOFTWARE\\Policies\\Contoso\\Shell", "CacheMode", "dword", 2)
