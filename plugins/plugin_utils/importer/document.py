@@ -16,6 +16,7 @@ import re
 from .columns import DATE, PLATFORM_WORDS, SIZE, TIME, VERSION, header_kinds, split_glued_header, token_kind
 from .html_text import read_html
 from .model import Document, Shape, Table
+from .windows import products_in
 
 _BOILERPLATE = ("Collapse this tableExpand this table", "Collapse this table", "Expand this table")
 _DASHES = re.compile(r"-{10,}")
@@ -122,11 +123,11 @@ def _heading_before(out: list[str], prefix: str = "") -> str:
             return text
         if under and set(under) == {"="}:
             break
+    # Otherwise a line just above that names a Windows version ("Windows Vista, 32-bit versions"); a table
+    # without one gets no heading (the importer then says what it assumed).
     for line in reversed(out[-8:]):
         text = clean_heading(line)
-        if text.endswith(":") or text.casefold().startswith(("the english version", "the english (united")):
-            continue  # the sentence introducing the table, not its heading
-        if text and not set(text) <= set("-=|: "):
+        if text and len(text) < 200 and products_in(text):
             return text
     return ""
 

@@ -153,3 +153,19 @@ def test_an_article_without_a_number_is_refused() -> None:
 def test_an_article_naming_no_windows_is_refused() -> None:
     with pytest.raises(ArticleImportError, match="names no Windows version"):
         import_article("Article ID: 7100009\nA problem in a word processor.\n", "kb7100009.txt")
+
+
+def test_an_xp_article_copied_from_a_browser_is_ready_to_remediate() -> None:
+    # The shape of the training article KB828753 (a fixed-width table flattened onto one line); the article
+    # names its package, so nothing is left for review but the title taken from the first line.
+    result = imported("kb900002.txt")
+    spec = result.data
+    assert spec["applicability"] == [{"id": "xp", "name": "Windows XP", "version": "5.1.2600", "product_types": [1],
+                                      "architectures": ["x86"], "service_packs": [1], "fixed_in_service_pack": 2}]
+    assert spec["packages"][0]["file"] == "WindowsXP-KB900002-x86-ENU.exe" and spec["packages"][0]["restart"] is False
+    (row,) = spec["files"]
+    assert {k: row[k] for k in ("name", "dir", "version", "branch", "branch_floor", "size", "time")} == {
+        "name": "Netbt.sys", "dir": "%SystemRoot%\\system32\\drivers", "version": "5.1.2600.1290", "branch": "ldr",
+        "branch_floor": "5.1.2600.1106", "size": 162816, "time": "12:00"}
+    assert [r["field"] for r in spec["review"]] == ["article.title"]
+    assert result.report["tables"] == [{"table": "", "rows": 1}]
