@@ -99,8 +99,8 @@ def _named_package(files: list[str], version: str, arch: str, installer: str) ->
             continue
         if installer != "msu" and folded.endswith(".msu"):
             continue
-        if installer == "update" and not folded.startswith(("windowsxp" if version.startswith("5.1")
-                                                            else "windowsserver2003")):
+        family = "windowsxp" if version.startswith("5.1") else "windowsserver2003"
+        if installer == "update" and not folded.startswith(family):
             continue
         if any(mark in folded for mark in arch_marks.get(arch, ())):
             return name
