@@ -120,6 +120,9 @@ def _table_id(product: Product, arch: str, used: set[str]) -> str:
 def _row(entry: FileEntry, product: Product, arch: str, table_id: str, names: dict[str, str],
          findings: Findings, branch_ranges: dict[tuple[str, str], int]) -> Placed | None:
     name = entry.name
+    if any(c in name for c in '\\/"<>|*?:') or name in (".", ".."):
+        findings.unplace("file row", entry.source, f"{entry.table}: {name!r} is not a file name")
+        return None
     suffix = "." + name.rsplit(".", 1)[-1].casefold() if "." in name else ""
     where = f"files[{table_id}:{name}]"
     row: dict[str, Any] = {"table": table_id, "name": name}

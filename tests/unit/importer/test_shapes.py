@@ -169,3 +169,11 @@ def test_an_xp_article_copied_from_a_browser_is_ready_to_remediate() -> None:
         "branch_floor": "5.1.2600.1106", "size": 162816, "time": "12:00"}
     assert [r["field"] for r in spec["review"]] == ["article.title"]
     assert result.report["tables"] == [{"table": "", "rows": 1}]
+
+
+def test_a_row_that_names_no_file_is_reported_and_the_rest_imported() -> None:
+    text = (FIXTURES / "kb7100004.md").read_text(encoding="utf-8").replace(
+        "|Cshell.dll|6.1.7601.21777|1,004,032|", "|..\\Cshell.dll|6.1.7601.21777|1,004,032|")
+    result = import_article(text, "kb7100004.md")
+    (bad,) = unplaced(result, "file row")
+    assert "is not a file name" in bad["reason"] and not rows(result, architectures=["ia64"])
