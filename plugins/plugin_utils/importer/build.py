@@ -310,6 +310,7 @@ class _SpecBuilder:
                                                                                if value.notes else "")}
                 if value.range is not None and spec_type == "int":
                     declared.update(min=value.range[0], max=value.range[1])
+                    declared["description"] += f" From {value.range[0]} to {value.range[1]}."
                     setting["range"] = list(value.range)
                 variables[variable] = declared
                 setting["value_from"] = variable

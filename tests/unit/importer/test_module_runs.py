@@ -22,11 +22,13 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 BIN = Path(sys.executable).parent
 
 
-def ansible(cwd: Path, *args: str, playbook: bool = False) -> subprocess.CompletedProcess[str]:
+def ansible(cwd: Path, *args: str, playbook: bool = False,
+            extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env.update(ANSIBLE_COLLECTIONS_PATH=str(TOP / ".cache" / "collections"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false",
                ANSIBLE_HOME=str(cwd / ".ansible"), ANSIBLE_LOCAL_TEMP=str(cwd / ".ansible" / "tmp"))
+    env.update(extra_env or {})
     program = "ansible-playbook" if playbook else "ansible"
     command = [str(BIN / program), *args] if playbook else [str(BIN / program), "localhost", *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300, check=False)
@@ -66,6 +68,12 @@ def test_writes_a_thin_role_whose_spec_loads(tmp_path: Path) -> None:
     assert result["report"]["shape"] == "markdown" and result["report"]["review"]
     specs = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
     assert {"kb7100004_state", "kb7100004_restart"} <= set(specs["argument_specs"]["main"]["options"])
+    # The role is one Ansible accepts: a play using it by name from the directory passes --syntax-check.
+    (tmp_path / "site.yml").write_text(yaml.safe_dump([{"hosts": "all", "gather_facts": False,
+                                                         "roles": ["kb7100004"]}]), encoding="utf-8")
+    syntax = ansible(tmp_path, "-i", "localhost,", "--syntax-check", str(tmp_path / "site.yml"), playbook=True,
+                     extra_env={"ANSIBLE_ROLES_PATH": str(tmp_path / "articles")})
+    assert syntax.returncode == 0, syntax.stdout + syntax.stderr
     # The second run changes nothing only with force; without it the role is never overwritten.
     again = run_module(tmp_path, "src=kb7100004.md dest=articles")
     assert again.get("failed") and "force" in again["msg"] and "not overwritten" in again["msg"]
