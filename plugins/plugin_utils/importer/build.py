@@ -45,8 +45,8 @@ def import_article(text: str, name_hint: str = "article") -> ImportResult:
     doc = read_document(text)
     statements = read_statements(doc, findings, name_hint)
     if not statements.number:
-        raise ArticleImportError(name_hint, "", "no article number found (DOCUMENT:Qnnnnnn, Article ID, Original KB "
-                                          "number or KBnnnnnn)")
+        raise ArticleImportError(
+            name_hint, "", "no article number found (DOCUMENT:Qnnnnnn, Article ID, Original KB number or KBnnnnnn)")
     tables = file_tables(doc.tables, findings)
     placed = place_rows(tables, statements.applies_to, findings, statements.branch_ranges)
     if not placed and not statements.applies_to:
@@ -187,7 +187,7 @@ class _SpecBuilder:
                                                                   "not an applicability entry")
         if not products:
             raise ArticleImportError(f"kb{self.s.number}.yml", "applicability",
-                               "the article names no Windows version this importer knows")
+                                     "the article names no Windows version this importer knows")
         entries = []
         for product in products.values():
             rows = [p for p in self.placed if p.product.id == product.id]

@@ -25,15 +25,15 @@ _ROW_START = re.compile(rf"^(?:{DATE})$")
 
 def detect_shape(text: str) -> Shape:
     head = text.lstrip()[:2000].casefold()
-    if head.startswith(("<!doctype html", "<html")) or "<body" in head or ("<table" in text.casefold()
-                                                                          and "</td>" in text.casefold()):
+    folded = text.casefold()
+    if head.startswith(("<!doctype html", "<html")) or "<body" in head or ("<table" in folded and "</td>" in folded):
         return "html"
+    underlined = re.search(r"^\s*=+\s*$", text, re.MULTILINE)
     if re.search(r"^\s*DOCUMENT:Q\d+", text, re.MULTILINE) or (
-            "the information in this article applies to:" in text.casefold() and re.search(r"^\s*=+\s*$", text,
-                                                                                          re.MULTILINE)):
+            "the information in this article applies to:" in folded and underlined):
         return "qarticle"
-    if re.search(r"^\|[^\n]*\|\s*$\n^\|\s*:?-{3,}", text, re.MULTILINE) or re.search(r"^#{1,6} \S", text,
-                                                                                       re.MULTILINE):
+    pipe_table = re.search(r"^\|[^\n]*\|\s*$\n^\|\s*:?-{3,}", text, re.MULTILINE)
+    if pipe_table or re.search(r"^#{1,6} \S", text, re.MULTILINE):
         return "markdown"
     return "browser_text"
 
@@ -140,7 +140,7 @@ def _pipe_table(lines: list[str], index: int, out: list[str], tables: list[Table
     line = lines[index]
     if "|" not in line or index + 1 >= len(lines):
         return 0
-    prefix, _, rest = line.partition("|")
+    prefix, rest = line.split("|", 1)
     header = _cells("|" + rest)
     if header_kinds(header) is None or not re.match(r"^\s*\|?\s*:?-{3,}", lines[index + 1]):
         return 0
@@ -191,8 +191,8 @@ def _glued_table(lines: list[str], index: int, out: list[str], tables: list[Tabl
         else:
             rows.append([match[k] or "" for k in kinds])
         consumed += 1
-    tables.append(Table(heading=_heading_before(out), rows=[["File name" if k == "name" else k for k in kinds],
-                                                              *rows[1:]], line_index=len(out)))
+    header = ["File name" if k == "name" else k for k in kinds]
+    tables.append(Table(heading=_heading_before(out), rows=[header, *rows[1:]], line_index=len(out)))
     return consumed
 
 

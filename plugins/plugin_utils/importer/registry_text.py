@@ -66,7 +66,7 @@ def read_registry(lines: list[str], findings: Findings) -> list[RegistryValue]:
         label_before = lines[index - 1].casefold() if index else ""
         name = labels.get("name")
         if name is None and ("registry value" in label_before or "registry value" in line.casefold()):
-            key, _, name = key.rpartition("\\")
+            key, name = key.rsplit("\\", 1)
         source = " ".join([line.strip(), *(f"{k}: {v}" for k, v in labels.items())])
         if not labels and name is None:
             findings.unplace("registry", line, "a registry key with no value name, type or data after it")
@@ -110,8 +110,9 @@ def _value(key: str, name: str, reg_type: str, labels: dict[str, str], source: s
             number = int(literal[1], 16 if literal[1].startswith("0x") or radix_hex else 10)
             return RegistryValue(key, name, reg_type, number, None, default, source)
         if ranges or not data:
-            low = min([a for a, _ in ranges] + [int(n) for n in re.findall(r"\b(\d+)\s+or\b", data)])
-            high = max(b for _, b in ranges) if ranges else 0xFFFFFFFF
+            lows = [pair[0] for pair in ranges] + [int(n) for n in re.findall(r"\b(\d+)\s+or\b", data)]
+            low = min(lows) if lows else 0
+            high = max(pair[1] for pair in ranges) if ranges else 0xFFFFFFFF
             notes = data if " or " in data else ""
             return RegistryValue(key, name, reg_type, None, (low, high), default, source, notes)
     if data and reg_type in ("string", "expandstring"):

@@ -150,9 +150,10 @@ def role_files(spec_id: str, data: dict[str, Any]) -> dict[str, str]:
         else:
             defaults.append(f"# {spec_id}_{name}: required, no default (the article leaves it to you)")
     options: dict[str, Any] = {
-        f"{spec_id}_state": {"description": ["C(audited) reads the host and reports the verdict; C(enforced) "
-                                              "installs the package and sets the registry values."],
-                             "type": "str", "choices": ["audited", "enforced"], "default": "audited"},
+        f"{spec_id}_state": {
+            "description": ["C(audited) reads the host and reports the verdict; C(enforced) installs the package "
+                            "and sets the registry values."],
+            "type": "str", "choices": ["audited", "enforced"], "default": "audited"},
         f"{spec_id}_restart": {"description": ["Restart policy in enforced state."], "type": "str",
                                "choices": ["never", "if_required", "always"], "default": "if_required"},
         f"{spec_id}_package_source": {"description": ["Where the hotfix package is (controller directory, host "
