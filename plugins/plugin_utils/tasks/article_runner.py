@@ -25,13 +25,13 @@ from typing import Any
 
 from ..article import engine, model
 from ..article.model import (
+    ARCHITECTURES,
     FactRequest,
     HostFacts,
     OsFacts,
     Verdict,
 )
 from ..article.spec import (
-    ARCHITECTURES,
     ArticleSpec,
     VariableValue,
     load_spec,
@@ -119,6 +119,12 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
     if duplicates:
         raise ArgumentError("articles", f"{duplicates[0]} is listed twice; give each article once")
     return prepared
+
+
+def article_warnings(articles: Sequence[PreparedArticle]) -> list[str]:
+    """What loaded but needs a person: rows an article printed twice, and the spec's review items."""
+    return [f"{a.id} ({a.spec.source}): {text}" for a in articles
+            for text in (*a.spec.warnings, *(item.text() for item in a.spec.review))]
 
 
 def _located(exc: ArgumentError, request: ArticleRequest, common: Mapping[str, Any]) -> ArgumentError:

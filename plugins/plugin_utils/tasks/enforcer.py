@@ -21,6 +21,7 @@ from ..article.model import (
     RegistryValue,
     Verdict,
 )
+from ..article.spec import ArticleSpec, require_installable
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
 from ..transport.base import Transport
 from . import installer
@@ -34,10 +35,13 @@ ENFORCEABLE = ("noncompliant",)
 
 
 class Identified(Protocol):
-    """An article as enforcement needs it: its id."""
+    """An article as enforcement needs it: its id and its spec."""
 
     @property
     def id(self) -> str: ...
+
+    @property
+    def spec(self) -> ArticleSpec: ...
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,9 @@ class _Enforcer:
             return
         steps = [s for s in verdict.plan if s.action != "reboot"]
         installs = [s for s in steps if s.action == "install_package"]
+        package = engine.package_for(article.spec, self.os) if installs else None
+        if package is not None:
+            require_installable(article.spec, package)
         if installs and self.options.package_source is None:
             raise ArgumentError("package_source", f"is required to install {article.id} "
                                                   f"({installs[0].details.get('package')})")
