@@ -8,7 +8,7 @@ Pure library: no Ansible imports.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, cast
@@ -16,8 +16,9 @@ from typing import Any, Literal, Protocol, cast
 from ..article import engine
 from ..article.model import (
     HostFacts,
+    InstallDetails,
     PlanStep,
-    RegistryType,
+    RegistryDetails,
     RegistryValue,
     Verdict,
 )
@@ -141,7 +142,7 @@ class _Enforcer:
             require_installable(article.spec, package)
         if installs and self.options.package_source is None:
             raise ArgumentError("package_source", f"is required to install {article.id} "
-                                                  f"({installs[0].details.get('package')})")
+                                                  f"({installs[0].details_as(InstallDetails).package})")
         for step in steps:
             if step.action == "manual":
                 self.result.notes.append(f"{article.id}: not done here, needs a person: {step.description}")
@@ -155,8 +156,7 @@ class _Enforcer:
     # --- packages -------------------------------------------------------------------------------------
 
     def _install(self, article: Identified, step: PlanStep) -> None:
-        details = step.details
-        request = self._install_request(details)
+        request = self._install_request(step.details_as(InstallDetails))
         base = {"article": article.id, "action": "install_package", "description": step.description,
                 "hotfix_id": request.hotfix_id, "package": request.package.filename,
                 "installer": request.installer, "source": request.package.kind}
@@ -184,21 +184,21 @@ class _Enforcer:
             self.result.notes.append(f"{article.id}: {entry['reason']}")
         self.result.changes.append(entry)
         self.result.restart_required = self.result.restart_required or done.restart_required or (
-            done.changed and bool(details.get("restart")))
+            done.changed and step.restart)
         if done.changed:
             self._diff_package(request, planned=False)
 
-    def _install_request(self, details: Mapping[str, Any]) -> installer.InstallRequest:
+    def _install_request(self, details: InstallDetails) -> installer.InstallRequest:
         source = cast(installer.PackageLocation, self.options.package_source)
-        package = str(details["package"])
+        package = details.package
         location = source.joined(package)
         if location.kind == "controller" and not Path(location.path).is_file():
             raise ArgumentError("package_source", f"{package} is not in {source.path} on the controller")
         return installer.InstallRequest(
-            hotfix_id=str(details["hotfix_id"]), package=location,
-            installer=cast(installer.InstallerKind, details["installer"]),
-            arguments=tuple(str(a) for a in details.get("arguments") or ()),
-            exit_codes=installer.exit_codes(details.get("success_codes")),
+            hotfix_id=details.hotfix_id, package=location,
+            installer=cast(installer.InstallerKind, details.installer),
+            arguments=details.arguments,
+            exit_codes=installer.exit_codes(details.success_codes),
             timeout=self.options.install_timeout,
         )
 
@@ -212,10 +212,9 @@ class _Enforcer:
     # --- registry -------------------------------------------------------------------------------------
 
     def _set(self, article: Identified, step: PlanStep) -> None:
-        details = step.details
-        key, name = str(details["key"]), str(details["name"])
-        desired = RegistryValue(cast(RegistryType, details["type"]), details["data"])
-        before = _value_from(details.get("before"))
+        details = step.details_as(RegistryDetails)
+        key, name, before = details.key, details.name, details.before
+        desired = RegistryValue(details.type, details.data)
         if self.options.check_mode:
             self._record_registry(article, step, key, name, before, desired, planned=True)
             return
@@ -224,9 +223,8 @@ class _Enforcer:
                               changed=change.changed)
 
     def _delete(self, article: Identified, step: PlanStep) -> None:
-        details = step.details
-        key, name = str(details["key"]), str(details["name"])
-        before = _value_from(details.get("before"))
+        details = step.details_as(RegistryDetails)
+        key, name, before = details.key, details.name, details.before
         if self.options.check_mode:
             self._record_registry(article, step, key, name, before, None, planned=True)
             return
@@ -244,19 +242,10 @@ class _Enforcer:
         self.result.changes.append(entry)
         if not changed:
             return
-        self.result.restart_required = self.result.restart_required or bool(step.details.get("restart"))
+        self.result.restart_required = self.result.restart_required or step.restart
         header = f"{key}\\{name}"
         self.result.diff.append({"before_header": header, "after_header": header,
                                  "before": _value_text(before), "after": _value_text(after)})
-
-
-def _value_from(data: Any) -> RegistryValue | None:
-    if not isinstance(data, Mapping):
-        return None
-    value = data.get("data")
-    if data.get("type") == "binary" and isinstance(value, str):
-        value = bytes.fromhex(value)
-    return RegistryValue(cast(RegistryType, data.get("type")), value)
 
 
 def _value_text(value: RegistryValue | None) -> str:

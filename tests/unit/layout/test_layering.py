@@ -4,7 +4,7 @@
 - ``transport/`` reaches hosts; it never imports the task layer or Ansible.
 - ``tasks/`` is the Ansible-facing logic; it reaches hosts only through ``transport.base`` (the interface) and
   ``transport.select`` (the one place that picks an implementation), never a transport's own modules.
-- the six action plugins import only the task layer (and the shared ``errors``).
+- the action plugins import only the task layer (and the shared ``errors``).
 - no import cycles between modules.
 - retries, polling and waits for a new boot live in ``transport/retry.py`` only: no other module of the
   transport or task layer has a loop that sleeps or asks for a boot time.
@@ -20,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PU = ROOT / "plugins" / "plugin_utils"
 PREFIX = "ansible_collections.kbfix.windows.plugins.plugin_utils"
-ACTIONS = ("facts", "file_version", "hotfix", "kb_article", "reboot", "registry_value")
+ACTIONS = ("article_list", "facts", "file_version", "hotfix", "kb_article", "reboot", "registry_value")
 
 
 def module_name(path: Path) -> str:
