@@ -253,5 +253,3 @@ def _value_text(value: RegistryValue | None) -> str:
     if isinstance(data, bytes):
         data = data.hex()
     return f"{data} ({value.type})\n"
-
-
