@@ -10,7 +10,7 @@ import datetime
 from typing import Any
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import CheckResult, PlanStep, Verdict
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import FleetReport
 
 NOW = datetime.datetime(2026, 11, 22, 8, 30, 0, tzinfo=datetime.UTC)
 EVIL_HOST = '<img src=x onerror="alert(1)">&amp;'

@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from report_fleet import EVIL_HOST, NOW, build_fleet
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport, write_reports
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import FleetReport
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.writers import write_reports
 
 CHROMIUM = "/usr/bin/chromium"
 WIDTH, HEIGHT = 1280, 900

@@ -16,7 +16,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import
     PlanStep,
     Verdict,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport, verdict_from_dict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import FleetReport, verdict_from_dict
 
 
 def _cell_status(report: FleetReport, host: str, article: str) -> str:

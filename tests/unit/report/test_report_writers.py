@@ -13,14 +13,11 @@ import pytest
 from report_fleet import EVIL_FOUND, EVIL_HOST, MRXSMB, NOW, RECONNECT, kb828753, kb938475
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import (
-    REPORT_STATUSES,
-    FleetReport,
-    render_html,
-    render_json,
-    render_junit,
-    write_reports,
-)
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.html_page import render_html
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.json_report import render_json
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.junit import render_junit
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import REPORT_STATUSES, FleetReport
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.writers import write_reports
 
 # ------------------------------------------------------------------------------------------------ JSON
 
