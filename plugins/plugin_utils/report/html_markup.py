@@ -53,6 +53,7 @@ CSS = """
 --unknown:#6a32c9;--unknown-bg:#efe5ff;--unknown-accent:#8250df;
 --failed:#86160a;--failed-bg:#ffd3c2;--failed-accent:#a4260d;
 --unreachable:#ffffff;--unreachable-bg:#3d4451;--unreachable-accent:#3d4451;
+--not_audited:#3d4451;--not_audited-bg:#e6e8ec;--not_audited-accent:#6e7781;
 --not_run:#8c959f;--not_run-bg:#ffffff;--not_run-accent:#d8dee4}
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.45 -apple-system,"Segoe UI","Noto Sans","Liberation Sans",Helvetica,Arial,sans-serif;

@@ -13,6 +13,7 @@ from .model import GENERATOR, REPORT_STATUSES, SCHEMA_VERSION, FleetReport, iso_
 
 def report_to_dict(report: FleetReport, now: datetime.datetime | None = None) -> dict[str, Any]:
     """The JSON document (schema 1, see docs/report-format.md)."""
+    moment = utc_now(now)
     hosts: list[dict[str, Any]] = []
     for host in report.hosts():
         articles: dict[str, Any] = {}
@@ -25,23 +26,29 @@ def report_to_dict(report: FleetReport, now: datetime.datetime | None = None) ->
                 "problem": cell.problem.to_dict() if cell.problem else None,
                 "before": record.before.to_dict() if record and record.before else None,
                 "after": record.after.to_dict() if record and record.after else None,
+                "observed": iso_time(record.observed) if record and record.observed else None,
             }
         hosts.append({
             "name": host.name,
             "status": report.host_status(host),
             "unreachable": host.unreachable.to_dict() if host.unreachable else None,
             "failures": [f.to_dict() for f in host.failures],
+            "never_audited": host.never_audited,
+            "observed": iso_time(host.observed) if host.observed else None,
+            "age_seconds": int((moment - host.observed).total_seconds()) if host.observed else None,
             "articles": articles,
         })
     return {
         "schema": SCHEMA_VERSION,
         "generator": GENERATOR,
-        "generated": iso_time(utc_now(now)),
+        "generated": iso_time(moment),
         "title": report.title,
         "run": {"playbooks": list(report.playbooks), "check_mode": report.check_mode},
         "statuses": list(REPORT_STATUSES),
         "summary": report.summary().to_dict(),
-        "articles": [{"article": a, "title": t} for a, t in report.articles()],
+        "articles": [{"article": a.article, "title": a.title, "results_by_status": a.counts,
+                      "failing_checks": [{"check": check, "hosts": n} for check, n in a.failing_checks]}
+                     for a in report.article_summaries()],
         "hosts": hosts,
     }
 

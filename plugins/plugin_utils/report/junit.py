@@ -38,7 +38,7 @@ def _junit_case(parent: ET.Element, cell: Cell, name: str, classname: str) -> No
     case = ET.SubElement(parent, "testcase", name=_xml_text(name), classname=_xml_text(classname), time="0")
     if cell.status in ("noncompliant", "reboot_pending"):
         tag = "failure"
-    elif cell.status in ("unknown", "failed", "unreachable"):
+    elif cell.status in ("unknown", "failed", "unreachable", "not_audited"):
         tag = "error"
     elif cell.status == "not_applicable":
         tag = "skipped"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -29,20 +30,24 @@ GENERATOR = "kbfix.windows.compliance_report"
 
 ReportStatus = Literal[
     "compliant", "noncompliant", "reboot_pending", "not_applicable", "unknown", "failed", "unreachable",
+    "not_audited",
 ]
 CellStatus = Literal[
-    "compliant", "noncompliant", "reboot_pending", "not_applicable", "unknown", "failed", "unreachable", "not_run",
+    "compliant", "noncompliant", "reboot_pending", "not_applicable", "unknown", "failed", "unreachable",
+    "not_audited", "not_run",
 ]
 
-# Display order (summary, legend): the verdict statuses, then the two ways a result can be missing.
+# Display order (summary, legend): the verdict statuses, then the ways a result can be missing ("not_audited":
+# a report from the fact cache found no verdict at all for the host).
 REPORT_STATUSES: tuple[ReportStatus, ...] = (
     "compliant", "noncompliant", "reboot_pending", "not_applicable", "unknown", "failed", "unreachable",
+    "not_audited",
 )
 # Worst first: a host takes the status of its worst cell. Noncompliant ranks above unknown because it is a
 # confirmed problem; both rank above reboot_pending (the fix is in, only the restart is missing).
 _SEVERITY: dict[str, int] = {
-    "unreachable": 0, "failed": 1, "noncompliant": 2, "unknown": 3, "reboot_pending": 4,
-    "compliant": 5, "not_applicable": 6, "not_run": 7,
+    "unreachable": 0, "failed": 1, "noncompliant": 2, "unknown": 3, "not_audited": 4, "reboot_pending": 5,
+    "compliant": 6, "not_applicable": 7, "not_run": 8,
 }
 OK_STATUSES: frozenset[str] = frozenset({"compliant", "not_applicable"})
 
@@ -62,6 +67,7 @@ STATUS_INFO: dict[str, StatusInfo] = {
     "unknown": StatusInfo("Unknown", "?", "some facts could not be read"),
     "failed": StatusInfo("Failed", "!", "the task failed; no verdict"),
     "unreachable": StatusInfo("Unreachable", "\u2298", "the host did not answer"),
+    "not_audited": StatusInfo("Never audited", "\u2205", "no verdict was ever recorded for this host"),
     "not_run": StatusInfo("Not checked", "\u00b7", "the article was not checked on this host"),
 }
 
@@ -89,6 +95,7 @@ class ArticleRecord:
     after: Verdict | None = None
     before: Verdict | None = None
     problem: Problem | None = None
+    observed: datetime.datetime | None = None  # when ``after`` was judged, for reports built from cached facts
 
     @property
     def status(self) -> ReportStatus:
@@ -105,6 +112,13 @@ class HostRecord:
     articles: dict[str, ArticleRecord] = field(default_factory=dict)
     unreachable: Problem | None = None
     failures: list[Problem] = field(default_factory=list)  # failures not tied to one article
+    never_audited: bool = False  # a report from cached facts found no verdict for this host
+
+    @property
+    def observed(self) -> datetime.datetime | None:
+        """When the oldest verdict shown for this host was judged (None: no time known, e.g. this run)."""
+        times = [r.observed for r in self.articles.values() if r.observed is not None]
+        return min(times) if times else None
 
 
 @dataclass(frozen=True)
@@ -300,6 +314,16 @@ class FleetReport:
         if article_id:
             self._record(host, article_id).problem = problem
 
+    def add_not_audited(self, host: str) -> None:
+        """``host`` is in the inventory but no verdict was ever recorded for it."""
+        self._host(host).never_audited = True
+
+    def set_observed(self, host: str, article: str, moment: datetime.datetime | None) -> None:
+        """When the verdict recorded for ``host`` x ``article`` was judged (reports from cached facts)."""
+        record = self._hosts[host].articles.get(normalise_article_id(article))
+        if record is not None:
+            record.observed = moment
+
     # -- queries -----------------------------------------------------------------------------------------
 
     def has_host(self, name: str) -> bool:
@@ -324,6 +348,8 @@ class FleetReport:
             return Cell(host.name, article, "unreachable", None, host.unreachable)
         if host.failures:
             return Cell(host.name, article, "failed", None, host.failures[-1])
+        if host.never_audited:
+            return Cell(host.name, article, "not_audited", None, None)
         return Cell(host.name, article, "not_run", None, None)
 
     def cells(self, host: HostRecord) -> list[Cell]:
@@ -332,12 +358,28 @@ class FleetReport:
     def host_status(self, host: HostRecord) -> ReportStatus:
         if host.unreachable is not None:
             return "unreachable"
+        if host.never_audited and not host.articles:
+            return "not_audited"
         statuses = [c.status for c in self.cells(host) if c.status != "not_run"]
         if host.failures:
             statuses.append("failed")
         if not statuses:
             return "unknown"
         return min(statuses, key=lambda s: _SEVERITY[s])
+
+    def article_summaries(self, top_checks: int = 5) -> list[ArticleSummary]:
+        counts: dict[str, dict[str, int]] = {a: dict.fromkeys(REPORT_STATUSES, 0) for a, _t in self.articles()}
+        checks: dict[str, Counter[str]] = {a: Counter() for a in counts}
+        for host in self._hosts.values():
+            for cell in self.cells(host):
+                if cell.status == "not_run":
+                    continue
+                counts[cell.article][cell.status] += 1
+                verdict = cell.record.after if cell.record else None
+                if verdict is not None and cell.problem is None:
+                    checks[cell.article].update({c.id for c in failing_checks(verdict)})
+        return [ArticleSummary(a, title, counts[a], checks[a].most_common(top_checks))
+                for a, title in self.articles()]
 
     def summary(self) -> Summary:
         hosts_by_status: dict[str, int] = dict.fromkeys(REPORT_STATUSES, 0)
@@ -354,6 +396,17 @@ class FleetReport:
         compliant = sum(n for status, n in hosts_by_status.items() if status in OK_STATUSES)
         return Summary(len(self._hosts), len(self.articles()), compliant, hosts_by_status, results_by_status,
                        restart)
+
+
+@dataclass(frozen=True)
+class ArticleSummary:
+    """One article across the fleet: results per status (every status, zeros included) and the failing
+    checks most often seen, most frequent first, as (check id, number of hosts)."""
+
+    article: str
+    title: str
+    counts: dict[str, int]
+    failing_checks: list[tuple[str, int]]
 
 
 def failing_checks(verdict: Verdict) -> list[CheckResult]:
