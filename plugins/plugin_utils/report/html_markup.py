@@ -38,6 +38,11 @@ def el(tag: str, *children: object, **attrs: object) -> Html:
     return Html(f"<{tag}{text}>{join(children)}</{tag}>")
 
 
+def void(tag: str, **attrs: object) -> Html:
+    """An element without content or end tag (``input``), attributes as in ``el``."""
+    return Html(el(tag, **attrs)[: -len(f"</{tag}>")])
+
+
 def badge(status: str, short: bool = False) -> Html:
     info = STATUS_INFO[status]
     return el("span", el("span", info.symbol, class_="sym", aria_hidden="true"), " ",

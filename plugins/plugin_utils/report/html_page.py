@@ -8,6 +8,7 @@ import datetime
 from collections.abc import Sequence
 
 from ..article.model import CheckResult
+from . import html_fleet
 from .html_markup import CSS, Html, badge, el, join
 from .model import (
     GENERATOR,
@@ -19,7 +20,6 @@ from .model import (
     FleetReport,
     HostRecord,
     Problem,
-    cell_message,
     failing_checks,
     iso_time,
     undecided_checks,
@@ -47,12 +47,13 @@ class HtmlPage:
         report = self.report
         head = join([
             Html('<meta charset="utf-8">'),
-            # No script, no fetch: the page is an artefact that may be opened from a CI server.
+            # No fetch, no script but the filter bar's own (allowed by its hash): the page is an artefact that
+            # may be opened from a CI server.
             Html('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
-                  'style-src \'unsafe-inline\'; img-src data:">'),
+                 f'style-src \'unsafe-inline\'; img-src data:; script-src \'{html_fleet.SCRIPT_HASH}\'">'),
             Html('<meta name="viewport" content="width=device-width, initial-scale=1">'),
             el("title", report.title),
-            el("style", Html(CSS)),
+            el("style", Html(CSS + html_fleet.CSS)),
         ])
         meta = [el("span", f"Generated {iso_time(self.now).replace('T', ' ').replace('Z', ' UTC')}"),
                 el("span", f"{self.summary.hosts} hosts"), el("span", f"{self.summary.articles} articles")]
@@ -62,12 +63,13 @@ class HtmlPage:
             meta.append(el("span", "check mode: some results are predictions"))
         body = join([
             el("header", el("h1", report.title), el("div", *meta, class_="meta")),
-            el("main", self.verdict(), self.summary_section(), self.grid_section(), self.findings_section(),
-                self.changes_section()),
+            el("main", self.verdict(), self.summary_section(), html_fleet.article_summary_section(report),
+               self.grid_section(), self.findings_section(), self.changes_section()),
             el("footer", f"{GENERATOR} \u00b7 report schema {SCHEMA_VERSION} \u00b7 "
                           "kbfix-report.json holds the same data in machine-readable form"),
         ])
-        return "<!DOCTYPE html>\n" + el("html", el("head", head), el("body", body), lang="en") + "\n"
+        script = el("script", Html(html_fleet.SCRIPT))
+        return "<!DOCTYPE html>\n" + el("html", el("head", head), el("body", body, script), lang="en") + "\n"
 
     def verdict(self) -> Html:
         s = self.summary
@@ -113,34 +115,7 @@ class HtmlPage:
             for s, info in STATUS_INFO.items()), class_="legend", aria_label="Legend")
 
     def grid_section(self) -> Html:
-        if not self.hosts:
-            return el("section", el("h2", "Compliance by host and article"),
-                       el("p", "No hosts reported.", class_="none"))
-        header_cells = [el("th", "Host", scope="col"), el("th", "Host status", scope="col")]
-        header_cells += [el("th", article, el("span", title, class_="title"), scope="col", title=title or None)
-                         for article, title in self.articles]
-        rows = []
-        for host in self.hosts:
-            cells = [el("th", host.name, scope="row", class_="host"),
-                     el("td", badge(self.report.host_status(host)), class_="hoststatus")]
-            cells += [self.grid_cell(cell) for cell in self.report.cells(host)]
-            rows.append(el("tr", *cells, data_host=host.name))
-        table = el("table", el("thead", el("tr", *header_cells)), el("tbody", *rows), class_="grid")
-        return el("section", el("h2", "Compliance by host and article"), self.legend(),
-                   el("div", table, class_="gridwrap"))
-
-    def grid_cell(self, cell: Cell) -> Html:
-        info = STATUS_INFO[cell.status]
-        content: list[object] = [el("span", info.symbol, class_="sym", aria_hidden="true"), " ", info.label]
-        record = cell.record
-        if record and record.before and record.after and record.before.status != record.status:
-            content.append(el("span", f"was {STATUS_INFO[record.before.status].label.lower()}", class_="was"))
-        if cell.status not in OK_STATUSES and cell.status != "not_run":
-            # A cell without a record shows a host-level problem: its details are the host's finding.
-            target = self.anchor(cell.host, cell.article if cell.record else None)
-            content = [el("a", *content, href=f"#{target}")]
-        return el("td", *content, class_=f"cell st-{cell.status}", data_host=cell.host, data_article=cell.article,
-                   data_status=cell.status, title=cell_message(cell) if cell.status != "not_run" else None)
+        return html_fleet.grid_section(self.report, self.hosts, self.articles, self.anchor, self.now, self.legend())
 
     def findings_section(self) -> Html:
         blocks = [self.host_findings(h) for h in self.hosts if self.report.host_status(h) not in OK_STATUSES]
@@ -225,6 +200,6 @@ class HtmlPage:
 
 
 def render_html(report: FleetReport, now: datetime.datetime | None = None) -> str:
-    """A self-contained page: inline CSS, no script, no external resource."""
+    """A self-contained page: inline CSS, one inline script (the filters), no external resource."""
     return HtmlPage(report, utc_now(now)).render()
 

@@ -7,6 +7,7 @@ A plain module (not conftest.py) so that tests can import it by a name no other 
 from __future__ import annotations
 
 import datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import CheckResult, PlanStep, Verdict
@@ -94,3 +95,46 @@ def build_fleet() -> FleetReport:
     report.add_failure(EVIL_HOST, "spec <b>kb938475.yml</b> could not be loaded", article="KB938475",
                        task="Audit KB938475")
     return report
+
+
+# The grid's cell classes (plugin_utils/report/html_fleet.py CODES), written out again: the tests read the page
+# the way a person's browser shows it, not through the code that wrote it.
+GRID_CLASSES = {"c": "compliant", "n": "noncompliant", "r": "reboot_pending", "a": "not_applicable", "u": "unknown",
+                "f": "failed", "x": "unreachable", "v": "not_audited", "o": "not_run"}
+
+
+def grid_cells(elements: list[tuple[str, dict[str, str]]]) -> dict[tuple[str, str], str]:
+    """(host, article) -> status from the parsed grid: the article columns' headers (``th data-article``) in
+    order, and in each row (``tr data-host``) the cells after the host status and age, by their class. The
+    row's ``data-cells`` (the filters' copy) must say the same."""
+    articles = [a["data-article"] for t, a in elements if t == "th" and "data-article" in a]
+    cells: dict[tuple[str, str], str] = {}
+    host, column, letters = None, 0, ""
+    for tag, attrs in elements:
+        if tag == "tr":
+            if host is not None:
+                assert column - 2 == len(articles), f"row {host!r} has {column - 2} article cells"
+            host, column, letters = attrs.get("data-host"), 0, attrs.get("data-cells", "")
+        elif tag == "td" and host is not None:
+            if column >= 2:
+                status = GRID_CLASSES[attrs["class"]]
+                assert letters[column - 2] == attrs["class"], f"data-cells of {host!r} disagree with its cells"
+                cells[(host, articles[column - 2])] = status
+            column += 1
+    return cells
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+
+
+def html_elements(text: str) -> list[tuple[str, dict[str, str]]]:
+    """Every start tag of the page, in order, with its attributes (entities decoded)."""
+    parser = _Elements()
+    parser.feed(text)
+    return parser.elements

@@ -131,10 +131,12 @@ def test_fleet_summary(fleet: FleetReport) -> None:
     summary = fleet.summary()
     assert summary.hosts == 9 and summary.articles == 3
     assert summary.hosts_by_status == {"compliant": 2, "noncompliant": 2, "reboot_pending": 1,
-                                       "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 1}
+                                       "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 1,
+                                       "not_audited": 0}
     # nt4-tse-01 is unreachable for each of the three articles
     assert summary.results_by_status == {"compliant": 2, "noncompliant": 2, "reboot_pending": 1,
-                                         "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 3}
+                                         "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 3,
+                                         "not_audited": 0}
     assert summary.compliant_hosts == 3
     assert not summary.fleet_compliant
 
