@@ -18,7 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PU = ROOT / "plugins" / "plugin_utils"
 PREFIX = "ansible_collections.kbfix.windows.plugins.plugin_utils"
-ACTIONS = ("facts", "file_version", "hotfix", "kb_article", "reboot", "registry_value")
+ACTIONS = ("facts", "file_version", "fleet_report", "hotfix", "kb_article", "reboot", "registry_value")
 
 
 def module_name(path: Path) -> str:
