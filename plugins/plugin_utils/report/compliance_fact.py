@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..article.model import Verdict
-from .model import FleetReport, iso_time, utc_now, verdict_from_dict
+from .model import FleetReport, age_text, iso_time, utc_now, verdict_from_dict
 
 FACT_NAME = "kbfix_compliance"
 FACT_SCHEMA = 1
@@ -124,13 +124,7 @@ def fact_to_record(previous: Any, registered: Any, now: datetime.datetime | None
 
 
 def _age(moment: datetime.datetime | None, now: datetime.datetime) -> str:
-    if moment is None:
-        return "at an unknown time"
-    seconds = max(0, int((now - moment).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
+    return age_text(moment, now) if moment is not None else "at an unknown time"
 
 
 def add_cached_host(report: FleetReport, host: str, fact: Any, now: datetime.datetime) -> None:

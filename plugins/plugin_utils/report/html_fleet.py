@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from .html_markup import Html, badge, el, esc, join, void
-from .model import OK_STATUSES, REPORT_STATUSES, STATUS_INFO, Cell, FleetReport, HostRecord, iso_time
+from .model import OK_STATUSES, REPORT_STATUSES, STATUS_INFO, Cell, FleetReport, HostRecord, age_text, iso_time
 
 # One letter per status: the grid's cell classes and the row's data-cells string.
 CODES: dict[str, str] = {
@@ -69,16 +69,6 @@ CSS = (
     + "".join(f"table.grid.compact td.{code}{{background:var(--{s}-bg);color:var(--{s})}}"
               for s, code in CODES.items())
 )
-
-
-def age_text(moment: datetime.datetime | None, now: datetime.datetime) -> str:
-    if moment is None:
-        return "this run"
-    seconds = max(0, int((now - moment).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
 
 
 def article_summary_section(report: FleetReport) -> Html:
@@ -153,7 +143,8 @@ def _row(report: FleetReport, host: HostRecord, anchor: Callable[[str, str | Non
          now: datetime.datetime) -> str:
     cells = report.cells(host)
     observed = host.observed
-    age = el("td", age_text(observed, now), class_="age", title=iso_time(observed) if observed else None)
+    age = el("td", age_text(observed, now) if observed else "this run", class_="age",
+             title=iso_time(observed) if observed else None)
     parts = [f'<tr data-host="{esc(host.name)}" data-status="{report.host_status(host)}" '
              f'data-cells="{"".join(CODES[c.status] for c in cells)}">',
              el("th", host.name, scope="row", class_="host"),

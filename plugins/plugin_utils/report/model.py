@@ -424,6 +424,15 @@ def utc_now(now: datetime.datetime | None) -> datetime.datetime:
     return moment.astimezone(datetime.UTC).replace(microsecond=0)
 
 
+def age_text(moment: datetime.datetime, now: datetime.datetime) -> str:
+    """How long before ``now`` ``moment`` was, in the largest whole unit: "3 d ago", "5 min ago"."""
+    seconds = max(0, int((now - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
 def iso_time(moment: datetime.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 

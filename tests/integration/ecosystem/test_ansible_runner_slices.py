@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from harness import stop_answering
 
 ansible_runner = pytest.importorskip("ansible_runner")
 
@@ -42,21 +42,6 @@ def awx_slices(hosts: list[str], count: int) -> list[list[str]]:
     """AWX's job slicing: hosts ordered by name, slice k (1-based) is hosts[k - 1::count]."""
     ordered = sorted(hosts)
     return [ordered[number - 1::count] for number in range(1, count + 1)]
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def stop_answering(inventory: Path, *hosts: str) -> None:
-    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
-    for group in data["all"]["children"].values():
-        for name, variables in group.get("hosts", {}).items():
-            if name in hosts:
-                variables["ansible_port"] = closed_port()
-    inventory.write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
 class Awx:

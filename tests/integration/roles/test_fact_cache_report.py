@@ -10,15 +10,13 @@ import base64
 import datetime
 import http.server
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from harness import run_playbook
+from harness import run_playbook, stop_answering
 from role_helpers import PLAYBOOKS, SITE_VARS, group_vars, task_results
 
 pytestmark = pytest.mark.slow
@@ -54,22 +52,6 @@ def untagged(value: Any) -> Any:
     if isinstance(value, list):
         return [untagged(v) for v in value]
     return value
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def stop_answering(inventory: Path, *hosts: str) -> None:
-    """Point the inventory entries of ``hosts`` at a port nobody listens on: connections are refused."""
-    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
-    for group in data["all"]["children"].values():
-        for name, variables in group.get("hosts", {}).items():
-            if name in hosts:
-                variables["ansible_port"] = closed_port()
-    inventory.write_text(yaml.safe_dump(data), encoding="utf-8")
 
 
 class _PutServer(http.server.BaseHTTPRequestHandler):
