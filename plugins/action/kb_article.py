@@ -73,7 +73,7 @@ class ActionModule(KbfixAction):
         refreshed = article_runner.refreshed_restart_facts(known_restart, result)
         # The verdicts as a cacheable fact: a fact cache keeps them for fleet_report (docs/scale.md).
         facts = {**(refreshed or {}), **compliance_cache.verdict_facts(task_vars, result.verdicts, args["state"],
-                                                                      self.check_mode)}
+                                                                       self.check_mode)}
         if facts:
             out["ansible_facts"] = facts
         failing = article_runner.failing(result.verdicts, args["fail_on"])

@@ -60,9 +60,10 @@ options:
     description: User name for HTTP Basic authentication of the upload.
     type: str
   upload_password:
-    description: Password for HTTP Basic authentication of the upload; never printed.
+    description:
+      - Password for HTTP Basic authentication of the upload. The module never returns or prints it; template
+        it from a vault or an AWX credential (docs/scale.md).
     type: str
-    no_log: true
   upload_validate_certs:
     description: Check the server's TLS certificate for C(https) URLs.
     type: bool

@@ -104,7 +104,7 @@ def article_summary_section(report: FleetReport) -> Html:
 
 def filter_bar(articles: Sequence[tuple[str, str]], hosts: int) -> Html:
     statuses = [el("option", "any", value="")] + [el("option", STATUS_INFO[s].label, value=s)
-                                                   for s in REPORT_STATUSES]
+                                                  for s in REPORT_STATUSES]
     choices = [el("option", "all", value="")] + [el("option", a, value=str(i)) for i, (a, _t) in enumerate(articles)]
     return el("form", el("label", "Host ", void("input", type="search", id="f-host", placeholder="name contains")),
               el("label", "Status ", el("select", *statuses, id="f-status")),

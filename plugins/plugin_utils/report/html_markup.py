@@ -46,7 +46,7 @@ def void(tag: str, **attrs: object) -> Html:
 def badge(status: str, short: bool = False) -> Html:
     info = STATUS_INFO[status]
     return el("span", el("span", info.symbol, class_="sym", aria_hidden="true"), " ",
-               "" if short else info.label, class_=f"badge st-{status}")
+              "" if short else info.label, class_=f"badge st-{status}")
 
 
 CSS = """
@@ -138,4 +138,3 @@ CSS += "".join(
 )
 # Cards are white; only their accent carries the colour (the rule above would tint the whole card).
 CSS += ".card{background:#fff;color:var(--fg)}"
-

@@ -66,7 +66,7 @@ class HtmlPage:
             el("main", self.verdict(), self.summary_section(), html_fleet.article_summary_section(report),
                self.grid_section(), self.findings_section(), self.changes_section()),
             el("footer", f"{GENERATOR} \u00b7 report schema {SCHEMA_VERSION} \u00b7 "
-                          "kbfix-report.json holds the same data in machine-readable form"),
+                         "kbfix-report.json holds the same data in machine-readable form"),
         ])
         script = el("script", Html(html_fleet.SCRIPT))
         return "<!DOCTYPE html>\n" + el("html", el("head", head), el("body", body, script), lang="en") + "\n"
@@ -76,12 +76,12 @@ class HtmlPage:
         if s.fleet_compliant:
             text = f"Fleet compliant: all {s.hosts} hosts are compliant or the articles do not apply"
             return el("div", el("span", "\u2713", class_="sym", aria_hidden="true"), text, class_="verdict ok",
-                       role="status", data_fleet="compliant")
+                      role="status", data_fleet="compliant")
         attention = s.hosts - s.compliant_hosts
         text = (f"Fleet not compliant: {attention} of {s.hosts} hosts need attention" if s.hosts
                 else "No results: no kb_article task reported for any host")
         return el("div", el("span", "\u2717", class_="sym", aria_hidden="true"), text, class_="verdict bad",
-                   role="status", data_fleet="noncompliant")
+                  role="status", data_fleet="noncompliant")
 
     def summary_section(self) -> Html:
         cards = []
@@ -89,25 +89,25 @@ class HtmlPage:
             count = self.summary.hosts_by_status[status]
             info = STATUS_INFO[status]
             cards.append(el("div",
-                             el("dt", el("span", info.symbol, class_="sym", aria_hidden="true"), " ", info.label),
-                             el("dd", str(count)),
-                             class_=f"card st-{status}" + (" zero" if count == 0 else ""),
-                             data_status=status, data_hosts=str(count)))
+                            el("dt", el("span", info.symbol, class_="sym", aria_hidden="true"), " ", info.label),
+                            el("dd", str(count)),
+                            class_=f"card st-{status}" + (" zero" if count == 0 else ""),
+                            data_status=status, data_hosts=str(count)))
         results = []
         for status in REPORT_STATUSES:
             count = self.summary.results_by_status[status]
             results.append(el("span", badge(status, short=True), " ", el("strong", str(count)), " ",
-                               STATUS_INFO[status].label.lower(), class_="result" + (" zero" if not count else ""),
-                               data_status=status, data_results=str(count)))
+                              STATUS_INFO[status].label.lower(), class_="result" + (" zero" if not count else ""),
+                              data_status=status, data_results=str(count)))
         restart = self.summary.restart_required_hosts
         facts = (f"{self.summary.compliant_hosts} of {self.summary.hosts} hosts compliant \u00b7 "
                  f"{restart} {'host needs' if restart == 1 else 'hosts need'} a restart to apply the plan")
         return el("section",
-                   el("h2", "Hosts by status"),
-                   el("dl", *cards, class_="cards"),
-                   el("p", facts, class_="hostline", id="host-summary"),
-                   el("p", el("span", "Results per host \u00d7 article:", class_="muted"), " ", *results,
-                       class_="results", id="result-summary"))
+                  el("h2", "Hosts by status"),
+                  el("dl", *cards, class_="cards"),
+                  el("p", facts, class_="hostline", id="host-summary"),
+                  el("p", el("span", "Results per host \u00d7 article:", class_="muted"), " ", *results,
+                      class_="results", id="result-summary"))
 
     def legend(self) -> Html:
         return el("ul", *(
@@ -136,14 +136,14 @@ class HtmlPage:
                 continue  # host-level problem, shown above
             parts.append(self.article_finding(cell))
         return el("div", *parts, class_=f"finding st-border-{status}", id=self.anchor(host.name),
-                   data_host=host.name)
+                  data_host=host.name)
 
     @staticmethod
     def problem(problem: Problem) -> Html:
         what = "Unreachable" if problem.kind == "unreachable" else "Failed"
         task = [" (task ", el("q", problem.task), ")"] if problem.task else []
         return el("div", el("strong", what), *task, ": ", el("span", problem.message, class_="mono"),
-                   class_=f"problem {problem.kind}")
+                  class_=f"problem {problem.kind}")
 
     def article_finding(self, cell: Cell) -> Html:
         record = cell.record
@@ -157,7 +157,7 @@ class HtmlPage:
         if verdict is not None:
             if cell.problem is not None:
                 parts.append(el("p", f"Last verdict before the problem: {STATUS_INFO[verdict.status].label}.",
-                                 class_="muted"))
+                                class_="muted"))
             if verdict.reason:
                 parts.append(el("p", verdict.reason, class_="reason"))
             parts.append(self.checks_table(failing_checks(verdict), "Failing checks"))
@@ -170,7 +170,7 @@ class HtmlPage:
                 parts += [el("div", "Remediation plan", restart, class_="label"),
                           el("ol", *(el("li", step.description) for step in verdict.plan), class_="plan")]
         return el("div", *parts, class_="article", id=self.anchor(cell.host, cell.article),
-                   data_article=cell.article)
+                  data_article=cell.article)
 
     @staticmethod
     def checks_table(checks: Sequence[CheckResult], caption: str) -> Html:
@@ -178,10 +178,10 @@ class HtmlPage:
             return Html("")
         head = el("tr", *(el("th", h, scope="col") for h in ("Check", "Expected", "Found", "Note")))
         rows = [el("tr", el("td", el("code", c.id)), el("td", el("code", c.expected), class_="expected"),
-                    el("td", el("code", c.found), class_="found"), el("td", c.message), class_="check")
+                   el("td", el("code", c.found), class_="found"), el("td", c.message), class_="check")
                 for c in checks]
         return join([el("div", caption, class_="label"),
-                      el("table", el("thead", head), el("tbody", *rows), class_="checks")])
+                     el("table", el("thead", head), el("tbody", *rows), class_="checks")])
 
     def changes_section(self) -> Html:
         rows = []
@@ -190,16 +190,15 @@ class HtmlPage:
                 if record.before is None or record.after is None or record.before.status == record.after.status:
                     continue
                 rows.append(el("tr", el("td", host.name, class_="mono"), el("td", record.article),
-                                el("td", badge(record.before.status)), el("td", badge(record.after.status))))
+                               el("td", badge(record.before.status)), el("td", badge(record.after.status))))
         if not rows:
             return el("section", el("h2", "Changes in this run"),
-                       el("p", "No article changed status during this run.", class_="none"))
+                      el("p", "No article changed status during this run.", class_="none"))
         head = el("tr", *(el("th", h, scope="col") for h in ("Host", "Article", "Before", "After")))
         return el("section", el("h2", "Changes in this run"),
-                   el("table", el("thead", head), el("tbody", *rows), class_="checks changes"))
+                  el("table", el("thead", head), el("tbody", *rows), class_="checks changes"))
 
 
 def render_html(report: FleetReport, now: datetime.datetime | None = None) -> str:
     """A self-contained page: inline CSS, one inline script (the filters), no external resource."""
     return HtmlPage(report, utc_now(now)).render()
-

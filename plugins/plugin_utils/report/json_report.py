@@ -55,4 +55,3 @@ def report_to_dict(report: FleetReport, now: datetime.datetime | None = None) ->
 
 def render_json(report: FleetReport, now: datetime.datetime | None = None) -> str:
     return json.dumps(report_to_dict(report, now), indent=2, ensure_ascii=False) + "\n"
-

@@ -106,4 +106,3 @@ def render_junit(report: FleetReport, now: datetime.datetime | None = None,
     root.set("time", "0")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
-

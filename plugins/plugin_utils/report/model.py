@@ -458,4 +458,3 @@ def cell_message(cell: Cell) -> str:
         parts += [f"could not read: {m}" for m in verdict.missing]
         parts += [check_line(c) for c in undecided_checks(verdict)]
     return "; ".join(parts) or STATUS_INFO[cell.status].label
-

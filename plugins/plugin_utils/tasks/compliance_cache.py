@@ -10,15 +10,16 @@ URL with HTTP PUT, so that the report survives a job whose disk is thrown away (
 
 from __future__ import annotations
 
-import base64
 import datetime
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ansible.module_utils.urls import ConnectionError as UrlConnectionError
+from ansible.module_utils.urls import open_url
 
 from ..article.model import Verdict
 from ..errors import ArgumentError, KbfixError
@@ -78,27 +79,19 @@ class Upload:
 
     def put(self, path: Path) -> str:
         target = urllib.parse.urljoin(self.url, urllib.parse.quote(path.name))
-        kind = CONTENT_TYPES.get(path.suffix, "application/octet-stream")
-        # the scheme was checked to be http or https in from_args
-        request = urllib.request.Request(target, data=path.read_bytes(), method="PUT",  # noqa: S310
-                                         headers={"Content-Type": kind})
-        if self.username is not None:
-            token = base64.b64encode(f"{self.username}:{self.password or ''}".encode()).decode("ascii")
-            request.add_unredirected_header("Authorization", f"Basic {token}")
-        context = None
-        if target.startswith("https:") and not self.validate_certs:
-            import ssl
-
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as answer:  # noqa: S310
-                status = answer.status
+            answer = open_url(target, data=path.read_bytes(), method="PUT", timeout=self.timeout,
+                              headers={"Content-Type": CONTENT_TYPES.get(path.suffix, "application/octet-stream")},
+                              url_username=self.username, url_password=self.password,
+                              force_basic_auth=self.username is not None, validate_certs=self.validate_certs,
+                              follow_redirects="none")
+            status = int(answer.status)
+            answer.close()
         except urllib.error.HTTPError as exc:
             raise KbfixError(f"upload of {path.name} to {target} refused: HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, ValueError, UrlConnectionError) as exc:
+            # messages name the URL (which carries no credentials, from_args saw to it), never the password
+            reason = getattr(exc, "reason", None) or type(exc).__name__
             raise KbfixError(f"upload of {path.name} to {target} failed: {reason}") from None
         if status not in (200, 201, 204):
             raise KbfixError(f"upload of {path.name} to {target}: unexpected HTTP {status}")
