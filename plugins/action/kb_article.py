@@ -1,9 +1,11 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.kb_article: audit or enforce KB articles on a Windows host over WinRM, without PowerShell.
+"""kbfix.windows.kb_article: audit or enforce KB articles on a Windows host (WinRM, or SMB for NT 4.0), without
+PowerShell.
 
-The logic is ``plugin_utils.article_runner``; this action turns task arguments into its inputs (paths
-searched like ``files/`` lookups, the ``kbfix_os`` fact) and its result into the task result.
+The logic is ``plugin_utils.tasks.article_runner`` (enforcement: ``plugin_utils.tasks.enforcer``); this action
+turns task arguments into its inputs (paths searched like ``files/`` lookups, the ``kbfix_os`` fact) and its
+result into the task result.
 """
 
 from __future__ import annotations
@@ -12,14 +14,19 @@ import typing as t
 from pathlib import Path
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
-from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, compliance_cache, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import (
+    article_runner,
+    catalogue,
+    compliance_cache,
+    installer,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
 # The collection's own article specs, parsed, validated and indexed by id once in the controller's main process
 # (this module is imported there before workers fork): each worker then only hashes the file it is given.
 ROLES = Path(__file__).resolve().parents[2] / "roles"
-article_runner.preload_specs(ROLES)
+catalogue.preload_specs(ROLES)
 
 
 class ActionModule(KbfixAction):
@@ -42,8 +49,17 @@ class ActionModule(KbfixAction):
         check_timeout(args["install_timeout"], "install_timeout")
         if args["reboot_timeout"] < 0:
             raise ArgumentError("reboot_timeout", "must be 0 (do not wait) or a number of seconds")
-        requests = [self._article(index, item, task_vars, args["variables"])
-                    for index, item in enumerate(args["articles"])]
+        items = args["articles"]
+        # Articles named by id (or "all") are looked up among the collection's and the user's
+        # (kbfix_article_paths); the directories are read only when a task names an article that way.
+        known = (catalogue.known_articles(ROLES, self.article_dirs(task_vars))
+                 if any(isinstance(i, str) and (catalogue.is_article_id(i) or catalogue.is_all(i)) for i in items)
+                 else {})
+        requests = [self._article(label, item, task_vars, args["variables"], known)
+                    for label, item in catalogue.expand_all(items, known)]
+        if not requests:
+            raise ArgumentError("articles", "'all' found no article (the collection's roles and "
+                                            f"{catalogue.ARTICLE_PATHS_VARIABLE} hold none)")
         try:
             articles = article_runner.prepare(requests, args["variables"])
         except ArticleFault as fault:
@@ -56,16 +72,17 @@ class ActionModule(KbfixAction):
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
         # The facts task's pending-restart answer, when it ran for this host: one read of each fact per play.
         known_restart = self.known_restart(task_vars) if self.known_os_facts(task_vars) is not None else None
-        transport = self.open_transport(task_vars)
-        start = transport.request_count
-        try:
-            result = article_runner.run(transport, articles, os_facts, options, known_restart)
-        except ArticleFault as fault:
-            return self._fault(fault, requests=transport.request_count - start)
-        finally:
-            transport.close()
+        with self.connected(task_vars) as transport:
+            start = transport.request_count
+            try:
+                result = article_runner.run(transport, articles, os_facts, options, known_restart)
+            except ArticleFault as fault:
+                return self._fault(fault, requests=transport.request_count - start)
         article_runner.log_verdicts(self.log, transport.host, result.verdicts)
         out = result.to_dict()
+        warnings = article_runner.article_warnings(articles)
+        if warnings:
+            out["warnings"] = warnings
         out["requests"] = transport.request_count - start
         out["msg"] = article_runner.summary(result)
         if self.diff_mode and result.diff:
@@ -86,12 +103,11 @@ class ActionModule(KbfixAction):
 
     # --- arguments ------------------------------------------------------------------------------------
 
-    def _article(self, index: int, item: t.Any, task_vars: dict[str, t.Any],
-                 common: dict[str, t.Any]) -> article_runner.ArticleRequest:
-        label = f"articles[{index}]"
-        if isinstance(item, str) and article_runner.is_article_id(item):
-            return article_runner.collection_request(ROLES, item, label, common,
-                                                     lambda name: self.host_variable(name, task_vars))
+    def _article(self, label: str, item: t.Any, task_vars: dict[str, t.Any], common: dict[str, t.Any],
+                 known: dict[str, catalogue.KnownArticle]) -> article_runner.ArticleRequest:
+        if isinstance(item, str) and catalogue.is_article_id(item):
+            return catalogue.article_request(known, item, label, common,
+                                             lambda name: self.host_variable(name, task_vars))
         if isinstance(item, str):
             return article_runner.ArticleRequest(self._spec_path(item, label, task_vars), {}, label, label)
         if not isinstance(item, dict):

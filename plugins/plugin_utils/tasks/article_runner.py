@@ -6,9 +6,9 @@
    bad variable fails here, naming the field, with the host untouched.
 2. ``run`` takes the OS facts (given, or one query), merges the fact requests of all articles into one
    ``Transport.gather`` (a handful of concurrent requests however many articles), and evaluates each article.
-3. In ``enforced`` state the plans of noncompliant articles are carried out: packages through the cmd shell
-   (``installer.install``), registry values through StdRegProv with read-back (``Transport.set_value``), then the
-   host is read and judged again. Reboot steps are never carried out here: ``restart_required`` says one is
+3. In ``enforced`` state the plans of noncompliant articles are carried out (``enforcer``): packages through
+   ``installer.install``, registry values with read-back (``Transport.set_value``), then the host is read and
+   judged again. Reboot steps are never carried out here: ``restart_required`` says one is
    due, the play decides when.
 
 Pure library: no Ansible imports. The action plugin resolves paths and opens the transport.
@@ -17,45 +17,35 @@ Pure library: no Ansible imports. The action plugin resolves paths and opens the
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 from ..article import engine, model
 from ..article.model import (
     FactRequest,
     HostFacts,
     OsFacts,
-    PlanStep,
-    RegistryType,
-    RegistryValue,
     Verdict,
 )
 from ..article.spec import (
-    ARCHITECTURES,
     ArticleSpec,
     VariableValue,
     load_spec,
     load_spec_data,
-    preload,
     resolve_variables,
 )
-from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError, SpecError
+from ..errors import ArgumentError, ArticleFault, SpecError
 from ..transport import indicators
 from ..transport.base import LOG_STEPS, Transport
 from . import installer, resume
+from .enforcer import STATES as STATES  # the module's state choices, for the action plugin
+from .enforcer import Options, RunResult, awaiting_restart, enforce, with_answer
 
 # The module's fail_on choices, for the action plugin (which imports only the task layer).
 VERDICT_STATUSES = model.VERDICT_STATUSES
 
-State = Literal["audited", "enforced"]
-STATES: tuple[str, ...] = ("audited", "enforced")
-
-# Only a noncompliant verdict is acted on: "unknown" means facts are missing, and installing blind could
-# downgrade a superseding update; the others need nothing (or only the restart the play schedules).
-ENFORCEABLE = ("noncompliant",)
 
 
 # ---------------------------------------------------------------------------------------------- prepare
@@ -128,6 +118,12 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
     return prepared
 
 
+def article_warnings(articles: Sequence[PreparedArticle]) -> list[str]:
+    """What loaded but needs a person: rows an article printed twice, and the spec's review items."""
+    return [f"{a.id} ({a.spec.source}): {text}" for a in articles
+            for text in (*a.spec.warnings, *(item.text() for item in a.spec.review))]
+
+
 def _located(exc: ArgumentError, request: ArticleRequest, common: Mapping[str, Any]) -> ArgumentError:
     """Name the field where the user wrote it (or should): the task's common variables, this article's, or
     the host variable an article named by id reads."""
@@ -149,103 +145,18 @@ def _check_unused(prepared: Sequence[PreparedArticle], common: Mapping[str, Any]
 # -------------------------------------------------------------------------------------------- OS facts
 
 
-def _typed(data: Mapping[str, Any], key: str, kind: type, where: str, required: bool = True) -> Any:
-    value = data.get(key)
-    if value is None and not required:
-        return None
-    # bool is an int subclass: a YAML `true` must not pass as a service pack number.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ArgumentError(f"{where}.{key}", f"must be {'an' if kind is int else 'a'} {kind.__name__}, got {value!r}")
-    return value
-
-
 def os_facts_from_mapping(data: Any, where: str = "host_facts") -> OsFacts:
-    """``OsFacts`` from the ``kbfix_os`` fact (``OsFacts.to_dict()``; other keys are ignored)."""
-    if not isinstance(data, Mapping):
-        raise ArgumentError(where, f"must be a mapping like the kbfix_os fact, got {type(data).__name__}")
-    version = _typed(data, "version", str, where)
-    parts = version.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise ArgumentError(f"{where}.version", f"{version!r} is not major.minor.build like 5.1.2600")
-    service_pack = _typed(data, "service_pack", int, where)
-    if service_pack < 0:
-        raise ArgumentError(f"{where}.service_pack", f"must be 0 or more, got {service_pack}")
-    architecture = _typed(data, "architecture", str, where)
-    if architecture not in ARCHITECTURES:
-        raise ArgumentError(f"{where}.architecture", f"{architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-    product_type = _typed(data, "product_type", int, where)
-    if product_type not in (1, 2, 3):
-        raise ArgumentError(f"{where}.product_type", f"must be 1, 2 or 3, got {product_type}")
-    optional = {key: _typed(data, key, kind, where, required=False)
-                for key, kind in (("caption", str), ("r2", bool), ("system_root", str))}
-    return OsFacts(version=version, service_pack=service_pack, architecture=architecture,
-                   product_type=product_type, last_boot=_boot_time(data, where),
-                   **{k: v for k, v in optional.items() if v is not None})
+    """``OsFacts`` from the ``kbfix_os`` fact (``OsFacts.to_dict()``; other keys are ignored); errors are
+    ``ArgumentError`` naming the field under ``where``."""
+    return model.os_facts_from_mapping(data, where, ArgumentError)
 
 
 def parse_boot_time(value: Any) -> datetime.datetime | None:
-    """The ``kbfix_last_boot`` fact (ISO 8601 with a time zone) as a datetime, None for anything else.
-
-    kbfix_os leaves the boot time out; a value from before a restart is earlier than the real boot, which
-    only makes the engine more careful (docs/engine.md, "reboot_pending, exactly")."""
-    if not isinstance(value, str):
-        return None
-    try:
-        boot = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return boot if boot.tzinfo is not None else None
-
-
-def _boot_time(data: Mapping[str, Any], where: str) -> datetime.datetime | None:
-    value = _typed(data, "last_boot", str, where, required=False)
-    if value is None:
-        return None
-    boot = parse_boot_time(value)
-    if boot is None:
-        raise ArgumentError(f"{where}.last_boot", f"{value!r} is not an ISO 8601 date and time with a time zone, "
-                                                  "as kbfix_last_boot is")
-    return boot
+    """The ``kbfix_last_boot`` fact (ISO 8601 with a time zone) as a datetime, None for anything else."""
+    return model.boot_time(value)
 
 
 # ------------------------------------------------------------------------------------------------ run
-
-
-@dataclass(frozen=True)
-class Options:
-    state: State = "audited"
-    package_source: installer.PackageLocation | None = None
-    allow_pending_reboot: bool = False
-    check_mode: bool = False
-    install_timeout: float = 3600.0
-    # Seconds to wait for a host that goes down during the task (0 = report it unreachable at once).
-    resume_timeout: float = 0.0
-
-
-@dataclass
-class RunResult:
-    verdicts: list[Verdict]
-    verdicts_before: list[Verdict] | None = None
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    diff: list[dict[str, str]] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    restart_required: bool = False
-    answers: dict[str, installer.InstallResult] = field(default_factory=dict)  # article id -> installer answer
-    # After changes: the pending-restart sources the host reported when judged again ("article" scope).
-    reboot_pending_sources: tuple[str, ...] | None = None
-
-    @property
-    def changed(self) -> bool:
-        return any(c.get("changed") for c in self.changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "changed": self.changed, "verdicts": [v.to_dict() for v in self.verdicts],
-            "restart_required": self.restart_required, "changes": list(self.changes),
-        }
-        if self.verdicts_before is not None:
-            result["verdicts_before"] = [v.to_dict() for v in self.verdicts_before]
-        return result
 
 
 Log = Callable[[int, str], None]
@@ -281,7 +192,7 @@ def _add_pending_cbs_packages(transport: Transport, facts: HostFacts, articles: 
     Win32_QuickFixEngineering does not list yet: without this the engine would call a host that only needs
     its restart noncompliant (and plan the install again). Asked only while a restart is pending and an
     article still plans an install, so a plain audit costs nothing more."""
-    if not facts.reboot_pending or int(facts.os.version.split(".")[0]) < 6:
+    if not facts.reboot_pending or facts.os.major < 6:
         return False
     wanted = [a.spec.hotfix_ids[0] for a, v in zip(articles, verdicts, strict=True)
               if any(step.action == "install_package" for step in v.plan)]
@@ -319,8 +230,7 @@ def run(transport: Transport, articles: Sequence[PreparedArticle], os_facts: OsF
 
     def resumed(reason: str) -> None:
         known[0] = None
-        accumulated.notes.append(f"the host went down during the task ({reason}); resumed from a fresh read "
-                                 "after it answered again")
+        accumulated.notes.append(resume.WAITED_NOTE.format(reason=reason))
 
     return resume.run_resuming(transport,
                                lambda: _run_once(transport, articles, os_facts, options, accumulated, known[0]),
@@ -344,195 +254,9 @@ def _run_once(transport: Transport, articles: Sequence[PreparedArticle], os_fact
         # Judge again from what the host says now, not from what we believe we wrote.
         after, result.verdicts = judge(transport, articles, os_facts)
         result.reboot_pending_sources = after.reboot_pending_sources
-    result.verdicts = [_with_answer(v, result.answers.get(v.article)) for v in result.verdicts]
+    result.verdicts = [with_answer(v, result.answers.get(v.article)) for v in result.verdicts]
     result.restart_required = result.restart_required or awaiting_restart(result.verdicts)
     return result
-
-
-def enforce(transport: Transport, facts: HostFacts, articles: Sequence[PreparedArticle],
-            verdicts: Sequence[Verdict], options: Options, into: RunResult | None = None) -> RunResult:
-    """Carry out (in check mode: report) the plans of ``verdicts``, judged from ``facts``. The result's
-    ``verdicts`` are the ones given; the caller judges again after changes. ``into`` collects the changes of
-    several attempts (a run resumed after the host went down); its first ``verdicts_before`` is kept."""
-    enforcer = _Enforcer(transport, facts, options, into)
-    if enforcer.result.verdicts_before is None:
-        # Set first: a host lost in the middle resumes with these, not with what its second read says.
-        enforcer.result.verdicts_before = list(verdicts)
-    for article, verdict in zip(articles, verdicts, strict=True):
-        try:
-            enforcer.enforce(article, verdict)
-        except HostUnreachableError:
-            raise
-        except KbfixError as exc:
-            partial = {"verdicts_before": [v.to_dict() for v in enforcer.result.verdicts_before],
-                       "changes": enforcer.result.changes}
-            raise ArticleFault(article.id, exc, partial) from exc
-    result = enforcer.result
-    result.verdicts = list(verdicts)
-    return result
-
-
-def _with_answer(verdict: Verdict, done: installer.InstallResult | None) -> Verdict:
-    # "Not applicable" / "already installed" against files that say otherwise: unknown, with the reason.
-    if done is None:
-        return verdict
-    return engine.with_install_answer(verdict, done.hotfix_id, done.exit_code, done.meaning)
-
-
-def awaiting_restart(verdicts: Sequence[Verdict]) -> bool:
-    """A restart is what stands between the host and compliance. A noncompliant verdict's plan also ends in
-    a restart, but restarting before the plan is carried out would not help."""
-    return any(v.status == "reboot_pending" for v in verdicts)
-
-
-class _Enforcer:
-    """Carries out plans (or, in check mode, reports them) and records each change."""
-
-    def __init__(self, transport: Transport, facts: HostFacts, options: Options,
-                 into: RunResult | None = None) -> None:
-        self.transport = transport
-        self.facts = facts
-        self.os = facts.os
-        self.options = options
-        self.result = into if into is not None else RunResult(verdicts=[])
-
-    def enforce(self, article: PreparedArticle, verdict: Verdict) -> None:
-        if verdict.status == "unknown" and verdict.plan:
-            self.result.notes.append(f"{article.id}: not enforced, facts could not be read: "
-                                     f"{', '.join(verdict.missing)}")
-        if verdict.status not in ENFORCEABLE:
-            return
-        steps = [s for s in verdict.plan if s.action != "reboot"]
-        installs = [s for s in steps if s.action == "install_package"]
-        if installs and self.options.package_source is None:
-            raise ArgumentError("package_source", f"is required to install {article.id} "
-                                                  f"({installs[0].details.get('package')})")
-        for step in steps:
-            if step.action == "manual":
-                self.result.notes.append(f"{article.id}: not done here, needs a person: {step.description}")
-            elif step.action == "install_package":
-                self._install(article, step)
-            elif step.action == "set_registry":
-                self._set(article, step)
-            elif step.action == "delete_registry":
-                self._delete(article, step)
-
-    # --- packages -------------------------------------------------------------------------------------
-
-    def _install(self, article: PreparedArticle, step: PlanStep) -> None:
-        details = step.details
-        request = self._install_request(details)
-        base = {"article": article.id, "action": "install_package", "description": step.description,
-                "hotfix_id": request.hotfix_id, "package": request.package.filename,
-                "installer": request.installer, "source": request.package.kind}
-        if self.facts.reboot_pending and not self.options.allow_pending_reboot:
-            # An installer started now would stage files over a pending rename queue; the result is only
-            # known after two restarts. Windows Update refuses for the same reason.
-            sources = ", ".join(self.facts.reboot_pending_sources) or "pending"
-            reason = (f"a restart is pending ({sources}): {request.hotfix_id} is not installed until the host "
-                      "restarts (or allow_pending_reboot is set)")
-            self.result.changes.append({**base, "changed": False, "skipped": True, "reason": reason})
-            self.result.notes.append(f"{article.id}: {reason}")
-            self.result.restart_required = True
-            return
-        if self.options.check_mode:
-            self.result.changes.append({**base, "changed": True, "planned": True})
-            self._diff_package(request, planned=True)
-            return
-        done = installer.install(self.transport, request, self.os, not_applicable_raises=False)
-        self.result.answers[article.id] = done
-        entry = {**base, **done.to_dict(), "changed": done.changed}
-        if done.meaning in ("not_applicable", "already_installed"):
-            entry["reason"] = (f"{request.package.filename} answered {done.exit_code} "
-                               f"({done.exit_code & 0xFFFFFFFF:#010x}, {done.meaning.replace('_', ' ')}): nothing "
-                               "was installed; the verdict weighs this against the files")
-            self.result.notes.append(f"{article.id}: {entry['reason']}")
-        self.result.changes.append(entry)
-        self.result.restart_required = self.result.restart_required or done.restart_required or (
-            done.changed and bool(details.get("restart")))
-        if done.changed:
-            self._diff_package(request, planned=False)
-
-    def _install_request(self, details: Mapping[str, Any]) -> installer.InstallRequest:
-        source = cast(installer.PackageLocation, self.options.package_source)
-        package = str(details["package"])
-        location = source.joined(package)
-        if location.kind == "controller" and not Path(location.path).is_file():
-            raise ArgumentError("package_source", f"{package} is not in {source.path} on the controller")
-        return installer.InstallRequest(
-            hotfix_id=str(details["hotfix_id"]), package=location,
-            installer=cast(installer.InstallerKind, details["installer"]),
-            arguments=tuple(str(a) for a in details.get("arguments") or ()),
-            exit_codes=installer.exit_codes(details.get("success_codes")),
-            timeout=self.options.install_timeout,
-        )
-
-    def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
-        self.result.diff.append({
-            "before_header": f"packages ({request.hotfix_id})", "after_header": f"packages ({request.hotfix_id})",
-            "before": "", "after": f"{request.hotfix_id}: {request.package.filename}"
-                                   f"{' (planned)' if planned else ''}\n",
-        })
-
-    # --- registry -------------------------------------------------------------------------------------
-
-    def _set(self, article: PreparedArticle, step: PlanStep) -> None:
-        details = step.details
-        key, name = str(details["key"]), str(details["name"])
-        desired = RegistryValue(cast(RegistryType, details["type"]), details["data"])
-        before = _value_from(details.get("before"))
-        if self.options.check_mode:
-            self._record_registry(article, step, key, name, before, desired, planned=True)
-            return
-        change = self.transport.set_value(key, name, desired, create=True)
-        self._record_registry(article, step, key, name, change.before, change.after, planned=False,
-                              changed=change.changed)
-
-    def _delete(self, article: PreparedArticle, step: PlanStep) -> None:
-        details = step.details
-        key, name = str(details["key"]), str(details["name"])
-        before = _value_from(details.get("before"))
-        if self.options.check_mode:
-            self._record_registry(article, step, key, name, before, None, planned=True)
-            return
-        change = self.transport.delete_value(key, name)
-        self._record_registry(article, step, key, name, change.before, None, planned=False, changed=change.changed)
-
-    def _record_registry(self, article: PreparedArticle, step: PlanStep, key: str, name: str,
-                         before: RegistryValue | None, after: RegistryValue | None, *, planned: bool,
-                         changed: bool = True) -> None:
-        entry = {"article": article.id, "action": step.action, "description": step.description, "key": key,
-                 "name": name, "before": before.to_dict() if before else None,
-                 "after": after.to_dict() if after else None, "changed": changed}
-        if planned:
-            entry["planned"] = True
-        self.result.changes.append(entry)
-        if not changed:
-            return
-        self.result.restart_required = self.result.restart_required or bool(step.details.get("restart"))
-        header = f"{key}\\{name}"
-        self.result.diff.append({"before_header": header, "after_header": header,
-                                 "before": _value_text(before), "after": _value_text(after)})
-
-
-def _value_from(data: Any) -> RegistryValue | None:
-    if not isinstance(data, Mapping):
-        return None
-    value = data.get("data")
-    if data.get("type") == "binary" and isinstance(value, str):
-        value = bytes.fromhex(value)
-    return RegistryValue(cast(RegistryType, data.get("type")), value)
-
-
-def _value_text(value: RegistryValue | None) -> str:
-    if value is None:
-        return "(absent)\n"
-    data = value.data
-    if isinstance(data, list):
-        return f"({value.type})\n" + "".join(f"{line}\n" for line in data)
-    if isinstance(data, bytes):
-        data = data.hex()
-    return f"{data} ({value.type})\n"
 
 
 # ---------------------------------------------------------------------------------------------- fail_on
@@ -561,78 +285,6 @@ def summary(result: RunResult) -> str:
 def log_verdicts(log: Log, host: str, verdicts: Sequence[Verdict]) -> None:
     for verdict in verdicts:
         log(LOG_STEPS, f"{host}: {verdict.article} {verdict.status}: {verdict.reason}")
-
-
-def preload_specs(roles_dir: Path) -> None:
-    """Parse and validate the collection's own article specs now (``roles/*/files/kb*.yml``), and index them
-    by id: the action plugin calls this when Ansible imports it in the controller's main process, before
-    workers fork, so each worker only hashes the file it is given (``article.spec.load_spec`` caches by
-    content hash) and finds an article named by id without reading the others."""
-    preload(sorted(roles_dir.glob("*/files/kb*.yml")))
-    collection_articles(roles_dir)
-
-
-# ----------------------------------------------------------------------------- articles named by id
-
-
-ARTICLE_ID = re.compile(r"KB\d{4,}", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class CollectionArticle:
-    """One of the collection's own articles: its spec and the article role it belongs to."""
-
-    id: str
-    path: Path
-    role: str  # the role's name: its variables are ``<role>_<name>`` (kb828753_reconnectable_servers)
-
-
-_COLLECTION: dict[Path, dict[str, CollectionArticle]] = {}
-
-
-def is_article_id(text: str) -> bool:
-    """``KB977381`` names an article; a spec is named by a .yml file name."""
-    return ARTICLE_ID.fullmatch(text.strip()) is not None
-
-
-def collection_articles(roles_dir: Path) -> dict[str, CollectionArticle]:
-    """The articles of ``roles_dir`` (``<role>/files/kb*.yml``) by upper-case id; read once per process. A
-    spec that does not load is left out here (its role reports the error)."""
-    known = _COLLECTION.get(roles_dir)
-    if known is None:
-        known = {}
-        for path in sorted(roles_dir.glob("*/files/kb*.yml")):
-            try:
-                spec = load_spec(path)
-            except SpecError:
-                continue
-            known[spec.id.upper()] = CollectionArticle(spec.id, path, path.parents[1].name)
-        _COLLECTION[roles_dir] = known
-    return known
-
-
-def collection_request(roles_dir: Path, article_id: str, label: str, common: Mapping[str, Any],
-                       host_value: Callable[[str], Any]) -> ArticleRequest:
-    """An entry of ``articles`` that names one of the collection's articles by id: its spec from the article
-    role, and each variable the task's ``variables`` do not give from the host variable the role reads,
-    ``<role>_<name>`` (``host_value(name)``: its value, None when it is not set). So a play passes ids and
-    templates nothing per article: the inventory that serves the roles serves this too."""
-    known = collection_articles(roles_dir)
-    entry = known.get(article_id.strip().upper())
-    if entry is None:
-        raise ArgumentError(label, f"{article_id!r} is not one of this collection's articles "
-                                   f"({', '.join(sorted(known)) or 'none'}); name another article's spec file (.yml)")
-    spec = load_spec_file(entry.path, label)
-    variables: dict[str, Any] = {}
-    fields: dict[str, str] = {}
-    for variable in spec.variables:
-        if variable.name in common:
-            continue
-        fields[variable.name] = f"{entry.role}_{variable.name}"
-        value = host_value(fields[variable.name])
-        if value is not None:
-            variables[variable.name] = value
-    return ArticleRequest(entry.path, variables, label, label, fields)
 
 
 def refreshed_restart_facts(known_restart: Sequence[str] | None, result: RunResult) -> dict[str, Any] | None:

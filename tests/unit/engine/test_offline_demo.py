@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from engine_helpers import SNAPSHOTS, TOP
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, FileFacts, RegistryValue
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.snapshot import (
     host_snapshot_from_data,
     load_host_snapshot,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, FileFacts, RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import SpecError
 
 
@@ -136,7 +136,8 @@ def test_snapshot_answers_like_a_transport() -> None:
     (_snapshot(hotfixes=["KB1"]), "hotfixes", "must map hotfix ids"),
     (_snapshot(reboot_pending=True), "reboot_pending", "must be a list"),
     ({"os": {"version": "5.1.2600", "architecture": "x86"}}, "os.service_pack", "is required"),
-    ({"os": {"version": "5.1.2600", "architecture": "amd64"}}, "os.architecture", "'amd64' is not x86, x64 or ia64"),
+    ({"os": {"version": "5.1.2600", "architecture": "amd64"}}, "os.architecture",
+     "'amd64' is not one of x86, x64, ia64, alpha, mips, ppc"),
     (_snapshot(files={"C:\\a": {"version": 5.1}}), "files.C:\\a.version", "must be a string"),
     (_snapshot(files={"C:\\a": {"modified": "2003-01-01T00:00:00"}}), "files.C:\\a.modified", "needs a time zone"),
     (_snapshot(files={"C:\\a": {"modified": "yesterday"}}), "files.C:\\a.modified", "is not an ISO date"),
