@@ -27,6 +27,11 @@ RECONNECT = "registry:HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstati
 CREDITS = "registry:HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters\\AsynchronousCredits"
 
 
+def _step(action: str, description: str, details: dict[str, Any]) -> PlanStep:
+    # plan-step details are typed; the step is built from its task-result form, as the report reads it
+    return PlanStep.from_dict({"action": action, "description": description, "details": details})
+
+
 def kb828753(status: str, found_version: str = "5.1.2600.1106") -> dict[str, Any]:
     fixed = status == "compliant"
     checks = [
@@ -35,11 +40,11 @@ def kb828753(status: str, found_version: str = "5.1.2600.1106") -> dict[str, Any
         CheckResult(RECONNECT, "registry", fixed, "dword 120", "dword 120" if fixed else "absent"),
     ]
     plan = [] if fixed else [
-        PlanStep("install_package", "install WindowsXP-KB828753-x86-ENU.exe (/quiet /norestart)",
+        _step("install_package", "install WindowsXP-KB828753-x86-ENU.exe (/quiet /norestart)",
                  {"hotfix_id": "KB828753", "package": "WindowsXP-KB828753-x86-ENU.exe", "installer": "update",
                   "arguments": ["/quiet", "/norestart"], "success_codes": {"0": "done", "3010": "restart"},
                   "restart": True}),
-        PlanStep("set_registry", "set ReconnectTimeout to 120 (dword)",
+        _step("set_registry", "set ReconnectTimeout to 120 (dword)",
                  {"key": "HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstation\\Parameters",
                   "name": "ReconnectTimeout", "type": "dword", "data": 120, "before": None}),
     ]
@@ -59,7 +64,7 @@ def kb977381(status: str) -> dict[str, Any]:
     if status == "reboot_pending":
         checks.append(CheckResult("reboot", "reboot", False, "no pending restart",
                                   "PendingFileRenameOperations set"))
-        plan = [PlanStep("reboot", "restart to finish installing KB977381", {"reason": "pending file rename"})]
+        plan = [_step("reboot", "restart to finish installing KB977381", {"reason": "pending file rename"})]
         return Verdict("KB977381", KB977381_TITLE, "reboot_pending", "installed; a restart completes it", checks,
                        plan).to_dict()
     return Verdict("KB977381", KB977381_TITLE, "compliant", "all checks passed", checks).to_dict()

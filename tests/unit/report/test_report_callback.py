@@ -39,7 +39,8 @@ def verdict(article, status):
     ok = status == "compliant"
     checks = [CheckResult("file:%SystemRoot%\\\\system32\\\\drivers\\\\mrxsmb.sys", "file", ok,
                           ">= 5.1.2600.1276", "5.1.2600.1276" if ok else "5.1.2600.1106")]
-    plan = [] if ok else [PlanStep("install_package", "install the " + article + " package", {})]
+    plan = [] if ok else [PlanStep.from_dict({"action": "install_package",
+                                              "description": "install the " + article + " package"})]
     return Verdict(article, TITLES[article], status, "test verdict", checks, plan, restart_required=not ok).to_dict()
 
 

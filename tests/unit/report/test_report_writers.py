@@ -39,7 +39,8 @@ def test_json_cells_carry_checks_plan_before_after(fleet: FleetReport) -> None:
     hosts = {h["name"]: h for h in json.loads(render_json(fleet, NOW))["hosts"]}
     cell = hosts["xp-sp1-01"]["articles"]["KB828753"]
     assert cell["status"] == "noncompliant" and cell["problem"] is None and cell["before"] is None
-    assert cell["after"] == kb828753("noncompliant")  # the module's verdict dict, unchanged
+    # the module's verdict dict, unchanged (as JSON has it: typed plan details carry tuples, JSON lists)
+    assert cell["after"] == json.loads(json.dumps(kb828753("noncompliant")))
     failing = [c for c in cell["after"]["checks"] if c["passed"] is False]
     assert [(c["id"], c["expected"], c["found"]) for c in failing] == [
         (MRXSMB, ">= 5.1.2600.1276", "5.1.2600.1106"), (RECONNECT, "dword 120", "absent")]
