@@ -184,7 +184,9 @@ detection_before:
 install:
   description:
     - The install that ran - V(hotfix_id), V(package), V(installer), V(source), V(command), V(exit_code),
-      V(result) (V(success), V(restart_required), V(already_installed)), V(restart_required).
+      V(result) (V(success), V(restart_required), V(already_installed)), V(restart_required), and V(staged_by),
+      how the package reached the host (V(stdin), V(echo) or V(smb) for an upload, checked by size and, where
+      the host computes it, SHA-1; V(host) or V(unc) when it was already reachable).
   returned: when a package was installed
   type: dict
 uninstall:

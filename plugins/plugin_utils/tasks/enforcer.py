@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 from ..article import engine
 from ..article.model import (
@@ -25,7 +24,7 @@ from ..article.model import (
 from ..article.spec import ArticleSpec, require_installable
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
 from ..transport.base import Transport
-from . import installer
+from . import installer, preflight
 
 State = Literal["audited", "enforced"]
 STATES: tuple[str, ...] = ("audited", "enforced")
@@ -87,6 +86,9 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[Identifie
     """Carry out (in check mode: report) the plans of ``verdicts``, judged from ``facts``. The result's
     ``verdicts`` are the ones given; the caller judges again after changes. ``into`` collects the changes of
     several attempts (a run resumed after the host went down); its first ``verdicts_before`` is kept."""
+    # Every article's plan checked before any write (sizes, types, paths, package choice).
+    preflight.check_plans(transport, facts.os, articles, verdicts, options.package_source,  # type: ignore[arg-type]
+                          options.install_timeout, ENFORCEABLE)
     enforcer = _Enforcer(transport, facts, options, into)
     if enforcer.result.verdicts_before is None:
         # Set first: a host lost in the middle resumes with these, not with what its second read says.
@@ -95,11 +97,13 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[Identifie
         try:
             enforcer.enforce(article, verdict)
         except HostUnreachableError:
-            raise
+            raise  # nothing can be removed from a host that is gone; the resumed run stages afresh
         except KbfixError as exc:
+            enforcer.staging.release_all()
             partial = {"verdicts_before": [v.to_dict() for v in enforcer.result.verdicts_before],
                        "changes": enforcer.result.changes}
             raise ArticleFault(article.id, exc, partial) from exc
+    enforcer.staging.release_all()  # packages several articles shared were kept until now
     result = enforcer.result
     result.verdicts = list(verdicts)
     return result
@@ -127,6 +131,7 @@ class _Enforcer:
         self.facts = facts
         self.os = facts.os
         self.options = options
+        self.staging = installer.Staging(transport, facts.os, keep=True)
         self.result = into if into is not None else RunResult(verdicts=[])
 
     def enforce(self, article: Identified, verdict: Verdict) -> None:
@@ -174,7 +179,8 @@ class _Enforcer:
             self.result.changes.append({**base, "changed": True, "planned": True})
             self._diff_package(request, planned=True)
             return
-        done = installer.install(self.transport, request, self.os, not_applicable_raises=False)
+        done = installer.install(self.transport, request, self.os, not_applicable_raises=False,
+                                 staging=self.staging)
         self.result.answers[article.id] = done
         entry = {**base, **done.to_dict(), "changed": done.changed}
         if done.meaning in ("not_applicable", "already_installed"):
@@ -189,18 +195,8 @@ class _Enforcer:
             self._diff_package(request, planned=False)
 
     def _install_request(self, details: InstallDetails) -> installer.InstallRequest:
-        source = cast(installer.PackageLocation, self.options.package_source)
-        package = details.package
-        location = source.joined(package)
-        if location.kind == "controller" and not Path(location.path).is_file():
-            raise ArgumentError("package_source", f"{package} is not in {source.path} on the controller")
-        return installer.InstallRequest(
-            hotfix_id=details.hotfix_id, package=location,
-            installer=cast(installer.InstallerKind, details.installer),
-            arguments=details.arguments,
-            exit_codes=installer.exit_codes(details.success_codes),
-            timeout=self.options.install_timeout,
-        )
+        return preflight.install_request(details, self.options.package_source, self.options.install_timeout,
+                                         details.hotfix_id)
 
     def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
         self.result.diff.append({
