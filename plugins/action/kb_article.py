@@ -14,7 +14,12 @@ import typing as t
 from pathlib import Path
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
-from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, catalogue, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import (
+    article_runner,
+    catalogue,
+    compliance_cache,
+    installer,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
@@ -82,8 +87,11 @@ class ActionModule(KbfixAction):
         if self.diff_mode and result.diff:
             out["diff"] = result.diff
         refreshed = article_runner.refreshed_restart_facts(known_restart, result)
-        if refreshed is not None:
-            out["ansible_facts"] = refreshed
+        # The verdicts as a cacheable fact: a fact cache keeps them for fleet_report (docs/scale.md).
+        facts = {**(refreshed or {}), **compliance_cache.verdict_facts(task_vars, result.verdicts, args["state"],
+                                                                       self.check_mode)}
+        if facts:
+            out["ansible_facts"] = facts
         failing = article_runner.failing(result.verdicts, args["fail_on"])
         if failing:
             out["failed"] = True

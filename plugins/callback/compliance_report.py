@@ -80,14 +80,14 @@ from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import KbfixError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import (
     OK_STATUSES,
     FleetReport,
     cell_message,
     normalise_article_id,
     verdict_from_dict,
-    write_reports,
 )
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.writers import write_reports
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import redact
 
 KB_ARTICLE_FQCN = "kbfix.windows.kb_article"

@@ -239,6 +239,20 @@ restart_required:
       applied, a verdict plans a restart, or an install waits for a pending restart).
   returned: success
   type: bool
+ansible_facts:
+  description: Facts for the fact cache.
+  returned: success
+  type: complex
+  contains:
+    kbfix_compliance:
+      description:
+        - The host's last verdict of every article ever judged on it, kept between runs by a fact cache and
+          read by M(kbfix.windows.fleet_report). V(articles) maps each article id to its last verdict (as in
+          RV(verdicts), passing checks left out) with V(when) (UTC) and V(state); the articles of this task
+          replace their entries, the others stay. Also V(schema), V(collection_version) and V(updated).
+        - Not returned in check mode with O(state=enforced) (those verdicts are predictions).
+      returned: success, when at least one article was judged
+      type: dict
 requests:
   description: The number of WinRM requests this task sent (authentication handshakes not counted).
   returned: always

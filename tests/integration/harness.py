@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from winsim.testing import Endpoint
@@ -95,3 +98,20 @@ def run_playbook(playbook: str | Path, inventory: Path, workdir: Path, *, extra_
             data = json.loads(line)
             results.append(TaskResult(**data))
     return PlaybookRun(proc.returncode, proc.stdout, proc.stderr, results)
+
+
+def closed_port() -> int:
+    """A local TCP port nobody listens on (bound, then released): connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def stop_answering(inventory: Path, *hosts: str) -> None:
+    """Point the inventory entries of ``hosts`` at a port nobody listens on: to Ansible the hosts are off."""
+    data = yaml.safe_load(inventory.read_text(encoding="utf-8"))
+    for group in data["all"]["children"].values():
+        for name, variables in group.get("hosts", {}).items():
+            if name in hosts:
+                variables["ansible_port"] = closed_port()
+    inventory.write_text(yaml.safe_dump(data), encoding="utf-8")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from report_fleet import build_fleet
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import FleetReport
 
 
 @pytest.fixture

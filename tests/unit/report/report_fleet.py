@@ -7,10 +7,11 @@ A plain module (not conftest.py) so that tests can import it by a name no other 
 from __future__ import annotations
 
 import datetime
+from html.parser import HTMLParser
 from typing import Any
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import CheckResult, PlanStep, Verdict
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import FleetReport
 
 NOW = datetime.datetime(2026, 11, 22, 8, 30, 0, tzinfo=datetime.UTC)
 EVIL_HOST = '<img src=x onerror="alert(1)">&amp;'
@@ -26,6 +27,11 @@ RECONNECT = "registry:HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstati
 CREDITS = "registry:HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanServer\\Parameters\\AsynchronousCredits"
 
 
+def _step(action: str, description: str, details: dict[str, Any]) -> PlanStep:
+    # plan-step details are typed; the step is built from its task-result form, as the report reads it
+    return PlanStep.from_dict({"action": action, "description": description, "details": details})
+
+
 def kb828753(status: str, found_version: str = "5.1.2600.1106") -> dict[str, Any]:
     fixed = status == "compliant"
     checks = [
@@ -34,11 +40,11 @@ def kb828753(status: str, found_version: str = "5.1.2600.1106") -> dict[str, Any
         CheckResult(RECONNECT, "registry", fixed, "dword 120", "dword 120" if fixed else "absent"),
     ]
     plan = [] if fixed else [
-        PlanStep("install_package", "install WindowsXP-KB828753-x86-ENU.exe (/quiet /norestart)",
+        _step("install_package", "install WindowsXP-KB828753-x86-ENU.exe (/quiet /norestart)",
                  {"hotfix_id": "KB828753", "package": "WindowsXP-KB828753-x86-ENU.exe", "installer": "update",
                   "arguments": ["/quiet", "/norestart"], "success_codes": {"0": "done", "3010": "restart"},
                   "restart": True}),
-        PlanStep("set_registry", "set ReconnectTimeout to 120 (dword)",
+        _step("set_registry", "set ReconnectTimeout to 120 (dword)",
                  {"key": "HKLM\\SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstation\\Parameters",
                   "name": "ReconnectTimeout", "type": "dword", "data": 120, "before": None}),
     ]
@@ -58,7 +64,7 @@ def kb977381(status: str) -> dict[str, Any]:
     if status == "reboot_pending":
         checks.append(CheckResult("reboot", "reboot", False, "no pending restart",
                                   "PendingFileRenameOperations set"))
-        plan = [PlanStep("reboot", "restart to finish installing KB977381", {"reason": "pending file rename"})]
+        plan = [_step("reboot", "restart to finish installing KB977381", {"reason": "pending file rename"})]
         return Verdict("KB977381", KB977381_TITLE, "reboot_pending", "installed; a restart completes it", checks,
                        plan).to_dict()
     return Verdict("KB977381", KB977381_TITLE, "compliant", "all checks passed", checks).to_dict()
@@ -94,3 +100,46 @@ def build_fleet() -> FleetReport:
     report.add_failure(EVIL_HOST, "spec <b>kb938475.yml</b> could not be loaded", article="KB938475",
                        task="Audit KB938475")
     return report
+
+
+# The grid's cell classes (plugin_utils/report/html_fleet.py CODES), written out again: the tests read the page
+# the way a person's browser shows it, not through the code that wrote it.
+GRID_CLASSES = {"c": "compliant", "n": "noncompliant", "r": "reboot_pending", "a": "not_applicable", "u": "unknown",
+                "f": "failed", "x": "unreachable", "v": "not_audited", "o": "not_run"}
+
+
+def grid_cells(elements: list[tuple[str, dict[str, str]]]) -> dict[tuple[str, str], str]:
+    """(host, article) -> status from the parsed grid: the article columns' headers (``th data-article``) in
+    order, and in each row (``tr data-host``) the cells after the host status and age, by their class. The
+    row's ``data-cells`` (the filters' copy) must say the same."""
+    articles = [a["data-article"] for t, a in elements if t == "th" and "data-article" in a]
+    cells: dict[tuple[str, str], str] = {}
+    host, column, letters = None, 0, ""
+    for tag, attrs in elements:
+        if tag == "tr":
+            if host is not None:
+                assert column - 2 == len(articles), f"row {host!r} has {column - 2} article cells"
+            host, column, letters = attrs.get("data-host"), 0, attrs.get("data-cells", "")
+        elif tag == "td" and host is not None:
+            if column >= 2:
+                status = GRID_CLASSES[attrs["class"]]
+                assert letters[column - 2] == attrs["class"], f"data-cells of {host!r} disagree with its cells"
+                cells[(host, articles[column - 2])] = status
+            column += 1
+    return cells
+
+
+class _Elements(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.elements: list[tuple[str, dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.elements.append((tag, {k: v or "" for k, v in attrs}))
+
+
+def html_elements(text: str) -> list[tuple[str, dict[str, str]]]:
+    """Every start tag of the page, in order, with its attributes (entities decoded)."""
+    parser = _Elements()
+    parser.feed(text)
+    return parser.elements

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from report_fleet import grid_cells, html_elements
 
 REPO = Path(__file__).resolve().parents[3]
 SECRET = "hunter2-NEVER-IN-REPORT"
@@ -38,7 +39,8 @@ def verdict(article, status):
     ok = status == "compliant"
     checks = [CheckResult("file:%SystemRoot%\\\\system32\\\\drivers\\\\mrxsmb.sys", "file", ok,
                           ">= 5.1.2600.1276", "5.1.2600.1276" if ok else "5.1.2600.1106")]
-    plan = [] if ok else [PlanStep("install_package", "install the " + article + " package", {})]
+    plan = [] if ok else [PlanStep.from_dict({"action": "install_package",
+                                              "description": "install the " + article + " package"})]
     return Verdict(article, TITLES[article], status, "test verdict", checks, plan, restart_required=not ok).to_dict()
 
 
@@ -280,7 +282,7 @@ def test_junit_and_html_agree_with_json(run: dict[str, Any]) -> None:
     page = (run["out"] / "kbfix-report.html").read_text()
     assert "evil&lt;b&gt;&amp;host" in page
     assert "evil<b>&host" not in page
-    assert 'data-host="offline-01" data-article="KB828753" data-status="unreachable"' in page
+    assert grid_cells(html_elements(page))[("offline-01", "KB828753")] == "unreachable"
 
 
 def test_no_secret_or_host_var_in_any_file(run: dict[str, Any]) -> None:

@@ -16,7 +16,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import
     PlanStep,
     Verdict,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import FleetReport, verdict_from_dict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.report.model import FleetReport, verdict_from_dict
 
 
 def _cell_status(report: FleetReport, host: str, article: str) -> str:
@@ -131,10 +131,12 @@ def test_fleet_summary(fleet: FleetReport) -> None:
     summary = fleet.summary()
     assert summary.hosts == 9 and summary.articles == 3
     assert summary.hosts_by_status == {"compliant": 2, "noncompliant": 2, "reboot_pending": 1,
-                                       "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 1}
+                                       "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 1,
+                                       "not_audited": 0}
     # nt4-tse-01 is unreachable for each of the three articles
     assert summary.results_by_status == {"compliant": 2, "noncompliant": 2, "reboot_pending": 1,
-                                         "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 3}
+                                         "not_applicable": 1, "unknown": 1, "failed": 1, "unreachable": 3,
+                                         "not_audited": 0}
     assert summary.compliant_hosts == 3
     assert not summary.fleet_compliant
 
@@ -175,8 +177,11 @@ _text = st.text(max_size=30)
 _json_leaf = st.one_of(st.none(), st.booleans(), st.integers(), _text)
 _checks = st.builds(CheckResult, id=_text, kind=st.sampled_from(["file", "registry", "hotfix"]),
                     passed=st.one_of(st.none(), st.booleans()), expected=_text, found=_text, message=_text)
-_steps = st.builds(PlanStep, action=st.sampled_from(["install_package", "set_registry", "reboot"]),
-                   description=_text, details=st.dictionaries(_text, _json_leaf, max_size=3))
+# plan-step details are typed: a step is built from its task-result form, as the report reads it back
+_steps = st.builds(lambda action, description, details: PlanStep.from_dict(
+    {"action": action, "description": description, "details": details}),
+    st.sampled_from(["install_package", "set_registry", "reboot"]), _text,
+    st.dictionaries(_text, _json_leaf, max_size=3))
 _verdicts = st.builds(
     Verdict, article=st.from_regex(r"\A(KB|Q)[0-9]{6}\Z"), title=_text, status=st.sampled_from(VERDICT_STATUSES),
     reason=_text, checks=st.lists(_checks, max_size=3), plan=st.lists(_steps, max_size=2),
