@@ -543,7 +543,7 @@ def _install_step(spec: ArticleSpec, package: Package) -> PlanStep:
         details={
             "hotfix_id": spec.hotfix_ids[0], "package": package.file, "installer": package.installer,
             "arguments": list(package.arguments), "success_codes": dict(package.exit_codes),
-            "restart": package.restart,
+            "restart": package.restart, **({"sha256": package.sha256} if package.sha256 else {}),
         },
     )
 

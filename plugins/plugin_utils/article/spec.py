@@ -57,7 +57,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "hotfix": ("ids", "records"),
     "hotfix.records": ("os", "key"),
     "packages": ("os", "architectures", "service_packs", "file", "installer", "arguments", "exit_codes",
-                 "restart"),
+                 "restart", "sha256"),
     "files": ("table", "name", "dir", "installed_as", "os", "architectures", "service_packs", "check", "version",
               "branch", "branch_floor", "size", "date", "time", "platform", "wow", "note", "inferred_from"),
     "registry": ("key", "name", "type", "value", "value_from", "default", "range", "mode", "case_insensitive",
@@ -136,6 +136,7 @@ class Package:
     arguments: tuple[str, ...]
     exit_codes: Mapping[int, ExitMeaning]
     restart: bool
+    sha256: str | None = None  # pinned hash of the file Microsoft published; a different file is refused
 
 
 @dataclass(frozen=True)
@@ -567,9 +568,18 @@ def _packages(top: _Reader, ctx: _Context) -> tuple[Package, ...]:
         packages.append(Package(
             os=entry.id, architectures=ctx.architectures(reader, entry), service_packs=ctx.service_packs(reader, entry),
             file=reader.req_text("file"), installer=cast(Installer, reader.choice("installer", INSTALLERS)),
-            arguments=tuple(arguments), exit_codes=codes, restart=restart,
+            arguments=tuple(arguments), exit_codes=codes, restart=restart, sha256=_sha256(reader),
         ))
     return tuple(packages)
+
+
+def _sha256(reader: _Reader) -> str | None:
+    value = reader.raw("sha256")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise reader.error("sha256", f"must be a SHA-256 digest (64 hexadecimal digits), got {value!r}")
+    return value.lower()
 
 
 def _check_package_coverage(top: _Reader, spec_packages: tuple[Package, ...], entries: tuple[OsEntry, ...]) -> None:

@@ -43,6 +43,7 @@ from ..article.spec import (
     resolve_variables,
 )
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError, SpecError
+from ..package.policy import PackagePolicy
 from ..transport import indicators
 from ..transport.base import LOG_STEPS, Transport
 from . import installer, resume
@@ -215,6 +216,7 @@ def _boot_time(data: Mapping[str, Any], where: str) -> datetime.datetime | None:
 class Options:
     state: State = "audited"
     package_source: installer.PackageLocation | None = None
+    package_policy: PackagePolicy = field(default_factory=PackagePolicy)
     allow_pending_reboot: bool = False
     check_mode: bool = False
     install_timeout: float = 3600.0
@@ -464,7 +466,8 @@ class _Enforcer:
             installer=cast(installer.InstallerKind, details["installer"]),
             arguments=tuple(str(a) for a in details.get("arguments") or ()),
             exit_codes=installer.exit_codes(details.get("success_codes")),
-            timeout=self.options.install_timeout,
+            timeout=self.options.install_timeout, policy=self.options.package_policy,
+            sha256=details.get("sha256"), source_field="package_source",
         )
 
     def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:

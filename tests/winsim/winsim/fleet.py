@@ -34,6 +34,7 @@ import yaml
 
 from . import faults
 from .server import HostOptions, HostRuntime, HttpError, Reply, read_request
+from .signing import test_ca
 
 log = logging.getLogger("winsim.fleet")
 
@@ -161,7 +162,8 @@ def write_inventory(path: Path, endpoints: Sequence[Mapping[str, Any]], transpor
             host_vars["ansible_winrm_server_cert_validation"] = "ignore"
         group = groups.setdefault(group_name(ep["profile"]), {"hosts": {}})
         group["hosts"][ep["name"]] = host_vars
-    all_vars: dict[str, Any] = {"ansible_connection": "winrm"}
+    # winsim's packages are signed by its test CA (signing.py); the collection trusts it only when told to.
+    all_vars: dict[str, Any] = {"ansible_connection": "winrm", "kbfix_package_trust_ca": str(test_ca().ca_file)}
     if control_port is not None:
         all_vars["winsim_control_port"] = control_port
     document = {"all": {"vars": all_vars, "children": dict(sorted(groups.items()))}}
