@@ -34,10 +34,10 @@ class ActionModule(KbfixAction):
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         hotfix = installer.hotfix_id(args["id"], "id")
         check_timeout(args["timeout"], "timeout")
-        request = self._request(hotfix, args, task_vars) if args["source"] else None
+        os_facts = self.task_os_facts(args["host_facts"], task_vars)
+        request = self._request(hotfix, args, task_vars, os_facts) if args["source"] else None
         spec = hotfix_task.load_hotfix_spec(args["spec"], hotfix,
                                             lambda path, argument: self.find_spec_file(path, argument, task_vars))
-        os_facts = self.task_os_facts(args["host_facts"], task_vars)
         transport = self.open_transport(task_vars)
         start = transport.request_count
         try:
@@ -50,7 +50,8 @@ class ActionModule(KbfixAction):
 
     # --- arguments ------------------------------------------------------------------------------------
 
-    def _request(self, hotfix: str, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> installer.InstallRequest:
+    def _request(self, hotfix: str, args: dict[str, t.Any], task_vars: dict[str, t.Any],
+                 os_facts: installer.OsFacts | None) -> installer.InstallRequest:
         text: str = args["source"]
         if installer.source_kind(text) == "controller":
             found = self.find_controller_file(text, "source")
@@ -73,6 +74,6 @@ class ActionModule(KbfixAction):
             sha256=package_settings.sha256_argument(args["sha256"], "sha256"),
         )
         # Refused here, before any request, when the package is not genuine (the host's architecture and
-        # OS are checked again when installing, once they are known).
-        installer.check_controller_package(request, self.known_os_facts(task_vars))
+        # OS too when its facts are known; they are checked again when installing).
+        installer.check_controller_package(request, os_facts)
         return request

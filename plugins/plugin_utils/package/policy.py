@@ -91,9 +91,10 @@ def check_package(path: str, expected: Expectation, policy: PackagePolicy, field
         return ArgumentError(field_name, f"refusing the package {path}: {problem}; nothing was sent to the host")
 
     actual = file_sha256(path)
-    for origin, pin in (("the spec's package entry", expected.sha256), ("the pinned hashes", policy.pinned(name))):
+    for origin, pin in (("the task expects", expected.sha256),
+                        ("kbfix_package_sha256 / kbfix_package_lock expect", policy.pinned(name))):
         if pin is not None and pin != actual:
-            raise refuse(f"{origin} expect SHA-256 {pin}, the file's is {actual}")
+            raise refuse(f"{origin} SHA-256 {pin}, the file's is {actual}")
     found = identity.read_identity(path)
     problem = identity_problem(name, found, expected)
     if problem is not None:

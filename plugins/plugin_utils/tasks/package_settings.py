@@ -15,6 +15,7 @@ Variables (per host or group, all optional):
 
 from __future__ import annotations
 
+import re
 import typing as t
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def read_lock(path: str) -> t.Any:
         raise ArgumentError(LOCK, f"{path} is not YAML: {exc}") from None
 
 
-def lock_directory(directory: str, dest: str, rules: policy.PackagePolicy) -> dict[str, t.Any]:
+def lock_directory(directory: str, dest: str, rules: policy.PackagePolicy, *, write: bool = True) -> dict[str, t.Any]:
     """Judge every package in ``directory`` (signature and own description; refused as a task would refuse
     it) and write the lock file ``dest``. Returns the task result."""
     root = Path(directory)
@@ -76,7 +77,7 @@ def lock_directory(directory: str, dest: str, rules: policy.PackagePolicy) -> di
     target = Path(dest)
     before = target.read_text(encoding="utf-8") if target.is_file() else None
     changed = before != text
-    if changed:
+    if changed and write:
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
@@ -85,8 +86,6 @@ def lock_directory(directory: str, dest: str, rules: policy.PackagePolicy) -> di
 
 
 def _hotfix_in_name(name: str) -> str:
-    import re
-
     match = re.search(r"(?<![A-Za-z0-9])(KB|Q)(\d{5,7})(?!\d)", name, re.IGNORECASE)
     if match is None:
         raise ArgumentError("path", f"{name} does not name its hotfix (KB977381, Q253729) as Microsoft's "

@@ -2,9 +2,11 @@
 
 - ``article/`` (model, versions, spec, engine) is pure: no transport, no task code, no Ansible, no network.
 - ``transport/`` reaches hosts; it never imports the task layer or Ansible.
+- ``package/`` judges package files on the controller (signatures, hashes, version information): no
+  transport, no task code, no Ansible; the task layer calls it before a package is staged.
 - ``tasks/`` is the Ansible-facing logic; it reaches hosts only through ``transport.base`` (the interface) and
   ``transport.select`` (the one place that picks an implementation), never a transport's own modules.
-- the six action plugins import only the task layer (and the shared ``errors``).
+- the action plugins import only the task layer (and the shared ``errors``).
 - no import cycles between modules.
 """
 
@@ -18,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PU = ROOT / "plugins" / "plugin_utils"
 PREFIX = "ansible_collections.kbfix.windows.plugins.plugin_utils"
-ACTIONS = ("facts", "file_version", "hotfix", "kb_article", "reboot", "registry_value")
+ACTIONS = ("facts", "file_version", "hotfix", "kb_article", "package_lock", "reboot", "registry_value")
 
 
 def module_name(path: Path) -> str:
@@ -68,7 +70,7 @@ def layer(name: str) -> str:
 
 def test_layout_names_the_layers() -> None:
     packages = sorted(p.name for p in PU.iterdir() if p.is_dir() and not p.name.startswith("__"))
-    assert packages == ["article", "report", "tasks", "transport"]
+    assert packages == ["article", "package", "report", "tasks", "transport"]
     assert (PU / "transport" / "base.py").is_file() and (PU / "transport" / "winrm").is_dir()
 
 
@@ -77,6 +79,14 @@ def test_article_layer_is_pure(name: str) -> None:
     for imported in library_modules()[name]:
         assert layer(imported) not in ("transport", "tasks", "report"), f"{name} imports {imported}"
         assert not imported.startswith(("ansible", "winrm", "requests", "impacket", "socket")), \
+            f"{name} imports {imported}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in library_modules() if layer(n) == "package"))
+def test_package_layer_is_controller_only(name: str) -> None:
+    for imported in library_modules()[name]:
+        assert layer(imported) not in ("transport", "tasks", "report"), f"{name} imports {imported}"
+        assert not imported.startswith(("ansible", "winrm", "requests", "impacket", "socket", "spnego")), \
             f"{name} imports {imported}"
 
 
@@ -134,3 +144,5 @@ def test_the_checker_sees_a_violation() -> None:
     assert "transport.winrm.wmi" in library_modules()["transport.winrm.collect"]
     assert "transport.base" in library_modules()["tasks.installer"]
     assert "article.model" in library_modules()["transport.base"]
+    assert "package.authenticode" in library_modules()["package.policy"]
+    assert "package.policy" in library_modules()["tasks.installer"]

@@ -387,14 +387,14 @@ def _applies_to(package: Package) -> str:
 
 def write_package(filename: str, directory: Path, *, signed: bool = True) -> Path:
     """Write a catalogue package into ``directory`` (a share directory or a test's temp dir), signed by
-    winsim's test CA (``signing.test_ca()``) as Microsoft signs its packages, unless ``signed`` is false."""
+    winsim's test CA (``signing.signing_ca()``) as Microsoft signs its packages, unless ``signed`` is false."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / catalogue_package(filename).filename
     target.write_bytes(build_package(filename))
     if signed:
-        from .signing import test_ca
+        from .signing import signing_ca
 
-        test_ca().sign(target)
+        signing_ca().sign(target)
     return target
 
 

@@ -110,7 +110,7 @@ def _make_ca(directory: Path) -> None:
              directory)
 
 
-def test_ca() -> TestCA:
+def signing_ca() -> TestCA:
     """The shared test CA, made on first use (by one process at a time)."""
     directory = pe.cache_dir() / f"signing-ca-{_CA_FORMAT}"
     directory.mkdir(parents=True, exist_ok=True)
