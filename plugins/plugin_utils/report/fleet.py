@@ -118,6 +118,8 @@ class HostRecord:
     articles: dict[str, ArticleRecord] = field(default_factory=dict)
     unreachable: Problem | None = None
     failures: list[Problem] = field(default_factory=list)  # failures not tied to one article
+    # Packages installed without a signature through the kbfix_package_unsigned opt-out (an auditor asks).
+    unsigned_packages: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,17 @@ class FleetReport:
             recorded.append(verdict.article)
         return recorded
 
+    def add_unsigned_packages(self, host: str, result: Mapping[str, Any]) -> None:
+        """Note the packages a kb_article or hotfix result installed through the unsigned opt-out."""
+        entries = [*_mappings(result.get("changes")), *_mappings([result.get("install")])]
+        for entry in entries:
+            check = entry.get("package_check")
+            if isinstance(check, Mapping) and check.get("signature") == "unsigned_allowed":
+                name = _text(check.get("file"))
+                record = self._host(host)
+                if name not in record.unsigned_packages:
+                    record.unsigned_packages.append(name)
+
     def add_failure(self, host: str, message: str, article: str | None = None, task: str = "") -> None:
         """A task failed for ``host``. With ``article`` the failure replaces that article's status (its last
         verdict stays visible as context); without, it is a host-level failure."""
@@ -412,6 +425,7 @@ def report_to_dict(report: FleetReport, now: datetime.datetime | None = None) ->
             "status": report.host_status(host),
             "unreachable": host.unreachable.to_dict() if host.unreachable else None,
             "failures": [f.to_dict() for f in host.failures],
+            "unsigned_packages": list(host.unsigned_packages),
             "articles": articles,
         })
     return {
