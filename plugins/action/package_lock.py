@@ -9,18 +9,26 @@ The logic is ``plugin_utils.tasks.package_settings``; no host is contacted.
 from __future__ import annotations
 
 import typing as t
+from pathlib import Path
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import package_settings
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_text
 
 
 class ActionModule(KbfixAction):
     ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
-        "path": {"type": "path", "required": True},
-        "dest": {"type": "path", "required": True},
+        "path": {"type": "str", "required": True},
+        "dest": {"type": "str", "required": True},
     }
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
+        for name in ("path", "dest"):
+            check_text(args[name], name)
+            if not args[name].strip():
+                raise ArgumentError(name, "must be a path on the controller")
         rules = package_settings.host_policy(
             lambda name: None if name == package_settings.LOCK else self.host_variable(name, task_vars))
-        return package_settings.lock_directory(args["path"], args["dest"], rules, write=not self.check_mode)
+        return package_settings.lock_directory(str(Path(args["path"]).expanduser()),
+                                               str(Path(args["dest"]).expanduser()), rules, write=not self.check_mode)

@@ -24,12 +24,12 @@ options:
   path:
     description:
       - The directory of packages on the controller.
-    type: path
+    type: str
     required: true
   dest:
     description:
       - The lock file to write on the controller (rewritten only when its content changes).
-    type: path
+    type: str
     required: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes

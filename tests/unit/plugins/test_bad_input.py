@@ -27,7 +27,8 @@ def listener() -> Iterator[CountingListener]:
 def test_the_generator_covers_every_module_with_over_a_thousand_cases() -> None:
     assert len(CASES) >= 1000
     by_module = Counter(c.module for c in CASES)
-    assert set(by_module) == {"registry_value", "file_version", "hotfix", "reboot", "facts", "kb_article"}
+    assert set(by_module) == {"registry_value", "file_version", "hotfix", "reboot", "facts", "kb_article",
+                              "package_lock"}
     fields = {c.field for c in CASES}
     assert {"reconnectable_servers", "reconnect_timeout", "asynchronous_credits", "file_server"} <= fields
 
@@ -38,7 +39,8 @@ def test_every_bad_argument_is_refused_naming_it_before_any_request(listener: Co
     for case in CASES:
         before = listener.accepted
         try:
-            result = run_action(case.module, case.args, host_vars(listener.port), check_mode=case.check_mode)
+            result = run_action(case.module, case.args, host_vars(listener.port, **case.variables),
+                                check_mode=case.check_mode)
         except Exception as exc:  # an exception escaping the action is itself the finding
             wrong.append(f"{case.id}: raised {type(exc).__name__}: {str(exc)[:200]}")
             continue
