@@ -12,7 +12,8 @@ reboot message (item 6).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ class Case:
     field: str  # the argument the error must name
     why: str
     check_mode: bool = False
-    variables: dict[str, Any] = field(default_factory=dict)  # host variables besides the connection's
+    variables: dict[str, Any] = dataclass_field(default_factory=dict)  # host variables besides the connection's
 
     @property
     def id(self) -> str:

@@ -15,11 +15,11 @@ import pytest
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import load_spec
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import NotFoundError, RemoteCommandError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.package.policy import PackagePolicy
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
-from ansible_collections.kbfix.windows.plugins.plugin_utils.package.policy import PackagePolicy
 from winsim import packages
 from winsim.signing import signing_ca
 from winsim.testing import Endpoint, Fleet, HostSpec, running_fleet
