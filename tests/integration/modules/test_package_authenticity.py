@@ -182,3 +182,37 @@ def test_opt_out_and_lock_file(start_fleet: Any, tmp_path: Path) -> None:
     assert again.one("relocked", "r2008").status == "failed"
     assert "kbfix_package_lock expect SHA-256" in refused["msg"], refused
     assert fleet.hosts["r2008"].counters()["requests"] == 0
+
+
+def test_kb_article_refuses_a_tampered_package_before_uploading_it(start_fleet: Any, tmp_path: Path) -> None:
+    """kb_article picks the package from the host's plan; a tampered file is refused before any write or
+    upload (the judging reads happened, nothing was sent that changes the host)."""
+    package_dir = tmp_path / "packages"
+    good = packages.write_package(XP, tmp_path / "good")
+    data = bytearray(good.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    package_dir.mkdir()
+    (package_dir / XP).write_bytes(bytes(data))
+    fleet, inventory = start_fleet([("xp1", "xp-sp1-x86")])
+    fleet.hosts["xp1"].reset_counters()
+    run = run_playbook("""
+        - hosts: xp1
+          gather_facts: false
+          tasks:
+            - name: enforce
+              kbfix.windows.kb_article:
+                articles: [KB828753]
+                variables: {reconnectable_servers: [fs01]}
+                state: enforced
+                package_source: "{{ package_source }}"
+              ignore_errors: true
+        """, inventory, tmp_path / "run", extra_vars={"package_source": str(package_dir)})
+    enforce = run.one("enforce", "xp1")
+    assert enforce.status == "failed", enforce.result
+    assert enforce.result["argument"] == "package_source"
+    assert f"refusing the package {package_dir / XP}" in enforce.result["msg"]
+    assert "altered after it was signed" in enforce.result["msg"]
+    by_action = fleet.hosts["xp1"].counters()["by_action"]
+    changed = {k: v for k, v in by_action.items()
+               if k.startswith(("Invoke:Set", "Invoke:CreateKey", "Invoke:Delete")) or k == "Command"}
+    assert changed == {}, by_action
