@@ -110,3 +110,20 @@ def test_settings_from_the_inventory(tmp_path: Path) -> None:
     with pytest.raises(ArgumentError) as caught:
         policy.policy_from_settings(None, None, None, {"packages": {}})
     assert caught.value.field == "kbfix_package_lock"
+
+
+def test_a_spec_package_entry_pins_its_sha256() -> None:
+    import yaml
+
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import load_spec_data
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import SpecError
+
+    roles = Path(__file__).resolve().parents[3] / "roles"
+    data = yaml.safe_load((roles / "kb828753/files/kb828753.yml").read_text(encoding="utf-8"))
+    data["packages"][0]["sha256"] = "AB" * 32
+    spec = load_spec_data(data, "kb828753.yml")
+    assert spec.packages[0].sha256 == "ab" * 32
+    data["packages"][0]["sha256"] = "ab"
+    with pytest.raises(SpecError) as caught:
+        load_spec_data(data, "kb828753.yml")
+    assert "packages[0].sha256" in str(caught.value) and "64 hexadecimal digits" in str(caught.value)
