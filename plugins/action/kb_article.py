@@ -67,6 +67,9 @@ class ActionModule(KbfixAction):
             transport.close()
         article_runner.log_verdicts(self.log, transport.host, result.verdicts)
         out = result.to_dict()
+        warnings = article_runner.article_warnings(articles)
+        if warnings:
+            out["warnings"] = warnings
         out["requests"] = transport.request_count - start
         out["msg"] = article_runner.summary(result)
         if self.diff_mode and result.diff:

@@ -22,6 +22,7 @@ import yaml
 
 from ..errors import SpecError
 from .model import (
+    ARCHITECTURES,
     REGISTRY_TYPES,
     Architecture,
     CheckResult,
@@ -47,6 +48,7 @@ from .spec import (
     VariableValue,
     resolve_variables,
 )
+from .spec_model import VERSION_CHECKS
 from .versions import WinVersion
 
 _SYSTEM_ROOT = "%systemroot%"
@@ -153,11 +155,12 @@ def _rows_for(spec: ArticleSpec, entry: OsEntry, os: OsFacts, any_service_pack: 
             and (any_service_pack or r.service_packs is None or os.service_pack in r.service_packs)]
 
 
-def _package(spec: ArticleSpec, entry: OsEntry, os: OsFacts) -> Package:
-    # The loader guarantees exactly one per applicable OS / architecture / service pack.
-    return next(p for p in spec.packages
-                if p.os == entry.id and os.architecture in p.architectures
-                and (p.service_packs is None or os.service_pack in p.service_packs))
+def _package(spec: ArticleSpec, entry: OsEntry, os: OsFacts) -> Package | None:
+    # The loader guarantees exactly one per applicable OS / architecture / service pack of an OS entry that
+    # has packages; an entry without any is an article that names none.
+    return next((p for p in spec.packages
+                 if p.os == entry.id and os.architecture in p.architectures
+                 and (p.service_packs is None or os.service_pack in p.service_packs)), None)
 
 
 def _desired(setting: RegistrySetting, variables: Mapping[str, VariableValue]) -> RegistryData:
@@ -264,10 +267,10 @@ def _judge_files(spec: ArticleSpec, entry: OsEntry, host: HostFacts) -> list[_Ou
         same_path = [r for r in all_rows if r.path is not None and r.path.casefold() == path.casefold()]
         facts = host.file(expand_path(path, host.os))
         check = group[0].check
-        if check == "version":
+        if check in VERSION_CHECKS:
             outcomes.append(_judge_version(path, group, same_path, facts, host.os))
         elif check == "size_date":
-            outcomes.append(_judge_size_date(path, group[0], facts, host.os))
+            outcomes.append(_judge_size_date(path, _size_date_rows(group, facts), facts, host.os))
         else:
             outcomes.append(_report_info(path, group[0], facts))
     return outcomes
@@ -300,7 +303,17 @@ def _judge_version(path: str, host_rows: list[FileRow], path_rows: list[FileRow]
         result = CheckResult(id=check_id, kind="file", passed=None, expected=expected, found=str(facts.version),
                              message=f"cannot judge {expand_path(path, os)}: {exc}")
         return _Outcome(result, missing=(_file_fact_id(expand_path(path, os)),))
-    passed, judged_by, message = _version_verdict(found, host_rows, path_rows)
+    passed, judged_by, message, row = _version_verdict(found, host_rows, path_rows)
+    if passed and row is not None and row.check == "version_size_date":
+        # The article prints this version for the old build too: size and date tell them apart.
+        by_size_date = _judge_size_date(path, [row], facts, os)
+        if by_size_date.result.passed is not True:
+            result = by_size_date.result
+            return dataclasses.replace(by_size_date, result=dataclasses.replace(
+                result, expected=f"{judged_by} and {result.expected}",
+                found=f"{found.full_text()}, {result.found}",
+                message=f"{message}, but {result.message}" if result.passed is False else result.message))
+        message = f"{message}; {by_size_date.result.message}"
     return _Outcome(CheckResult(id=check_id, kind="file", passed=passed, expected=judged_by,
                                 found=found.full_text(), message=message),
                     gdr_above_fix=not passed and _gdr_above_fix(found, path_rows))
@@ -315,19 +328,20 @@ def _gdr_above_fix(found: WinVersion, path_rows: list[FileRow]) -> bool:
 
 
 def _version_verdict(found: WinVersion, host_rows: list[FileRow],
-                     path_rows: list[FileRow]) -> tuple[bool, str, str]:
-    """(passed, expected, message) for one file version; the rules are in docs/engine.md."""
+                     path_rows: list[FileRow]) -> tuple[bool, str, str, FileRow | None]:
+    """(passed, expected, message, the row that decided) for one file version; the rules are in
+    docs/engine.md."""
     host_lines = {cast(WinVersion, r.version).build_line for r in host_rows}
     line_rows = [r for r in path_rows if cast(WinVersion, r.version).build_line == found.build_line]
     lowest = min(host_rows, key=lambda r: cast(WinVersion, r.version))
     if found.build_line < min(host_lines):
         return False, _range_text(lowest), (f"build line {found.build_line_text} is older than the line this "
-                                            f"service pack needs")
+                                            f"service pack needs"), None
     if not line_rows:
         if found.build_line > max(host_lines):
             return True, _range_text(lowest), (f"build line {found.build_line_text} is newer than every line "
-                                               f"the article lists for this service pack: a superseding build")
-        return False, _range_text(lowest), f"the article has no row for build line {found.build_line_text}"
+                                               f"the article lists for this service pack: a superseding build"), None
+        return False, _range_text(lowest), f"the article has no row for build line {found.build_line_text}", None
     branch = found.branch()
     # GDR files carry only security fixes: a fix shipped on the LDR branch alone is never in them,
     # whatever the number (on XP / 2003 GDR and QFE numbers interleave).
@@ -339,22 +353,41 @@ def _version_verdict(found: WinVersion, host_rows: list[FileRow],
             return False, _range_text(target), (
                 f"{found.full_text()} is on the GDR branch (its FileVersion build tag {found.tag!r} names no "
                 f"qfe/ldr lab), numbered above the QFE fix {target.version}: GDR builds carry security fixes "
-                f"only, so this fix is not in it")
+                f"only, so this fix is not in it"), target
         why = ("the GDR branch does not carry this fix; the package installs the LDR file"
                if branch == "gdr" and not any(r.branch == "gdr" for r in line_rows)
                else "older than every branch that carries the fix")
-        return False, _range_text(target), f"{found} ({branch}): {why}"
+        return False, _range_text(target), f"{found} ({branch}): {why}", target
     row = max(in_range, key=lambda r: cast(WinVersion, r.branch_floor))
     fixed = cast(WinVersion, row.version)
     fix_name = f"the {cast(str, row.branch).upper()} fix"
     if found >= fixed:
-        return True, _range_text(row), f"{found} is at or above {fixed}, {fix_name}"
-    return False, _range_text(row), f"{found} is below {fixed}, {fix_name}"
+        return True, _range_text(row), f"{found} is at or above {fixed}, {fix_name}", row
+    return False, _range_text(row), f"{found} is below {fixed}, {fix_name}", row
 
 
-def _judge_size_date(path: str, row: FileRow, facts: FileFacts | None, os: OsFacts) -> _Outcome:
+def _size_date_rows(group: list[FileRow], facts: FileFacts | None) -> list[FileRow]:
+    """The size/date rows that judge this file: the row of the file's own branch when its version tells
+    (an XP / 2003 GDR file is judged by the GDR row), else every row of the group."""
+    if len(group) == 1 or facts is None or facts.version is None:
+        return group
+    try:
+        branch = WinVersion.parse(facts.version).branch()
+    except ValueError:
+        return group
+    return [r for r in group if r.branch == branch] or group
+
+
+def _size_date_text(row: FileRow) -> str:
     modified = cast(datetime.datetime, row.modified)
-    expected = f"size {row.size} or modified at or after {modified:%Y-%m-%d %H:%M} UTC"
+    return f"size {row.size} or modified at or after {modified:%Y-%m-%d %H:%M} UTC" + (
+        f" ({row.branch.upper()})" if row.branch else "")
+
+
+def _judge_size_date(path: str, rows: list[FileRow], facts: FileFacts | None, os: OsFacts) -> _Outcome:
+    """The file is one of the rows' files or a later one. Rows of several branches (GDR and QFE) each
+    name an acceptable file."""
+    expected = " or ".join(_size_date_text(r) for r in rows)
     if facts is None:
         return _file_missing(path, os, "the size and date", expected)
     check_id = f"file:{path}"
@@ -364,10 +397,10 @@ def _judge_size_date(path: str, row: FileRow, facts: FileFacts | None, os: OsFac
     found = f"size {facts.size if facts.size is not None else '?'}, modified " + (
         f"{facts.modified.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC" if facts.modified else "?")
     # "These file attributes or later": the article's file, or a later one that replaced it.
-    if facts.size is not None and facts.size == row.size:
+    if facts.size is not None and any(facts.size == r.size for r in rows):
         passed: bool | None = True
         message = "the article's file (same size)"
-    elif facts.modified is not None and facts.modified >= modified:
+    elif facts.modified is not None and any(facts.modified >= cast(datetime.datetime, r.modified) for r in rows):
         passed, message = True, "a file at least as new as the article's"
     elif facts.size is not None and facts.modified is not None:
         passed, message = False, "older than the article's file and a different size"
@@ -548,6 +581,15 @@ def _install_step(spec: ArticleSpec, package: Package) -> PlanStep:
     )
 
 
+def _no_package_step(spec: ArticleSpec, entry: OsEntry, os: OsFacts) -> PlanStep:
+    where = f"{entry.name} SP{os.service_pack}/{os.architecture}"
+    remedy = (f"download it from {spec.url} or the Microsoft Update Catalog, then add `packages` to the spec "
+              f"({spec.source})")
+    return PlanStep("manual", f"{spec.id}: the article names no package for {where}: {remedy}",
+                    {"reason": f"the article names no package for {where}", "remedy": remedy, "files": [],
+                     "switch": None, "restart": False})
+
+
 @dataclass
 class _Assessment:
     """Everything the status and the plan are derived from."""
@@ -556,7 +598,8 @@ class _Assessment:
     settings: list[_Outcome]
     prerequisites: list[_Outcome]
     hotfix: _Outcome
-    package: Package
+    entry: OsEntry  # the applicability entry the host is judged as
+    package: Package | None  # None: the article names no package for this OS
     recorded: bool
     reboot_pending: bool
     # Whether the pending restart is for this article's own change, and why (see _restart_for_fix).
@@ -577,7 +620,7 @@ class _Assessment:
     def fix_awaiting_restart(self) -> bool:
         # Files on disk are right, but a driver or service loaded before they were replaced may still be
         # the old one until the restart that is pending.
-        return (self.reboot_pending and self.package.restart and not self.files_bad
+        return (self.reboot_pending and self.package is not None and self.package.restart and not self.files_bad
                 and self.restart_for_fix[0])
 
 
@@ -640,7 +683,9 @@ def _branch_steps(spec: ArticleSpec, assessed: _Assessment, os: OsFacts) -> list
                          {"reason": f"{', '.join(paths)} stay on the GDR branch above the QFE fix; "
                                     f"{spec.id} is recorded, and update.exe does not replace a higher-numbered "
                                     "file", "remedy": remedy, "files": paths, "switch": switch,
-                          "restart": assessed.package.restart})]
+                          "restart": assessed.package is not None and assessed.package.restart})]
+    if assessed.package is None:
+        return [_no_package_step(spec, assessed.entry, os)]
     step = _install_step(spec, assessed.package)
     if gdr:
         # update.exe does not install the package's lower-numbered file; it moves the file to the QFE branch
@@ -745,7 +790,7 @@ def evaluate(spec: ArticleSpec, host_facts: HostFacts, variables: Mapping[str, A
                 for s in _active_settings(spec, entry, host_facts.os, resolved)]
     hotfix = _judge_hotfix(spec, entry, host_facts, files_decide=any(o.decisive for o in files))
     assessed = _Assessment(files=files, settings=settings, prerequisites=prerequisites, hotfix=hotfix,
-                           package=_package(spec, entry, host_facts.os),
+                           entry=entry, package=_package(spec, entry, host_facts.os),
                            recorded=_hotfix_recorded(spec, entry, host_facts),
                            reboot_pending=host_facts.reboot_pending,
                            restart_for_fix=_restart_for_fix(spec, entry, host_facts))
@@ -899,8 +944,9 @@ def host_snapshot_from_data(data: Any, source: str) -> HostSnapshot:
     """Build a ``HostSnapshot`` from parsed YAML (format in docs/engine.md)."""
     top = _snapshot_mapping(data, source, "", _SNAPSHOT_KEYS)
     os_data = _snapshot_mapping(top.get("os"), source, "os", _OS_KEYS)
-    if os_data.get("architecture") not in ("x86", "x64", "ia64"):
-        raise SpecError(source, "os.architecture", f"{os_data.get('architecture')!r} is not x86, x64 or ia64")
+    if os_data.get("architecture") not in ARCHITECTURES:
+        raise SpecError(source, "os.architecture",
+                        f"{os_data.get('architecture')!r} is not one of {', '.join(ARCHITECTURES)}")
     try:
         os = OsFacts(version=str(os_data["version"]), service_pack=int(os_data["service_pack"]),
                      architecture=cast(Architecture, os_data["architecture"]),

@@ -19,7 +19,10 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
-Architecture = Literal["x86", "x64", "ia64"]
+# alpha, mips and ppc: NT 4.0-era platforms whose articles still print their rows; hosts of those are judged
+# like any other and reported as they are.
+Architecture = Literal["x86", "x64", "ia64", "alpha", "mips", "ppc"]
+ARCHITECTURES: tuple[str, ...] = ("x86", "x64", "ia64", "alpha", "mips", "ppc")
 RegistryType = Literal["string", "expandstring", "multistring", "dword", "qword", "binary", "none"]
 RegistryData = Union[str, int, list[str], bytes, None]
 VerdictStatus = Literal["compliant", "noncompliant", "not_applicable", "reboot_pending", "unknown"]

@@ -25,6 +25,7 @@ from typing import Any, Literal, cast
 
 from ..article import engine, model
 from ..article.model import (
+    ARCHITECTURES,
     FactRequest,
     HostFacts,
     OsFacts,
@@ -34,12 +35,12 @@ from ..article.model import (
     Verdict,
 )
 from ..article.spec import (
-    ARCHITECTURES,
     ArticleSpec,
     VariableValue,
     load_spec,
     load_spec_data,
     preload,
+    require_installable,
     resolve_variables,
 )
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError, SpecError
@@ -127,6 +128,12 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
     if duplicates:
         raise ArgumentError("articles", f"{duplicates[0]} is listed twice; give each article once")
     return prepared
+
+
+def article_warnings(articles: Sequence[PreparedArticle]) -> list[str]:
+    """What loaded but needs a person: rows an article printed twice, and the spec's review items."""
+    return [f"{a.id} ({a.spec.source}): {text}" for a in articles
+            for text in (*a.spec.warnings, *(item.text() for item in a.spec.review))]
 
 
 def _located(exc: ArgumentError, request: ArticleRequest, common: Mapping[str, Any]) -> ArgumentError:
@@ -406,6 +413,9 @@ class _Enforcer:
             return
         steps = [s for s in verdict.plan if s.action != "reboot"]
         installs = [s for s in steps if s.action == "install_package"]
+        package = engine.package_for(article.spec, self.os) if installs else None
+        if package is not None:
+            require_installable(article.spec, package)
         if installs and self.options.package_source is None:
             raise ArgumentError("package_source", f"is required to install {article.id} "
                                                   f"({installs[0].details.get('package')})")
