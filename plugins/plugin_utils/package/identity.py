@@ -134,14 +134,14 @@ def _cabinet_properties(data: bytes) -> dict[str, str] | None:
         pos = 40 + header_reserve
     for flag in (_FLAG_PREV, _FLAG_NEXT):
         if flags & flag:  # two NUL-terminated strings: cabinet and disk names
-            for _ in range(2):
+            for _name in ("cabinet", "disk"):
                 pos = data.index(b"\0", pos) + 1
     folder_table = []
-    for _ in range(folders):
+    for _folder in range(folders):
         folder_table.append(struct.unpack_from("<IHH", data, pos))
         pos += 8 + folder_reserve
     pos = files_offset
-    for _ in range(files):
+    for _file in range(files):
         size, offset, folder = struct.unpack_from("<IIH", data, pos)
         end = data.index(b"\0", pos + 16)
         name = data[pos + 16:end].decode("utf-8", "replace")
@@ -162,7 +162,7 @@ def _folder_stream(data: bytes, folder: tuple[int, int, int], data_reserve: int,
     out = bytearray()
     pos = start
     window = b""
-    for _ in range(blocks):
+    for _block in range(blocks):
         _checksum, packed, _unpacked = struct.unpack_from("<IHH", data, pos)
         pos += 8 + data_reserve
         block = data[pos:pos + packed]
