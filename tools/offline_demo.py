@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import (
-    HostSnapshot,
     evaluate,
     fact_request,
-    load_host_snapshot,
 )
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import VERDICT_STATUSES, Verdict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.snapshot import (
+    HostSnapshot,
+    load_host_snapshot,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import ArticleSpec, load_spec
 
 TOP = Path(__file__).resolve().parent.parent

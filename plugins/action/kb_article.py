@@ -12,14 +12,19 @@ import typing as t
 from pathlib import Path
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, ArticleFault
-from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer, package_settings
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import (
+    article_runner,
+    catalogue,
+    installer,
+    package_settings,
+)
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
 # The collection's own article specs, parsed, validated and indexed by id once in the controller's main process
 # (this module is imported there before workers fork): each worker then only hashes the file it is given.
 ROLES = Path(__file__).resolve().parents[2] / "roles"
-article_runner.preload_specs(ROLES)
+catalogue.preload_specs(ROLES)
 
 
 class ActionModule(KbfixAction):
@@ -42,8 +47,17 @@ class ActionModule(KbfixAction):
         check_timeout(args["install_timeout"], "install_timeout")
         if args["reboot_timeout"] < 0:
             raise ArgumentError("reboot_timeout", "must be 0 (do not wait) or a number of seconds")
-        requests = [self._article(index, item, task_vars, args["variables"])
-                    for index, item in enumerate(args["articles"])]
+        items = args["articles"]
+        # Articles named by id (or "all") are looked up among the collection's and the user's
+        # (kbfix_article_paths); the directories are read only when a task names an article that way.
+        known = (catalogue.known_articles(ROLES, self.article_dirs(task_vars))
+                 if any(isinstance(i, str) and (catalogue.is_article_id(i) or catalogue.is_all(i)) for i in items)
+                 else {})
+        requests = [self._article(label, item, task_vars, args["variables"], known)
+                    for label, item in catalogue.expand_all(items, known)]
+        if not requests:
+            raise ArgumentError("articles", "'all' found no article (the collection's roles and "
+                                            f"{catalogue.ARTICLE_PATHS_VARIABLE} hold none)")
         try:
             articles = article_runner.prepare(requests, args["variables"])
         except ArticleFault as fault:
@@ -87,12 +101,11 @@ class ActionModule(KbfixAction):
 
     # --- arguments ------------------------------------------------------------------------------------
 
-    def _article(self, index: int, item: t.Any, task_vars: dict[str, t.Any],
-                 common: dict[str, t.Any]) -> article_runner.ArticleRequest:
-        label = f"articles[{index}]"
-        if isinstance(item, str) and article_runner.is_article_id(item):
-            return article_runner.collection_request(ROLES, item, label, common,
-                                                     lambda name: self.host_variable(name, task_vars))
+    def _article(self, label: str, item: t.Any, task_vars: dict[str, t.Any], common: dict[str, t.Any],
+                 known: dict[str, catalogue.KnownArticle]) -> article_runner.ArticleRequest:
+        if isinstance(item, str) and catalogue.is_article_id(item):
+            return catalogue.article_request(known, item, label, common,
+                                             lambda name: self.host_variable(name, task_vars))
         if isinstance(item, str):
             return article_runner.ArticleRequest(self._spec_path(item, label, task_vars), {}, label, label)
         if not isinstance(item, dict):

@@ -31,15 +31,21 @@ author:
 options:
   articles:
     description:
-      - The articles to check. Each element is the id of one of this collection's articles (like V(KB977381)),
-        the path of a spec file, or a mapping with V(spec) (a path or the spec itself as inline data) and
-        V(variables) (that article's variables).
-      - An article named by id is read from its article role's spec, and each variable the spec declares is
-        taken from the host variable that role reads, C(<role>_<name>) (for KB828753
-        C(kb828753_reconnectable_servers)), unless O(variables) gives it. A host variable that is not set is not
-        given; its value is checked like any other and errors name the host variable. This is how
-        C(kbfix.windows.audit) and C(kbfix.windows.remediate) pass the articles, so nothing per article is
-        templated for every host.
+      - The articles to check. Each element is the id of a known article (like V(KB977381)), V(all), the path of
+        a spec file, or a mapping with V(spec) (a path or the spec itself as inline data) and V(variables) (that
+        article's variables).
+      - The known articles are this collection's and the user's, found in the directories of the host variable
+        C(kbfix_article_paths) (every article role C(kbNNNNNN/files/kbNNNNNN.yml) and every spec file
+        C(kbNNNNNN.yml) there; relative directories are taken from the playbook's directory).
+        M(kbfix.windows.article_list) lists them. A directory that does not exist, a spec there that does not
+        load (the file is named) and an id found twice (both places are named) fail the task before any request.
+      - V(all) stands for every known article not named otherwise in the list.
+      - An article named by id is read from its spec, and each variable the spec declares is taken from the host
+        variable C(<role>_<name>), as its article role reads it (for KB828753 C(kb828753_reconnectable_servers);
+        a spec file outside a role uses its file name, C(kb123456_<name>)), unless O(variables) gives it. A host
+        variable that is not set is not given; its value is checked like any other and errors name the host
+        variable. This is how C(kbfix.windows.audit) and C(kbfix.windows.remediate) pass the articles (V(all)
+        unless C(kbfix_articles) selects ids), so nothing per article is templated for every host.
       - A relative path is searched like C(files/) lookups are, the role's C(files/) directory first, then the
         playbook's directory; for example V(kb828753.yml) inside role C(kb828753).
       - All listed articles are gathered together and reported in one task.

@@ -16,8 +16,13 @@ results, the callback and the report use (documented in docs/report-format.md).
 from __future__ import annotations
 
 import datetime
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union, cast
+
+from ..errors import KbfixError
+from .versions import parse_build_line
 
 # alpha, mips and ppc: NT 4.0-era platforms whose articles still print their rows; hosts of those are judged
 # like any other and reported as they are.
@@ -47,6 +52,21 @@ class OsFacts:
     # of one host compare equal across a restart, and ``to_dict`` leaves it out (the facts module reports it
     # as ``kbfix_last_boot``), so an OS fact cached before a restart never carries a stale boot time.
     last_boot: datetime.datetime | None = field(default=None, compare=False)
+    # ``version`` as numbers, parsed once here: (5, 1, 2600). A version that is not major.minor[.build] is a
+    # ValueError at construction.
+    numbers: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "numbers", parse_build_line(self.version))
+
+    @property
+    def major(self) -> int:
+        return self.numbers[0]
+
+    @property
+    def release(self) -> tuple[int, int]:
+        """(major, minor): (5, 1) is XP, (6, 0) Vista / 2008."""
+        return (self.numbers[0], self.numbers[1])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +74,65 @@ class OsFacts:
             "product_type": self.product_type, "caption": self.caption, "r2": self.r2,
             "system_root": self.system_root,
         }
+
+
+OsFactsError = Callable[[str, str], KbfixError]  # (field, message) -> the error to raise
+_OS_FIELDS: tuple[tuple[str, type], ...] = (("caption", str), ("r2", bool), ("system_root", str))
+
+
+def os_facts_from_mapping(data: Any, where: str, error: OsFactsError) -> OsFacts:
+    """``OsFacts`` from its ``to_dict()`` form (the ``kbfix_os`` fact, a snapshot's ``os``), plus an optional
+    ``last_boot`` (ISO 8601 with a time zone). Other keys are ignored. Every problem is ``error(field, why)``
+    with the field under ``where``; the version is parsed here, once."""
+    if not isinstance(data, Mapping):
+        raise error(where, f"must be a mapping like the kbfix_os fact, got {type(data).__name__}")
+
+    def typed(key: str, kind: type, required: bool = True) -> Any:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise error(f"{where}.{key}", "is required")
+            return None
+        # bool is an int subclass: a YAML `true` must not pass as a service pack number.
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise error(f"{where}.{key}", f"must be {'an' if kind is int else 'a'} {kind.__name__}, got {value!r}")
+        return value
+
+    version = typed("version", str)
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise error(f"{where}.version", f"{version!r} is not major.minor.build like 5.1.2600")
+    architecture = typed("architecture", str)
+    if architecture not in ARCHITECTURES:
+        raise error(f"{where}.architecture", f"{architecture!r} is not one of {', '.join(ARCHITECTURES)}")
+    service_pack = typed("service_pack", int)
+    if service_pack < 0:
+        raise error(f"{where}.service_pack", f"must be 0 or more, got {service_pack}")
+    product_type = typed("product_type", int)
+    if product_type not in (1, 2, 3):
+        raise error(f"{where}.product_type", f"must be 1, 2 or 3, got {product_type}")
+    optional = {key: typed(key, kind, required=False) for key, kind in _OS_FIELDS}
+    boot_value = data.get("last_boot")
+    boot = boot_time(boot_value)
+    if boot_value is not None and boot is None:
+        raise error(f"{where}.last_boot", f"{boot_value!r} is not an ISO 8601 date and time with a time zone, "
+                                          "as kbfix_last_boot is")
+    return OsFacts(version=version, service_pack=service_pack, architecture=cast(Architecture, architecture),
+                   product_type=product_type, last_boot=boot, **{k: v for k, v in optional.items() if v is not None})
+
+
+def boot_time(value: Any) -> datetime.datetime | None:
+    """A boot time (ISO 8601 text or a datetime, with a time zone) in UTC; None for anything else.
+
+    kbfix_os leaves the boot time out; a value from before a restart is earlier than the real boot, which
+    only makes the engine more careful (docs/engine.md, "reboot_pending, exactly")."""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if not isinstance(value, datetime.datetime) or value.tzinfo is None:
+        return None
+    return value.astimezone(datetime.UTC)
 
 
 @dataclass(frozen=True)
@@ -162,16 +241,155 @@ class CheckResult:
 
 
 @dataclass(frozen=True)
+class InstallDetails:
+    """What an ``install_package`` step runs (docs/engine.md, "The plan")."""
+
+    hotfix_id: str
+    package: str  # the package file name
+    installer: str  # update | hotfix | msu
+    arguments: tuple[str, ...]
+    success_codes: Mapping[int, str]  # exit code -> meaning
+    restart: bool
+    # XP / 2003: files update.exe moves to the QFE branch from $hf_mig$ ("GDR files above the QFE fix").
+    qfe_migration: tuple[str, ...] = ()
+    sha256: str | None = None  # the spec's pinned hash of the package file
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "hotfix_id": self.hotfix_id, "package": self.package, "installer": self.installer,
+            "arguments": list(self.arguments), "success_codes": dict(self.success_codes), "restart": self.restart,
+        }
+        if self.qfe_migration:
+            data["qfe_migration"] = list(self.qfe_migration)
+        if self.sha256:
+            data["sha256"] = self.sha256
+        return data
+
+
+@dataclass(frozen=True)
+class RegistryDetails:
+    """What a ``set_registry`` (or ``delete_registry``) step writes, and what it found before."""
+
+    key: str
+    name: str
+    type: RegistryType
+    data: RegistryData
+    before: RegistryValue | None
+    before_read: bool = True  # False: the current value could not be read (the executor reads it first)
+    mode: str = "replace"  # multistring: replace | merge
+    case_insensitive: bool = False
+    restart: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "name": self.name, "type": self.type, "data": self.data,
+                "before": self.before.to_dict() if self.before is not None else None,
+                "before_read": self.before_read, "mode": self.mode, "case_insensitive": self.case_insensitive,
+                "restart": self.restart}
+
+
+@dataclass(frozen=True)
+class ManualDetails:
+    """A remedy no executor carries out: why, what a person does, and the files concerned."""
+
+    reason: str
+    remedy: str
+    files: tuple[str, ...] = ()
+    switch: str | None = None  # update.exe's branch switch (/B:SP2QFE) when reinstalling is the remedy
+    restart: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason, "remedy": self.remedy, "files": list(self.files), "switch": self.switch,
+                "restart": self.restart}
+
+
+@dataclass(frozen=True)
+class RebootDetails:
+    """Why the plan ends with a restart."""
+
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
+StepDetails = Union[InstallDetails, RegistryDetails, ManualDetails, RebootDetails]
+StepAction = Literal["install_package", "set_registry", "delete_registry", "reboot", "manual"]
+D = TypeVar("D", InstallDetails, RegistryDetails, ManualDetails, RebootDetails)
+
+
+@dataclass(frozen=True)
 class PlanStep:
     """One change that would bring the host to compliance."""
 
     # "manual": a remedy no executor can carry out (it names the step in description and details).
-    action: Literal["install_package", "set_registry", "delete_registry", "reboot", "manual"]
+    action: StepAction
     description: str  # for people: "set HKLM\\...\\ReconnectTimeout from 60 to 120 (dword)"
-    details: dict[str, Any] = field(default_factory=dict)  # machine-readable; see docs/engine.md
+    details: StepDetails  # machine-readable; see docs/engine.md
+
+    @property
+    def restart(self) -> bool:
+        """Whether carrying out this step needs a restart to take effect."""
+        return not isinstance(self.details, RebootDetails) and self.details.restart
+
+    def details_as(self, kind: type[D]) -> D:
+        """The details as the kind this step's action carries (a step built otherwise is a programming error)."""
+        if not isinstance(self.details, kind):
+            raise TypeError(f"a {self.action} step carries {type(self.details).__name__}, not {kind.__name__}")
+        return self.details
 
     def to_dict(self) -> dict[str, Any]:
-        return {"action": self.action, "description": self.description, "details": dict(self.details)}
+        return {"action": self.action, "description": self.description, "details": self.details.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PlanStep:
+        """A step from its ``to_dict`` form, as task results carry it (the report reads them back). Lenient:
+        a missing or odd field takes a neutral value, since the report only shows what it can."""
+        action = str(data.get("action") or "manual")
+        raw = data.get("details")
+        details: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
+        return cls(action=cast(StepAction, action), description=str(data.get("description") or ""),
+                   details=_details_from_dict(action, details))
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(str(v) for v in value) if isinstance(value, (list, tuple)) else ()
+
+
+def _details_from_dict(action: str, data: Mapping[str, Any]) -> StepDetails:
+    restart = bool(data.get("restart", False))
+    if action == "install_package":
+        codes = data.get("success_codes")
+        return InstallDetails(
+            hotfix_id=str(data.get("hotfix_id") or ""), package=str(data.get("package") or ""),
+            installer=str(data.get("installer") or ""), arguments=_texts(data.get("arguments")),
+            success_codes={int(k): str(v) for k, v in codes.items() if str(k).lstrip("-").isdigit()}
+            if isinstance(codes, Mapping) else {},
+            restart=restart, qfe_migration=_texts(data.get("qfe_migration")),
+            sha256=str(data["sha256"]) if data.get("sha256") else None)
+    if action in ("set_registry", "delete_registry"):
+        before = data.get("before")
+        return RegistryDetails(
+            key=str(data.get("key") or ""), name=str(data.get("name") or ""),
+            type=cast(RegistryType, data.get("type") if data.get("type") in REGISTRY_TYPES else "none"),
+            data=data.get("data"),
+            before=registry_value_from_dict(before) if isinstance(before, Mapping) else None,
+            before_read=bool(data.get("before_read", True)), mode=str(data.get("mode") or "replace"),
+            case_insensitive=bool(data.get("case_insensitive", False)), restart=restart)
+    if action == "reboot":
+        return RebootDetails(reason=str(data.get("reason") or ""))
+    return ManualDetails(reason=str(data.get("reason") or ""), remedy=str(data.get("remedy") or ""),
+                         files=_texts(data.get("files")),
+                         switch=str(data["switch"]) if data.get("switch") is not None else None,
+                         restart=restart)
+
+
+def registry_value_from_dict(data: Mapping[str, Any]) -> RegistryValue:
+    """A ``RegistryValue`` from its ``to_dict`` form (binary data as hex)."""
+    value = data.get("data")
+    reg_type = data.get("type")
+    if reg_type == "binary" and isinstance(value, str):
+        value = bytes.fromhex(value)
+    return RegistryValue(cast(RegistryType, reg_type if reg_type in REGISTRY_TYPES else "none"), value)
 
 
 @dataclass

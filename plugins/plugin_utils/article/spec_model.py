@@ -97,13 +97,10 @@ class OsEntry:
     r2: bool | None  # Windows Server 2003 R2; None: either
     caption_contains: tuple[str, ...]  # case-insensitive; any one must occur in OsFacts.caption
 
-    def matches_version(self, os_version: str) -> bool:
+    def matches_version(self, os_numbers: tuple[int, ...]) -> bool:
+        """Whether an OS version (``OsFacts.numbers``) is this entry's, compared at dot boundaries."""
         want = parse_build_line(self.version)
-        try:
-            have = parse_build_line(os_version)
-        except ValueError:
-            return False
-        return have[: len(want)] == want
+        return os_numbers[: len(want)] == want
 
 
 @dataclass(frozen=True)

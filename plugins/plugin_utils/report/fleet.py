@@ -185,12 +185,7 @@ def _check_from_dict(data: Mapping[str, Any]) -> CheckResult:
 
 
 def _step_from_dict(data: Mapping[str, Any]) -> PlanStep:
-    details = data.get("details")
-    return PlanStep(
-        action=cast(Any, _text(data.get("action"))),
-        description=_text(data.get("description")),
-        details=dict(details) if isinstance(details, Mapping) else {},
-    )
+    return PlanStep.from_dict(data)
 
 
 def _mappings(value: Any) -> list[Mapping[str, Any]]:

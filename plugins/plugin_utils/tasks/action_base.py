@@ -22,7 +22,7 @@ from ..article.model import OsFacts
 from ..errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
 from ..transport import select
 from ..transport.base import Transport
-from . import arguments, article_runner
+from . import arguments, article_runner, catalogue
 
 display = Display()
 
@@ -193,6 +193,8 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         role = getattr(self._task, "_role", None)
         if role is not None and getattr(role, "_role_path", None):
             roots.append(Path(role._role_path))
+        # The user's article directories are searched for articles, so their specs may be loaded too.
+        roots.extend(self.article_dirs(task_vars))
         extra = self.templated(task_vars, [SPEC_DIRS_VARIABLE]).get(SPEC_DIRS_VARIABLE) or []
         if isinstance(extra, str):
             extra = [extra]
@@ -200,6 +202,11 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
             raise ArgumentError(SPEC_DIRS_VARIABLE, "must be a list of absolute controller directories")
         roots.extend(Path(d) for d in extra)
         return [root.resolve() for root in roots]
+
+    def article_dirs(self, task_vars: dict[str, t.Any]) -> list[Path]:
+        """The directories of ``kbfix_article_paths`` (relative ones from the playbook's directory)."""
+        value = self.host_variable(catalogue.ARTICLE_PATHS_VARIABLE, task_vars)
+        return catalogue.article_dirs(value, Path(self._loader.get_basedir()))
 
     @staticmethod
     def known_os_facts(task_vars: dict[str, t.Any]) -> OsFacts | None:
@@ -210,8 +217,8 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         if not isinstance(known, dict):
             return None
         try:
-            os_facts = OsFacts(**known)
-        except TypeError:
+            os_facts = article_runner.os_facts_from_mapping(known, "kbfix_os")
+        except ArgumentError:
             return None
         # The facts module's boot time (the reboot module refreshes it) lets the engine tell an unrelated
         # pending restart from the article's own.

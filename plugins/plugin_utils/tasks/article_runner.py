@@ -17,7 +17,6 @@ Pure library: no Ansible imports. The action plugin resolves paths and opens the
 from __future__ import annotations
 
 import datetime
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +24,12 @@ from typing import Any, Literal, cast
 
 from ..article import engine, model
 from ..article.model import (
-    ARCHITECTURES,
     FactRequest,
     HostFacts,
+    InstallDetails,
     OsFacts,
     PlanStep,
-    RegistryType,
+    RegistryDetails,
     RegistryValue,
     Verdict,
 )
@@ -39,7 +38,6 @@ from ..article.spec import (
     VariableValue,
     load_spec,
     load_spec_data,
-    preload,
     require_installable,
     resolve_variables,
 )
@@ -157,63 +155,15 @@ def _check_unused(prepared: Sequence[PreparedArticle], common: Mapping[str, Any]
 # -------------------------------------------------------------------------------------------- OS facts
 
 
-def _typed(data: Mapping[str, Any], key: str, kind: type, where: str, required: bool = True) -> Any:
-    value = data.get(key)
-    if value is None and not required:
-        return None
-    # bool is an int subclass: a YAML `true` must not pass as a service pack number.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ArgumentError(f"{where}.{key}", f"must be {'an' if kind is int else 'a'} {kind.__name__}, got {value!r}")
-    return value
-
-
 def os_facts_from_mapping(data: Any, where: str = "host_facts") -> OsFacts:
-    """``OsFacts`` from the ``kbfix_os`` fact (``OsFacts.to_dict()``; other keys are ignored)."""
-    if not isinstance(data, Mapping):
-        raise ArgumentError(where, f"must be a mapping like the kbfix_os fact, got {type(data).__name__}")
-    version = _typed(data, "version", str, where)
-    parts = version.split(".")
-    if len(parts) != 3 or not all(p.isdigit() for p in parts):
-        raise ArgumentError(f"{where}.version", f"{version!r} is not major.minor.build like 5.1.2600")
-    service_pack = _typed(data, "service_pack", int, where)
-    if service_pack < 0:
-        raise ArgumentError(f"{where}.service_pack", f"must be 0 or more, got {service_pack}")
-    architecture = _typed(data, "architecture", str, where)
-    if architecture not in ARCHITECTURES:
-        raise ArgumentError(f"{where}.architecture", f"{architecture!r} is not one of {', '.join(ARCHITECTURES)}")
-    product_type = _typed(data, "product_type", int, where)
-    if product_type not in (1, 2, 3):
-        raise ArgumentError(f"{where}.product_type", f"must be 1, 2 or 3, got {product_type}")
-    optional = {key: _typed(data, key, kind, where, required=False)
-                for key, kind in (("caption", str), ("r2", bool), ("system_root", str))}
-    return OsFacts(version=version, service_pack=service_pack, architecture=architecture,
-                   product_type=product_type, last_boot=_boot_time(data, where),
-                   **{k: v for k, v in optional.items() if v is not None})
+    """``OsFacts`` from the ``kbfix_os`` fact (``OsFacts.to_dict()``; other keys are ignored); errors are
+    ``ArgumentError`` naming the field under ``where``."""
+    return model.os_facts_from_mapping(data, where, ArgumentError)
 
 
 def parse_boot_time(value: Any) -> datetime.datetime | None:
-    """The ``kbfix_last_boot`` fact (ISO 8601 with a time zone) as a datetime, None for anything else.
-
-    kbfix_os leaves the boot time out; a value from before a restart is earlier than the real boot, which
-    only makes the engine more careful (docs/engine.md, "reboot_pending, exactly")."""
-    if not isinstance(value, str):
-        return None
-    try:
-        boot = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return boot if boot.tzinfo is not None else None
-
-
-def _boot_time(data: Mapping[str, Any], where: str) -> datetime.datetime | None:
-    value = _typed(data, "last_boot", str, where, required=False)
-    if value is None:
-        return None
-    boot = parse_boot_time(value)
-    if boot is None:
-        raise ArgumentError(f"{where}.last_boot", f"{value!r} is not an ISO 8601 date and time with a time zone, "
-                                                  "as kbfix_last_boot is")
-    return boot
+    """The ``kbfix_last_boot`` fact (ISO 8601 with a time zone) as a datetime, None for anything else."""
+    return model.boot_time(value)
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -290,7 +240,7 @@ def _add_pending_cbs_packages(transport: Transport, facts: HostFacts, articles: 
     Win32_QuickFixEngineering does not list yet: without this the engine would call a host that only needs
     its restart noncompliant (and plan the install again). Asked only while a restart is pending and an
     article still plans an install, so a plain audit costs nothing more."""
-    if not facts.reboot_pending or int(facts.os.version.split(".")[0]) < 6:
+    if not facts.reboot_pending or facts.os.major < 6:
         return False
     wanted = [a.spec.hotfix_ids[0] for a, v in zip(articles, verdicts, strict=True)
               if any(step.action == "install_package" for step in v.plan)]
@@ -418,7 +368,7 @@ class _Enforcer:
             require_installable(article.spec, package)
         if installs and self.options.package_source is None:
             raise ArgumentError("package_source", f"is required to install {article.id} "
-                                                  f"({installs[0].details.get('package')})")
+                                                  f"({installs[0].details_as(InstallDetails).package})")
         for step in steps:
             if step.action == "manual":
                 self.result.notes.append(f"{article.id}: not done here, needs a person: {step.description}")
@@ -432,8 +382,7 @@ class _Enforcer:
     # --- packages -------------------------------------------------------------------------------------
 
     def _install(self, article: PreparedArticle, step: PlanStep) -> None:
-        details = step.details
-        request = self._install_request(details)
+        request = self._install_request(step.details_as(InstallDetails))
         base = {"article": article.id, "action": "install_package", "description": step.description,
                 "hotfix_id": request.hotfix_id, "package": request.package.filename,
                 "installer": request.installer, "source": request.package.kind}
@@ -461,23 +410,23 @@ class _Enforcer:
             self.result.notes.append(f"{article.id}: {entry['reason']}")
         self.result.changes.append(entry)
         self.result.restart_required = self.result.restart_required or done.restart_required or (
-            done.changed and bool(details.get("restart")))
+            done.changed and step.restart)
         if done.changed:
             self._diff_package(request, planned=False)
 
-    def _install_request(self, details: Mapping[str, Any]) -> installer.InstallRequest:
+    def _install_request(self, details: InstallDetails) -> installer.InstallRequest:
         source = cast(installer.PackageLocation, self.options.package_source)
-        package = str(details["package"])
+        package = details.package
         location = source.joined(package)
         if location.kind == "controller" and not Path(location.path).is_file():
             raise ArgumentError("package_source", f"{package} is not in {source.path} on the controller")
         return installer.InstallRequest(
-            hotfix_id=str(details["hotfix_id"]), package=location,
-            installer=cast(installer.InstallerKind, details["installer"]),
-            arguments=tuple(str(a) for a in details.get("arguments") or ()),
-            exit_codes=installer.exit_codes(details.get("success_codes")),
+            hotfix_id=details.hotfix_id, package=location,
+            installer=cast(installer.InstallerKind, details.installer),
+            arguments=details.arguments,
+            exit_codes=installer.exit_codes(details.success_codes),
             timeout=self.options.install_timeout, policy=self.options.package_policy,
-            sha256=details.get("sha256"), source_field="package_source",
+            sha256=details.sha256, source_field="package_source",
         )
 
     def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
@@ -490,10 +439,9 @@ class _Enforcer:
     # --- registry -------------------------------------------------------------------------------------
 
     def _set(self, article: PreparedArticle, step: PlanStep) -> None:
-        details = step.details
-        key, name = str(details["key"]), str(details["name"])
-        desired = RegistryValue(cast(RegistryType, details["type"]), details["data"])
-        before = _value_from(details.get("before"))
+        details = step.details_as(RegistryDetails)
+        key, name, before = details.key, details.name, details.before
+        desired = RegistryValue(details.type, details.data)
         if self.options.check_mode:
             self._record_registry(article, step, key, name, before, desired, planned=True)
             return
@@ -502,9 +450,8 @@ class _Enforcer:
                               changed=change.changed)
 
     def _delete(self, article: PreparedArticle, step: PlanStep) -> None:
-        details = step.details
-        key, name = str(details["key"]), str(details["name"])
-        before = _value_from(details.get("before"))
+        details = step.details_as(RegistryDetails)
+        key, name, before = details.key, details.name, details.before
         if self.options.check_mode:
             self._record_registry(article, step, key, name, before, None, planned=True)
             return
@@ -522,19 +469,10 @@ class _Enforcer:
         self.result.changes.append(entry)
         if not changed:
             return
-        self.result.restart_required = self.result.restart_required or bool(step.details.get("restart"))
+        self.result.restart_required = self.result.restart_required or step.restart
         header = f"{key}\\{name}"
         self.result.diff.append({"before_header": header, "after_header": header,
                                  "before": _value_text(before), "after": _value_text(after)})
-
-
-def _value_from(data: Any) -> RegistryValue | None:
-    if not isinstance(data, Mapping):
-        return None
-    value = data.get("data")
-    if data.get("type") == "binary" and isinstance(value, str):
-        value = bytes.fromhex(value)
-    return RegistryValue(cast(RegistryType, data.get("type")), value)
 
 
 def _value_text(value: RegistryValue | None) -> str:
@@ -574,78 +512,6 @@ def summary(result: RunResult) -> str:
 def log_verdicts(log: Log, host: str, verdicts: Sequence[Verdict]) -> None:
     for verdict in verdicts:
         log(LOG_STEPS, f"{host}: {verdict.article} {verdict.status}: {verdict.reason}")
-
-
-def preload_specs(roles_dir: Path) -> None:
-    """Parse and validate the collection's own article specs now (``roles/*/files/kb*.yml``), and index them
-    by id: the action plugin calls this when Ansible imports it in the controller's main process, before
-    workers fork, so each worker only hashes the file it is given (``article.spec.load_spec`` caches by
-    content hash) and finds an article named by id without reading the others."""
-    preload(sorted(roles_dir.glob("*/files/kb*.yml")))
-    collection_articles(roles_dir)
-
-
-# ----------------------------------------------------------------------------- articles named by id
-
-
-ARTICLE_ID = re.compile(r"KB\d{4,}", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class CollectionArticle:
-    """One of the collection's own articles: its spec and the article role it belongs to."""
-
-    id: str
-    path: Path
-    role: str  # the role's name: its variables are ``<role>_<name>`` (kb828753_reconnectable_servers)
-
-
-_COLLECTION: dict[Path, dict[str, CollectionArticle]] = {}
-
-
-def is_article_id(text: str) -> bool:
-    """``KB977381`` names an article; a spec is named by a .yml file name."""
-    return ARTICLE_ID.fullmatch(text.strip()) is not None
-
-
-def collection_articles(roles_dir: Path) -> dict[str, CollectionArticle]:
-    """The articles of ``roles_dir`` (``<role>/files/kb*.yml``) by upper-case id; read once per process. A
-    spec that does not load is left out here (its role reports the error)."""
-    known = _COLLECTION.get(roles_dir)
-    if known is None:
-        known = {}
-        for path in sorted(roles_dir.glob("*/files/kb*.yml")):
-            try:
-                spec = load_spec(path)
-            except SpecError:
-                continue
-            known[spec.id.upper()] = CollectionArticle(spec.id, path, path.parents[1].name)
-        _COLLECTION[roles_dir] = known
-    return known
-
-
-def collection_request(roles_dir: Path, article_id: str, label: str, common: Mapping[str, Any],
-                       host_value: Callable[[str], Any]) -> ArticleRequest:
-    """An entry of ``articles`` that names one of the collection's articles by id: its spec from the article
-    role, and each variable the task's ``variables`` do not give from the host variable the role reads,
-    ``<role>_<name>`` (``host_value(name)``: its value, None when it is not set). So a play passes ids and
-    templates nothing per article: the inventory that serves the roles serves this too."""
-    known = collection_articles(roles_dir)
-    entry = known.get(article_id.strip().upper())
-    if entry is None:
-        raise ArgumentError(label, f"{article_id!r} is not one of this collection's articles "
-                                   f"({', '.join(sorted(known)) or 'none'}); name another article's spec file (.yml)")
-    spec = load_spec_file(entry.path, label)
-    variables: dict[str, Any] = {}
-    fields: dict[str, str] = {}
-    for variable in spec.variables:
-        if variable.name in common:
-            continue
-        fields[variable.name] = f"{entry.role}_{variable.name}"
-        value = host_value(fields[variable.name])
-        if value is not None:
-            variables[variable.name] = value
-    return ArticleRequest(entry.path, variables, label, label, fields)
 
 
 def refreshed_restart_facts(known_restart: Sequence[str] | None, result: RunResult) -> dict[str, Any] | None:

@@ -467,7 +467,7 @@ class Detection:
 
 
 def _era(os_facts: OsFacts) -> Literal["nt", "updates", "cbs"]:
-    major, minor = (int(p) for p in os_facts.version.split(".")[:2])
+    major, minor = os_facts.release
     if major >= 6:
         return "cbs"
     if major == 5 and minor >= 1:
@@ -601,7 +601,7 @@ def _require_file(transport: Transport, path: str, hotfix: str) -> None:
 def uninstall_commands(transport: Transport, os_facts: OsFacts, detection: Detection) -> list[str]:
     """The command lines that remove the hotfix on this host's era."""
     hotfix = detection.hotfix_id
-    major, minor = (int(p) for p in os_facts.version.split(".")[:2])
+    major, minor = os_facts.release
     if major > 6 or (major == 6 and minor >= 1):
         return [escape.cmd_line("wusa.exe", ["/uninstall", f"/kb:{hotfix_number(hotfix)}", "/quiet", "/norestart"])]
     if major == 6:

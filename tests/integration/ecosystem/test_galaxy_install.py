@@ -50,7 +50,12 @@ def run(cmd: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedP
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    work = tmp_path_factory.mktemp("galaxy")
+    return build_and_install(tmp_path_factory.mktemp("galaxy"))
+
+
+def build_and_install(work: Path) -> dict[str, Any]:
+    """``ansible-galaxy collection build`` of this tree into ``work``, installed into an empty collections path
+    there; the environment that sees only that install."""
     collections = work / "collections"
     collections.mkdir()
     env = clean_env(collections)
@@ -88,7 +93,10 @@ def test_ansible_doc_of_every_module_from_the_installed_collection(installed: di
         doc = run([str(BIN / "ansible-doc"), f"kbfix.windows.{name}"], installed["env"], installed["work"])
         assert doc.returncode == 0, doc.stdout + doc.stderr
         assert str(installed["root"]) in doc.stdout, f"{name} documented from elsewhere: {doc.stdout[:300]}"
-        assert "pywinrm" in doc.stdout and "impacket" in doc.stdout, f"{name}: no requirements"
+        # The modules that reach a host document the controller's Python requirements (their doc fragment);
+        # article_list reads only controller files.
+        if "kbfix.windows.controller_action" in (ROOT / "plugins" / "modules" / f"{name}.py").read_text():
+            assert "pywinrm" in doc.stdout and "impacket" in doc.stdout, f"{name}: no requirements"
     for kind, name in (("callback", "compliance_report"), ("role", "kb828753")):
         doc = run([str(BIN / "ansible-doc"), "-t", kind, f"kbfix.windows.{name}"], installed["env"],
                   installed["work"])

@@ -5,8 +5,8 @@
 A variable lives in three places: the article spec (``variables:``), the role's task (which passes
 ``<role>_<name>`` as ``<name>``) and the role's ``meta/argument_specs.yml`` (documentation and validation);
 ``kb_article`` reads the same ``<role>_<name>`` for an article named by id, as the fleet playbooks name them
-(``kbfix_article_ids`` in ``playbooks/audit.yml`` and ``remediate.yml``). These tests compare them, so none can
-drift.
+(every known article, ``all``, in ``playbooks/audit.yml`` and ``remediate.yml``). These tests compare them, so
+none can drift.
 """
 
 from __future__ import annotations
@@ -135,16 +135,18 @@ def test_readme_names_every_variable(role: str) -> None:
         assert f"`{name}`" in readme, name
 
 
-def test_playbook_catalogue_lists_every_article_and_kb_article_reads_the_role_variables() -> None:
-    from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
+def test_the_catalogue_knows_every_article_and_kb_article_reads_the_role_variables() -> None:
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import catalogue
 
+    # The fleet playbooks list no ids: they audit every known article.
     for playbook in ("audit.yml", "remediate.yml"):
-        assert load(TOP / "playbooks" / playbook)[0]["vars"]["kbfix_article_ids"] == sorted(
-            spec_of(role).id for role in ARTICLE_ROLES), playbook
+        assert "vars" not in load(TOP / "playbooks" / playbook)[0], playbook
+        assert "kbfix_articles | default(['all'])" in (TOP / "playbooks" / playbook).read_text(), playbook
+    assert sorted(catalogue.collection_articles(ROLES)) == sorted(spec_of(role).id for role in ARTICLE_ROLES)
     for role in ARTICLE_ROLES:
         spec = spec_of(role)
         asked: list[str] = []
-        request = article_runner.collection_request(ROLES, spec.id, "articles[0]", {}, asked.append)
+        request = catalogue.collection_request(ROLES, spec.id, "articles[0]", {}, asked.append)
         # The id finds the role's own spec, and every spec variable is read as the role's variable.
         assert isinstance(request.spec, Path) and load_spec(request.spec).id == spec.id
         assert asked == [f"{role}_{v.name}" for v in spec.variables]

@@ -202,18 +202,18 @@ def apply_plan(spec: ArticleSpec, facts: HostFacts, plan: list[PlanStep]) -> Hos
     for step in plan:
         if step.action == "install_package":
             facts = _lay_down_files(spec, facts)
-            hotfix_id = step.details["hotfix_id"]
+            hotfix_id = step.details.hotfix_id
             facts.hotfixes = facts.hotfixes | {hotfix_id}
             facts.hotfix_sources[hotfix_id] = ("qfe",)
-            if step.details["restart"]:
+            if step.details.restart:
                 # In-use files: the installer queues them for the next start.
                 facts.reboot_pending = True
                 facts.reboot_pending_sources = ("PendingFileRenameOperations",)
                 facts.pending_renames = tuple(f"!\\??\\{f.path}" for f in facts.files.values())
         elif step.action == "set_registry":
             details = step.details
-            facts.registry[(registry_key_id(details["key"]), details["name"].casefold())] = RegistryValue(
-                details["type"], details["data"])
+            facts.registry[(registry_key_id(details.key), details.name.casefold())] = RegistryValue(
+                details.type, details.data)
         elif step.action == "reboot":
             # Replacements an installer left for the next start happen now.
             if _recorded(spec, facts):
@@ -225,7 +225,7 @@ def apply_plan(spec: ArticleSpec, facts: HostFacts, plan: list[PlanStep]) -> Hos
         elif step.action == "manual":
             # The remedy it names: the security update reinstalled on the QFE branch (/B:SPnQFE) lays down
             # the QFE build of each GDR file's number.
-            for path in step.details["files"]:
+            for path in step.details.files:
                 key = expand_path(path, facts.os).casefold()
                 rows = [r for r in rows_for(spec, facts.os, any_service_pack=True) if r.path == path]
                 twin = _qfe_twin(facts.files.get(key), rows)

@@ -290,7 +290,7 @@ def test_wrong_registry_type_is_set_with_the_right_type() -> None:
         verdict, f"registry:{WORKSTATION}\\ReconnectTimeout").message
     (step, reboot) = verdict.plan
     assert step.action == "set_registry" and reboot.action == "reboot"
-    assert step.details == {
+    assert step.details.to_dict() == {
         "key": WORKSTATION, "name": "ReconnectTimeout", "type": "dword", "data": 120,
         "before": {"type": "string", "data": "120"}, "before_read": True, "mode": "replace",
         "case_insensitive": False, "restart": True,
@@ -303,8 +303,8 @@ def test_multistring_merge_keeps_other_entries_case_insensitively() -> None:
                     variables={"reconnectable_servers": ["fs01", "fs02", "FS02"]})
     assert verdict.status == "noncompliant"
     step = verdict.plan[0]
-    assert step.details["data"] == ["backup01", "FS01", "fs02"]
-    assert step.details["mode"] == "merge"
+    assert step.details.data == ["backup01", "FS01", "fs02"]
+    assert step.details.mode == "merge"
     assert step.description == f"add fs02 to {WORKSTATION}\\ReconnectableServers (multistring)"
 
 
@@ -315,8 +315,8 @@ def test_multistring_merge_already_complete_in_another_case_is_compliant() -> No
 
 def test_multistring_of_the_wrong_type_is_replaced() -> None:
     verdict = judge("KB828753", XP_SP1, set_value(WORKSTATION, "ReconnectableServers", RegistryValue("string", "x")))
-    assert verdict.plan[0].details["data"] == ["fs01", "fs01.corp.example.com"]
-    assert verdict.plan[0].details["type"] == "multistring"
+    assert verdict.plan[0].details.data == ["fs01", "fs01.corp.example.com"]
+    assert verdict.plan[0].details.type == "multistring"
 
 
 def test_absent_value_equal_to_the_windows_default_is_compliant() -> None:
@@ -456,7 +456,7 @@ def test_unknown_registry_value_plans_a_write_that_merges_at_the_host() -> None:
     assert verdict.status == "unknown"
     assert verdict.missing == [f"registry:{WORKSTATION}\\ReconnectableServers"]
     step = verdict.plan[0]
-    assert (step.details["before"], step.details["before_read"], step.details["mode"]) == (None, False, "merge")
+    assert (step.details.before, step.details.before_read, step.details.mode) == (None, False, "merge")
 
 
 def test_a_definite_failure_outranks_missing_facts() -> None:
@@ -557,5 +557,6 @@ def test_plan_details_are_documented() -> None:
     text = (TOP / "docs" / "engine.md").read_text()
     verdict = judge("KB828753", XP_SP1, set_file(MRXSMB, None), set_value(WORKSTATION, "ReconnectTimeout", None))
     assert actions(verdict) == ["install_package", "set_registry", "reboot"]
-    undocumented = [f"{step.action}.{key}" for step in verdict.plan for key in step.details if f"`{key}`" not in text]
+    undocumented = [f"{step.action}.{key}" for step in verdict.plan for key in step.details.to_dict()
+                    if f"`{key}`" not in text]
     assert undocumented == []

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from engine_helpers import SNAPSHOTS, TOP
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine import (
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, FileFacts, RegistryValue
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.snapshot import (
     host_snapshot_from_data,
     load_host_snapshot,
 )
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, FileFacts, RegistryValue
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import SpecError
 
 

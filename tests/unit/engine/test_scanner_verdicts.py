@@ -18,10 +18,12 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.engine impor
     evaluate,
     expand_path,
     fact_request,
-    host_snapshot_from_data,
     with_install_answer,
 )
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FileFacts, HostFacts, OsFacts
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article.snapshot import (
+    host_snapshot_from_data,
+)
 
 UTC = datetime.UTC
 DRIVERS = "%SystemRoot%\\system32\\drivers"
@@ -190,12 +192,12 @@ def test_xp_gdr_file_above_the_qfe_fix(changes: tuple[Change, ...], status: str,
     assert "above the QFE fix 5.1.2600.1276" in result.message
     step = verdict.plan[0]
     documented = (TOP / "docs" / "engine.md").read_text()
-    assert [k for k in step.details if f"`{k}`" not in documented] == []
+    assert [k for k in step.details.to_dict() if f"`{k}`" not in documented] == []
     if step.action == "manual":
-        assert step.details["switch"] == "/B:SP1QFE" and step.details["files"] == [MRXSMB_XP]
+        assert step.details.switch == "/B:SP1QFE" and step.details.files == (MRXSMB_XP,)
         assert "reinstall the security update that installed 5.1.2600.1300" in step.description
     else:
-        assert step.details["qfe_migration"] == [MRXSMB_XP] and "$hf_mig$" in step.description
+        assert step.details.qfe_migration == (MRXSMB_XP,) and "$hf_mig$" in step.description
 
 
 # -------------------------------------------------------------------- case 4: installer answers

@@ -20,7 +20,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PU = ROOT / "plugins" / "plugin_utils"
 PREFIX = "ansible_collections.kbfix.windows.plugins.plugin_utils"
-ACTIONS = ("facts", "file_version", "hotfix", "kb_article", "package_lock", "reboot", "registry_value")
+ACTIONS = ("article_list", "facts", "file_version", "hotfix", "kb_article", "package_lock", "reboot",
+           "registry_value")
 
 
 def module_name(path: Path) -> str:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils import errors
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine, snapshot
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 
@@ -56,8 +56,8 @@ def test_a_review_placeholder_package_is_refused_before_anything_is_sent(tmp_pat
     data["packages"][0]["file"] = "REVIEW-KB828753-xp-x86"
     (tmp_path / "REVIEW-KB828753-xp-x86").write_bytes(b"MZ")
     prepared = prepare(data)
-    snapshot = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
-    facts = snapshot.answer(article_runner.merged_request(prepared, snapshot.state.os))
+    recorded = snapshot.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    facts = recorded.answer(article_runner.merged_request(prepared, recorded.state.os))
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     assert verdicts[0].status == "noncompliant"  # the audit works
     with socket.socket() as sock:

@@ -15,10 +15,10 @@ import pytest
 import yaml
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils import errors
-from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine
+from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine, snapshot
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, catalogue, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
@@ -104,7 +104,7 @@ def test_an_article_named_by_id_reads_its_role_variables_and_errors_name_them() 
         asked.append(name)
         return host.get(name)
 
-    by_id = article_runner.collection_request(ROLES, "kb828753", "articles[1]", {}, host_value)
+    by_id = catalogue.collection_request(ROLES, "kb828753", "articles[1]", {}, host_value)
     assert by_id.spec == KB828753 and asked == ["kb828753_reconnectable_servers", "kb828753_reconnect_timeout"]
     assert by_id.variables == {"reconnectable_servers": ["fs01", ""]}  # a null host variable is not given
     with pytest.raises(errors.ArticleFault) as caught:
@@ -113,18 +113,18 @@ def test_an_article_named_by_id_reads_its_role_variables_and_errors_name_them() 
     # The task's own variables win over the host's, and errors then name them there.
     common = {"reconnectable_servers": ["fs01"]}
     [prepared] = article_runner.prepare(
-        [article_runner.collection_request(ROLES, "KB828753", "articles[0]", common, host_value)], common)
+        [catalogue.collection_request(ROLES, "KB828753", "articles[0]", common, host_value)], common)
     assert prepared.variables["reconnectable_servers"] == ["fs01"]
     # A required variable nobody set is reported as the host variable to set, where the article applies.
-    [unset] = article_runner.prepare([article_runner.collection_request(ROLES, "KB828753", "articles[0]", {},
+    [unset] = article_runner.prepare([catalogue.collection_request(ROLES, "KB828753", "articles[0]", {},
                                                                         lambda name: None)], {})
     assert unset.missing is not None and unset.missing.field == "kb828753_reconnectable_servers"
 
 
 def test_an_unknown_article_id_fails_naming_the_entry() -> None:
-    assert article_runner.is_article_id(" KB977381 ") and not article_runner.is_article_id("kb977381.yml")
+    assert catalogue.is_article_id(" KB977381 ") and not catalogue.is_article_id("kb977381.yml")
     with pytest.raises(ArgumentError) as caught:
-        article_runner.collection_request(ROLES, "KB0000001", "articles[2]", {}, lambda name: None)
+        catalogue.collection_request(ROLES, "KB0000001", "articles[2]", {}, lambda name: None)
     assert caught.value.field == "articles[2]" and "KB977381" in caught.value.message
 
 
@@ -210,11 +210,11 @@ def package_dir(tmp_path: Path) -> installer.PackageLocation:
     return installer.PackageLocation("controller", str(tmp_path))
 
 
-def plan_in_check_mode(snapshot: dict[str, Any], **options: Any) -> tuple[article_runner.RunResult,
+def plan_in_check_mode(recorded: dict[str, Any], **options: Any) -> tuple[article_runner.RunResult,
                                                                            winrm.WinRMClient]:
     prepared = article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01"],
                                                             "reconnect_timeout": 120})
-    host = engine.host_snapshot_from_data(snapshot, "snapshot")
+    host = snapshot.host_snapshot_from_data(recorded, "snapshot")
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     client = dead_client()
@@ -256,7 +256,7 @@ def test_an_install_without_package_source_fails_before_any_change() -> None:
 def test_a_package_missing_from_the_controller_directory_fails(tmp_path: Path) -> None:
     # Not in check mode: the file is looked for before anything is uploaded.
     prepared = article_runner.prepare([request(KB828753)], {"reconnectable_servers": ["fs01"]})
-    host = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    host = snapshot.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     client = dead_client()
@@ -298,7 +298,7 @@ def test_compliant_host_plans_nothing() -> None:
 
 
 def test_fail_on_selects_verdicts_by_status() -> None:
-    host = engine.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    host = snapshot.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
     prepared = article_runner.prepare([request(KB828753), request(KB977381, index=1)],
                                       {"reconnectable_servers": ["fs01"]})
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))

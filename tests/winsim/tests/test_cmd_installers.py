@@ -478,3 +478,25 @@ def test_2008_writes_the_manifests_of_its_service_pack(tmp_path: Path, share_roo
         "x86_microsoft-windows-dfsr-core-serveronly_31bf3856ad364e35_6.0.6001.22565_none_9dd97743c1110934.manifest"}
     assert size(host, "C:\\Windows\\servicing\\Packages\\Package_for_KB977381_server_0~31bf3856ad364e35~x86~~"
                       "6.0.1.0.mum") == 37637
+
+
+# --- a package a test describes (an article outside winsim's catalogue) -------------------------------------
+
+
+def test_a_package_described_by_a_test_installs_without_entering_the_catalogue(tmp_path: Path,
+                                                                              share_root: Path) -> None:
+    driver = "%SystemRoot%\\system32\\drivers\\kbfixdemo.sys"
+    own = packages.Package(
+        "WindowsXP-KB900002-x86-ENU.exe", "KB900002", "update", "x86", "A test's own article",
+        (packages.Target("5.1.2600", (1,), (
+            packages.FileFix(driver, "5.1.2600.1290 (xpsp2.031001-1200)", 20480, "2003-10-01T12:00:00+00:00"),),
+            product_types=(1,)),),
+        record_product="Windows XP", record_sp="SP2", build_date="2003-10-01")
+    path = packages.write_package(own, tmp_path / "own")
+    assert path.name == own.filename and "windowsxp-kb900002-x86-enu.exe" not in packages.CATALOGUE
+    host = make(tmp_path, share_root, "xp-sp1-x86")
+    host.fs.write("C:\\pkg.exe", path.read_bytes())
+    assert run_command(host, "C:\\pkg.exe /quiet /norestart").exit_code == 0
+    assert host.file_version(driver) == "5.1.2600.1290 (xpsp2.031001-1200)" and size(host, driver) == 20480
+    assert "KB900002" in hotfix_ids(host)
+    assert packages.read_manifest(path.read_bytes(), path.name) == own

@@ -357,7 +357,12 @@ def catalogue_package(filename: str) -> Package:
 
 def build_package(filename: str) -> bytes:
     """The bytes of a catalogue package file (deterministic)."""
-    package = catalogue_package(filename)
+    return package_bytes(catalogue_package(filename))
+
+
+def package_bytes(package: Package) -> bytes:
+    """The bytes of a package file for ``package``, which need not be in the catalogue: a test that brings an
+    article of its own describes the package its fix ships, and the installers read it from the file."""
     manifest = json.dumps(package.manifest(), sort_keys=True, indent=1).encode()
     when = dt.datetime.fromisoformat(package.build_date)
     if package.installer == "msu":
@@ -385,12 +390,14 @@ def _applies_to(package: Package) -> str:
     return ", ".join(names.get(v, v) for v in sorted(versions))
 
 
-def write_package(filename: str, directory: Path, *, signed: bool = True) -> Path:
-    """Write a catalogue package into ``directory`` (a share directory or a test's temp dir), signed by
-    winsim's test CA (``signing.signing_ca()``) as Microsoft signs its packages, unless ``signed`` is false."""
+def write_package(filename: str | Package, directory: Path, *, signed: bool = True) -> Path:
+    """Write a package into ``directory`` (a share directory or a test's temp dir): a catalogue package by
+    file name, or a ``Package`` the caller describes; signed by winsim's test CA (``signing.signing_ca()``) as
+    Microsoft signs its packages, unless ``signed`` is false."""
+    package = catalogue_package(filename) if isinstance(filename, str) else filename
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / catalogue_package(filename).filename
-    target.write_bytes(build_package(filename))
+    target = directory / package.filename
+    target.write_bytes(package_bytes(package))
     if signed:
         from .signing import signing_ca
 
