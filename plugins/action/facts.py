@@ -12,9 +12,12 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base im
 class ActionModule(KbfixAction):
     ARGUMENT_SPEC: t.ClassVar[dict[str, t.Any]] = {
         "winrm_version": {"type": "str", "default": "identify", "choices": ["identify", "os_table"]},
+        "reboot_timeout": {"type": "int", "default": 600},
     }
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         # Facts are always read fresh: they exist to refresh what a play knows.
         ask_version = args["winrm_version"] == "identify"
-        return {"changed": False, "ansible_facts": self.open_transport(task_vars).host_facts(ask_version=ask_version)}
+        with self.connected(task_vars) as transport:
+            return self.resuming(transport, lambda: {
+                "changed": False, "ansible_facts": transport.host_facts(ask_version=ask_version)}, args)

@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.hotfix: install, detect or remove one hotfix package over WinRM, without PowerShell.
+"""kbfix.windows.hotfix: install, detect or remove one hotfix package (WinRM, or SMB for NT 4.0), without
+PowerShell.
 
 The logic is ``plugin_utils.tasks.hotfix_task`` over ``plugin_utils.tasks.installer``; this action checks the
 arguments before any request.
@@ -28,6 +29,7 @@ class ActionModule(KbfixAction):
         "spec": {"type": "raw"},
         "host_facts": {"type": "dict"},
         "timeout": {"type": "int", "default": 3600},
+        "reboot_timeout": {"type": "int", "default": 600},
         "sha256": {"type": "str"},
     }
 
@@ -38,13 +40,12 @@ class ActionModule(KbfixAction):
         request = self._request(hotfix, args, task_vars, os_facts) if args["source"] else None
         spec = hotfix_task.load_hotfix_spec(args["spec"], hotfix,
                                             lambda path, argument: self.find_spec_file(path, argument, task_vars))
-        transport = self.open_transport(task_vars)
-        start = transport.request_count
-        try:
-            out = hotfix_task.apply(transport, hotfix_task.Mode(self.check_mode, self.diff_mode), hotfix, request,
-                                    spec, os_facts, args)
-        finally:
-            transport.close()
+        with self.connected(task_vars) as transport:
+            start = transport.request_count
+            # Every run starts from detecting the hotfix: after a restart an install that landed is found.
+            out = self.resuming(transport, lambda: hotfix_task.apply(
+                transport, hotfix_task.Mode(self.check_mode, self.diff_mode), hotfix, request, spec, os_facts, args),
+                args)
         out["requests"] = transport.request_count - start
         return out
 

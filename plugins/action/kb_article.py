@@ -1,9 +1,11 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.kb_article: audit or enforce KB articles on a Windows host over WinRM, without PowerShell.
+"""kbfix.windows.kb_article: audit or enforce KB articles on a Windows host (WinRM, or SMB for NT 4.0), without
+PowerShell.
 
-The logic is ``plugin_utils.article_runner``; this action turns task arguments into its inputs (paths
-searched like ``files/`` lookups, the ``kbfix_os`` fact) and its result into the task result.
+The logic is ``plugin_utils.tasks.article_runner`` (enforcement: ``plugin_utils.tasks.enforcer``); this action
+turns task arguments into its inputs (paths searched like ``files/`` lookups, the ``kbfix_os`` fact) and its
+result into the task result.
 """
 
 from __future__ import annotations
@@ -71,14 +73,12 @@ class ActionModule(KbfixAction):
         os_facts = self.task_os_facts(args["host_facts"], task_vars)
         # The facts task's pending-restart answer, when it ran for this host: one read of each fact per play.
         known_restart = self.known_restart(task_vars) if self.known_os_facts(task_vars) is not None else None
-        transport = self.open_transport(task_vars)
-        start = transport.request_count
-        try:
-            result = article_runner.run(transport, articles, os_facts, options, known_restart)
-        except ArticleFault as fault:
-            return self._fault(fault, requests=transport.request_count - start)
-        finally:
-            transport.close()
+        with self.connected(task_vars) as transport:
+            start = transport.request_count
+            try:
+                result = article_runner.run(transport, articles, os_facts, options, known_restart)
+            except ArticleFault as fault:
+                return self._fault(fault, requests=transport.request_count - start)
         article_runner.log_verdicts(self.log, transport.host, result.verdicts)
         out = result.to_dict()
         warnings = article_runner.article_warnings(articles)

@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.reboot: restart a host through the WinRM cmd shell and wait for a new boot time."""
+"""kbfix.windows.reboot: restart a host (shutdown.exe through the WinRM cmd shell, or the remote registry's
+shutdown call on NT 4.0) and wait for a new boot time."""
 
 from __future__ import annotations
 
@@ -21,6 +22,6 @@ class ActionModule(KbfixAction):
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         task = restart.RebootTask.from_args(args)  # checked before the first request
-        transport = self.open_transport(task_vars)
-        return restart.run(transport, task, lambda: self.os_facts(transport, task_vars),
-                           check_mode=self.check_mode, diff_mode=self.diff_mode)
+        with self.connected(task_vars) as transport:
+            return restart.run(transport, task, lambda: self.os_facts(transport, task_vars),
+                               check_mode=self.check_mode, diff_mode=self.diff_mode)

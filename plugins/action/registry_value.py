@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""kbfix.windows.registry_value: one registry value through StdRegProv (no PowerShell on the host)."""
+"""kbfix.windows.registry_value: one registry value, written with read-back (StdRegProv over WinRM, the remote
+registry on NT 4.0; no PowerShell on the host)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ class ActionModule(KbfixAction):
         "case_insensitive": {"type": "bool", "default": False},
         "create_key": {"type": "bool", "default": True},
         "view": {"type": "str", "default": "native", "choices": ["native", "32", "64"]},
+        "reboot_timeout": {"type": "int", "default": 600},
     }
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         req = registry_task.request_from(args)  # every argument is checked before the first request
-        transport = self.open_transport(task_vars)
-        facts = task_vars.get("ansible_facts")
-        stack = facts.get("kbfix_winrm_version") if isinstance(facts, dict) else None
-        return registry_task.ensure(transport, req, lambda: self.os_facts(transport, task_vars),
-                                    check_mode=self.check_mode, diff_mode=self.diff_mode,
-                                    stack_version=stack if isinstance(stack, str) else None)
+        with self.connected(task_vars) as transport:
+            # Reads, compares, writes with read-back: after a restart the fresh read finds a write that landed.
+            return self.resuming(transport, lambda: registry_task.ensure(
+                transport, req, lambda: self.os_facts(transport, task_vars), check_mode=self.check_mode,
+                diff_mode=self.diff_mode), args)

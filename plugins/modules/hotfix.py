@@ -22,6 +22,16 @@ description:
 author:
   - kbfix.windows developers (!UNKNOWN)
 options:
+  reboot_timeout:
+    description:
+      - Seconds to wait for a host that goes down in the middle of the task (restarted by someone else, or
+        crashed), seen as a refused or reset connection, or as the HTTP 400 a restarted WinRM gives to a
+        session it no longer knows. Once it answers again the task starts over from a fresh read of the
+        host's state, so nothing done before is done twice, and the result says so in RV(waited_for_restart).
+      - When it does not answer in time the host is reported unreachable with the reason it was lost and
+        the last error. V(0) reports it unreachable at once.
+    type: int
+    default: 600
   id:
     description:
       - The hotfix, V(KB977381) or V(Q253729) (case does not matter; a bare number means V(KB)).
@@ -137,6 +147,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+waited_for_restart:
+  description:
+    - One line per time the host went down during the task and the task waited for it (O(reboot_timeout)) and
+      started again from a fresh read, with the reason it was lost.
+  returned: when the host went down during the task and came back
+  type: list
+  elements: str
 id:
   description: The hotfix id, normalised.
   returned: always

@@ -68,8 +68,9 @@ class AuthenticationError(TransportError):
     """The host rejected the credentials (HTTP 401) or the auth handshake failed."""
 
 
-class WSManFaultError(TransportError):
-    """The WinRM service answered with a SOAP fault. ``code`` is the WSManFault code (int) when present."""
+class CodedError(TransportError):
+    """A refusal the host gave with a code: ``code`` (a WSManFault code, a WMI or Win32 error), ``subcode`` and
+    ``action`` (the WS-Man fault's subcode and the request's action, when it came as a fault)."""
 
     def __init__(self, message: str, code: int | None = None, subcode: str | None = None,
                  action: str | None = None) -> None:
@@ -79,16 +80,21 @@ class WSManFaultError(TransportError):
         super().__init__(message)
 
 
+class AccessDeniedError(CodedError):
+    """The host refused the operation for this user, whichever transport carried the answer: a WS-Man fault or
+    StdRegProv ReturnValue 5, an SMB status or an RPC's Win32 error 5."""
+
+
+class WSManFaultError(CodedError):
+    """The WinRM service answered with a SOAP fault. ``code`` is the WSManFault code (int) when present."""
+
+
 class OperationTimeoutError(WSManFaultError):
     """WSManFault 2150858793: the operation timed out on the host (safe to retry a Receive or Pull)."""
 
 
 class QuotaExceededError(WSManFaultError):
     """WSManFault 2150859174 (operations per user) or 2150859173 (shells per user): back off and retry."""
-
-
-class AccessDeniedError(WSManFaultError):
-    """The host refused the operation for this user (WSManFault code 5, or StdRegProv ReturnValue 5)."""
 
 
 class NotFoundError(KbfixError):

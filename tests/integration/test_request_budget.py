@@ -20,7 +20,7 @@ from harness import client_for
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import FactRequest, RegistryValue, Verdict
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, stdregprov, wmi
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim.testing import Fleet, HostSpec, running_fleet
 
@@ -109,8 +109,8 @@ def test_kb828753_on_xp_within_budget_before_and_after_the_values_exist(fleet: F
     assert registry_check(before.verdict, "ReconnectTimeout")[:2] == (False, "absent")
 
     with closing(client_for(fleet.hosts["xp1"])) as client:
-        wmi.set_value(client, LANMAN, "ReconnectableServers", RegistryValue("multistring", SERVERS))
-        wmi.set_value(client, LANMAN, "ReconnectTimeout", RegistryValue("dword", 120))
+        stdregprov.set_value(client, LANMAN, "ReconnectableServers", RegistryValue("multistring", SERVERS))
+        stdregprov.set_value(client, LANMAN, "ReconnectTimeout", RegistryValue("dword", 120))
     after = audit(fleet, "xp1", "KB828753", KB828753_VARIABLES)
     assert after.requests <= BUDGET, after.by_action
     assert registry_check(after.verdict, "ReconnectableServers")[0] is True
@@ -121,7 +121,7 @@ def test_kb828753_on_xp_within_budget_before_and_after_the_values_exist(fleet: F
     # A value of the wrong type (the redirector ignores a REG_SZ list): the typed Get says so, and only
     # then EnumValues and the Get of the real type read it, so the check can name the type it found.
     with closing(client_for(fleet.hosts["xp1"])) as client:
-        wmi.set_value(client, LANMAN, "ReconnectableServers", RegistryValue("string", "fs01"))
+        stdregprov.set_value(client, LANMAN, "ReconnectableServers", RegistryValue("string", "fs01"))
     wrong = audit(fleet, "xp1", "KB828753", KB828753_VARIABLES)
     passed, found, message = registry_check(wrong.verdict, "ReconnectableServers")
     assert (passed, found) == (False, "fs01 (string)")

@@ -10,6 +10,7 @@ exactly one place (``result_from_error``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import typing as t
 from pathlib import Path
@@ -19,10 +20,16 @@ from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ..article.model import OsFacts
-from ..errors import ArgumentError, HostUnreachableError, KbfixError, RemoteCommandError, WSManFaultError
+from ..errors import (
+    ArgumentError,
+    CodedError,
+    HostUnreachableError,
+    KbfixError,
+    RemoteCommandError,
+)
 from ..transport import select
 from ..transport.base import Transport
-from . import arguments, article_runner, catalogue
+from . import arguments, article_runner, catalogue, resume
 
 display = Display()
 
@@ -57,7 +64,7 @@ def result_from_error(exc: KbfixError) -> dict[str, t.Any]:
     result: dict[str, t.Any] = {"failed": True, "changed": False, "msg": str(exc)}
     if isinstance(exc, ArgumentError):
         result["argument"] = exc.field
-    if isinstance(exc, WSManFaultError) and exc.code is not None:
+    if isinstance(exc, CodedError) and exc.code is not None:
         result["wsman_fault_code"] = exc.code
     if isinstance(exc, RemoteCommandError):
         result.update(rc=exc.exit_code, stdout=exc.stdout, stderr=exc.stderr)
@@ -124,11 +131,26 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         """Documented verbosity: 2 = steps, 4 = each WS-Man operation, 5 = raw payloads (credentials redacted)."""
         display.verbose(message, host=self.host_label, caplevel=level - 1)
 
-    def open_transport(self, task_vars: dict[str, t.Any], **overrides: t.Any) -> Transport:
+    @contextlib.contextmanager
+    def connected(self, task_vars: dict[str, t.Any], **overrides: t.Any) -> t.Iterator[Transport]:
         """How this host is reached (``transport.select``): WinRM from its ordinary ``ansible_connection: winrm``
-        settings, or SMB for ``kbfix_transport: smb``. The transport's log hook is ``self.log``, so ``-vv`` shows
-        steps, ``-vvvv`` each operation and ``-vvvvv`` payloads (credentials redacted by the transport)."""
-        return select.open_transport(self._connection, self._host_settings(task_vars), self.log, **overrides)
+        settings, or SMB for ``kbfix_transport: smb``; closed when the block ends, however it ends (the SMB
+        session logs off, WinRM's connections close). The transport's log hook is ``self.log``, so ``-vv``
+        shows steps, ``-vvvv`` each operation and ``-vvvvv`` payloads (credentials redacted by the transport)."""
+        transport = select.open_transport(self._connection, self._host_settings(task_vars), self.log, **overrides)
+        try:
+            yield transport
+        finally:
+            transport.close()
+
+    @staticmethod
+    def resuming(transport: Transport, work: t.Callable[[], dict[str, t.Any]],
+                 args: dict[str, t.Any]) -> dict[str, t.Any]:
+        """``work()`` started again from a fresh read when the host goes down during the task and answers again
+        within the ``reboot_timeout`` argument (``resume.run_task``): for modules where that is safe."""
+        timeout = args["reboot_timeout"]
+        arguments.check_timeout(timeout, "reboot_timeout", minimum=0)
+        return resume.run_task(transport, work, timeout=float(timeout))
 
     def _host_settings(self, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         # Ansible templates the connection plugin's options (WinRM's), not the variables a transport reads

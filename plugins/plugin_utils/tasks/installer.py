@@ -1,7 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Hotfix packages over the WinRM cmd shell: which installer, where the file is, what its exit code means,
-whether a hotfix is installed (and by which record), and how to remove it again.
+"""Hotfix packages on any transport: which installer, where the file is, what its exit code means, whether a
+hotfix is installed (and by which record), and how to remove it again.
 
 Three installer families cover Windows NT 4.0 to 2008 R2, each with its own switches and records:
 
@@ -17,8 +17,9 @@ Three installer families cover Windows NT 4.0 to 2008 R2, each with its own swit
   these only. ``wusa /uninstall`` exists from Windows 7 / 2008 R2 (6.1); on 6.0 the CBS package is removed
   with ``pkgmgr /up:<package>``.
 
-Nothing here runs PowerShell: files are read through WMI (``CIM_DataFile``), the registry through StdRegProv,
-installers through ``cmd.exe /c``.
+Everything goes through ``transport.base.Transport``: file and registry reads, staging the package, and
+running the installer as a ``cmd.exe`` line (the WinRM cmd shell, or a one-shot service on NT 4.0); nothing
+here knows which transport it is, and nothing runs PowerShell.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..transport.base import (
     PackageSource,
     Transport,
 )
+from ..transport.retry import repeat_when_lost
 
 InstallerKind = Literal["update", "hotfix", "msu"]
 ExitMeaning = Literal["success", "restart_required", "already_installed", "not_applicable", "already_absent"]
@@ -281,8 +283,8 @@ def check_controller_package(request: InstallRequest, os_facts: OsFacts | None) 
 
 
 def check_arguments(installer: InstallerKind, path: str, arguments: Sequence[str], field_name: str) -> None:
-    """Installer arguments that cmd.exe cannot carry literally, refused before any request (they used to be
-    found only when the command line was built, after detection had already talked to the host)."""
+    """Installer arguments that cmd.exe cannot carry literally, refused before any request: the command line is
+    built only after detection has talked to the host, too late for a bad argument to fail cleanly."""
     for index, argument in enumerate(arguments):
         escape.cmd_quote(argument, f"{field_name}[{index}]")
     length = len(install_command(installer, path, arguments))
@@ -351,25 +353,26 @@ def _install(transport: Transport, request: InstallRequest, os_facts: OsFacts,
     path, uploaded = _stage(transport, request, os_facts)
     command = install_command(request.installer, path, request.arguments)
     transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
+
+    def run() -> CommandResult | InstallResult:
+        return transport.run_command(command, timeout=request.timeout, success_codes=None,
+                                     expected_codes=tuple(request.exit_codes))
+
+    def settle(lost: KbfixError) -> CommandResult | InstallResult | None:
+        settled = _settle_lost_install(transport, request, os_facts, command, lost)
+        if settled is None:
+            transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
+        return settled
+
     try:
-        attempt = 0
-        while True:
-            try:
-                result = transport.run_command(command, timeout=request.timeout, success_codes=None,
-                                               expected_codes=tuple(request.exit_codes))
-                break
-            except AmbiguousWriteError as exc:
-                # The repeat can be lost too (the campaign saw it): settle again, a bounded number of rounds.
-                if attempt >= SETTLE_ROUNDS:
-                    raise
-                attempt += 1
-                settled = _settle_lost_install(transport, request, os_facts, command, exc)
-                if settled is not None:
-                    return settled
-                transport.log(LOG_STEPS, f"{transport.host}: {request.hotfix_id} is not on the host: installing again")
+        # The repeat can be lost too: settle again, a bounded number of rounds.
+        outcome = repeat_when_lost(run, settle, lost=(AmbiguousWriteError,), rounds=SETTLE_ROUNDS)
     finally:
         if uploaded:
             _remove_staged(transport, path)
+    if isinstance(outcome, InstallResult):
+        return outcome
+    result = outcome
     meaning = exit_meaning(result.exit_code, request.exit_codes)
     if meaning is None or result.exit_code is None:
         raise _command_failed(f"{transport.host}: installing {request.hotfix_id} failed: {request.package.filename}",
@@ -388,7 +391,7 @@ SETTLE_ROUNDS = 4  # as many as the WinRM client retries a read
 
 
 def _settle_lost_install(transport: Transport, request: InstallRequest, os_facts: OsFacts, command: str,
-                         lost: AmbiguousWriteError) -> InstallResult | None:
+                         lost: KbfixError) -> InstallResult | None:
     """The installer's Command (or its result) was lost with the connection: the installer may have run.
     Look at the host rather than run it again blindly: when the hotfix is recorded, or its CBS package is
     waiting for the restart, it ran; None when nothing shows it, and running it (again) is the only way on.

@@ -1,7 +1,8 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The ``kbfix.windows.registry_value`` task: one registry value through StdRegProv (no PowerShell on the
-host), with reg.exe for what StdRegProv cannot write. Argument parsing is ``registry_args``'.
+"""The ``kbfix.windows.registry_value`` task: one registry value read, compared and written with read-back
+through ``Transport`` (StdRegProv over WinRM, the remote registry on NT 4.0; no PowerShell on the host).
+Argument parsing is ``registry_args``'.
 
 Pure library: no Ansible imports.
 """
@@ -50,13 +51,13 @@ def request_from(args: Mapping[str, Any]) -> RegistryRequest:
 
 
 def ensure(transport: Transport, req: RegistryRequest, os_facts: Callable[[], OsFacts], *, check_mode: bool = False,
-           diff_mode: bool = False, stack_version: str | None = None) -> dict[str, Any]:
+           diff_mode: bool = False) -> dict[str, Any]:
     """Read the value, change it when it differs (not in check mode) and return the task result. ``os_facts``
-    is called only for a non-native ``view``. ``stack_version`` is the host's WinRM version when facts were
-    gathered (``kbfix_winrm_version``): it bounds the size of the data before any request."""
+    is called only for a non-native ``view``. The data is checked against what the transport can carry before
+    any request."""
     if req.state == "present" and req.data is not None:
         # The data as given; a merged multistring is checked again, whole, by set_value before it writes.
-        transport.check_write(req.path, req.name, RegistryValue(req.type, req.data), stack_version=stack_version)
+        transport.check_write(req.path, req.name, RegistryValue(req.type, req.data))
     if req.view != "native":
         check_view(req.view, os_facts().architecture)
     current = transport.read_value(req.path, req.name, req.type)

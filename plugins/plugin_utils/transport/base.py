@@ -211,10 +211,10 @@ class Transport(Protocol):
     def delete_value(self, key: str, name: str) -> RegistryChange:
         """Remove ``key\\name``; already absent is no error."""
 
-    def check_write(self, key: str, name: str, value: RegistryValue, *, stack_version: str | None = None) -> None:
+    def check_write(self, key: str, name: str, value: RegistryValue) -> None:
         """Raise ``ArgumentError`` naming ``name`` or ``data`` when ``set_value`` could not carry this value:
         the registry's limits (``check_registry_value``) and the transport's own (WinRM: the request must fit
-        the host's MaxEnvelopeSizekb; ``stack_version`` is the host's WinRM version when the caller knows it).
+        the host's MaxEnvelopeSizekb, known from the host's WinRM version once the transport learned it).
         Sends nothing. ``set_value`` checks the same before its first request, so a key is never created for a
         value that cannot be written."""
 

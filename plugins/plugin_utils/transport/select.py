@@ -49,41 +49,20 @@ def transport_name(task_vars: Mapping[str, Any]) -> str:
     return value.strip().lower()
 
 
-def _opt_in(task_vars: Mapping[str, Any], variable: str) -> bool:
-    """A security opt-in: only a real boolean (or Ansible's usual true/false strings) counts, so a typo
-    never weakens a default silently."""
-    value = task_vars.get(variable, False)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0", ""):
-        return value.strip().lower() in ("true", "yes", "on", "1")
-    raise ArgumentError(variable, f"must be true or false, got {value!r}")
-
-
 def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **overrides: Any) -> Transport:
-    """The transport for this host: built from its settings, not yet connected (the first request connects).
+    """The transport for this host: built from its settings by the transport itself (each checks its own
+    variables, errors naming them, before anything is sent), not yet connected (the first request connects).
 
-    ``connection`` is the task's Ansible connection object: for WinRM only its option processing runs
-    (``_build_winrm_kwargs``), never ``_connect()``, which would open a shell and wrap commands in PowerShell.
-    ``overrides`` change transport settings (timeouts) for this task."""
+    ``connection`` is the task's Ansible connection object (the WinRM transport reads its options only, never
+    opening its PowerShell-bound shell). ``overrides`` change transport settings (timeouts) for this task."""
     name = transport_name(task_vars)
+    opened: Transport
     if name == "smb":
         from .smb import transport as smb  # impacket is loaded only for hosts that need it
 
-        opened: Transport = smb.open_for(task_vars, log, **overrides)
-        return opened
-    from .winrm import client as winrm
-    from .winrm.transport import WinRMTransport
+        opened = smb.open_for(task_vars, log, connection=connection, **overrides)
+    else:
+        from .winrm import transport as winrm
 
-    if not hasattr(connection, "_build_winrm_kwargs"):
-        kind = getattr(connection, "ansible_name", None) or getattr(connection, "transport", "?")
-        raise ArgumentError("ansible_connection", f"kbfix.windows talks to the host over WinRM itself and needs "
-                                                  f"ansible_connection=winrm (or {TRANSPORT_VARIABLE}=smb for "
-                                                  f"NT 4.0 hosts), not {kind}")
-    opt_ins = {field: _opt_in(task_vars, variable) for field, variable in (
-        ("allow_basic_over_http", winrm.ALLOW_BASIC_VARIABLE),
-        ("allow_unencrypted_http", winrm.ALLOW_UNENCRYPTED_VARIABLE))}
-    inventory_name = task_vars.get("inventory_hostname")
-    settings = winrm.settings_from_connection(
-        connection, **{"name": str(inventory_name) if inventory_name else None, **opt_ins, **overrides})
-    return WinRMTransport(winrm.client_for(settings, log=log))
+        opened = winrm.open_for(task_vars, log, connection=connection, **overrides)
+    return opened

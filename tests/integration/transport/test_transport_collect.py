@@ -12,7 +12,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import
     registry_key_id,
 )
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import collect, stdregprov, wmi
 
 LANMAN = r"HKLM\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters"
 RECORD = r"HKLM\SOFTWARE\Microsoft\Updates\Windows XP\SP2\KB828753"
@@ -49,8 +49,8 @@ def test_cost_of_kb828753_audit(targets: Targets) -> None:
 def test_gather_matches_the_machine(targets: Targets, test_key: str) -> None:
     t = targets("w2008")
     os_facts = wmi.os_facts(t.client)
-    wmi.set_value(t.client, test_key, "Multi", RegistryValue("multistring", ["a", "b"]), create=True)
-    wmi.set_value(t.client, test_key, "Number", RegistryValue("dword", 7))
+    stdregprov.set_value(t.client, test_key, "Multi", RegistryValue("multistring", ["a", "b"]), create=True)
+    stdregprov.set_value(t.client, test_key, "Number", RegistryValue("dword", 7))
     qfe = t.endpoint.host().wmi_enumerate("root/cimv2", "Win32_QuickFixEngineering")
     installed = [str(i.properties["HotFixID"]) for i in qfe]
     request = FactRequest(
@@ -79,8 +79,8 @@ def test_gather_matches_the_machine(targets: Targets, test_key: str) -> None:
 def test_typed_reads_fall_back_to_the_real_type(targets: Targets, test_key: str) -> None:
     t = targets("w8r2")
     os_facts = wmi.os_facts(t.client)
-    wmi.set_value(t.client, test_key, "Servers", RegistryValue("string", "fs01"), create=True)
-    wmi.set_value(t.client, test_key, "Timeout", RegistryValue("dword", 30))
+    stdregprov.set_value(t.client, test_key, "Servers", RegistryValue("string", "fs01"), create=True)
+    stdregprov.set_value(t.client, test_key, "Timeout", RegistryValue("dword", 30))
     request = FactRequest(
         registry_values=((test_key, "Servers"), (test_key, "Timeout"), (test_key, "Absent"),
                          (test_key + r"\NoKey", "X")),

@@ -18,7 +18,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     TransportError,
 )
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import replies, stdregprov, wmi, wsman
 from winsim.testing import Fleet
 
 
@@ -72,12 +72,12 @@ def test_in_flight_bound_keeps_below_the_quota(http_targets: Targets) -> None:
     sees them 5 at a time (50 x 150 ms / 5 = 1.5 s at least; unbounded it would take about 0.15 s)."""
     t = http_targets("xp2", retries=0)
     assert t.endpoint.winrm_version == "2.0"
-    wmi.enum_keys(t.client, r"HKLM\SOFTWARE")  # authenticate first
+    stdregprov.enum_keys(t.client, r"HKLM\SOFTWARE")  # authenticate first
     t.endpoint.set_faults(latency_ms=150)
     t.endpoint.reset_counters()
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=50) as pool:
-        results = list(pool.map(lambda _: wmi.enum_keys(t.client, r"HKLM\SOFTWARE"), range(50)))
+        results = list(pool.map(lambda _: stdregprov.enum_keys(t.client, r"HKLM\SOFTWARE"), range(50)))
     elapsed = time.monotonic() - started
     assert all(r is not None for r in results)
     assert t.client.peak_in_flight == 5
@@ -94,13 +94,13 @@ def test_quota_fault_from_open_enumerations(http_targets: Targets) -> None:
     contexts = []
     try:
         for _ in range(15):
-            page = wsman.enumeration_page(t.client.send(wsman.enumerate_request(uri, optimize=False),
+            page = replies.enumeration_page(t.client.send(wsman.enumerate_request(uri, optimize=False),
                                                         idempotent=True))
             assert page.context is not None
             contexts.append(page.context)
         t.endpoint.reset_counters()
         with pytest.raises(QuotaExceededError) as info:
-            wmi.enum_keys(t.client, r"HKLM\SOFTWARE")
+            stdregprov.enum_keys(t.client, r"HKLM\SOFTWARE")
         assert info.value.code == 2150859174
         assert t.endpoint.counters()["requests"] == 5  # 1 + 2 retries x 2
         assert "gave up on Invoke:EnumKey after 5 attempts" in str(info.value)
@@ -108,13 +108,13 @@ def test_quota_fault_from_open_enumerations(http_targets: Targets) -> None:
     finally:
         for context in contexts:
             t.client.send(wsman.release_request(uri, context), idempotent=True)
-    assert wmi.enum_keys(t.client, r"HKLM\SOFTWARE") is not None  # released: the quota is free again
+    assert stdregprov.enum_keys(t.client, r"HKLM\SOFTWARE") is not None  # released: the quota is free again
 
 
 def test_verbosity_levels_and_no_password(http_targets: Targets) -> None:
     logged: list[tuple[int, str]] = []
     t = http_targets("xp1", log=lambda level, msg: logged.append((level, msg)))
-    wmi.read_value(t.client, r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "CurrentVersion", "string")
+    stdregprov.read_value(t.client, r"HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion", "CurrentVersion", "string")
     assert any(level == winrm.LOG_OPERATIONS and "Invoke:GetStringValue" in m for level, m in logged)
     payloads = [m for level, m in logged if level == winrm.LOG_PAYLOADS]
     assert any("GetStringValue_INPUT" in m for m in payloads)
@@ -186,5 +186,5 @@ def test_writes_keep_the_configured_retries_for_quota_faults(http_targets: Targe
     t.endpoint.set_faults(quota_fault={"action": "Invoke:CreateKey", "count": 5})
     t.endpoint.reset_counters()
     with pytest.raises(QuotaExceededError):
-        wmi.create_key(t.client, test_key)
+        stdregprov.create_key(t.client, test_key)
     assert t.endpoint.counters()["by_action"]["Invoke:CreateKey"] == 3  # 1 + 2 retries

@@ -12,7 +12,7 @@ import pytest
 from transport_harness import Targets, make_settings, wsman_requests
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import stdregprov
 from winsim.testing import Fleet, HostSpec, running_fleet
 
 SOFTWARE = r"HKLM\SOFTWARE"
@@ -23,9 +23,9 @@ def test_one_http_request_of_authentication_per_connection(http_targets: Targets
     assert t.client.own_ntlm
     t.endpoint.reset_counters()
     with ThreadPoolExecutor(max_workers=8) as pool:
-        assert all(r is not None for r in pool.map(lambda _: wmi.enum_keys(t.client, SOFTWARE), range(8)))
+        assert all(r is not None for r in pool.map(lambda _: stdregprov.enum_keys(t.client, SOFTWARE), range(8)))
     for _ in range(3):
-        wmi.enum_keys(t.client, SOFTWARE)
+        stdregprov.enum_keys(t.client, SOFTWARE)
     counters = t.endpoint.counters()
     assert wsman_requests(t.endpoint) == 11
     assert 1 <= t.client.connections_opened <= t.client.max_in_flight
@@ -36,7 +36,7 @@ def test_one_http_request_of_authentication_per_connection(http_targets: Targets
 def test_https_basic_still_uses_pywinrm(targets: Targets) -> None:
     t = targets("xp2")
     assert t.client.own_ntlm is (targets.mode == "http-ntlm")
-    assert wmi.enum_keys(t.client, SOFTWARE) is not None
+    assert stdregprov.enum_keys(t.client, SOFTWARE) is not None
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +51,7 @@ def test_unencrypted_http_and_proxies_still_use_pywinrm(plain_http: Fleet) -> No
     never = winrm.WinRMClient(make_settings(ep, "http-ntlm", message_encryption="never", allow_unencrypted_http=True))
     assert not never.own_ntlm
     ep.reset_counters()
-    assert wmi.enum_keys(never, SOFTWARE) is not None
+    assert stdregprov.enum_keys(never, SOFTWARE) is not None
     # pywinrm's way: the anonymous request's 401, then the negotiate token's, then the message in clear.
     assert (ep.counters()["auth_requests"], wsman_requests(ep)) == (2, 1)
     never.close()

@@ -8,7 +8,7 @@ import pytest
 from transport_harness import Targets, wsman_requests
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import HostUnreachableError, TransportError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import replies, wmi, wsman
 
 XP_FILES = [r"C:\WINDOWS\system32\Cscdll.dll", r"C:\WINDOWS\system32\drivers\Mrxsmb.sys",
             r"C:\WINDOWS\system32\drivers\Rdbss.sys"]
@@ -72,7 +72,7 @@ def test_enumeration_paging_with_pull(targets: Targets) -> None:
                                   max_elements=1)
     expected = t.endpoint.host().wmi_enumerate("root/cimv2", "Win32_Service")
     assert len(expected) >= 3
-    names = sorted(wsman.as_str(s["Name"]) or "" for s in services)
+    names = sorted(replies.as_str(s["Name"]) or "" for s in services)
     assert names == sorted(str(e.properties["Name"]) for e in expected)
     by_action = t.endpoint.counters()["by_action"]
     assert by_action["Enumerate"] == 1

@@ -16,7 +16,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     NotFoundError,
 )
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import base
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import stdregprov
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim.machine import REG_BINARY, REG_DWORD, REG_EXPAND_SZ, REG_MULTI_SZ, REG_NONE, REG_QWORD, REG_SZ
 
@@ -56,7 +56,7 @@ def test_round_trip_of_every_type(targets: Targets, test_key: str, host: str, va
     stored = host_value(targets, host, test_key, "Value")
     assert stored is not None and stored[0] == WINSIM_TYPES[value.type]
     # Read without a type hint: EnumValues tells the type.
-    assert base.same_value(value, wmi.read_value(t.client, test_key, "Value"))
+    assert base.same_value(value, stdregprov.read_value(t.client, test_key, "Value"))
     # Setting the same value again changes nothing and writes nothing.
     before = t.endpoint.counters()["by_action"]
     again = WinRMTransport(t.client).set_value(test_key, "Value", value)
@@ -70,10 +70,10 @@ def test_missing_key_without_create_is_not_found(targets: Targets, test_key: str
     t = targets("xp2")
     with pytest.raises(NotFoundError):
         WinRMTransport(t.client).set_value(test_key + r"\deeper", "X", RegistryValue("dword", 1))
-    assert not wmi.key_exists(t.client, test_key)
-    wmi.create_key(t.client, test_key + r"\a\b")
-    assert wmi.key_exists(t.client, test_key + r"\a\b")
-    assert wmi.key_exists(t.client, test_key.upper())  # case-insensitive
+    assert not stdregprov.key_exists(t.client, test_key)
+    stdregprov.create_key(t.client, test_key + r"\a\b")
+    assert stdregprov.key_exists(t.client, test_key + r"\a\b")
+    assert stdregprov.key_exists(t.client, test_key.upper())  # case-insensitive
 
 
 def test_delete_value(targets: Targets, test_key: str) -> None:
@@ -81,7 +81,7 @@ def test_delete_value(targets: Targets, test_key: str) -> None:
     WinRMTransport(t.client).set_value(test_key, "Gone", RegistryValue("string", "x"), create=True)
     change = WinRMTransport(t.client).delete_value(test_key, "Gone")
     assert change.changed and change.before == RegistryValue("string", "x")
-    assert wmi.read_value(t.client, test_key, "Gone") is None
+    assert stdregprov.read_value(t.client, test_key, "Gone") is None
     assert not WinRMTransport(t.client).delete_value(test_key, "Gone").changed
 
 
@@ -89,7 +89,7 @@ def test_wrong_type_hint_falls_back_to_the_real_type(targets: Targets, test_key:
     t = targets("xp1")
     WinRMTransport(t.client).set_value(test_key, "Timeout", RegistryValue("string", "60"), create=True)
     t.endpoint.reset_counters()
-    found = wmi.read_value(t.client, test_key, "Timeout", "dword")
+    found = stdregprov.read_value(t.client, test_key, "Timeout", "dword")
     assert found == RegistryValue("string", "60")
     by_action = t.endpoint.counters()["by_action"]
     assert by_action.get("Invoke:GetDWORDValue") == 1  # answered 2147749893
@@ -102,7 +102,7 @@ def test_wrong_type_hint_falls_back_to_the_real_type(targets: Targets, test_key:
 
 def test_read_values_of_a_key(targets: Targets) -> None:
     t = targets("xp1")
-    values = wmi.read_values(t.client, LANMAN, ["ReconnectableServers", "ReconnectTimeout"])
+    values = stdregprov.read_values(t.client, LANMAN, ["ReconnectableServers", "ReconnectTimeout"])
     expected = {}
     for name in ("ReconnectableServers", "ReconnectTimeout"):
         stored = host_value(targets, "xp1", LANMAN, name)
@@ -112,20 +112,20 @@ def test_read_values_of_a_key(targets: Targets) -> None:
             assert found is None
         else:
             assert found is not None and WINSIM_TYPES[found.type] == stored[0]
-    assert wmi.read_values(t.client, LANMAN + r"\NoSuchKey", ["X"]) == {"X": None}
+    assert stdregprov.read_values(t.client, LANMAN + r"\NoSuchKey", ["X"]) == {"X": None}
 
 
 def test_enum_keys_and_missing_parent(targets: Targets) -> None:
     t = targets("vista")
-    names = wmi.enum_keys(t.client, r"HKLM\SYSTEM\CurrentControlSet\Services")
+    names = stdregprov.enum_keys(t.client, r"HKLM\SYSTEM\CurrentControlSet\Services")
     assert names is not None and any(n.casefold() == "lanmanserver" for n in names)
-    assert wmi.enum_keys(t.client, r"HKLM\SOFTWARE\NoSuchVendor\NoSuchProduct") is None
+    assert stdregprov.enum_keys(t.client, r"HKLM\SOFTWARE\NoSuchVendor\NoSuchProduct") is None
 
 
 def test_access_denied(targets: Targets) -> None:
     t = targets("xp2")
     with pytest.raises(AccessDeniedError) as info:
-        wmi.enum_values(t.client, r"HKLM\SAM\SAM")
+        stdregprov.enum_values(t.client, r"HKLM\SAM\SAM")
     assert info.value.code == 5
     with pytest.raises(AccessDeniedError):
         WinRMTransport(t.client).set_value(r"HKLM\SAM\SAM", "X", RegistryValue("dword", 1))
@@ -134,7 +134,7 @@ def test_access_denied(targets: Targets) -> None:
 def test_vista_cbs_store_is_read_only(targets: Targets) -> None:
     t = targets("vista")
     key = r"HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Component Based Servicing"
-    assert wmi.enum_keys(t.client, key) is not None
+    assert stdregprov.enum_keys(t.client, key) is not None
     with pytest.raises(AccessDeniedError):
         WinRMTransport(t.client).set_value(key, "kbfix", RegistryValue("dword", 1))
 
@@ -143,7 +143,7 @@ def test_vista_cbs_store_is_read_only(targets: Targets) -> None:
 def test_write_with_connection_reset_is_applied_exactly_once(targets: Targets, test_key: str,
                                                              fault: str) -> None:
     t = targets("xp2")
-    wmi.create_key(t.client, test_key)
+    stdregprov.create_key(t.client, test_key)
     t.endpoint.reset_counters()
     t.endpoint.set_faults(**{fault: {"action": "Invoke:SetDWORDValue", "count": 1}})
     change = WinRMTransport(t.client).set_value(test_key, "ReconnectTimeout", RegistryValue("dword", 120))
@@ -157,7 +157,7 @@ def test_write_with_connection_reset_is_applied_exactly_once(targets: Targets, t
 
 def test_write_that_keeps_failing_is_unreachable_not_repeated(targets: Targets, test_key: str) -> None:
     t = targets("xp2")
-    wmi.create_key(t.client, test_key)
+    stdregprov.create_key(t.client, test_key)
     t.endpoint.reset_counters()
     t.endpoint.set_faults(reset_before={"action": "Invoke:SetStringValue", "count": 10})
     with pytest.raises(HostUnreachableError):
@@ -171,7 +171,7 @@ def test_a_write_lost_twice_is_still_applied_exactly_once(targets: Targets, test
     """A network that drops one request in ten drops a repeat too (the campaign found it): each repeat is
     read back first, and the value ends written once."""
     t = targets("xp2")
-    wmi.create_key(t.client, test_key)
+    stdregprov.create_key(t.client, test_key)
     t.endpoint.reset_counters()
     t.endpoint.set_faults(reset_before={"action": "Invoke:SetDWORDValue", "count": 2},
                           timeout_fault={"action": "Invoke:SetDWORDValue", "skip": 2, "count": 1})
@@ -183,7 +183,7 @@ def test_a_write_lost_twice_is_still_applied_exactly_once(targets: Targets, test
 def test_reads_are_retried_after_reset(targets: Targets) -> None:
     t = targets("xp1")
     t.endpoint.set_faults(reset_after={"action": "Invoke:EnumKey", "count": 2})
-    assert wmi.enum_keys(t.client, r"HKLM\SYSTEM\CurrentControlSet\Services") is not None
+    assert stdregprov.enum_keys(t.client, r"HKLM\SYSTEM\CurrentControlSet\Services") is not None
     assert t.client.requests_by_name["Invoke:EnumKey"] == 3
 
 
@@ -191,7 +191,7 @@ def test_one_authentication_for_many_serial_requests(http_targets: Targets) -> N
     t = http_targets("xp1")
     t.endpoint.reset_counters()
     for _ in range(5):
-        wmi.enum_keys(t.client, r"HKLM\SOFTWARE")
+        stdregprov.enum_keys(t.client, r"HKLM\SOFTWARE")
     counters = t.endpoint.counters()
     assert wsman_requests(t.endpoint) == 5
     assert counters["auth_requests"] == 1  # one NTLM handshake: the negotiate token's 401 (issue 13; was 3)

@@ -8,6 +8,8 @@
   ``transport.select`` (the one place that picks an implementation), never a transport's own modules.
 - the action plugins import only the task layer (and the shared ``errors``).
 - no import cycles between modules.
+- retries, polling and waits for a new boot live in ``transport/retry.py`` only: no other module of the
+  transport or task layer has a loop that sleeps or asks for a boot time.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def test_task_layer_reaches_hosts_only_through_the_interface(name: str) -> None:
     for imported in library_modules()[name]:
         if layer(imported) == "transport":
             assert imported in ("transport", "transport.base", "transport.select", "transport.escape",
-                                "transport.indicators"), f"{name} imports {imported}"
+                                "transport.indicators", "transport.retry"), f"{name} imports {imported}"
 
 
 @pytest.mark.parametrize("action", ACTIONS)
@@ -147,3 +149,49 @@ def test_the_checker_sees_a_violation() -> None:
     assert "article.model" in library_modules()["transport.base"]
     assert "package.authenticode" in library_modules()["package.policy"]
     assert "package.policy" in library_modules()["tasks.installer"]
+
+
+# What a loop of its own that retries, polls or waits for a restart calls: a pause or the boot time.
+WAITING_CALLS = frozenset({"sleep", "_sleep", "boot_time", "last_boot_time"})
+RETRY_MODULE = "transport.retry"
+
+
+def waiting_loops(path: Path) -> list[str]:
+    """``function:line`` of each ``for``/``while`` loop in the file whose body calls a pause or a boot time."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: list[str] = []
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for loop in ast.walk(function):
+            if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
+                continue
+            for node in ast.walk(loop):
+                if isinstance(node, ast.Call):
+                    func = node.func
+                    called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                    if called in WAITING_CALLS:
+                        found.append(f"{function.name}:{loop.lineno}")
+                        break
+    return sorted(set(found))
+
+
+@pytest.mark.parametrize("name", sorted(n for n in library_modules()
+                                        if layer(n) in ("transport", "tasks") and n != RETRY_MODULE))
+def test_no_retry_or_boot_wait_loop_outside_the_retry_module(name: str) -> None:
+    path = (PU / Path(*name.split("."))).with_suffix(".py")
+    if not path.exists():
+        path = PU / Path(*name.split(".")) / "__init__.py"
+    assert waiting_loops(path) == [], f"{name} waits in a loop of its own: use transport/retry.py"
+
+
+def test_the_loop_checker_sees_a_waiting_loop(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text("import time\n"
+                      "def wait(t):\n"
+                      "    while True:\n"
+                      "        if t.boot_time():\n"
+                      "            return\n"
+                      "        time.sleep(1)\n", encoding="utf-8")
+    assert waiting_loops(sample) == ["wait:3"]
+    assert waiting_loops(PU / "transport" / "retry.py") != []

@@ -242,6 +242,18 @@ def facts_cases() -> list[Case]:
             for value in ("all", NUL, ["x"])]
 
 
+# The modules that wait for a host restarting under them (tasks/resume.py): any valid arguments besides.
+RESUMING_MODULES: dict[str, dict[str, Any]] = {
+    "facts": {}, "registry_value": {"path": REG, "name": "V", "type": "string", "data": "x"},
+    "file_version": {"paths": ["C:\\WINDOWS\\system32\\drivers\\mrxsmb.sys"]}, "hotfix": {"id": "KB828753"},
+}
+
+
+def reboot_timeout_cases() -> list[Case]:
+    return [Case(module, {**base, "reboot_timeout": value}, "reboot_timeout", why)
+            for module, base in RESUMING_MODULES.items() for value, why in bad_ints(0, 86400)]
+
+
 # The article roles' variables (roles/kb*/defaults; the fleet playbooks' <role>_<name>), as kb_article receives them.
 ROLE_VARIABLES: dict[str, tuple[str, list[tuple[Any, str]]]] = {
     "reconnectable_servers": (KB828753, [
@@ -340,5 +352,5 @@ def package_cases() -> list[Case]:
 
 def all_cases() -> list[Case]:
     cases = [*registry_value_cases(), *file_version_cases(), *hotfix_cases(), *reboot_cases(), *facts_cases(),
-             *kb_article_cases(), *package_cases()]
+             *kb_article_cases(), *reboot_timeout_cases(), *package_cases()]
     return cases + in_check_mode([c for c in cases if c.module in ("kb_article", "registry_value", "hotfix")])

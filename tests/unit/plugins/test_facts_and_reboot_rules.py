@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import escape
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, replies, wsman
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import facts as host_facts
 
 IDENTIFY_REPLY = """<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope">
@@ -36,7 +36,7 @@ def test_identify_request_is_the_dsp0226_envelope() -> None:
 
 @pytest.mark.parametrize("namespace", [host_facts.NS_IDENTITY, host_facts.NS_IDENTITY_MS_WSMV])
 def test_stack_version_from_an_identify_reply(namespace: str) -> None:
-    parsed = wsman.parse_reply(IDENTIFY_REPLY.format(ns=namespace).encode())
+    parsed = replies.parse_reply(IDENTIFY_REPLY.format(ns=namespace).encode())
     assert parsed.reply is not None
     assert host_facts.stack_from_reply(parsed.reply.body) == "2.0"
 

@@ -11,7 +11,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import base
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import stdregprov, wsman
 
 KEY = r"HKLM\SOFTWARE\kbfix"
 
@@ -33,28 +33,28 @@ def test_the_host_winrm_version_decides_what_fits() -> None:
     client = offline_client()
     value = RegistryValue("string", "x" * 300_000)
     with pytest.raises(ArgumentError) as info:
-        wmi.check_write(client, KEY, "Big", value)
+        stdregprov.check_write(client, KEY, "Big", value)
     assert info.value.field == "data" and "MaxEnvelopeSizekb 150" in str(info.value)
-    wmi.check_write(client, KEY, "Big", value, stack_version="3.0")  # fits 500 KB
+    stdregprov.check_write(client, KEY, "Big", value, stack_version="3.0")  # fits 500 KB
     with pytest.raises(ArgumentError, match="MaxEnvelopeSizekb 500"):
-        wmi.check_write(client, KEY, "Big", RegistryValue("string", "&" * 120_000), stack_version="3.0")
+        stdregprov.check_write(client, KEY, "Big", RegistryValue("string", "&" * 120_000), stack_version="3.0")
     client.stack_version = "3.0"  # learned from Identify
-    wmi.check_write(client, KEY, "Big", value)
+    stdregprov.check_write(client, KEY, "Big", value)
     assert client.request_count == 0
 
 
 def test_binary_data_is_measured_as_it_is_encoded() -> None:
     # Each byte travels as its own <uValue> element: 10 kB of data is a request over 150 KB.
     with pytest.raises(ArgumentError, match="MaxEnvelopeSizekb 150"):
-        wmi.check_write(offline_client(), KEY, "Blob", RegistryValue("binary", bytes(10_000)))
-    wmi.check_write(offline_client(), KEY, "Blob", RegistryValue("binary", bytes(1_000)))
+        stdregprov.check_write(offline_client(), KEY, "Blob", RegistryValue("binary", bytes(10_000)))
+    stdregprov.check_write(offline_client(), KEY, "Blob", RegistryValue("binary", bytes(1_000)))
 
 
 def test_xml_escaping_counts() -> None:
     # '&' is sent as '&amp;': 40,000 of them are a 200 kB request although the string is 40,000 characters.
     with pytest.raises(ArgumentError):
-        wmi.check_write(offline_client(), KEY, "Amp", RegistryValue("string", "&" * 40_000))
-    wmi.check_write(offline_client(), KEY, "Plain", RegistryValue("string", "a" * 40_000))
+        stdregprov.check_write(offline_client(), KEY, "Amp", RegistryValue("string", "&" * 40_000))
+    stdregprov.check_write(offline_client(), KEY, "Plain", RegistryValue("string", "a" * 40_000))
 
 
 def test_registry_element_limits() -> None:

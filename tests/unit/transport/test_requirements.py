@@ -46,7 +46,7 @@ PROGRAM = textwrap.dedent("""
     from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import select
     from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb import settings as smb_settings
     from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb import transport as smb
-    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client, wsman
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client, replies
 
     variables = {"ansible_host": "127.0.0.1", "ansible_user": "u", "ansible_password": password}
     conn = connection_loader.get("winrm", PlayContext(), new_stdin=None)
@@ -60,7 +60,7 @@ PROGRAM = textwrap.dedent("""
                            host="127.0.0.1", username="u", password=password))),
                        ("client", lambda: client.WinRMClient(client.WinRMSettings(host="127.0.0.1",
                                                                                   password=password))),
-                       ("parse_reply", lambda: wsman.parse_reply(b"<a/>"))):
+                       ("parse_reply", lambda: replies.parse_reply(b"<a/>"))):
         try:
             use()
         except MissingRequirementError as exc:

@@ -16,14 +16,14 @@ import time
 import pytest
 from winrm.protocol import Protocol
 
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.pool import ProtocolPool
 
 
 def new_protocol() -> Protocol:
     return Protocol("http://192.0.2.1:5985/wsman", transport="ntlm", username="u", password="p")
 
 
-def hold_concurrently(pool: winrm._ProtocolPool, callers: int, seconds: float) -> list[Protocol]:
+def hold_concurrently(pool: ProtocolPool, callers: int, seconds: float) -> list[Protocol]:
     """``callers`` threads arriving together, each holding a lease for ``seconds``; the protocols they got."""
     got: list[Protocol] = []
     lock = threading.Lock()
@@ -46,7 +46,7 @@ def hold_concurrently(pool: winrm._ProtocolPool, callers: int, seconds: float) -
 
 
 def test_serial_callers_share_one_connection() -> None:
-    pool = winrm._ProtocolPool(new_protocol, 5)
+    pool = ProtocolPool(new_protocol, 5)
     seen = set()
     for _ in range(6):
         with pool.lease() as lease:
@@ -57,7 +57,7 @@ def test_serial_callers_share_one_connection() -> None:
 def test_requests_arriving_during_the_handshake_open_their_own() -> None:
     """Three requests at once on a new pool (a task's first round): none of them finds a connection ready, and
     waiting for the first one's handshake is no faster than doing its own in parallel, so each opens one."""
-    pool = winrm._ProtocolPool(new_protocol, 5)
+    pool = ProtocolPool(new_protocol, 5)
     got = hold_concurrently(pool, 3, 0.05)
     assert pool.opened == 3 and len({id(p) for p in got}) == 3
     assert pool.peak_in_flight == 3 and pool.peak_wanted == 3
@@ -66,7 +66,7 @@ def test_requests_arriving_during_the_handshake_open_their_own() -> None:
 def test_requests_queue_for_a_ready_connection_up_to_two_each() -> None:
     """Once a connection is ready (authenticated), a new one is worth it only for the third request waiting
     per ready connection: three concurrent requests share it, a fourth opens another."""
-    pool = winrm._ProtocolPool(new_protocol, 5)
+    pool = ProtocolPool(new_protocol, 5)
     with pool.lease():
         pass  # the handshake: the connection is ready from now on
     got = hold_concurrently(pool, 3, 0.05)
@@ -78,7 +78,7 @@ def test_requests_queue_for_a_ready_connection_up_to_two_each() -> None:
 def test_a_deep_queue_opens_more_connections_up_to_the_bound() -> None:
     """Fifty callers (the in-flight bound holds 45 of them back): the queue is worth more connections, up to
     the bound, and never more requests on the wire than the bound."""
-    pool = winrm._ProtocolPool(new_protocol, 5)
+    pool = ProtocolPool(new_protocol, 5)
     got = hold_concurrently(pool, 50, 0.02)
     assert pool.opened == 5 and len({id(p) for p in got}) == 5
     assert pool.peak_in_flight == 5
@@ -87,7 +87,7 @@ def test_a_deep_queue_opens_more_connections_up_to_the_bound() -> None:
 def test_a_request_waits_at_most_the_patience_for_a_busy_connection() -> None:
     """One request holds the connection (a Receive long-poll, a slow enumeration): the next one waits its
     patience, then opens its own instead of waiting for the reply."""
-    pool = winrm._ProtocolPool(new_protocol, 5, patience=0.05)
+    pool = ProtocolPool(new_protocol, 5, patience=0.05)
     with pool.lease():
         pass  # authenticated: the slow request below holds a ready connection, not one still opening
     released = threading.Event()
@@ -114,7 +114,7 @@ def test_a_request_waits_at_most_the_patience_for_a_busy_connection() -> None:
 
 
 def test_a_broken_connection_is_not_reused() -> None:
-    pool = winrm._ProtocolPool(new_protocol, 2)
+    pool = ProtocolPool(new_protocol, 2)
     with pool.lease() as lease:
         first = lease.protocol
         lease.broken = True
@@ -132,7 +132,7 @@ def test_a_factory_failure_does_not_leak_a_slot() -> None:
             raise OSError("cannot set up")
         return new_protocol()
 
-    pool = winrm._ProtocolPool(factory, 1)
+    pool = ProtocolPool(factory, 1)
     with pytest.raises(OSError), pool.lease():
         pass
     with pool.lease() as lease:  # the only slot is free again

@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts, RegistryValue, registry_key_id
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, KbfixError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import base, indicators
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi, wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import replies, stdregprov, wmi
 
 
 @pytest.mark.parametrize(("key", "hdefkey", "subkey"), [
@@ -72,8 +72,8 @@ def test_same_value() -> None:
 def test_query_wql_and_client_side_filter_agree() -> None:
     q = wmi.Query("Win32_QuickFixEngineering", ("HotFixID",), "HotFixID", ("KB828753", "Q253729"))
     assert q.wql() == "SELECT HotFixID FROM Win32_QuickFixEngineering WHERE HotFixID='KB828753' OR HotFixID='Q253729'"
-    assert q.matches(wsman.WmiObject("Win32_QuickFixEngineering", {"HotFixID": "kb828753"}))
-    assert not q.matches(wsman.WmiObject("Win32_QuickFixEngineering", {"HotFixID": "KB1"}))
+    assert q.matches(replies.WmiObject("Win32_QuickFixEngineering", {"HotFixID": "kb828753"}))
+    assert not q.matches(replies.WmiObject("Win32_QuickFixEngineering", {"HotFixID": "KB1"}))
     assert wmi.Query("Win32_OperatingSystem").wql() == "SELECT * FROM Win32_OperatingSystem"
 
 
@@ -131,7 +131,7 @@ def test_qfe_records_do_not_exist_from_vista_on() -> None:
 
 
 def test_qfe_has_record_checks_the_service_pack() -> None:
-    found = {"KB828753": [wsman.WmiObject("Win32_QuickFixEngineering",
+    found = {"KB828753": [replies.WmiObject("Win32_QuickFixEngineering",
                                           {"HotFixID": "KB828753", "ServicePackInEffect": "SP2"})]}
     assert wmi.qfe_has_record(found, wmi.QfeRecord("KB828753", "SP2"))
     assert not wmi.qfe_has_record(found, wmi.QfeRecord("KB828753", "SP3"))
@@ -150,5 +150,5 @@ def test_bad_data_fails_before_any_request(value: RegistryValue) -> None:
     # Nothing listens on port 1: a request would raise HostUnreachableError, not ArgumentError.
     client = winrm.WinRMClient(winrm.WinRMSettings(host="127.0.0.1", port=1, retries=0))
     with pytest.raises(ArgumentError):
-        wmi.set_value(client, r"HKLM\SOFTWARE\kbfix", "X", value)
+        stdregprov.set_value(client, r"HKLM\SOFTWARE\kbfix", "X", value)
     assert client.request_count == 0

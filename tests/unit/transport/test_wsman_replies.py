@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils import errors
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wsman
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import replies, wsman
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UTC = datetime.UTC
@@ -22,8 +22,8 @@ def load(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-def reply(name: str) -> wsman.Reply:
-    parsed = wsman.parse_reply(load(name))
+def reply(name: str) -> replies.Reply:
+    parsed = replies.parse_reply(load(name))
     assert parsed.fault is None, parsed.fault
     assert parsed.reply is not None
     return parsed.reply
@@ -38,7 +38,7 @@ def reprefixed(data: bytes) -> bytes:
 
 
 def test_optimized_enumeration_typed_items_inline() -> None:
-    page = wsman.enumeration_page(reply("enumerate_optimized_typed.xml"))
+    page = replies.enumeration_page(reply("enumerate_optimized_typed.xml"))
     assert page.end and page.context is None
     [os_] = page.items
     assert os_.class_name == "Win32_OperatingSystem"
@@ -51,31 +51,31 @@ def test_optimized_enumeration_typed_items_inline() -> None:
 
 
 def test_context_only_enumeration_needs_pull() -> None:
-    page = wsman.enumeration_page(reply("enumerate_context_only.xml"))
+    page = replies.enumeration_page(reply("enumerate_context_only.xml"))
     assert page.items == []
     assert not page.end
     assert page.context == "uuid:6F1B2C3D-4E5F-4061-8273-94A5B6C7D8E9"
 
 
 def test_pull_with_xml_fragments_and_dmtf_datetime() -> None:
-    page = wsman.enumeration_page(reply("pull_fragment_end.xml"))
+    page = replies.enumeration_page(reply("pull_fragment_end.xml"))
     assert page.end and page.context is None
     mrx, csc = page.items
     assert mrx.class_name == ""
     assert mrx["Name"] == r"c:\windows\system32\drivers\mrxsmb.sys"
-    assert wsman.as_int(mrx["FileSize"]) == 414976
+    assert replies.as_int(mrx["FileSize"]) == 414976
     assert mrx["LastModified"] == datetime.datetime(2003, 9, 27, 0, 21, tzinfo=UTC)
     assert csc["Version"] is None
-    assert wsman.as_datetime(csc["LastModified"]) == datetime.datetime(2003, 9, 27, 1, 19, tzinfo=UTC)
+    assert replies.as_datetime(csc["LastModified"]) == datetime.datetime(2003, 9, 27, 1, 19, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("name", ["enumerate_optimized_typed.xml", "pull_fragment_end.xml",
                                   "enumerate_context_only.xml"])
 def test_prefixes_do_not_matter(name: str) -> None:
-    original = wsman.enumeration_page(reply(name))
-    parsed = wsman.parse_reply(reprefixed(load(name)))
+    original = replies.enumeration_page(reply(name))
+    parsed = replies.parse_reply(reprefixed(load(name)))
     assert parsed.reply is not None
-    other = wsman.enumeration_page(parsed.reply)
+    other = replies.enumeration_page(parsed.reply)
     assert [dict(i) for i in other.items] == [dict(i) for i in original.items]
     assert (other.context, other.end) == (original.context, original.end)
 
@@ -83,23 +83,23 @@ def test_prefixes_do_not_matter(name: str) -> None:
 def test_header_fields() -> None:
     r = reply("enumerate_optimized_typed.xml")
     assert r.relates_to == "uuid:5A1D6C7E-0A0B-4C2D-8E9F-00112233AABB"
-    assert wsman.same_message_id(r.relates_to, "uuid:5a1d6c7e-0a0b-4c2d-8e9f-00112233aabb")
+    assert replies.same_message_id(r.relates_to, "uuid:5a1d6c7e-0a0b-4c2d-8e9f-00112233aabb")
     assert r.action is not None and r.action.endswith("EnumerateResponse")
 
 
 def test_invoke_output_arrays() -> None:
-    out = wsman.single_object(reply("invoke_multistring.xml"))
+    out = replies.single_object(reply("invoke_multistring.xml"))
     assert out.class_name == "GetMultiStringValue_OUTPUT"
     assert out["sValue"] == ["fileserver", "fileserver.example.com", "10.0.0.5"]
-    assert wsman.as_int(out["ReturnValue"]) == 0
-    values = wsman.single_object(reply("invoke_enumvalues.xml"))
+    assert replies.as_int(out["ReturnValue"]) == 0
+    values = replies.single_object(reply("invoke_enumvalues.xml"))
     assert values["sNames"] == ["ReconnectableServers", "ReconnectTimeout", "Blob"]
-    assert [wsman.as_int(t) for t in wsman.as_list(values["Types"])] == [7, 4, 3]
+    assert [replies.as_int(t) for t in replies.as_list(values["Types"])] == [7, 4, 3]
 
 
 def test_as_list_of_single_and_missing() -> None:
-    assert wsman.as_list("one") == ["one"]
-    assert wsman.as_list(None) == []
+    assert replies.as_list("one") == ["one"]
+    assert replies.as_list(None) == []
 
 
 @pytest.mark.parametrize(("name", "cls", "code", "subcode"), [
@@ -110,7 +110,7 @@ def test_as_list_of_single_and_missing() -> None:
     ("fault_not_found.xml", errors.InstanceNotFoundError, 2150858752, "DestinationUnreachable"),
 ])
 def test_faults_map_to_exceptions(name: str, cls: type[errors.WSManFaultError], code: int, subcode: str) -> None:
-    parsed = wsman.parse_reply(load(name))
+    parsed = replies.parse_reply(load(name))
     assert parsed.reply is None and parsed.fault is not None
     error = parsed.fault.to_error(wsman.ACTION_ENUMERATE)
     assert type(error) is cls
@@ -122,7 +122,7 @@ def test_faults_map_to_exceptions(name: str, cls: type[errors.WSManFaultError], 
 
 def test_fault_code_qname_resolved_by_declared_namespace() -> None:
     # The filter fixture uses env:/wsman: prefixes instead of Windows' s:/w:.
-    fault = wsman.parse_reply(load("fault_cannot_process_filter.xml")).fault
+    fault = replies.parse_reply(load("fault_cannot_process_filter.xml")).fault
     assert fault is not None
     assert fault.code == (wsman.NS_SOAP, "Sender")
     assert fault.subcode == (wsman.NS_WSMAN, "CannotProcessFilter")
@@ -130,14 +130,14 @@ def test_fault_code_qname_resolved_by_declared_namespace() -> None:
 
 
 def test_not_found_is_also_a_not_found_error() -> None:
-    fault = wsman.parse_reply(load("fault_not_found.xml")).fault
+    fault = replies.parse_reply(load("fault_not_found.xml")).fault
     assert fault is not None and fault.wmi_code == wsman.WBEM_E_NOT_FOUND
     assert isinstance(fault.to_error(), errors.NotFoundError)
 
 
 def test_shell_replies() -> None:
-    assert wsman.shell_id(reply("create_shell_resource_created.xml")) == "F3A1B2C4-D5E6-4F70-8192-A3B4C5D6E7F8"
-    chunk = wsman.receive_chunk(reply("receive_done.xml"))
+    assert replies.shell_id(reply("create_shell_resource_created.xml")) == "F3A1B2C4-D5E6-4F70-8192-A3B4C5D6E7F8"
+    chunk = replies.receive_chunk(reply("receive_done.xml"))
     assert chunk.stdout == b"hello\r\n"
     assert chunk.stderr == b"oops\r\n"
     assert chunk.done
@@ -147,7 +147,7 @@ def test_shell_replies() -> None:
 def test_receive_running_has_no_exit_code() -> None:
     text = load("receive_done.xml").replace(b"CommandState/Done", b"CommandState/Running")
     text = re.sub(rb"<rsp:ExitCode>\d+</rsp:ExitCode>", b"", text)
-    chunk = wsman.receive_chunk(wsman.parse_reply(text).reply)  # type: ignore[arg-type]
+    chunk = replies.receive_chunk(replies.parse_reply(text).reply)  # type: ignore[arg-type]
     assert not chunk.done and chunk.exit_code is None
 
 
@@ -161,12 +161,12 @@ def test_receive_running_has_no_exit_code() -> None:
 ])
 def test_hostile_or_broken_xml_is_refused(payload: bytes) -> None:
     with pytest.raises(errors.TransportError):
-        wsman.parse_reply(payload)
+        replies.parse_reply(payload)
 
 
 def test_non_soap_root_is_refused() -> None:
     with pytest.raises(errors.TransportError, match=r"not a SOAP 1\.2 envelope"):
-        wsman.parse_reply(b"<html><body>IIS</body></html>")
+        replies.parse_reply(b"<html><body>IIS</body></html>")
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -177,7 +177,7 @@ def test_non_soap_root_is_refused() -> None:
     ("2010-11-20T10:00:00", datetime.datetime(2010, 11, 20, 10, 0, tzinfo=UTC)),
 ])
 def test_cim_datetimes(text: str, expected: datetime.datetime) -> None:
-    value = wsman.parse_cim_datetime(text)
+    value = replies.parse_cim_datetime(text)
     assert value == expected
     assert value.tzinfo is not None
 
@@ -185,7 +185,7 @@ def test_cim_datetimes(text: str, expected: datetime.datetime) -> None:
 @pytest.mark.parametrize("text", ["********120000.000000+000", "yesterday", "2010-13-01T00:00:00Z"])
 def test_bad_datetimes(text: str) -> None:
     with pytest.raises(ValueError):
-        wsman.parse_cim_datetime(text)
+        replies.parse_cim_datetime(text)
 
 
 # --- shapes Windows sends that older winsim and parser disagreed on (issue 16) ------------------------
@@ -195,19 +195,19 @@ def test_bad_datetimes(text: str) -> None:
 
 def test_fragment_datetime_is_unqualified() -> None:
     # SELECT LastBootUpTime FROM Win32_OperatingSystem: the fragment's Datetime has no namespace.
-    page = wsman.enumeration_page(reply("enumerate_fragment_lastboot.xml"))
+    page = replies.enumeration_page(reply("enumerate_fragment_lastboot.xml"))
     [item] = page.items
     assert item.class_name == ""
     boot = item["LastBootUpTime"]
     assert boot == datetime.datetime(2013, 4, 15, 16, 28, 39, 500000, tzinfo=UTC)
-    assert wsman.as_datetime(boot) == boot
+    assert replies.as_datetime(boot) == boot
 
 
 def test_fragment_file_row_keeps_size_and_date() -> None:
     # SELECT Name,Version,FileSize,LastModified FROM CIM_DataFile WHERE ...: the KB253729 Mpr.dll row.
-    mpr, mprui = wsman.enumeration_page(reply("pull_fragment_datafile.xml")).items
-    assert wsman.as_int(mpr["FileSize"]) == 51472
-    assert wsman.as_datetime(mpr["LastModified"]) == datetime.datetime(2002, 8, 29, 11, 0, tzinfo=UTC)
+    mpr, mprui = replies.enumeration_page(reply("pull_fragment_datafile.xml")).items
+    assert replies.as_int(mpr["FileSize"]) == 51472
+    assert replies.as_datetime(mpr["LastModified"]) == datetime.datetime(2002, 8, 29, 11, 0, tzinfo=UTC)
     assert mpr["Version"] == "4.0.1381.7148"
     # Interval and Date are unqualified too; their text is kept for callers that parse them.
     assert mprui["ElapsedTime"] == "P0DT0H5M30.25S"
@@ -216,7 +216,7 @@ def test_fragment_file_row_keeps_size_and_date() -> None:
 
 
 def test_quota_fault_reported_through_a_wmi_error() -> None:
-    fault = wsman.parse_reply(load("fault_quota_wmierror.xml")).fault
+    fault = replies.parse_reply(load("fault_quota_wmierror.xml")).fault
     assert fault is not None
     assert fault.subcode == (wsman.NS_WSMAN, "InternalError") and fault.wsman_code is None
     assert fault.wmi_code == wsman.FAULT_QUOTA_OPERATIONS
@@ -229,7 +229,7 @@ def test_quota_fault_reported_through_a_wmi_error() -> None:
 
 
 def test_class_not_found_is_not_filters_not_supported() -> None:
-    fault = wsman.parse_reply(load("fault_class_not_found.xml")).fault
+    fault = replies.parse_reply(load("fault_class_not_found.xml")).fault
     assert fault is not None
     assert fault.subcode == (wsman.NS_ENUMERATION, "CannotProcessFilter")
     error = fault.to_error(wsman.ACTION_ENUMERATE)
@@ -240,14 +240,14 @@ def test_class_not_found_is_not_filters_not_supported() -> None:
 
 
 def test_class_not_found_told_by_the_wmi_error_when_the_message_is_localised() -> None:
-    fault = wsman.parse_reply(load("fault_class_not_found_localized.xml")).fault
+    fault = replies.parse_reply(load("fault_class_not_found_localized.xml")).fault
     assert fault is not None and fault.wmi_code == wsman.WBEM_E_INVALID_CLASS
     assert type(fault.to_error()) is errors.ClassNotFoundError
     assert fault.message == "Die angegebene Klasse ist im angegebenen Namespace nicht vorhanden."
 
 
 def test_filters_not_supported_stays_so() -> None:
-    fault = wsman.parse_reply(load("fault_cannot_process_filter.xml")).fault
+    fault = replies.parse_reply(load("fault_cannot_process_filter.xml")).fault
     assert fault is not None
     assert type(fault.to_error()) is errors.FilterNotSupportedError
 
@@ -259,7 +259,7 @@ def test_filters_not_supported_stays_so() -> None:
 ])
 def test_fault_message_is_the_windows_message_alone(name: str, message: str) -> None:
     # Not the flattened __ExtendedStatus (ExecQuery, the query, WinMgmt) or MSFT_WmiError codes around it.
-    fault = wsman.parse_reply(load(name)).fault
+    fault = replies.parse_reply(load(name)).fault
     assert fault is not None
     assert fault.message == message
     assert str(fault.to_error()).endswith(": " + message)
@@ -273,5 +273,5 @@ def test_fault_message_is_the_windows_message_alone(name: str, message: str) -> 
 ])
 def test_hardening_refusal_says_so(payload: bytes) -> None:
     with pytest.raises(errors.TransportError, match=r"refused: DTD/entities") as caught:
-        wsman.parse_reply(payload)
+        replies.parse_reply(payload)
     assert "well-formed" not in str(caught.value)

@@ -22,38 +22,8 @@ from ...errors import (
     TransportError,
 )
 from ..registry_path import RegistryPath, parse_key
-from ..requirement import Requirement
+from .impacket_lib import NULL, BaseInitiateSystemShutdown, rrp
 from .session import Session
-
-try:
-    from impacket.dcerpc.v5 import rrp
-    from impacket.dcerpc.v5.dtypes import DWORD, NULL, UCHAR
-    from impacket.dcerpc.v5.ndr import NDRCALL
-
-    # impacket's DCERPC_v5.request looks the reply class (<Request>Response) and the error class up in the
-    # module that defines the request: BaseInitiateSystemShutdown below needs DCERPCSessionError here.
-    from impacket.dcerpc.v5.rrp import DCERPCSessionError  # noqa: F401  # pylint: disable=unused-import
-except ImportError as _error:  # SMBTransport() says what is missing, before any request
-    IMPACKET = Requirement.missing("impacket", "SMB", _error)
-else:
-    IMPACKET = Requirement.present("impacket", "SMB")
-
-    # Module-level (not built in a function) because impacket finds a request's reply class by name in the
-    # request's module; defined only when impacket imported, since they subclass its NDR types.
-    class BaseInitiateSystemShutdown(NDRCALL):  # type: ignore[misc]
-        """MS-RRP 3.1.5.24 (opnum 24); impacket 0.13's rrp module does not define it."""
-
-        opnum = 24
-        structure = (
-            ("ServerName", rrp.PREGISTRY_SERVER_NAME),
-            ("lpMessage", rrp.PRRP_UNICODE_STRING),
-            ("dwTimeout", DWORD),
-            ("bForceAppsClosed", UCHAR),
-            ("bRebootAfterShutdown", UCHAR),
-        )
-
-    class BaseInitiateSystemShutdownResponse(NDRCALL):  # type: ignore[misc]
-        structure = (("ErrorCode", DWORD),)
 
 # Win32 error codes the registry calls return (winerror.h).
 ERROR_SUCCESS = 0
@@ -157,7 +127,7 @@ class RemoteRegistry:
         if code == ERROR_SUCCESS:
             return
         if code == ERROR_ACCESS_DENIED:
-            raise AccessDeniedError(f"{self.host}: access denied ({call} on {what})", code=5)
+            raise AccessDeniedError(f"{self.host}: access denied ({call} on {what})", code=ERROR_ACCESS_DENIED)
         if code == ERROR_FILE_NOT_FOUND:
             raise NotFoundError(f"{self.host}: {what} does not exist")
         raise TransportError(f"{self.host}: {call} on {what} returned Win32 error {code}")

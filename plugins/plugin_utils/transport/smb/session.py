@@ -31,17 +31,11 @@ from ...errors import (
     NotFoundError,
     TransportError,
 )
-from ..requirement import Requirement
+from ..base import LOG_OPERATIONS, LOG_PAYLOADS, LOG_STEPS, LogFn
+from .impacket_lib import IMPACKET, SessionError, SMBConnection, nmb, nt_errors, rpcrt, smb, transport
 from .settings import DEFAULT_NETBIOS_NAME, NETBIOS_PORT, SMBSettings
 
-try:
-    from impacket import nmb, nt_errors, smb
-    from impacket.dcerpc.v5 import rpcrt, transport
-    from impacket.smbconnection import SessionError, SMBConnection
-except ImportError as _error:  # SMBTransport() says what is missing, before any request
-    IMPACKET = Requirement.missing("impacket", "SMB", _error)
-else:
-    IMPACKET = Requirement.present("impacket", "SMB")
+if IMPACKET.available:
     # Tables built from impacket's constants, so only where it imported (nothing reads them before the
     # transport has called IMPACKET.require()).
     _COMMAND_NAMES = {v: k for k, v in vars(smb.SMB).items() if k.startswith("SMB_COM_") and isinstance(v, int)}
@@ -56,13 +50,6 @@ else:
     _BROKEN: tuple[type[BaseException], ...] = (OSError, nmb.NetBIOSError, nmb.NetBIOSTimeout, EOFError)
     _GONE = {nt_errors.STATUS_OBJECT_NAME_NOT_FOUND, nt_errors.STATUS_OBJECT_PATH_NOT_FOUND,
              nt_errors.STATUS_NO_SUCH_FILE, nt_errors.STATUS_NOT_FOUND}
-
-LogFn = Callable[[int, str], None]
-
-# Verbosity levels of the log hook, the same as the WinRM client's (the -v count of ansible.windows).
-LOG_STEPS = 2
-LOG_OPERATIONS = 4
-LOG_PAYLOADS = 5
 
 
 def _no_log(level: int, message: str) -> None:
@@ -245,8 +232,8 @@ class Session:
                     dce.connect()
                     dce.bind(uuid)
             except (SessionError, smb.SessionError, *_BROKEN) as exc:
-                # A reset while the pipe is opened or bound is a broken connection like any other (found by the
-                # fleet campaign: impacket's NetBIOSError escaped as a bare "Task failed").
+                # A reset while the pipe is opened or bound is a broken connection like any other: impacket
+                # raises NetBIOSError for it, which would otherwise escape as a bare "Task failed".
                 raise self.error(exc, f"\\pipe\\{name}") from None
             except rpcrt.DCERPCException as exc:
                 raise TransportError(f"{self.host}: cannot bind to \\pipe\\{name}: {exc}") from None
@@ -287,7 +274,7 @@ class Session:
         if code == nt_errors.STATUS_BAD_NETWORK_NAME:
             return NotFoundError(f"{self.host}: the share of {what} does not exist (STATUS_BAD_NETWORK_NAME)")
         if code == nt_errors.STATUS_ACCESS_DENIED:
-            return AccessDeniedError(f"{self.host}: access denied ({what})", code=5)
+            return AccessDeniedError(f"{self.host}: access denied ({what})", code=5)  # Win32 ERROR_ACCESS_DENIED
         if code in _GONE:
             return NotFoundError(f"{self.host}: {what} does not exist ({_status_text(code)})")
         return TransportError(f"{self.host}: {what} failed: {_status_text(code)}")

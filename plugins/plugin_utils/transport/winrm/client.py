@@ -8,15 +8,15 @@ NTLM, Kerberos, CredSSP, certificate) and, over HTTP, the per-message encryption
 exception is NTLM over plain HTTP with sealed messages, the common case, which goes through ``ntlm_http``: one
 HTTP request of authentication per connection where pywinrm needs three (``use_own_ntlm``).
 
-Settings come from Ansible's own ``winrm`` connection plugin (``settings_from_connection``) so an inventory
-written for Ansible works unchanged, without ever opening the PowerShell-bound shell that plugin opens.
+Settings come from ``settings.py`` (Ansible's own ``winrm`` connection options); the connections to a host
+from ``pool.py``; how long and how often a request is tried again from ``transport/retry.py``.
 
 Retry policy (see docs/transport.md):
 
 * connection refused / DNS failure / connect timeout: the request was never sent, so any request is retried
   with exponential backoff and jitter, a bounded number of times, then ``HostUnreachableError``;
 * connection reset or read timeout after sending: the host may have applied it. Reads are retried; writes
-  raise ``AmbiguousWriteError`` so the caller reads back before deciding (wmi.set_value does);
+  raise ``AmbiguousWriteError`` so the caller reads back before deciding (stdregprov.set_value does);
 * WSManFault 2150858793 (operation timed out): retried for reads and Pull; Receive hands it to its loop;
 * WSManFault 2150859174 / 2150859173 (quota), also when only an MSFT_WmiError detail carries the code
   (Server 2012): the service refused before doing anything: back off, retry.
@@ -24,19 +24,17 @@ Retry policy (see docs/transport.md):
 
 from __future__ import annotations
 
-import random
 import re
 import ssl
 import threading
 import time
-import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeAlias
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
 
 from ..requirement import Requirement
+from ..retry import RetryBudget, RetryPolicy
 
 try:
     import requests.exceptions
@@ -50,7 +48,6 @@ else:
 
 from ...errors import (
     AmbiguousWriteError,
-    ArgumentError,
     AuthenticationError,
     HostUnreachableError,
     KbfixError,
@@ -60,362 +57,31 @@ from ...errors import (
     WSManFaultError,
 )
 from ..base import LOG_OPERATIONS, LOG_PAYLOADS, LOG_STEPS, LogFn
-from . import ntlm_http, wsman
+from . import ntlm_http, replies, wsman
+from .pool import Channel, Lease, ProtocolPool
+from .settings import (
+    ALLOW_BASIC_VARIABLE,
+    ALLOW_UNENCRYPTED_VARIABLE,
+    WinRMSettings,
+    effective_encryption,
+    settings_from_connection,
+    use_own_ntlm,
+)
 
-# Verbosity levels of the log hook (the -v count Ansible users know from ansible.windows).
-
-TRANSPORTS = ("basic", "plaintext", "ssl", "ntlm", "kerberos", "credssp", "certificate")
-# WinRM 2.0's default MaxConcurrentOperationsPerUser is 15; stay well below it so one controller never
-# trips the quota on its own, and leave room for a person's session on the same account.
-DEFAULT_MAX_IN_FLIGHT = 5
-WINRM2_MAX_OPERATIONS = 15
-
+# The settings names callers and tests know from this module.
+__all__ = ["ALLOW_BASIC_VARIABLE", "ALLOW_UNENCRYPTED_VARIABLE", "WinRMClient", "WinRMSettings", "client_for",
+           "close_all", "effective_encryption", "require_packages", "settings_from_connection", "use_own_ntlm",
+           "with_settings"]
 
 def require_packages() -> None:
     """``MissingRequirementError`` unless pywinrm and defusedxml imported. Called where WinRM use starts, before
     any request: building settings (Ansible's own winrm plugin needs pywinrm for that) and building a client."""
     PYWINRM.require()
-    wsman.DEFUSEDXML.require()
+    replies.DEFUSEDXML.require()
 
 
 def _no_log(level: int, message: str) -> None:
     del level, message
-
-
-@dataclass(frozen=True)
-class WinRMSettings:
-    """Everything needed to talk to one host. ``password`` never appears in ``repr``."""
-
-    host: str
-    port: int = 5985
-    scheme: str = "http"
-    path: str = "/wsman"
-    transports: tuple[str, ...] = ("ntlm",)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    cert_validation: str = "validate"  # "validate" | "ignore"
-    ca_trust_path: str | None = None
-    message_encryption: str = "auto"  # "auto" | "always" | "never"
-    read_timeout: int = 30
-    operation_timeout: int = 20
-    connection_timeout: float = 10.0  # TCP connect only; a dead host fails fast during reboot waits
-    kerberos_delegation: bool = False
-    kerberos_hostname_override: str | None = None
-    service: str = "HTTP"
-    cert_pem: str | None = None
-    cert_key_pem: str | None = field(default=None, repr=False)
-    extra: tuple[tuple[str, Any], ...] = ()  # further pywinrm Protocol keywords (proxy, send_cbt, ...)
-    max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
-    retries: int = 4
-    backoff: float = 0.5
-    backoff_max: float = 8.0
-    max_elements: int = 32000
-    # Opt-ins for weakening the security defaults (see ``_validate_security``); inventory variables
-    # ``kbfix_allow_basic_over_http`` and ``kbfix_allow_unencrypted_http`` set them.
-    allow_basic_over_http: bool = False
-    allow_unencrypted_http: bool = False
-    # The inventory name, for messages: in a fleet behind one address (NAT, a jump host, a simulator) the
-    # address alone does not say which host failed.
-    name: str | None = None
-
-    def __post_init__(self) -> None:
-        _validate(self)
-
-    @property
-    def endpoint(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        path = self.path if self.path.startswith("/") else "/" + self.path
-        return f"{self.scheme}://{host}:{self.port}{path}"
-
-
-def _validate(s: WinRMSettings) -> None:
-    if not s.host:
-        raise ArgumentError("host", "a host name or address is required")
-    if s.scheme not in ("http", "https"):
-        raise ArgumentError("scheme", f"must be http or https, not {s.scheme!r}")
-    if not 0 < s.port < 65536:
-        raise ArgumentError("port", f"{s.port} is not a TCP port")
-    if not s.transports or any(t not in TRANSPORTS for t in s.transports):
-        raise ArgumentError("transport", f"each transport must be one of {', '.join(TRANSPORTS)}: {s.transports}")
-    if s.cert_validation not in ("validate", "ignore"):
-        raise ArgumentError("server_cert_validation", "must be validate or ignore")
-    if s.message_encryption not in ("auto", "always", "never"):
-        raise ArgumentError("message_encryption", "must be auto, always or never")
-    if not 0 < s.operation_timeout < s.read_timeout:
-        # pywinrm's rule too: the service may hold a request for the whole operation timeout.
-        raise ArgumentError("read_timeout", "must be greater than operation_timeout, both positive")
-    if not 1 <= s.max_in_flight < WINRM2_MAX_OPERATIONS:
-        raise ArgumentError("max_in_flight", f"must be between 1 and {WINRM2_MAX_OPERATIONS - 1}")
-    if s.retries < 0 or s.backoff < 0:
-        raise ArgumentError("retries", "retries and backoff cannot be negative")
-    _validate_security(s)
-
-
-# Transports that send the password itself in the Authorization header (Base64 is not encryption):
-# pywinrm's "plaintext" and "ssl" are Basic too, "ssl" adding only a client certificate.
-BASIC_TRANSPORTS = frozenset({"basic", "plaintext", "ssl"})
-# Transports pywinrm can seal messages with over HTTP (message_encryption auto/always).
-SEALING_TRANSPORTS = frozenset({"ntlm", "kerberos", "credssp"})
-ALLOW_BASIC_VARIABLE = "kbfix_allow_basic_over_http"
-ALLOW_UNENCRYPTED_VARIABLE = "kbfix_allow_unencrypted_http"
-
-
-def _validate_security(s: WinRMSettings) -> None:
-    """Refuse, before anything is sent, settings that would put credentials or data on the wire in clear.
-
-    Checked as a pair (scheme and transport together), because each is harmless alone: Basic is fine over
-    HTTPS, HTTP is fine with a sealing transport. The errors say which variable opts in."""
-    if s.scheme != "http":
-        return
-    basic = sorted(BASIC_TRANSPORTS.intersection(s.transports))
-    if basic and not s.allow_basic_over_http:
-        raise ArgumentError(
-            "ansible_winrm_transport",
-            f"{'/'.join(basic)} sends the password in clear over HTTP; use ansible_winrm_scheme: https, or "
-            f"ntlm/kerberos (which encrypt every message), or set {ALLOW_BASIC_VARIABLE}: true for this host "
-            "to accept the risk (the listener must also have AllowUnencrypted=true)")
-    if s.message_encryption == "never" and not s.allow_unencrypted_http:
-        raise ArgumentError(
-            "ansible_winrm_message_encryption",
-            f"'never' over HTTP sends every message in clear; use auto or always (or HTTPS), or set "
-            f"{ALLOW_UNENCRYPTED_VARIABLE}: true for this host to accept the risk")
-
-
-def use_own_ntlm(s: WinRMSettings, transport: str) -> bool:
-    """Whether ``transport`` goes through ``ntlm_http`` (two HTTP requests per new connection) instead of
-    pywinrm: NTLM with a password over plain HTTP with every message sealed, and no proxy in the way (a
-    configured one, or one pywinrm's default ``legacy_requests`` would take from the environment).
-    HTTPS, Kerberos, CredSSP, Basic, certificates, ``message_encryption: never`` keep pywinrm."""
-    if transport != "ntlm" or s.scheme != "http" or effective_encryption(s, transport) != "always":
-        return False
-    if not (s.username and s.password) or not ntlm_http.PYSPNEGO.available:
-        return False  # no password: pywinrm's path (SSPI-style credentials) and its errors stay
-    proxy = dict(s.extra).get("proxy", "legacy_requests")
-    if proxy == "legacy_requests":
-        return "http" not in urllib.request.getproxies_environment() or bool(
-            urllib.request.proxy_bypass(s.host))
-    return proxy is None
-
-
-def effective_encryption(s: WinRMSettings, transport: str) -> str:
-    """The message_encryption value handed to pywinrm for one transport.
-
-    Over HTTP a sealing transport gets ``always``: pywinrm then raises instead of silently sending in
-    clear should it be unable to seal. Everything else keeps the inventory's value (Basic over HTTP only
-    gets here with its opt-in, and cannot be sealed)."""
-    if s.scheme == "http" and transport in SEALING_TRANSPORTS and s.message_encryption == "auto":
-        return "always"
-    return s.message_encryption
-
-
-# ---------------------------------------------------------------------------------------------------
-# Settings from Ansible's winrm connection plugin
-
-_KNOWN_KWARGS = {
-    "server_cert_validation", "ca_trust_path", "message_encryption", "read_timeout_sec",
-    "operation_timeout_sec", "kerberos_delegation", "kerberos_hostname_override", "service",
-    "cert_pem", "cert_key_pem", "username", "password",
-}
-
-
-def _as_bool(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "y", "on")
-
-
-def settings_from_connection(connection: Any, **overrides: Any) -> WinRMSettings:
-    """Settings from an ``ansible.plugins.connection.winrm.Connection`` whose options are set.
-
-    Calls only ``_build_winrm_kwargs()`` (pure option processing) and reads the private attributes it
-    fills; never ``_connect()`` or ``exec_command()``, which open a shell and wrap everything in
-    PowerShell. The attribute names are pinned by a unit test against the installed ansible-core."""
-    require_packages()  # _build_winrm_kwargs itself fails with a NameError when pywinrm is missing
-    connection._build_winrm_kwargs()
-    kwargs: dict[str, Any] = dict(connection._winrm_kwargs)
-    values: dict[str, Any] = {
-        "host": str(connection._winrm_host),
-        "port": int(connection._winrm_port),
-        "scheme": str(connection._winrm_scheme),
-        "path": str(connection._winrm_path),
-        "transports": tuple(str(t) for t in connection._winrm_transport),
-        "username": kwargs.get("username"),
-        "password": kwargs.get("password"),
-        "cert_validation": str(kwargs.get("server_cert_validation") or "validate"),
-        "message_encryption": str(kwargs.get("message_encryption") or "auto"),
-        "kerberos_delegation": _as_bool(kwargs.get("kerberos_delegation", False)),
-        "kerberos_hostname_override": kwargs.get("kerberos_hostname_override"),
-        "service": str(kwargs.get("service") or "HTTP"),
-        "cert_pem": kwargs.get("cert_pem"),
-        "cert_key_pem": kwargs.get("cert_key_pem"),
-        "ca_trust_path": kwargs.get("ca_trust_path"),
-        "extra": tuple(sorted((k, v) for k, v in kwargs.items() if k not in _KNOWN_KWARGS)),
-    }
-    timeout = connection._winrm_connection_timeout
-    if timeout:
-        # Same mapping as the connection plugin's _winrm_connect.
-        values["operation_timeout"] = int(timeout)
-        values["read_timeout"] = int(timeout) + 10
-    else:
-        if "operation_timeout_sec" in kwargs:
-            values["operation_timeout"] = int(kwargs["operation_timeout_sec"])
-        if "read_timeout_sec" in kwargs:
-            values["read_timeout"] = int(kwargs["read_timeout_sec"])
-    values.update(overrides)
-    return WinRMSettings(**values)
-
-
-# ---------------------------------------------------------------------------------------------------
-# The protocol pool: the in-flight bound and connection reuse in one place
-
-
-# What the pool hands out: our own NTLM-over-HTTP session where it applies (``use_own_ntlm``), else a
-# pywinrm protocol. Both carry one request at a time.
-_Channel: TypeAlias = "Protocol | ntlm_http.NtlmHttpSession"
-
-
-class _Lease:
-    def __init__(self, protocol: _Channel, fresh: bool) -> None:
-        self.protocol = protocol
-        self.fresh = fresh
-        self.broken = False
-
-
-# When a request finds every connection busy, does it queue or open its own? With NTLM over HTTP through
-# ntlm_http a new connection costs the TCP handshake and one HTTP round trip (the challenge) before its
-# first request; a request queued on a ready (authenticated) connection waits one round trip per request
-# ahead of it. So:
-# * while every open connection is still in its handshake, a request opens its own: it would wait for that
-#   handshake anyway, and its own runs in parallel (one HTTP request more, no time lost);
-# * once a connection is ready, another is opened only when more than WAITING_PER_CONNECTION requests wait
-#   per ready connection: TCP plus one round trip is about 2.5 round trips on a WAN (bench/proxy.py models
-#   the TCP handshake as 1.5), worth it only for the third request waiting.
-# Both costs scale with the round trip, so the rule holds at 0 ms as at 25 ms (docs/performance.md has the
-# measurement that chose it). A request that has waited CONNECT_PATIENCE seconds opens one anyway: a slow
-# enumeration or a Receive long-poll (up to the operation timeout) must not hold up the others.
-WAITING_PER_CONNECTION = 2
-CONNECT_PATIENCE = 1.0
-
-
-class _ProtocolPool:
-    """Up to ``size`` pywinrm protocols for one host, each used by one thread at a time, opened lazily.
-
-    NTLM (and Kerberos/CredSSP) authenticate a TCP connection and number the sealed messages on it, so
-    one protocol cannot carry two requests at once; concurrency needs one protocol per in-flight request.
-    Idle protocols are reused, so a serial caller does exactly one handshake, and concurrent requests open
-    a new one only while no open one is ready yet, or when the queue for the ready ones is long enough to
-    be worth a handshake (above). A protocol counts as opening until its first request (which carries the
-    handshake) comes back. The semaphore is the per-host in-flight bound."""
-
-    def __init__(self, factory: Callable[[], _Channel], size: int, *,
-                 waiting_per_connection: int = WAITING_PER_CONNECTION, patience: float = CONNECT_PATIENCE) -> None:
-        self._factory = factory
-        self._size = size
-        self._waiting_per_connection = waiting_per_connection
-        self._patience = patience
-        self._sem = threading.BoundedSemaphore(size)
-        self._cond = threading.Condition()
-        self._idle: list[_Channel] = []
-        self._open = 0  # protocols handed out or idle, not yet closed
-        self._opening = 0  # of those, protocols still on their first request (the handshake)
-        self._waiting = 0
-        self.in_flight = 0
-        self.peak_in_flight = 0
-        self.opened = 0  # protocols created: each one authenticates its own connection
-        self.peak_wanted = 0  # most requests wanting a connection at once (queued or on the wire)
-
-    @contextmanager
-    def lease(self) -> Iterator[_Lease]:
-        # A caller counts as waiting from its arrival, also while the in-flight bound holds it back: that
-        # queue is the demand that may justify another connection.
-        with self._cond:
-            self._waiting += 1
-            self.peak_wanted = max(self.peak_wanted, self._waiting + self.in_flight)
-            self._cond.notify()  # a queued caller looks again: the queue may now be worth a connection
-        try:
-            self._sem.acquire()
-        except BaseException:
-            with self._cond:
-                self._waiting -= 1
-            raise
-        try:
-            lease = self._take()
-            try:
-                yield lease
-            finally:
-                self._give_back(lease)
-        finally:
-            self._sem.release()
-
-    def _take(self) -> _Lease:
-        with self._cond:
-            try:
-                protocol = self._wait_for_protocol()
-            finally:
-                self._waiting -= 1
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-        if protocol is not None:
-            return _Lease(protocol, False)
-        try:
-            return _Lease(self._factory(), True)
-        except BaseException:
-            with self._cond:
-                self._open -= 1
-                self._opening -= 1
-                self.in_flight -= 1
-                self._cond.notify()
-            raise
-
-    def _wait_for_protocol(self) -> _Channel | None:
-        """An idle protocol, or None when the caller is to open a new one (counted as open already).
-        Called with ``_cond`` held."""
-        deadline: float | None = None
-        while True:
-            if self._idle:
-                return self._idle.pop()
-            now = time.monotonic()
-            if deadline is None:
-                deadline = now + self._patience
-            ready = self._open - self._opening
-            if self._open < self._size and (
-                    ready == 0 or self._waiting > self._waiting_per_connection * ready or now >= deadline):
-                self._open += 1
-                self._opening += 1
-                self.opened += 1
-                return None
-            # Past the deadline with every connection open: wait for one to come back.
-            self._cond.wait(deadline - now if deadline > now else None)
-
-    def _give_back(self, lease: _Lease) -> None:
-        with self._cond:
-            self.in_flight -= 1
-            if lease.fresh:
-                self._opening -= 1
-            if lease.broken:
-                self._open -= 1
-            else:
-                self._idle.append(lease.protocol)
-            self._cond.notify()
-        if lease.broken:
-            _close_protocol(lease.protocol)
-
-    def clear(self) -> None:
-        with self._cond:
-            idle, self._idle = self._idle, []
-            self._open -= len(idle)
-            self._cond.notify_all()
-        for protocol in idle:
-            _close_protocol(protocol)
-
-
-def _close_protocol(protocol: _Channel) -> None:
-    # Closing a dead connection must never mask the error that killed it.
-    with suppress(Exception):
-        if isinstance(protocol, ntlm_http.NtlmHttpSession):
-            protocol.close()
-        else:
-            protocol.transport.close_session()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -483,17 +149,18 @@ class WinRMClient:
     handshakes excluded); ``requests_by_name`` splits it by operation (``Enumerate``, ``Invoke:GetDWORDValue``)."""
 
     def __init__(self, settings: WinRMSettings, log: LogFn | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> None:
         require_packages()
         self.settings = settings
         self.log: LogFn = log or _no_log
         self._sleep = sleep
+        self._clock = clock
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._transport_index = 0
         # The NTLM hashes of the password for ntlm_http sessions, computed on the first connection (ntlm_credential).
         self._ntlm_credential: Any = None
-        self._pool = _ProtocolPool(self._new_protocol, settings.max_in_flight)
+        self._pool = ProtocolPool(self._new_protocol, settings.max_in_flight)
         # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
         self.supports_filter: bool | None = None
         # The host's WinRM version once Identify told it (facts.identify): bounds the request size.
@@ -561,7 +228,7 @@ class WinRMClient:
 
     # --- protocol objects ------------------------------------------------------------------------
 
-    def _new_protocol(self) -> _Channel:
+    def _new_protocol(self) -> Channel:
         s = self.settings
         if use_own_ntlm(s, self.transport):
             # The session connects on its first message; nothing here can fail on the network.
@@ -606,26 +273,30 @@ class WinRMClient:
     LIVE_RETRY_FACTOR = 2
     LIVE_RETRY_WINDOW = 60.0
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        s = self.settings
+        return RetryPolicy(s.retries, s.backoff, s.backoff_max, live_factor=self.LIVE_RETRY_FACTOR,
+                           live_window=self.LIVE_RETRY_WINDOW, jitter=True, clock=self._clock, sleep=self._sleep)
+
     def send(self, request: wsman.Request, *, idempotent: bool, retry_timeouts: bool | None = None,
-             poll: bool = False) -> wsman.Reply:
+             poll: bool = False) -> replies.Reply:
         """Send one request under the retry policy. ``retry_timeouts`` defaults to ``idempotent``. ``poll``: the
         operation timeout fault is the answer "nothing yet" (Receive), raised as such even when not idempotent.
 
-        Retries are counted two ways. Failures *in a row without an answer* (resets, refused connections: what a
-        restart looks like, the service dying and then the host being down) end after ``retries`` retries as
-        ``HostUnreachableError``, which the task-level wait (tasks/resume.py) handles. A *read* of a host that
-        has answered this client is retried further while the host keeps answering between the failures
-        (quota and timeout faults, HTTP 5xx are answers; resets in between are a lossy network, not a host that
-        is down): up to ``LIVE_RETRY_FACTOR`` times ``retries`` retries within ``LIVE_RETRY_WINDOW`` seconds.
-        Giving up on such a host says what happened and is never ``unreachable``. Writes are never retried
-        after they may have reached the host."""
+        Retries are counted two ways (``retry.RetryPolicy``). Failures *in a row without an answer* (resets,
+        refused connections: what a restart looks like, the service dying and then the host being down) end
+        after ``retries`` retries as ``HostUnreachableError``, which the task-level wait (tasks/resume.py)
+        handles. A *read* of a host that has answered this client is retried further while the host keeps
+        answering between the failures (quota and timeout faults, HTTP 5xx are answers; resets in between are a
+        lossy network, not a host that is down): up to ``LIVE_RETRY_FACTOR`` times ``retries`` retries within
+        ``LIVE_RETRY_WINDOW`` seconds. Giving up on such a host says what happened and is never ``unreachable``.
+        Writes are never retried after they may have reached the host."""
         if retry_timeouts is None:
             retry_timeouts = idempotent
-        attempt = 0
-        silent = 0  # failures in a row with no answer from the host
+        budget = self.retry_policy.start()
         heard = False  # whether the host answered any attempt of this request
         failures: Counter[str] = Counter()  # what each failed attempt of this request met
-        started = time.monotonic()
         while True:
             transport_index = self._transport_index
             try:
@@ -643,33 +314,26 @@ class WinRMClient:
                 error, retry = self._classify(exc, request, idempotent, retry_timeouts, poll)
                 answer = isinstance(exc, (_ServerError, QuotaExceededError, OperationTimeoutError))
                 failures[self._failure_kind(exc)] += 1
-            silent = 0 if answer else silent + 1
             heard = heard or answer  # an HTTP 5xx is an answer too, though no reply body came with it
             # A read the host keeps answering between failures is of a host that is up (see above).
-            alive = idempotent and (self.answered or heard) and silent <= self.settings.retries
-            limit = self.settings.retries
-            if alive and time.monotonic() - started < self.LIVE_RETRY_WINDOW:
-                limit = self.settings.retries * self.LIVE_RETRY_FACTOR
-            if not retry or attempt >= limit or silent > self.settings.retries:
-                raise self._gave_up(error, request, failures, started, alive)
-            delay = self._backoff(attempt)
-            self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {attempt + 1} "
-                                     f"(at most {limit}) in {delay:.2f}s")
-            self._sleep(delay)
-            attempt += 1
+            budget.failed(answered=answer, host_up=idempotent and (self.answered or heard))
+            if not retry or budget.exhausted:
+                raise self._gave_up(error, request, failures, budget)
+            delay = budget.next_delay()
+            self.log(LOG_OPERATIONS, f"{self.host}: {request.name} failed ({error}); retry {budget.attempt + 1} "
+                                     f"(at most {budget.limit}) in {delay:.2f}s")
+            budget.pause(delay)
 
-    def _gave_up(self, error: KbfixError, request: wsman.Request, failures: Counter[str], started: float,
-                 alive: bool) -> KbfixError:
+    def _gave_up(self, error: KbfixError, request: wsman.Request, failures: Counter[str],
+                 budget: RetryBudget) -> KbfixError:
         """The error ``send`` raises once it stops. After several attempts at a read of a host that kept
         answering between the failures, the host is up: the message says how many attempts met what, and a
         connection reset last does not make it ``unreachable``. Otherwise ``error`` as classified, with
         ``lost`` set when the host had answered this client before."""
-        attempts = sum(failures.values())
-        if alive and attempts > 1:
+        if budget.gave_up_on_live_host:
             what = ", ".join(f"{kind} x{n}" for kind, n in failures.most_common())
-            message = (f"{self.host}: gave up on {request.name} after {attempts} attempts in "
-                       f"{time.monotonic() - started:.1f} s; the host is up (it answered this client) but "
-                       f"none of them completed ({what}); last: {error}")
+            message = budget.gave_up(self.host, request.name, "the host is up (it answered this client) but none "
+                                                              f"of them completed ({what}); last: {error}")
             if isinstance(error, WSManFaultError):  # quota, timeout: keep the kind and code callers key on
                 return type(error)(message, code=error.code, subcode=error.subcode, action=error.action)
             return TransportError(message)
@@ -718,11 +382,9 @@ class WinRMClient:
         return exc, retry_timeouts
 
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self.settings.backoff_max, self.settings.backoff * (2.0 ** attempt))
-        # "Equal jitter": half fixed, half random, so many controllers hitting one host spread out.
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return self.retry_policy.delay(attempt)
 
-    def _send_once(self, request: wsman.Request) -> wsman.Reply:
+    def _send_once(self, request: wsman.Request) -> replies.Reply:
         message_id = wsman.new_message_id()
         timeout = request.operation_timeout or self.settings.operation_timeout
         payload = request.to_xml(self.endpoint, message_id, min(timeout, self.settings.operation_timeout))
@@ -736,17 +398,17 @@ class WinRMClient:
             self.answered = True
         self.log(LOG_PAYLOADS, f"{self.host}: reply ({time.monotonic() - started:.3f}s) "
                                f"{self._redact(raw.decode('utf-8', 'replace'))}")
-        parsed = wsman.parse_reply(raw)
+        parsed = replies.parse_reply(raw)
         if parsed.fault is not None:
             raise parsed.fault.to_error(request.action)
         if parsed.reply is None:  # a parsed message is a fault or a reply
             raise AssertionError("a WS-Management message with neither fault nor reply")
         relates = parsed.reply.relates_to
-        if relates is not None and not wsman.same_message_id(relates, message_id):
+        if relates is not None and not replies.same_message_id(relates, message_id):
             raise TransportError(f"{self.host}: reply relates to {relates}, not to request {message_id}")
         return parsed.reply
 
-    def _post(self, lease: _Lease, payload: bytes) -> bytes:
+    def _post(self, lease: Lease, payload: bytes) -> bytes:
         if isinstance(lease.protocol, ntlm_http.NtlmHttpSession):
             return self._post_own(lease, lease.protocol, payload)
         try:
@@ -790,7 +452,7 @@ class WinRMClient:
             return _StaleSession("HTTP 400 to a request on a session authenticated earlier")
         return TransportError(self._redact(f"{self.host}: HTTP {status} from {self.endpoint}"))
 
-    def _post_own(self, lease: _Lease, session: ntlm_http.NtlmHttpSession, payload: bytes) -> bytes:
+    def _post_own(self, lease: Lease, session: ntlm_http.NtlmHttpSession, payload: bytes) -> bytes:
         """``_post`` over our own NTLM session: the same outcomes as pywinrm's path, error for error."""
         try:
             return session.send(payload)
@@ -821,11 +483,11 @@ class WinRMClient:
     # --- WS-Man operations -------------------------------------------------------------------------
 
     def enumerate(self, resource_uri: str, wql: str | None = None, *, max_elements: int | None = None,
-                  limit: int | None = None) -> list[wsman.WmiObject]:
+                  limit: int | None = None) -> list[replies.WmiObject]:
         """All items of an enumeration: the optimized first page, then Pull until EndOfSequence.
         A context left open (limit reached, error) is Released so the service can free it."""
         page_size = max_elements or self.settings.max_elements
-        for attempt in range(self.settings.retries + 1):
+        for attempt in self.retry_policy.rounds(self.settings.retries):
             try:
                 return self._enumerate_once(resource_uri, wql, page_size, limit)
             except AmbiguousWriteError as exc:
@@ -836,12 +498,11 @@ class WinRMClient:
                                          f"{attempt + 1} rounds, each interrupted after the host answered "
                                          f"(last: {exc})") from None
                 self.log(LOG_OPERATIONS, f"{self.host}: enumeration interrupted, starting again")
-                self._sleep(self._backoff(attempt))
         raise AssertionError("unreachable")
 
     def _enumerate_once(self, resource_uri: str, wql: str | None, page_size: int,
-                        limit: int | None) -> list[wsman.WmiObject]:
-        page = wsman.enumeration_page(
+                        limit: int | None) -> list[replies.WmiObject]:
+        page = replies.enumeration_page(
             self.send(wsman.enumerate_request(resource_uri, wql, max_elements=page_size), idempotent=True))
         items = list(page.items)
         context = page.context
@@ -849,7 +510,7 @@ class WinRMClient:
             while context and (limit is None or len(items) < limit):
                 reply = self.send(wsman.pull_request(resource_uri, context, page_size),
                                   idempotent=False, retry_timeouts=True)
-                page = wsman.enumeration_page(reply)
+                page = replies.enumeration_page(reply)
                 items.extend(page.items)
                 context = page.context
         except BaseException:
@@ -866,15 +527,15 @@ class WinRMClient:
         except KbfixError as exc:  # the context times out on the host anyway
             self.log(LOG_OPERATIONS, f"{self.host}: Release failed ({exc})")
 
-    def get(self, resource_uri: str, selectors: Mapping[str, str]) -> wsman.WmiObject:
-        return wsman.single_object(self.send(wsman.get_request(resource_uri, selectors), idempotent=True))
+    def get(self, resource_uri: str, selectors: Mapping[str, str]) -> replies.WmiObject:
+        return replies.single_object(self.send(wsman.get_request(resource_uri, selectors), idempotent=True))
 
     def invoke(self, resource_uri: str, method: str, params: Mapping[str, wsman.ParamValue] | None = None,
-               *, selectors: Mapping[str, str] | None = None, write: bool = False) -> wsman.WmiObject:
+               *, selectors: Mapping[str, str] | None = None, write: bool = False) -> replies.WmiObject:
         """Invoke a WMI method. ``write=True`` marks it non-idempotent: a broken connection after sending
         raises ``AmbiguousWriteError`` instead of being retried."""
         request = wsman.invoke_request(resource_uri, method, params, selectors)
-        return wsman.single_object(self.send(request, idempotent=not write))
+        return replies.single_object(self.send(request, idempotent=not write))
 
 
 _SECRET_PATTERN = re.compile(r"((?:password|passwd|pwd)\s*[=:]\s*)\S+", re.IGNORECASE)
@@ -892,7 +553,7 @@ def _is_fault(body: bytes) -> bool:
     if not body.strip():
         return False
     try:
-        return wsman.parse_reply(body).fault is not None
+        return replies.parse_reply(body).fault is not None
     except KbfixError:
         return False
 

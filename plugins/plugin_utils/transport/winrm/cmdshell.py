@@ -17,6 +17,7 @@ import datetime
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 
 from ...errors import (
@@ -32,7 +33,8 @@ from ...errors import (
 )
 from .. import escape
 from ..base import DEFAULT_COMMAND_TIMEOUT, LOG_OPERATIONS, LOG_STEPS, CommandResult, PackageSource
-from . import wmi, wsman
+from ..retry import MAX_POLL_INTERVAL, POLL_INTERVAL, RESTART_ASK_AGAIN, Pacing, RestartRequest, wait_for_boot
+from . import replies, wmi, wsman
 from .client import WinRMClient, with_settings
 
 CMD_MAX_LINE = escape.CMD_MAX_LINE
@@ -70,7 +72,7 @@ class CmdShell:
         if self.shell_id is None:
             request = wsman.shell_create_request(codepage=self.codepage, working_directory=self.working_directory,
                                                  environment=self.environment)
-            self.shell_id = wsman.shell_id(self.client.send(request, idempotent=True))
+            self.shell_id = replies.shell_id(self.client.send(request, idempotent=True))
             self.client.log(LOG_OPERATIONS, f"{self.client.host}: opened cmd shell {self.shell_id}")
         return self.shell_id
 
@@ -91,7 +93,7 @@ class CmdShell:
         shell_id = self.open()
         self.client.log(LOG_STEPS, f"{self.client.host}: run {line[:200]}")
         reply = self.client.send(wsman.shell_command_request(shell_id, line), idempotent=False)
-        command_id = wsman.command_id(reply)
+        command_id = replies.command_id(reply)
         if stdin is not None:
             self.client.send(wsman.shell_send_request(shell_id, command_id, stdin, end=True), idempotent=False)
         return self._collect(shell_id, command_id, line, timeout)
@@ -110,10 +112,11 @@ class CmdShell:
                 # Receive long-polls for up to OperationTimeout; the timeout fault just means "no output yet".
                 # Never poll past our own deadline (at least 1 s: shorter waits only add requests). A Receive
                 # is not repeatable: the service hands each piece of output (and the exit code) out once, so
-                # one lost after sending is an ambiguous command (AmbiguousWriteError), settled by the caller
-                # (the campaign found a retried Receive reporting a decode that had worked as failed).
+                # one lost after sending is an ambiguous command (AmbiguousWriteError), settled by the caller:
+                # a Receive sent again gets nothing of what the lost one took, and would report a command
+                # that worked as failed.
                 request = wsman.shell_receive_request(shell_id, command_id, max(1.0, remaining))
-                chunk = wsman.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
+                chunk = replies.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
                                                              poll=True))
             except OperationTimeoutError:
                 continue
@@ -326,10 +329,6 @@ def stage_package(client: WinRMClient, source: PackageSource, destination: str) 
 
 
 REBOOT_METHODS = ("shutdown", "wmi")
-# How long a restart request whose reply was lost gets to show a new boot before it is asked again; a
-# restart that is on its way takes the host down well within it (shutdown.exe /t 0 stops WinRM first).
-RESTART_GRACE = 60.0
-RESTART_ASK_ROUNDS = 3  # how often a restart request lost after sending is asked again
 # What shutdown.exe exits with when a restart is already on its way (Win32 ERROR_SHUTDOWN_IS_SCHEDULED and
 # ERROR_SHUTDOWN_IN_PROGRESS): asking again after a lost reply is then done, not failed.
 SHUTDOWN_ALREADY_SCHEDULED = 1190
@@ -353,16 +352,17 @@ def boot_time(client: WinRMClient) -> datetime.datetime:
 
 def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message: str = "",
            method: str = "shutdown", connect_timeout: float | None = None, before: datetime.datetime | None = None,
-           poll_interval: float = 2.0, max_poll_interval: float = 15.0,
+           poll_interval: float = POLL_INTERVAL, max_poll_interval: float = MAX_POLL_INTERVAL,
            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-           grace: float = RESTART_GRACE) -> datetime.datetime:
+           grace: float = RESTART_ASK_AGAIN) -> datetime.datetime:
     """Restart the host and wait until WinRM answers with a NEW LastBootUpTime. Returns it.
 
     ``delay`` and ``message`` are shutdown.exe's ``/t`` and ``/c`` (method ``shutdown`` only; Win32Shutdown
-    restarts at once). ``timeout`` counts from the end of ``delay``, so a long delay does not eat it.
-    ``connect_timeout`` bounds each TCP connect while waiting (capped at 5 s, see ``wait_for_new_boot``).
-    ``before`` is a boot time the caller has just read (saves a query). ``grace``: how long a restart
-    request lost after sending gets to show a new boot before it is asked again."""
+    restarts at once). ``timeout`` counts from the end of ``delay``, so a long delay does not eat it, and bounds
+    the whole wait, restart requests asked again included. ``connect_timeout`` bounds each TCP connect while
+    waiting (capped at 5 s, see ``wait_for_new_boot``). ``before`` is a boot time the caller has just read
+    (saves a query). ``grace``: how long a restart request lost after sending gets to show a new boot before it
+    is asked again (safe: a restart that is on its way after all answers 1190 or 1115)."""
     if method not in REBOOT_METHODS:
         raise ValueError(f"unknown reboot method {method!r}")
     if before is None:
@@ -373,30 +373,16 @@ def reboot(client: WinRMClient, *, timeout: float = 600, delay: int = 0, message
     client.close()
     if method == "shutdown" and delay > 0:
         sleep(delay)
-    waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
-    rounds = 0
-    while not started and rounds < RESTART_ASK_ROUNDS:
-        # The request was lost after sending: give a restart on its way ``grace`` seconds to show a new boot.
-        rounds += 1
-        try:
-            return wait_for_new_boot(waiter, before, timeout=min(timeout, grace), poll_interval=poll_interval,
-                                     max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
-        except RebootTimeoutError:
-            pass
-        try:
-            still_up = boot_time(client) == before
-        except HostUnreachableError:
-            break  # going down after all: the wait below sees it come back
-        if not still_up:
-            break
-        # The host answers with the old boot time ``grace`` seconds on: the request never arrived. Asking
-        # again is safe: a restart that is on its way after all answers 1190 or 1115. The repeat can be lost
-        # too (the 200-host campaign saw it), so this goes a few rounds.
-        client.log(LOG_STEPS, f"{client.host}: no restart under way: asking again")
-        started = _request_restart(client, method, 0, message, again=True)
+
+    def ask_again() -> bool:
+        again = _request_restart(client, method, 0, message, again=True)
         client.close()
+        return not again
+
+    waiter = client if connect_timeout is None else with_settings(client, connection_timeout=connect_timeout)
     return wait_for_new_boot(waiter, before, timeout=timeout, poll_interval=poll_interval,
-                             max_poll_interval=max_poll_interval, sleep=sleep, clock=clock)
+                             max_poll_interval=max_poll_interval, sleep=sleep, clock=clock,
+                             restart=RestartRequest(not started, ask_again, grace))
 
 
 def _request_restart(client: WinRMClient, method: str, delay: int, message: str, again: bool = False) -> bool:
@@ -433,30 +419,22 @@ def _start_restart(client: WinRMClient, method: str, delay: int, message: str, a
 
 
 def wait_for_new_boot(client: WinRMClient, before: datetime.datetime, *, timeout: float,
-                      poll_interval: float = 2.0, max_poll_interval: float = 15.0,
-                      sleep: Callable[[float], None] = time.sleep,
-                      clock: Callable[[], float] = time.monotonic) -> datetime.datetime:
-    # No retries inside the client: this loop is the retry, with its own backoff and deadline.
+                      poll_interval: float = POLL_INTERVAL, max_poll_interval: float = MAX_POLL_INTERVAL,
+                      sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                      restart: RestartRequest | None = None) -> datetime.datetime:
+    """Wait for a LastBootUpTime other than ``before`` (``retry.wait_for_boot``), within ``timeout`` seconds."""
+    # No retries inside the client: the wait is the retry, with its own pacing and deadline.
     probe = with_settings(client, retries=0, connection_timeout=min(5.0, client.settings.connection_timeout))
-    deadline = clock() + timeout
-    interval = poll_interval
-    last_error = "none"
+
+    def timed_out(last_error: str) -> RebootTimeoutError:
+        return RebootTimeoutError(f"Timed out waiting for {client.host} to come back after reboot: no new boot "
+                                  f"time after {timeout:g} seconds (last error: {last_error})")
+
     try:
-        while True:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                raise RebootTimeoutError(f"Timed out waiting for {client.host} to come back after reboot: no new "
-                                         f"boot time after {timeout:g} seconds (last error: {last_error})")
-            sleep(min(interval, remaining))
-            interval = min(interval * 1.5, max_poll_interval)
-            try:
-                boot = wmi.last_boot_time(probe)
-            except KbfixError as exc:  # refused, reset, 503 while services start, auth not ready yet
-                last_error = str(exc)
-                continue
-            if boot is not None and boot != before:
-                client.log(LOG_STEPS, f"{client.host}: back up, booted {boot.isoformat()}")
-                return boot
-            last_error = f"the host still reports the boot time {before.isoformat()}"
+        booted = wait_for_boot(client.host, partial(wmi.last_boot_time, probe), before=before, timeout=timeout,
+                               pacing=Pacing(poll_interval, max_poll_interval, clock=clock, sleep=sleep),
+                               on_timeout=timed_out, log=lambda text: client.log(LOG_STEPS, text), restart=restart)
     finally:
         probe.close()
+    client.log(LOG_STEPS, f"{client.host}: back up, booted {booted.isoformat()}")
+    return booted

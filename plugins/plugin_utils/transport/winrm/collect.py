@@ -35,13 +35,13 @@ from ...errors import ArgumentError, AuthenticationError, HostUnreachableError, 
 from ..base import LOG_STEPS, SOURCE_QFE, SOURCE_REGISTRY, RestartScope
 from ..indicators import PFRO_VALUE, SESSION_MANAGER, pending_restart_from, pending_restart_plan
 from ..registry_path import parse_key
-from . import wmi, wsman
+from . import replies, stdregprov, wmi
 from .client import WinRMClient
 
 T = TypeVar("T")
 
 
-QfeResult = dict[str, list[wsman.WmiObject]]
+QfeResult = dict[str, list[replies.WmiObject]]
 KeyGroups = dict[str, tuple[str, list[tuple[str, str]]]]  # id -> (key or parent as sent, [(name, as requested)])
 ValueId = tuple[str, str]  # (registry_key_id(key), name.casefold()): how HostFacts.registry is keyed
 Values = dict[ValueId, RegistryValue | None]
@@ -140,26 +140,26 @@ class _Gatherer:
                             lambda: wmi.qfe_hotfixes(self.client, self.request.hotfix_ids))[1]
 
     def typed_value(self, read: _TypedRead) -> Values:
-        """One typed Get; wmi.read_value looks the real type up only when the host says "wrong type"."""
-        call = partial(wmi.read_value, self.client, read.key, read.name, read.type)
+        """One typed Get; stdregprov.read_value looks the real type up only when the host says "wrong type"."""
+        call = partial(stdregprov.read_value, self.client, read.key, read.name, read.type)
         ok, found = self.attempt(f"{read.key}\\{read.name}", call)
         return {_value_id(read.key, read.name): found} if ok else {}
 
     def values_of(self, key: str, wanted: list[tuple[str, str]]) -> Values:
-        ok, infos = self.attempt(f"the values of {key}", lambda: wmi.enum_values(self.client, key))
+        ok, infos = self.attempt(f"the values of {key}", lambda: stdregprov.enum_values(self.client, key))
         if not ok:
             return {}
         path = parse_key(key)
         out: Values = {}
         for name, requested in wanted:
-            read = partial(wmi.read_listed_value, self.client, path, name, infos)
+            read = partial(stdregprov.read_listed_value, self.client, path, name, infos)
             read_ok, found = self.attempt(f"{key}\\{name}", read)
             if read_ok:
                 out[_value_id(requested, name)] = found
         return out
 
     def subkeys_of(self, parent: str, wanted: list[tuple[str, str]]) -> dict[str, bool]:
-        ok, names = self.attempt(f"the subkeys of {parent}", lambda: wmi.enum_keys(self.client, parent))
+        ok, names = self.attempt(f"the subkeys of {parent}", lambda: stdregprov.enum_keys(self.client, parent))
         if not ok:
             return {}
         folded = {n.casefold() for n in names or []}  # a missing parent: none of its children exist

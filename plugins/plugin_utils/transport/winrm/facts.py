@@ -9,7 +9,7 @@ Pure library: no Ansible imports.
 from __future__ import annotations
 
 import re
-import xml.etree.ElementTree as ET  # only walks a tree wsman.parse_reply built with defusedxml
+import xml.etree.ElementTree as ET  # only walks a tree replies.parse_reply built with defusedxml
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any

@@ -10,15 +10,16 @@ documents the Windows behaviour it relies on.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ...article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue
 from ...errors import NotFoundError, WriteVerificationError
-from ..base import CommandResult, PackageSource, RegistryChange, RestartScope
-from . import cmdshell, collect, facts, wmi
-from .client import WinRMClient
+from ..base import CommandResult, LogFn, PackageSource, RegistryChange, RestartScope
+from . import cmdshell, collect, facts, stdregprov, wmi
+from .client import WinRMClient, client_for, require_packages
+from .settings import settings_for_host
 
 T = TypeVar("T")
 
@@ -82,46 +83,46 @@ class WinRMTransport:
     # --- registry -------------------------------------------------------------------------------
 
     def read_value(self, key: str, name: str, expected: RegistryType | None = None) -> RegistryValue | None:
-        return wmi.read_value(self.client, key, name, expected)
+        return stdregprov.read_value(self.client, key, name, expected)
 
     def read_values(self, key: str, names: Iterable[str]) -> dict[str, RegistryValue | None]:
-        return wmi.read_values(self.client, key, names)
+        return stdregprov.read_values(self.client, key, names)
 
     def key_exists(self, key: str) -> bool:
-        return wmi.key_exists(self.client, key)
+        return stdregprov.key_exists(self.client, key)
 
     def enum_keys(self, key: str) -> list[str] | None:
-        return wmi.enum_keys(self.client, key)
+        return stdregprov.enum_keys(self.client, key)
 
     def set_value(self, key: str, name: str, value: RegistryValue, *, create: bool = False) -> RegistryChange:
         if value.type == "multistring" and not value.data:
             return self._set_empty_multistring(key, name, create)
-        return wmi.set_value(self.client, key, name, value, create=create,
+        return stdregprov.set_value(self.client, key, name, value, create=create,
                              write_none=partial(cmdshell.reg_add_none, self.client))
 
     def _set_empty_multistring(self, key: str, name: str, create: bool) -> RegistryChange:
         # StdRegProv.SetMultiStringValue refuses an empty sValue array (a WS-Man array with no elements is a
         # null parameter), so an empty REG_MULTI_SZ is written by reg.exe, which every WinRM-capable Windows
         # has. reg.exe creates missing keys itself, so without ``create`` the key must exist already.
-        before = wmi.read_value(self.client, key, name, "multistring")
+        before = stdregprov.read_value(self.client, key, name, "multistring")
         if before is not None and before.type == "multistring" and not before.data:
             return RegistryChange(False, before, before)
-        if not create and not wmi.key_exists(self.client, key):
+        if not create and not stdregprov.key_exists(self.client, key):
             raise NotFoundError(f"{self.host}: registry key {key} does not exist and create_key is false")
         target = ["/ve"] if name == "" else ["/v", name]
         cmdshell.run(self.client, "reg", ["add", key, *target, "/t", "REG_MULTI_SZ", "/d", "", "/f"], timeout=120,
                      repeatable=True)
-        after = wmi.read_value(self.client, key, name, "multistring")
+        after = stdregprov.read_value(self.client, key, name, "multistring")
         if after is None or after.type != "multistring" or after.data:
             raise WriteVerificationError(f"{self.host}: wrote an empty multistring to {key}\\{name} but read back "
                                          f"{'(absent)' if after is None else f'{after.type} {after.data!r}'}")
         return RegistryChange(True, before, after)
 
-    def check_write(self, key: str, name: str, value: RegistryValue, *, stack_version: str | None = None) -> None:
-        wmi.check_write(self.client, key, name, value, stack_version)
+    def check_write(self, key: str, name: str, value: RegistryValue) -> None:
+        stdregprov.check_write(self.client, key, name, value)
 
     def delete_value(self, key: str, name: str) -> RegistryChange:
-        return wmi.delete_value(self.client, key, name)
+        return stdregprov.delete_value(self.client, key, name)
 
     # --- processes ------------------------------------------------------------------------------
 
@@ -140,3 +141,17 @@ class WinRMTransport:
                 before: datetime.datetime | None = None) -> datetime.datetime:
         return cmdshell.reboot(self.client, timeout=timeout, delay=delay, message=message,
                                connect_timeout=connect_timeout, before=before)
+
+
+def open_for(task_vars: Mapping[str, Any], log: LogFn, *, connection: Any = None, **overrides: Any) -> WinRMTransport:
+    """The transport ``transport.select`` opens for a WinRM host: settings from the task's Ansible connection and
+    the host's variables (``settings.settings_for_host``), the shared client for them, not yet connected.
+    A WinRM version the facts module found (``kbfix_winrm_version``) bounds the request size before any
+    request of this task (stdregprov.check_write)."""
+    require_packages()  # before the connection plugin's option processing, which needs pywinrm
+    client = client_for(settings_for_host(connection, task_vars, **overrides), log=log)
+    facts_known = task_vars.get("ansible_facts")
+    version = facts_known.get("kbfix_winrm_version") if isinstance(facts_known, Mapping) else None
+    if isinstance(version, str) and client.stack_version is None:
+        client.stack_version = version
+    return WinRMTransport(client)
