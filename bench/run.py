@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/run.py            # full run, 3 repetitions (about 20 minutes on 2 cores)
     .venv/bin/python bench/run.py --quick    # 2 repetitions, fleet of 50 hosts only
-    .venv/bin/python bench/run.py --part articles|micro|fleet|smb --reps N --forks N --sizes 50,200
+    .venv/bin/python bench/run.py --part articles|micro|fleet|smb|uploads --reps N --forks N --sizes 50,200
 
 Part 1 (articles): five hosts, one per Windows family the articles cover. For each seed article, with 0 ms
 and with 25 ms one-way latency (``proxy.py``), ``playbooks/audit.yml`` (kbfix.windows.facts + kb_article)
@@ -21,7 +21,11 @@ Part 3 (smb): KB253729 on winsim's NT 4.0 face (no WinRM: ``kbfix_transport: smb
 and one with it: ``playbooks/audit.yml`` and the facts task alone, the SMB requests (each one round trip)
 and the RPC calls they carry from winsim's counters, split into the facts task and the kb_article task.
 
-Everything is repeated and reported as medians; ``bench/results.json`` keeps every sample.
+Part 4 (uploads): real-size packages put on hosts through the cmd shell's stdin against the echo path:
+requests per MB, a fleet remediated both ways at 25 ms, the NT 4.0 SMB copy (``uploads.py``; run once, not
+repeated: ``--upload-hosts N`` sizes its fleet).
+
+Everything else is repeated and reported as medians; ``bench/results.json`` keeps every sample.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ TOP = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import stats  # noqa: E402
+import uploads  # noqa: E402
 from baseline import generate  # noqa: E402
 from proxy import DelayProxy  # noqa: E402
 from stats import Target, ratio, table  # noqa: E402
@@ -574,7 +579,8 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 repetitions, fleet of 50 hosts only")
-    parser.add_argument("--part", choices=("articles", "micro", "fleet", "smb", "all"), default="all")
+    parser.add_argument("--part", choices=("articles", "micro", "fleet", "smb", "uploads", "all"), default="all")
+    parser.add_argument("--upload-hosts", type=int, default=50, help="fleet size of the uploads part (default 50)")
     parser.add_argument("--reps", type=int, help="repetitions (default 3, --quick 2)")
     parser.add_argument("--sizes", help="fleet sizes, comma-separated (default 50,200,500; --quick 50)")
     parser.add_argument("--baseline-size", type=int, default=50, help="fleet size for the baseline (0: skip)")
@@ -605,13 +611,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.part in ("fleet", "all"):
         fleet = part_fleet(runner, reps, sizes, args.baseline_size, out, problems)
     smb = part_smb(runner, reps, out, problems) if args.part in ("smb", "all") else None
-    found = targets(articles, fleet, smb)
+    loads = uploads.part_uploads(out, args.upload_hosts) if args.part in ("uploads", "all") else None
+    found = targets(articles, fleet, smb) + uploads.upload_targets(loads)
     result = {
         "machine": info,
         "config": {"reps": reps, "forks": args.forks, "sizes": sizes, "baseline_size": args.baseline_size,
                    "latencies_ms": list(LATENCIES_MS), "articles": list(ARTICLES), "variables": generate.VARIABLES,
                    "playbook_runs": runner.count, "seconds": round(time.monotonic() - started, 1)},
-        "articles": articles, "micro": cpu_parts, "fleet": fleet, "smb": smb,
+        "articles": articles, "micro": cpu_parts, "fleet": fleet, "smb": smb, "uploads": loads,
         "targets": [t.to_dict() for t in found],
         "problems": problems,
     }
@@ -623,7 +630,8 @@ def main(argv: list[str] | None = None) -> int:
 def report(path: Path) -> int:
     """Recompute the targets of a results file (the rows are kept) and print its tables again."""
     result = json.loads(path.read_text(encoding="utf-8"))
-    found = targets(result["articles"], result["fleet"], result.get("smb"))
+    found = targets(result["articles"], result["fleet"], result.get("smb")) + uploads.upload_targets(
+        result.get("uploads"))
     result["targets"] = [t.to_dict() for t in found]
     path.write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
     print(render(result, found))
@@ -657,6 +665,8 @@ def render(result: dict[str, Any], found: list[Target]) -> str:
                         [(f"{m['new_connection_ms']:.1f} ms", f"{m['request_ms']:.1f} ms", f"{m['audit_4_ms']:.1f} ms",
                           m["audit_4_requests"], m["audit_4_auth_requests"],
                           f"{m.get('specs_4_cold_ms', 0):.1f} ms", f"{m.get('specs_4_cached_ms', 0):.1f} ms")])]
+    if result.get("uploads"):
+        parts += ["", uploads.render(result["uploads"])]
     parts += ["", "Targets", "", target_table(found)]
     if result["problems"]:
         parts += ["", f"PROBLEMS ({len(result['problems'])}): these runs did not do what they should",

@@ -140,8 +140,9 @@ def select_hosts(profiles: Sequence[str] | None) -> list[DemoHost]:
 
 
 def build_packages(directory: Path) -> list[Path]:
-    """Every package of winsim's catalogue, as the real files a package share would hold."""
-    return [packages.write_package(name, directory) for name in packages.package_names()]
+    """Every package of winsim's catalogue, as the real files a package share would hold, at their real size
+    (0.5 to 3 MB): the remediation uploads what a real one would."""
+    return [packages.write_package(name, directory, packages.real_size(name)) for name in packages.package_names()]
 
 
 def write_inventory_vars(inventory: Path, package_dir: Path) -> Path:

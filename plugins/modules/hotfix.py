@@ -196,7 +196,9 @@ detection_before:
 install:
   description:
     - The install that ran - V(hotfix_id), V(package), V(installer), V(source), V(command), V(exit_code),
-      V(result) (V(success), V(restart_required), V(already_installed)), V(restart_required).
+      V(result) (V(success), V(restart_required), V(already_installed)), V(restart_required), and V(staged_by),
+      how the package reached the host (V(stdin), V(echo) or V(smb) for an upload, checked by size and, where
+      the host computes it, SHA-1; V(host) or V(unc) when it was already reachable).
     - V(package_check) - for a controller package, its V(sha256), V(signature) (V(verified), or
       V(unsigned_allowed) when C(kbfix_package_unsigned) let an unsigned package through), V(signed_by) (signer,
       chain, signing time) and V(identity) (what its version information says); V(null) for host and share paths.

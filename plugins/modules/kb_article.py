@@ -217,9 +217,10 @@ changes:
       V(description) and V(changed).
     - Registry steps add V(key), V(name), V(before) and V(after) (V(type) and V(data), or null when absent).
     - Package steps add V(hotfix_id), V(package), V(installer), V(source) and, once run, V(command),
-      V(exit_code), V(result) (V(success), V(restart_required), V(already_installed)) and
-      V(restart_required). A package not installed because a restart is pending has V(skipped=true) and a
-      V(reason).
+      V(exit_code), V(result) (V(success), V(restart_required), V(already_installed)),
+      V(restart_required) and V(staged_by) (V(stdin), V(echo), V(smb), V(host), V(unc), how the package
+      reached the host; several articles of the task using one package file upload it once). A package not
+      installed because a restart is pending has V(skipped=true) and a V(reason).
   returned: always
   type: list
   elements: dict

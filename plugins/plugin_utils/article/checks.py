@@ -106,5 +106,3 @@ def judge_hotfix(spec: ArticleSpec, entry: OsEntry, host: HostFacts, files_decid
 def hotfix_recorded(spec: ArticleSpec, entry: OsEntry, host: HostFacts) -> bool:
     return (any(h.upper() in host.hotfixes for h in spec.hotfix_ids)
             or any(host.registry_keys.get(registry_key_id(k)) for k in record_keys(spec, entry)))
-
-

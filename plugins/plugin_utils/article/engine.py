@@ -78,7 +78,6 @@ def fact_request(spec: ArticleSpec, os_facts: OsFacts, variables: Mapping[str, A
     )
 
 
-
 def _status(assessed: Assessment) -> VerdictStatus:
     file_checks = assessed.files + ([assessed.hotfix] if assessed.hotfix.decisive else [])
     # Files still old because the installer's replacements wait for the restart are not a failure.
@@ -158,10 +157,10 @@ def evaluate(spec: ArticleSpec, host_facts: HostFacts, variables: Mapping[str, A
                 for s in active_settings(spec, entry, host_facts.os, resolved)]
     hotfix = judge_hotfix(spec, entry, host_facts, files_decide=any(o.decisive for o in files))
     assessed = Assessment(files=files, settings=settings, prerequisites=prerequisites, hotfix=hotfix,
-                           entry=entry, package=entry_package(spec, entry, host_facts.os),
-                           recorded=hotfix_recorded(spec, entry, host_facts),
-                           reboot_pending=host_facts.reboot_pending,
-                           restart_for_fix=restart_for_fix(spec, entry, host_facts))
+                          entry=entry, package=entry_package(spec, entry, host_facts.os),
+                          recorded=hotfix_recorded(spec, entry, host_facts),
+                          reboot_pending=host_facts.reboot_pending,
+                          restart_for_fix=restart_for_fix(spec, entry, host_facts))
     plan = plan_steps(spec, assessed, host_facts.os)
     status = _status(assessed)
     if assessed.installed_awaiting_restart:
@@ -197,5 +196,3 @@ def with_install_answer(verdict: Verdict, hotfix_id: str, exit_code: int, meanin
     answer = CheckResult(id=f"installer:{hotfix_id}", kind="installer", passed=False, expected="the fix installed",
                          found=code, message=f"the installer says {said}; the files disagree")
     return dataclasses.replace(verdict, status="unknown", reason=reason, checks=[*verdict.checks, answer])
-
-

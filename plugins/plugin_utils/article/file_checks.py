@@ -74,7 +74,7 @@ def _judge_version(path: str, host_rows: list[FileRow], path_rows: list[FileRow]
     check_id = f"file:{path}"
     if not facts.exists:
         return Outcome(CheckResult(id=check_id, kind="file", passed=False, expected=expected, found="absent",
-                                    message=f"{expand_path(path, os)} does not exist"))
+                                   message=f"{expand_path(path, os)} does not exist"))
     try:
         found = WinVersion.parse(cast(str, facts.version))
     except ValueError as exc:
@@ -93,8 +93,8 @@ def _judge_version(path: str, host_rows: list[FileRow], path_rows: list[FileRow]
                 message=f"{message}, but {result.message}" if result.passed is False else result.message))
         message = f"{message}; {by_size_date.result.message}"
     return Outcome(CheckResult(id=check_id, kind="file", passed=passed, expected=judged_by,
-                                found=found.full_text(), message=message),
-                    gdr_above_fix=not passed and _gdr_above_fix(found, path_rows))
+                               found=found.full_text(), message=message),
+                   gdr_above_fix=not passed and _gdr_above_fix(found, path_rows))
 
 
 def _gdr_above_fix(found: WinVersion, path_rows: list[FileRow]) -> bool:
@@ -171,7 +171,7 @@ def _judge_size_date(path: str, rows: list[FileRow], facts: FileFacts | None, os
     check_id = f"file:{path}"
     if not facts.exists:
         return Outcome(CheckResult(id=check_id, kind="file", passed=False, expected=expected, found="absent",
-                                    message=f"{expand_path(path, os)} does not exist"))
+                                   message=f"{expand_path(path, os)} does not exist"))
     found = f"size {facts.size if facts.size is not None else '?'}, modified " + (
         f"{facts.modified.astimezone(datetime.UTC):%Y-%m-%d %H:%M} UTC" if facts.modified else "?")
     # "These file attributes or later": the article's file, or a later one that replaced it.
@@ -185,7 +185,7 @@ def _judge_size_date(path: str, rows: list[FileRow], facts: FileFacts | None, os
     else:
         return _file_missing(path, os, "the size or date", expected)
     return Outcome(CheckResult(id=check_id, kind="file", passed=passed, expected=expected, found=found,
-                                message=message))
+                               message=message))
 
 
 def _report_info(path: str, row: FileRow, facts: FileFacts | None) -> Outcome:
@@ -199,5 +199,3 @@ def _report_info(path: str, row: FileRow, facts: FileFacts | None) -> Outcome:
     result = CheckResult(id=f"file:{path}", kind="file", passed=None, expected=expected, found=found,
                          message="informational: the versioned binaries decide")
     return Outcome(result, decisive=False)
-
-

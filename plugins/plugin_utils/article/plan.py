@@ -172,5 +172,3 @@ def plan_steps(spec: ArticleSpec, assessed: Assessment, os: OsFacts) -> list[Pla
         reason = "the changes take effect at the next start" if needs_restart else "a restart is already pending"
         steps.append(PlanStep("reboot", f"restart: {reason}", RebootDetails(f"{spec.id}: {reason}")))
     return steps
-
-

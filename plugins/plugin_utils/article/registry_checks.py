@@ -46,27 +46,27 @@ def judge_setting(setting: RegistrySetting, desired: RegistryData, host: HostFac
         result = CheckResult(id=check_id, kind="registry", passed=None, expected=want_text, found="not read",
                              message=f"{setting.path} could not be read")
         return Outcome(result, missing=(value_fact_id(setting.key, setting.name),),
-                        step=_set_step(setting, desired, None, before_read=False))
+                       step=_set_step(setting, desired, None, before_read=False))
     if current is None:
         if setting.default is not None and _matches(setting, setting.default, desired):
             return Outcome(CheckResult(id=check_id, kind="registry", passed=True, expected=want_text,
-                                        found="absent",
-                                        message=f"absent: Windows uses {_data_text(setting.type, setting.default)}"))
+                                       found="absent",
+                                       message=f"absent: Windows uses {_data_text(setting.type, setting.default)}"))
         return Outcome(CheckResult(id=check_id, kind="registry", passed=False, expected=want_text, found="absent",
-                                    message=f"{setting.path} does not exist"),
-                        step=_set_step(setting, desired, None))
+                                   message=f"{setting.path} does not exist"),
+                       step=_set_step(setting, desired, None))
     found_text = _data_text(current.type, current.data)
     if current.type != setting.type:
         return Outcome(CheckResult(id=check_id, kind="registry", passed=False, expected=want_text, found=found_text,
-                                    message=f"{setting.path} is {current.type}, Windows only honours "
-                                            f"{setting.type} here"),
-                        step=_set_step(setting, desired, current))
+                                   message=f"{setting.path} is {current.type}, Windows only honours "
+                                           f"{setting.type} here"),
+                       step=_set_step(setting, desired, current))
     if _matches(setting, current.data, desired):
         return Outcome(CheckResult(id=check_id, kind="registry", passed=True, expected=want_text, found=found_text))
     target = _merged(setting, current.data, desired) if setting.mode == "merge" else desired
     return Outcome(CheckResult(id=check_id, kind="registry", passed=False, expected=want_text, found=found_text,
-                                message=f"{setting.path} differs"),
-                    step=_set_step(setting, target, current))
+                               message=f"{setting.path} differs"),
+                   step=_set_step(setting, target, current))
 
 
 def _matches(setting: RegistrySetting, current: RegistryData, desired: RegistryData) -> bool:
@@ -113,5 +113,3 @@ def _set_step(setting: RegistrySetting, data: RegistryData, before: RegistryValu
                               before_read=before_read, mode=setting.mode,
                               case_insensitive=setting.case_insensitive, restart=setting.restart)
     return PlanStep(action="set_registry", description=description, details=details)
-
-

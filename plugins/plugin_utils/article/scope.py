@@ -143,7 +143,7 @@ def desired_value(setting: RegistrySetting, variables: Mapping[str, VariableValu
 
 
 def active_settings(spec: ArticleSpec, entry: OsEntry, os: OsFacts,
-                     variables: Mapping[str, VariableValue]) -> list[RegistrySetting]:
+                    variables: Mapping[str, VariableValue]) -> list[RegistrySetting]:
     active = []
     for setting in spec.registry:
         if setting.os is not None and entry.id not in setting.os:
@@ -166,5 +166,3 @@ def record_keys(spec: ArticleSpec, entry: OsEntry) -> list[str]:
 
 def prerequisites_for(spec: ArticleSpec, entry: OsEntry) -> list[Prerequisite]:
     return [p for p in spec.prerequisites if p.os is None or entry.id in p.os]
-
-

@@ -97,8 +97,6 @@ def preload(paths: Iterable[str | Path]) -> None:
             continue
 
 
-
-
 def require_installable(spec: ArticleSpec, package: Package) -> None:
     """Refuse a package whose file is still the importer's placeholder: audits work, installs do not."""
     if package.needs_review:

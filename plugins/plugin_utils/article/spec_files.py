@@ -183,5 +183,3 @@ def _check_file_rows(top: FieldReader, rows: list[tuple[int, FileRow]]) -> None:
                                     + (f" ({row.branch})" if row.branch else "")
                                     + f", different from files[{seen[key]}]")
                 seen[key] = index
-
-

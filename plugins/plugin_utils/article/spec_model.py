@@ -66,7 +66,6 @@ FIELDS: dict[str, tuple[str, ...]] = {
 REVIEW_PREFIX = "REVIEW-"
 
 
-
 # ---------------------------------------------------------------------------------------------------- data
 
 
@@ -261,5 +260,3 @@ class ArticleSpec:
             if variable.name == name:
                 return variable
         raise KeyError(name)
-
-

@@ -208,5 +208,3 @@ class SpecContext:
             raise reader.error(key, f"variable {name!r} is {variable.type}, this needs {' or '.join(types)}")
         self.used_variables.add(name)
         return variable
-
-

@@ -341,5 +341,3 @@ def spec_from_data(data: Any, source: str) -> ArticleSpec:
     if unused:
         raise top.error(f"variables.{unused[0]}", "is declared but no setting uses it")
     return spec
-
-

@@ -97,11 +97,13 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[Identifie
         try:
             enforcer.enforce(article, verdict)
         except HostUnreachableError:
-            raise
+            raise  # nothing can be removed from a host that is gone; the resumed run stages afresh
         except KbfixError as exc:
+            enforcer.staging.release_all()
             partial = {"verdicts_before": [v.to_dict() for v in enforcer.result.verdicts_before],
                        "changes": enforcer.result.changes}
             raise ArticleFault(article.id, exc, partial) from exc
+    enforcer.staging.release_all()  # packages several articles shared were kept until now
     result = enforcer.result
     result.verdicts = list(verdicts)
     return result
@@ -129,6 +131,7 @@ class _Enforcer:
         self.facts = facts
         self.os = facts.os
         self.options = options
+        self.staging = installer.Staging(transport, facts.os, keep=True)
         self.result = into if into is not None else RunResult(verdicts=[])
 
     def enforce(self, article: Identified, verdict: Verdict) -> None:
@@ -176,7 +179,8 @@ class _Enforcer:
             self.result.changes.append({**base, "changed": True, "planned": True})
             self._diff_package(request, planned=True)
             return
-        done = installer.install(self.transport, request, self.os, not_applicable_raises=False)
+        done = installer.install(self.transport, request, self.os, not_applicable_raises=False,
+                                 staging=self.staging)
         self.result.answers[article.id] = done
         entry = {**base, **done.to_dict(), "changed": done.changed}
         if done.meaning in ("not_applicable", "already_installed"):

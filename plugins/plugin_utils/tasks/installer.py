@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any, Literal, cast
 
 from ..article import engine
@@ -46,14 +45,16 @@ from ..transport.base import (
     SOURCE_QFE,
     SOURCE_REGISTRY,
     CommandResult,
-    PackageSource,
     Transport,
 )
 from ..transport.retry import repeat_when_lost
+from .staging import PackageLocation, SourceKind, Staging, read_controller_file, remote_location, source_kind
+
+# Package locations lived here before staging had a file of its own; callers still name them installer.X.
+__all__ = ["PackageLocation", "SourceKind", "Staging", "read_controller_file", "remote_location", "source_kind"]
 
 InstallerKind = Literal["update", "hotfix", "msu"]
 ExitMeaning = Literal["success", "restart_required", "already_installed", "not_applicable", "already_absent"]
-SourceKind = Literal["controller", "host", "unc"]
 
 INSTALLER_KINDS: tuple[str, ...] = ("update", "hotfix", "msu")
 
@@ -101,8 +102,6 @@ _HOTFIX_ID = re.compile(r"^(KB|Q)(\d{5,7})$")
 _ID_IN_NAME = re.compile(r"(?<![A-Za-z0-9])(KB|Q)(\d{5,7})(?!\d)", re.IGNORECASE)
 _NT4_HOTFIX_NAME = re.compile(r"^Q\d{5,7}[ia]?\.exe$", re.IGNORECASE)  # i = Intel, a = Alpha
 _UPDATE_NAME = re.compile(r"^Windows[A-Za-z0-9.]*-KB\d{5,7}\b.*\.exe$", re.IGNORECASE)
-_UNC = re.compile(r"^\\\\[^\\/]+[\\/][^\\/]+")
-_DRIVE = re.compile(r"^[A-Za-z]:[\\/]")
 
 
 # ------------------------------------------------------------------------------------------ arguments
@@ -171,25 +170,6 @@ def exit_codes(overrides: Mapping[int, str] | None = None) -> dict[int, ExitMean
 # ------------------------------------------------------------------------------------------- sources
 
 
-@dataclass(frozen=True)
-class PackageLocation:
-    """Where a package (or a directory of packages) is: on the controller, on the host, or on a share."""
-
-    kind: SourceKind
-    path: str
-
-    def joined(self, filename: str) -> PackageLocation:
-        if self.kind == "controller":
-            return PackageLocation("controller", str(Path(self.path) / filename))
-        return PackageLocation(self.kind, self.path.rstrip("\\/") + "\\" + filename)
-
-    @property
-    def filename(self) -> str:
-        if self.kind == "controller":
-            return Path(self.path).name
-        return ntpath.basename(self.path.replace("/", "\\"))
-
-
 def _command_failed(what: str, result: CommandResult) -> RemoteCommandError:
     """An installer or uninstaller ended with an exit code that means nothing good: the code in decimal and
     hex (Windows installers document HRESULTs in hex) and the start of what it printed."""
@@ -199,33 +179,6 @@ def _command_failed(what: str, result: CommandResult) -> RemoteCommandError:
     return RemoteCommandError(
         f"{what} exited with {code}" + (f": {detail[:300]}" if detail else ""),
         result.exit_code, result.stdout, result.stderr)
-
-
-def source_kind(text: str) -> SourceKind:
-    """``\\\\server\\share\\...`` is a share, ``C:\\...`` a path on the host, anything else the controller's."""
-    if _UNC.match(text):
-        return "unc"
-    if _DRIVE.match(text):
-        return "host"
-    return "controller"
-
-
-def remote_location(text: str, field_name: str) -> PackageLocation:
-    """A host or UNC location, its path checked for what cmd.exe cannot carry."""
-    kind = source_kind(text)
-    if kind == "controller":
-        raise ArgumentError(field_name, f"{text!r} is not a host path (C:\\...) or a UNC path (\\\\server\\share)")
-    # The rules every path argument shares, then what cmd.exe adds (the path reaches copy and the installer).
-    path = escape.host_path(text, field_name)
-    escape.cmd_path(path, field_name)
-    return PackageLocation(kind, path)
-
-
-def read_controller_file(location: PackageLocation, field_name: str) -> bytes:
-    try:
-        return Path(location.path).read_bytes()
-    except OSError as exc:
-        raise ArgumentError(field_name, f"cannot read the package {location.path}: {exc.strerror or exc}") from None
 
 
 # -------------------------------------------------------------------------------------------- install
@@ -254,6 +207,7 @@ class InstallResult:
     command: str
     exit_code: int
     meaning: ExitMeaning
+    staged_by: str = ""  # how the package reached the host: stdin, echo, smb (uploads), host, unc
     package_check: package_policy.PackageCheck | None = None
 
     @property
@@ -267,7 +221,7 @@ class InstallResult:
     def to_dict(self) -> dict[str, Any]:
         return {"hotfix_id": self.hotfix_id, "package": self.package, "installer": self.installer,
                 "source": self.source, "command": self.command, "exit_code": self.exit_code,
-                "result": self.meaning, "restart_required": self.restart_required,
+                "result": self.meaning, "restart_required": self.restart_required, "staged_by": self.staged_by,
                 "package_check": self.package_check.to_dict() if self.package_check else None}
 
 
@@ -300,25 +254,6 @@ def install_command(installer: InstallerKind, path: str, arguments: Sequence[str
     return escape.cmd_line(path, list(arguments))
 
 
-def staging_path(os_facts: OsFacts, filename: str) -> str:
-    # %SystemRoot%\Temp exists on every version and is writable by administrators; the per-user TEMP of a
-    # WinRS session lives in a profile that NT 4.0-era layouts name differently.
-    root = os_facts.system_root.rstrip("\\")
-    return f"{root}\\Temp\\{filename}"
-
-
-def _stage(transport: Transport, request: InstallRequest, os_facts: OsFacts) -> tuple[str, bool]:
-    """(path to run, uploaded by us): a controller file is uploaded through the cmd shell."""
-    location = request.package
-    if location.kind == "controller":
-        data = read_controller_file(location, "source")
-        remote = staging_path(os_facts, location.filename)
-        return transport.stage_package(PackageSource(data=data), remote), True
-    if location.kind == "host":
-        return transport.stage_package(PackageSource(host_path=location.path), ""), False
-    return transport.stage_package(PackageSource(unc_path=location.path), ""), False
-
-
 def exit_meaning(code: int | None, codes: Mapping[int, ExitMeaning]) -> ExitMeaning | None:
     """What an exit code means, None when the table does not know it (or the transport could not tell it)."""
     if code is None:
@@ -328,29 +263,23 @@ def exit_meaning(code: int | None, codes: Mapping[int, ExitMeaning]) -> ExitMean
     return codes.get(signed)
 
 
-def _remove_staged(transport: Transport, path: str) -> None:
-    # Cleanup must not hide what the installer did (or the connection loss that ended it). delete_file
-    # repeats a del lost in a reset: deleting twice does no harm.
-    try:
-        transport.delete_file(path)
-    except KbfixError as exc:
-        transport.log(LOG_STEPS, f"{transport.host}: could not remove the staged package {path}: {exc}")
-
-
 def install(transport: Transport, request: InstallRequest, os_facts: OsFacts, *,
-            not_applicable_raises: bool = True) -> InstallResult:
+            not_applicable_raises: bool = True, staging: Staging | None = None) -> InstallResult:
     """Stage the package, run its installer and map the exit code. Unknown codes, and ``not_applicable``
     unless ``not_applicable_raises`` is false (the article runner weighs it against the files:
     ``engine.with_install_answer``), raise ``RemoteCommandError`` with the code and the installer's output.
+    ``staging``: the task's staged packages (several articles, one package file: one upload).
     A controller package is judged (``check_controller_package``) before any byte of it is staged."""
     checked = check_controller_package(request, os_facts)
-    result = _install(transport, request, os_facts, not_applicable_raises)
+    result = _install(transport, request, os_facts, not_applicable_raises, staging)
     return dataclasses.replace(result, package_check=checked)
 
 
 def _install(transport: Transport, request: InstallRequest, os_facts: OsFacts,
-             not_applicable_raises: bool) -> InstallResult:
-    path, uploaded = _stage(transport, request, os_facts)
+             not_applicable_raises: bool, staging: Staging | None) -> InstallResult:
+    staging = staging if staging is not None else Staging(transport, os_facts)
+    staged = staging.stage(request.package)
+    path = staged.path
     command = install_command(request.installer, path, request.arguments)
     transport.log(LOG_STEPS, f"{transport.host}: installing {request.hotfix_id}: {command}")
 
@@ -368,10 +297,9 @@ def _install(transport: Transport, request: InstallRequest, os_facts: OsFacts,
         # The repeat can be lost too: settle again, a bounded number of rounds.
         outcome = repeat_when_lost(run, settle, lost=(AmbiguousWriteError,), rounds=SETTLE_ROUNDS)
     finally:
-        if uploaded:
-            _remove_staged(transport, path)
+        staging.release(staged)
     if isinstance(outcome, InstallResult):
-        return outcome
+        return dataclasses.replace(outcome, staged_by=staged.method)
     result = outcome
     meaning = exit_meaning(result.exit_code, request.exit_codes)
     if meaning is None or result.exit_code is None:
@@ -384,7 +312,7 @@ def _install(transport: Transport, request: InstallRequest, os_facts: OsFacts,
             "or a later update already contains it, or the component it updates is not installed)",
             result.exit_code, result.stdout, result.stderr)
     return InstallResult(request.hotfix_id, request.package.filename, request.installer, request.package.kind,
-                         command, result.exit_code, meaning)
+                         command, result.exit_code, meaning, staged.method)
 
 
 SETTLE_ROUNDS = 4  # as many as the WinRM client retries a read

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, TypeVar
 
 from ..article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue
@@ -78,11 +78,29 @@ class CommandResult:
 
 @dataclass(frozen=True)
 class PackageSource:
-    """Where an installer comes from: bytes to upload, a path already on the host, or a UNC path."""
+    """Where an installer comes from: bytes to upload, a path already on the host, or a UNC path.
+    ``upload_method`` and ``certutil`` tune an upload over WinRM (``winrm/upload.py``): ``auto``, ``stdin``
+    or ``echo``; whether the host has certutil (None: try it)."""
 
-    data: bytes | None = None
+    data: bytes | None = field(default=None, repr=False)
     host_path: str | None = None
     unc_path: str | None = None
+    upload_method: str = "auto"
+    certutil: bool | None = None
+    system_root: str | None = None  # the host's %SystemRoot%: an SMB copy goes through ADMIN$ below it
+
+
+@dataclass(frozen=True)
+class StagedPackage:
+    """A package where the host can run it. ``method``: how it got there (``stdin``, ``echo``, ``smb``) or
+    where it already was (``host``, ``unc``); ``size`` and ``sha1`` as the host reported them (None: not
+    known); ``uploaded``: put there by this collection, so removed again after the install."""
+
+    path: str
+    method: str
+    size: int | None
+    sha1: str | None = None
+    uploaded: bool = False
 
 
 def _expanded_pattern(template: str) -> re.Pattern[str]:
@@ -220,7 +238,7 @@ class Transport(Protocol):
 
     # --- processes ------------------------------------------------------------------------------
 
-    def stage_package(self, source: PackageSource, destination: str) -> str:
+    def stage_package(self, source: PackageSource, destination: str) -> StagedPackage:
         """Put an installer on the host (or check a host/UNC path) and return the path to run it from."""
 
     def run_command(self, line: str, *, timeout: float, success_codes: Sequence[int] | None = (0,),

@@ -17,8 +17,12 @@ from .base import LogFn, Transport
 
 TRANSPORT_VARIABLE = "kbfix_transport"
 TRANSPORTS = ("winrm", "smb")
+# A WinRM host whose file sharing is open may opt in to package copies over SMB (ADMIN$) instead of the cmd
+# shell's stdin (winrm/transport.py reads it); it then needs the SMB settings (kbfix_smb_*) too.
+UPLOAD_SMB_VARIABLE = "kbfix_upload_smb"
 # The collection's own host variables read here (templated by the caller: action plugins get them raw).
-HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http")
+HOST_VARIABLES = (TRANSPORT_VARIABLE, "kbfix_allow_basic_over_http", "kbfix_allow_unencrypted_http",
+                  UPLOAD_SMB_VARIABLE)
 # The SMB transport's own settings (``smb.settings.settings_from_vars``: kbfix_smb_port, kbfix_smb_session, ...)
 # and the Ansible variables it reads itself (WinRM's come templated through the connection plugin's options).
 SMB_VARIABLE_PREFIX = "kbfix_smb_"

@@ -73,15 +73,16 @@ def test_stage_package_from_bytes_and_from_a_file(fixed_host, connect, tmp_path)
     transport = connect(fixed_host)
     package = bytes(range(256)) * 300  # 76,800 bytes: several SMB writes
     staged = transport.stage_package(PackageSource(data=package), r"C:\WINNT\Temp\Q253729i.exe")
-    assert staged == r"C:\WINNT\Temp\Q253729i.exe"
+    assert (staged.path, staged.method, staged.size, staged.uploaded) == (
+        r"C:\WINNT\Temp\Q253729i.exe", "smb", len(package), True)
     assert (fixed_host.system_root / "Temp" / "Q253729i.exe").read_bytes() == package
     small = b"MZ" + b"\0" * 100
     transport.stage_package(PackageSource(data=small), r"%SystemRoot%\Temp\other.exe")
     assert (fixed_host.system_root / "Temp" / "other.exe").read_bytes() == small
     # A package already on the host is checked, not copied; a UNC path is run as it is.
-    assert transport.stage_package(PackageSource(host_path=r"C:\WINNT\Temp\other.exe"), "") == (
+    assert transport.stage_package(PackageSource(host_path=r"C:\WINNT\Temp\other.exe"), "").path == (
         r"C:\WINNT\Temp\other.exe")
-    assert transport.stage_package(PackageSource(unc_path=r"\\fs01\hotfixes\Q253729i.exe"), "") == (
+    assert transport.stage_package(PackageSource(unc_path=r"\\fs01\hotfixes\Q253729i.exe"), "").path == (
         r"\\fs01\hotfixes\Q253729i.exe")
     # delete_file removes what was staged; a file already gone is no error.
     for name in ("Q253729i.exe", "other.exe"):

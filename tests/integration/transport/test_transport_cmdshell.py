@@ -1,6 +1,7 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The cmd shell against winsim: commands, exit codes, timeouts, uploads, installers, reboots."""
+"""The cmd shell against winsim: commands, exit codes, timeouts, installers, reboots (uploads:
+test_transport_upload.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import (
     RemoteCommandError,
 )
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import base, indicators
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, collect, wmi
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell, collect, upload, wmi
 from winsim.packages import build_package
 
 KB828753 = "WindowsXP-KB828753-x86-ENU.exe"
@@ -51,73 +52,10 @@ def test_receive_timeout_fault_is_just_another_poll(targets: Targets) -> None:
     assert t.client.requests_by_name["Receive"] >= 3
 
 
-def test_upload_with_certutil(targets: Targets) -> None:
-    t = targets("r2")
-    data = bytes(range(256)) * 60  # 15,360 bytes: three echo commands
-    result = cmdshell.upload(t.client, data, r"C:\WINDOWS\Temp\kbfix upload.bin")
-    assert result.decoder == "certutil" and result.size == len(data)
-    machine = t.endpoint.host()
-    assert machine.fs.read(r"C:\WINDOWS\Temp\kbfix upload.bin") == data
-    assert not machine.fs.exists(r"C:\WINDOWS\Temp\kbfix upload.bin.b64")
-
-
-def test_upload_on_xp_uses_the_vbscript_decoder(targets: Targets) -> None:
-    t = targets("xp2")
-    data = b"MZ" + bytes(range(256)) * 30
-    result = cmdshell.upload(t.client, data, r"C:\WINDOWS\Temp\xp.bin", line_length=2000)
-    assert result.decoder == "vbscript"
-    machine = t.endpoint.host()
-    assert machine.fs.read(r"C:\WINDOWS\Temp\xp.bin") == data
-    assert not machine.fs.exists(r"C:\WINDOWS\Temp\xp.bin.decode.vbs")
-
-
-@pytest.mark.parametrize("fault", ["reset_before", "reset_after", "timeout_fault"])
-def test_upload_survives_a_reset_around_an_append(targets: Targets, fault: str) -> None:
-    logged: list[str] = []
-    t = targets("r2", log=lambda level, msg: logged.append(msg))
-    data = bytes(range(256)) * 50  # 17,068 base64 characters: 5 echo commands of 4,000
-    t.endpoint.reset_counters()
-    t.endpoint.set_faults(**{fault: {"action": "Command", "skip": 1, "count": 1}})
-    cmdshell.upload(t.client, data, rf"C:\WINDOWS\Temp\{fault}.bin", line_length=4000)
-    assert t.endpoint.host().fs.read(rf"C:\WINDOWS\Temp\{fault}.bin") == data
-    assert any("bytes (4002 before this line)" in m for m in logged)
-    # 5 echo + certutil + del; the line hit by reset_before (or by the service's operation timeout, which
-    # leaves it unapplied) arrives twice, the one hit by reset_after once.
-    assert t.endpoint.counters()["by_action"]["Command"] == (7 if fault == "reset_after" else 8)
-
-
-@pytest.mark.parametrize("fault", ["reset_before", "reset_after", "timeout_fault"])
-def test_repeatable_commands_are_run_again_after_a_lost_reply(targets: Targets, fault: str) -> None:
-    """certutil -f -decode and del do no harm when run twice: a Command lost with the connection is run
-    again instead of failing the upload (the campaign's resets found it)."""
-    t = targets("r2")
-    data = bytes(range(256)) * 20  # 6,828 base64 characters: 2 echo commands of 4,000
-    t.endpoint.reset_counters()
-    t.endpoint.set_faults(**{fault: {"action": "Command", "skip": 2, "count": 2}})  # certutil, then del
-    cmdshell.upload(t.client, data, rf"C:\WINDOWS\Temp\repeat-{fault}.bin", line_length=4000)
-    machine = t.endpoint.host()
-    assert machine.fs.read(rf"C:\WINDOWS\Temp\repeat-{fault}.bin") == data
-    assert not machine.fs.exists(rf"C:\WINDOWS\Temp\repeat-{fault}.bin.b64")
-    assert t.endpoint.counters()["by_action"]["Command"] == 2 + 2 + 2  # echo x2, certutil x2, del x2
-
-
-def test_a_lost_receive_makes_the_command_ambiguous_not_failed(targets: Targets) -> None:
-    """The Receive carrying certutil's exit code is reset after the host answered it: its output is gone
-    for good (a Receive hands it out once), so the decode is run again rather than reported failed (the
-    campaign found "certutil -decode failed with 1" on a decode that had worked)."""
-    t = targets("r2")
-    data = bytes(range(256)) * 20  # 2 echo commands of 4,000 characters
-    t.endpoint.reset_counters()
-    t.endpoint.set_faults(reset_after={"action": "Receive", "skip": 2, "count": 1})  # certutil's Receive
-    cmdshell.upload(t.client, data, r"C:\WINDOWS\Temp\lost-receive.bin", line_length=4000)
-    assert t.endpoint.host().fs.read(r"C:\WINDOWS\Temp\lost-receive.bin") == data
-    assert t.endpoint.counters()["by_action"]["Command"] == 2 + 2 + 1  # echo x2, certutil x2, del
-
-
 def test_command_timeout_terminates(targets: Targets) -> None:
     t = targets("inst")
-    path = cmdshell.stage_package(t.client, base.PackageSource(data=build_package(KB828753)),
-                                  r"C:\WINDOWS\Temp\wizard.exe")
+    path = upload.stage_package(t.client, base.PackageSource(data=build_package(KB828753)),
+                                r"C:\WINDOWS\Temp\wizard.exe").path
     t.endpoint.reset_counters()
     with pytest.raises(RemoteCommandError, match="did not finish within 2 seconds"):
         # Without /quiet the installer waits for a click nobody makes.
@@ -128,8 +66,8 @@ def test_command_timeout_terminates(targets: Targets) -> None:
 def test_upload_install_reboot(targets: Targets) -> None:
     t = targets("inst")
     files = [r"C:\WINDOWS\system32\drivers\mrxsmb.sys", r"C:\WINDOWS\system32\drivers\rdbss.sys"]
-    path = cmdshell.stage_package(t.client, base.PackageSource(data=build_package(KB828753)),
-                                  "C:\\WINDOWS\\Temp\\" + KB828753)
+    path = upload.stage_package(t.client, base.PackageSource(data=build_package(KB828753)),
+                                "C:\\WINDOWS\\Temp\\" + KB828753).path
     result = cmdshell.run(t.client, path, ["/quiet", "/norestart"], success_codes=(0, 3010))
     assert result.exit_code == 3010  # the drivers are in use: replaced at the next boot
     os_facts = wmi.os_facts(t.client)
@@ -189,11 +127,11 @@ def test_reboot_timeout_message(targets: Targets) -> None:
 def test_stage_package_from_host_path_and_unc_share(targets: Targets) -> None:
     t = targets("unc")
     unc = SHARE + "\\" + SHARED_PACKAGE
-    assert cmdshell.stage_package(t.client, base.PackageSource(unc_path=unc), "unused") == unc
+    assert upload.stage_package(t.client, base.PackageSource(unc_path=unc), "unused").path == unc
     with pytest.raises(NotFoundError):
-        cmdshell.stage_package(t.client, base.PackageSource(host_path=r"C:\Windows\Temp\missing.msu"), "x")
+        upload.stage_package(t.client, base.PackageSource(host_path=r"C:\Windows\Temp\missing.msu"), "x")
     existing = r"C:\Windows\System32\drivers\srv.sys"  # any file the profile has
-    assert cmdshell.stage_package(t.client, base.PackageSource(host_path=existing), "x") == existing
+    assert upload.stage_package(t.client, base.PackageSource(host_path=existing), "x").path == existing
     result = cmdshell.run(t.client, "wusa.exe", [unc, "/quiet", "/norestart"], success_codes=(0, 3010))
     assert result.exit_code == 3010  # CBS stages the files for the next boot
     facts = collect.gather(t.client, wmi.os_facts(t.client), FactRequest(hotfix_ids=("KB938475",)))

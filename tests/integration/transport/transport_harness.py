@@ -23,6 +23,9 @@ HOSTS: list[HostSpec] = [
     HostSpec("slow", "xp-sp2-x86", {"reboot_seconds": 600}),  # never comes back in time
     HostSpec("vpend", "vista-rtm-x64", {"pending": ["KB938475"]}),  # installed, restart outstanding
     HostSpec("xppend", "xp-sp1-x86", {"pending": ["KB828753"]}),
+    HostSpec("nowsh", "2008-sp2-x64", {"features": {"wsh_enabled": False}}),  # scripts disabled by policy
+    HostSpec("upl", "2008-sp2-x64", {"reboot_seconds": 0.2}),  # restarts in the middle of uploads
+    HostSpec("upl2", "2008-sp2-x64", {"reboot_seconds": 2}),
 ]
 
 MODES = ("http-ntlm", "https-basic")

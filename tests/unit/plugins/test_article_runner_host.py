@@ -18,7 +18,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import NotFou
 from ansible_collections.kbfix.windows.plugins.plugin_utils.package.policy import PackagePolicy
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
-from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import upload
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
 from winsim.signing import signing_ca
@@ -126,7 +126,7 @@ def test_package_on_the_host_then_already_installed(fleet: Fleet, package_dir: P
     client, os_facts = connect(ep)
     name = "WindowsServer2003-KB977381-x86-ENU.exe"
     client.run_command('mkdir "C:\\updates"', timeout=120, success_codes=None)
-    cmdshell.upload(client.client, (package_dir / name).read_bytes(), f"C:\\updates\\{name}")
+    upload.upload(client.client, (package_dir / name).read_bytes(), f"C:\\updates\\{name}")
     request = installer.InstallRequest("KB977381", installer.PackageLocation("host", f"C:\\updates\\{name}"),
                                        "update", installer.DEFAULT_ARGUMENTS["update"], installer.exit_codes())
     done = installer.install(client, request, os_facts)

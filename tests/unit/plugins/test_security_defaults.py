@@ -87,3 +87,13 @@ def test_https_validates_certificates_unless_the_inventory_says_ignore() -> None
     assert winrm.WinRMClient(settings)._new_protocol().transport.server_cert_validation == "validate"
     ignored = winrm.WinRMSettings(host="h", scheme="https", port=5986, transports=("basic",), cert_validation="ignore")
     assert ignored.cert_validation == "ignore"
+
+
+@pytest.mark.parametrize("value,field", [("maybe", "kbfix_upload_smb"), (True, "kbfix_smb_port")])
+def test_the_smb_upload_opt_in_is_checked_before_any_connection(value: Any, field: str) -> None:
+    """kbfix_upload_smb must be a boolean, and once on, the SMB settings it needs are checked too (here a port
+    that is no port), naming the variable, before anything reaches the host."""
+    with counting_listener() as listener:
+        result = facts(listener.port, kbfix_upload_smb=value, kbfix_smb_port=70000)
+        assert result["failed"] is True and result["argument"] == field, result
+        assert listener.accepted == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ntpath
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -367,6 +368,25 @@ def test_upload_by_echo_and_certutil_then_install(tmp_path: Path, share_root: Pa
         assert run_command(host, f"echo {text[i:i + 4000]}>> C:\\WINDOWS\\Temp\\kb.b64").exit_code == 0
     assert run_command(host, "certutil -decode C:\\WINDOWS\\Temp\\kb.b64 C:\\WINDOWS\\Temp\\kb.exe").exit_code == 0
     assert run_command(host, "C:\\WINDOWS\\Temp\\kb.exe /quiet /norestart").exit_code == RESTART
+
+
+def test_real_size_packages_carry_their_payload_and_install(tmp_path: Path, share_root: Path) -> None:
+    """A package built at its real size (0.5-3 MB of incompressible payload in its cabinet) installs like the
+    small one; one changed payload byte fails the cabinet's checksum, as in a real self-extractor."""
+    name = "WindowsServer2003-KB977381-x86-ENU.exe"
+    size = packages.real_size(name)
+    data = packages.build_package(name, size)
+    assert len(data) == size and packages.REAL_SIZE_RANGE[0] <= size <= packages.REAL_SIZE_RANGE[1]
+    assert len(zlib.compress(data)) > size * 0.99  # nothing a compressing transfer could shrink
+    assert packages.build_package(name, size) == data  # deterministic
+    host = make(tmp_path, share_root, "2003r2-sp2-x86")
+    host.fs.write("C:\\WINDOWS\\Temp\\kb.exe", data)
+    assert run_command(host, "C:\\WINDOWS\\Temp\\kb.exe /quiet /norestart").exit_code == RESTART
+    damaged = bytearray(data)
+    damaged[len(data) // 2] ^= 0x01
+    other = make(tmp_path / "other", share_root, "2003r2-sp2-x86")
+    other.fs.write("C:\\WINDOWS\\Temp\\kb.exe", bytes(damaged))
+    assert run_command(other, "C:\\WINDOWS\\Temp\\kb.exe /quiet /norestart").exit_code == 1392
 
 
 def test_package_found_through_the_path(tmp_path: Path, share_root: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pypsrp.client import Client
 from pypsrp.exceptions import WSManFaultError
+from pypsrp.shell import Process, WinRS
 from pypsrp.wsman import NAMESPACES, SelectorSet, WSMan
 
 WMI = "http://schemas.microsoft.com/wbem/wsman/1/wmi/"
@@ -140,3 +141,22 @@ def test_execute_cmd(wsman: Any) -> None:
                     cert_validation=False)
     assert client.execute_cmd("echo from pypsrp") == ("from pypsrp\r\n", "", 0)
     assert ep.counters()["shells_open"] == 0
+
+
+def test_stdin_through_pypsrp_winrs(wsman: Any) -> None:
+    """pypsrp's WinRS sends stdin in its own envelope shape (one rsp:Stream per Send, End on the last): a
+    script copying WScript.StdIn into a file gets all of it."""
+    machine = wsman.machine
+    machine.fs.write(r"C:\Windows\Temp\copy.vbs", b'Set fso = CreateObject("Scripting.FileSystemObject")\r\n'
+                     b"Set out = fso.CreateTextFile(WScript.Arguments(0), True)\r\n"
+                     b"out.Write WScript.StdIn.ReadAll\r\nout.Close\r\n")
+    text = b"".join(b"line %d\r\n" % i for i in range(5000))
+    with WinRS(wsman) as shell:
+        process = Process(shell, "cscript", ["//nologo", r"C:\Windows\Temp\copy.vbs", r"C:\Windows\Temp\copy.txt"])
+        process.begin_invoke()
+        process.send(text[:20000], end=False)
+        process.send(text[20000:], end=True)
+        process.end_invoke()
+    assert process.rc == 0
+    assert machine.fs.read(r"C:\Windows\Temp\copy.txt") == text
+    assert wsman.endpoint.counters()["by_action"]["Send"] == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import winrm
 import xmltodict
-from winrm.exceptions import InvalidCredentialsError
+from winrm.exceptions import InvalidCredentialsError, WinRMOperationTimeoutError
 from winrm.protocol import Protocol
 
 WQL = "http://schemas.microsoft.com/wbem/wsman/1/WQL"
@@ -78,6 +79,59 @@ def test_stdin_reaches_the_process(http_ep: Any) -> None:
     assert b"\r\nline one\r\n" in stdout
     assert b"C:\\Windows\\Temp>" in stdout  # the prompt shows the shell's working directory
     assert http_ep.counters()["by_action"]["Send"] == 2
+
+
+def test_a_program_reading_stdin_to_the_end_gets_every_send_and_ends_at_end(http_fleet: Any, http_ep: Any) -> None:
+    """findstr without a file reads its stdin until the pipe closes: input in several Sends (the way an upload
+    streams a file) reaches it whole, and it ends only after the Send with End="true"."""
+    protocol = Protocol(http_ep.url, transport="ntlm", username=http_ep.username, password=http_ep.password,
+                        operation_timeout_sec=1, read_timeout_sec=5)
+    shell_id = protocol.open_shell()
+    command_id = protocol.run_command(shell_id, "findstr", ["/c:keep"])
+    lines = [f"keep {i}\r\n".encode() if i % 2 else f"drop {i}\r\n".encode() for i in range(2000)]
+    text = b"".join(lines)
+    for start in range(0, len(text), 7000):
+        protocol.send_command_input(shell_id, command_id, text[start:start + 7000])
+    # Not ended yet: findstr is still waiting for input, so the Receive long-polls into the timeout fault.
+    with pytest.raises(WinRMOperationTimeoutError):
+        protocol._raw_get_command_output(shell_id, command_id)  # pylint: disable=protected-access
+    protocol.send_command_input(shell_id, command_id, b"keep last", end=True)
+    stdout, _, code = protocol.get_command_output(shell_id, command_id)
+    protocol.close_shell(shell_id)
+    assert code == 0
+    assert stdout == b"".join(line for line in lines if line.startswith(b"keep")) + b"keep last\r\n"
+    assert http_ep.counters()["by_action"]["Send"] == -(-len(text) // 7000) + 1
+
+
+def test_a_script_reading_stdin_decodes_what_the_client_sends(http_fleet: Any, http_ep: Any) -> None:
+    """An XP-era upload without certutil: cscript runs a script that decodes WScript.StdIn with MSXML's
+    bin.base64 and saves it with ADODB.Stream; the base64 arrives through pywinrm's send_command_input."""
+    machine = http_fleet.machines["h1"]
+    script = "\r\n".join([
+        'Set xml = CreateObject("Microsoft.XMLDOM")',
+        'Set el = xml.createElement("data")',
+        'el.dataType = "bin.base64"',
+        "el.text = WScript.StdIn.ReadAll()",
+        'Set out = CreateObject("ADODB.Stream")',
+        "out.Type = 1 ' adTypeBinary",
+        "out.Open",
+        "out.Write el.nodeTypedValue",
+        "out.SaveToFile WScript.Arguments(0), 2 ' adSaveCreateOverWrite",
+    ]).encode()
+    machine.fs.write(r"C:\Windows\Temp\fromstdin.vbs", script)
+    data = bytes(range(256)) * 400
+    encoded = base64.encodebytes(data)
+    protocol = Protocol(http_ep.url, transport="ntlm", username=http_ep.username, password=http_ep.password)
+    shell_id = protocol.open_shell()
+    command_id = protocol.run_command(shell_id, "cscript", ["//nologo", r"C:\Windows\Temp\fromstdin.vbs",
+                                                            r"C:\Windows\Temp\fromstdin.bin"])
+    half = len(encoded) // 2
+    protocol.send_command_input(shell_id, command_id, encoded[:half])
+    protocol.send_command_input(shell_id, command_id, encoded[half:], end=True)
+    _, stderr, code = protocol.get_command_output(shell_id, command_id)
+    protocol.close_shell(shell_id)
+    assert (code, stderr) == (0, b"")
+    assert machine.fs.read(r"C:\Windows\Temp\fromstdin.bin") == data
 
 
 def test_receive_long_poll_times_out_and_the_client_retries(http_ep: Any) -> None:

@@ -33,6 +33,10 @@ WinRS starts every command through ``cmd.exe /c``, so a command line is interpre
   ``dataType = "bin.base64"`` and ``nodeTypedValue``, and ``ADODB.Stream`` ``SaveToFile``, taking its paths
   from ``WScript.Arguments``. winsim then decodes the base64 text file ``WScript.Arguments(0)`` into
   ``WScript.Arguments(1)`` (``SaveToFile ..., 2`` overwrites; without it an existing file is an error).
+  Two more shapes read ``WScript.StdIn.ReadAll`` (everything the WinRS client sends up to ``End``): the same
+  decoder writing ``WScript.Arguments(0)``, and a copier writing stdin as it came with
+  ``FileSystemObject.CreateTextFile(WScript.Arguments(0), True)``. A host with ``features.wsh_enabled: false``
+  (Windows Script Host disabled by policy) refuses every script.
 * Processes killed by ``terminate`` or by a reboot end with 0xC000013A (STATUS_CONTROL_C_EXIT).
 """
 
@@ -76,14 +80,20 @@ class _NeedLine:
     """Yielded by a command that reads a line of stdin; the process sends back the line or None (EOF)."""
 
 
+class _NeedAll:
+    """Yielded by a program that reads its stdin to the end (``findstr``, a script reading ``WScript.StdIn``);
+    the process sends back everything the client wrote, once the client has ended the stream (``End``)."""
+
+
 class _Block:
     """Yielded by a program that waits for a user who never comes (an installer's wizard)."""
 
 
 NEED_LINE = _NeedLine()
+NEED_ALL = _NeedAll()
 BLOCK = _Block()
-Request = _NeedLine | _Block
-Gen = Generator[Request, "str | None", int]
+Request = _NeedLine | _NeedAll | _Block
+Gen = Generator[Request, "str | bytes | None", int]
 
 
 class _Exit(Exception):
@@ -177,6 +187,12 @@ class Process:
                     if line is False:
                         return
                     self._request = self._gen.send(line if isinstance(line, str) else None)
+                elif isinstance(self._request, _NeedAll):
+                    # A pipe: the reader blocks until the writer closes it (WinRS: a Send with End="true").
+                    if not self._stdin_closed:
+                        return
+                    data, self._stdin = bytes(self._stdin), bytearray()
+                    self._request = self._gen.send(data)
                 else:
                     return  # blocked until terminated
             except StopIteration as stop:
@@ -788,7 +804,16 @@ class Shell:
             io.stdin = rest.encode(OEM) if sep else b""
             return line.rstrip("\r") if (sep or line) else None
         answer = yield NEED_LINE
-        return answer
+        return answer if isinstance(answer, str) or answer is None else answer.decode(OEM)
+
+    def read_all(self, io: Io) -> Generator[Request, str | bytes | None, bytes]:
+        """Everything on the command's stdin: a pipe or file when redirected, else the process's stdin (what
+        the WinRS client sends, up to its ``End``)."""
+        if io.stdin is not None:
+            data, io.stdin = io.stdin, b""
+            return data
+        answer = yield NEED_ALL
+        return answer if isinstance(answer, bytes) else b""
 
 
 class _Goto(Exception):
@@ -1254,7 +1279,7 @@ def t_whoami(sh: Shell, rest: str, io: Io) -> int:
     return 0
 
 
-def t_find(sh: Shell, rest: str, io: Io) -> int:
+def t_find(sh: Shell, rest: str, io: Io) -> Gen:
     args = argv(rest)
     insensitive = any(a.casefold() == "/i" for a in args)
     count_only = any(a.casefold() == "/c" for a in args)
@@ -1264,7 +1289,8 @@ def t_find(sh: Shell, rest: str, io: Io) -> int:
         io.error("FIND: Parameter format not correct\r\n")
         return 2
     needle, files = words[0], words[1:]
-    sources = [(f, sh.read_file(f)) for f in files if sh.file_exists(f)] if files else [("", io.stdin or b"")]
+    sources = [(f, sh.read_file(f)) for f in files if sh.file_exists(f)] if files else [
+        ("", (yield from sh.read_all(io)))]
     found = 0
     for name, data in sources:
         lines = [ln.rstrip("\r") for ln in data.decode(OEM).split("\n")]
@@ -1282,7 +1308,7 @@ def t_find(sh: Shell, rest: str, io: Io) -> int:
     return 0 if found else 1
 
 
-def t_findstr(sh: Shell, rest: str, io: Io) -> int:
+def t_findstr(sh: Shell, rest: str, io: Io) -> Gen:
     args = argv(rest)
     insensitive = any(a.casefold() == "/i" for a in args)
     literal = [a[3:] for a in args if a.casefold().startswith("/c:")]
@@ -1292,7 +1318,7 @@ def t_findstr(sh: Shell, rest: str, io: Io) -> int:
     if not needles:
         io.error("FINDSTR: Bad command line\r\n")
         return 2
-    data = b"".join(sh.read_file(f) for f in files if sh.file_exists(f)) if files else (io.stdin or b"")
+    data = b"".join(sh.read_file(f) for f in files if sh.file_exists(f)) if files else (yield from sh.read_all(io))
     hits = []
     for line in data.decode(OEM).split("\n"):
         text = line.rstrip("\r")
@@ -1928,9 +1954,15 @@ def _certutil_hash(sh: Shell, io: Io, source: str, algorithm: str) -> int:
 
 _DECODER_MARKERS = (("msxml2.domdocument", "microsoft.xmldom"), ("bin.base64",), ("nodetypedvalue",),
                     ("adodb.stream",), ("savetofile",), ("wscript.arguments",))
+_COPIER_MARKERS = (("scripting.filesystemobject",), ("createtextfile",), (".write",), ("wscript.arguments",))
+_STDIN_MARKERS = (("wscript.stdin",), ("readall",))
 
 
-def t_cscript(sh: Shell, rest: str, io: Io) -> int:
+def _shaped(folded: str, markers: tuple[tuple[str, ...], ...]) -> bool:
+    return all(any(m in folded for m in group) for group in markers)
+
+
+def t_cscript(sh: Shell, rest: str, io: Io) -> Gen:
     args = argv(rest)
     host_opts = [a.casefold() for a in args if a.startswith("//")]
     script_args = [a for a in args if not a.startswith("//")]
@@ -1942,6 +1974,11 @@ def t_cscript(sh: Shell, rest: str, io: Io) -> int:
     if not script_args:
         io.print("Usage: CScript scriptname.extension [option...] [arguments...]\r\n")
         return 0
+    if not sh.host.features.get("wsh_enabled", True):
+        # HKLM\SOFTWARE\Microsoft\Windows Script Host\Settings\Enabled = 0, as some hardening guides set it.
+        io.error("Windows Script Host access is disabled on this machine. Contact your administrator for "
+                 "details.\r\n")
+        return 1
     script = sh.full_path(script_args[0])
     try:
         source = sh.read_file(script).decode("latin-1")
@@ -1949,23 +1986,55 @@ def t_cscript(sh: Shell, rest: str, io: Io) -> int:
         io.error(f"Input Error: Can not find script file \"{script}\".\r\n")
         return 1
     folded = source.casefold()
-    if not all(any(m in folded for m in group) for group in _DECODER_MARKERS):
-        io.error(f"winsim: {script}: cscript only runs the base64 decoder script shape "
-                 "(MSXML bin.base64 + ADODB.Stream SaveToFile, paths from WScript.Arguments)\r\n")
+    if _shaped(folded, _STDIN_MARKERS):
+        # WScript.StdIn.ReadAll blocks until the stdin pipe is closed (WinRS: the Send with End="true").
+        if len(script_args) < 2:
+            io.error(f"{script}(1, 1) Microsoft VBScript runtime error: Subscript out of range\r\n")
+            return 1
+        data = yield from sh.read_all(io)
+        if _shaped(folded, _DECODER_MARKERS):
+            return _vbs_decode_bytes(sh, io, script, data, script_args[1], overwrite=_overwrites(folded))
+        if _shaped(folded, _COPIER_MARKERS):
+            return _vbs_write_text(sh, io, script, data, script_args[1])
+    if not _shaped(folded, _DECODER_MARKERS) or _shaped(folded, _STDIN_MARKERS):
+        io.error(f"winsim: {script}: cscript only runs base64 upload script shapes (MSXML bin.base64 + "
+                 "ADODB.Stream SaveToFile from a file or from WScript.StdIn, or WScript.StdIn.ReadAll written "
+                 "with FileSystemObject.CreateTextFile; paths from WScript.Arguments)\r\n")
         return 1
     if len(script_args) < 3:
         io.error(f"{script}(1, 1) Microsoft VBScript runtime error: Subscript out of range\r\n")
         return 1
-    overwrite = re.search(r"savetofile\s*\(?[^,\r\n]+,\s*2", folded) is not None
-    return _vbs_decode(sh, io, script, script_args[1], script_args[2], overwrite)
+    return _vbs_decode(sh, io, script, script_args[1], script_args[2], _overwrites(folded))
+
+
+def _overwrites(folded: str) -> bool:
+    return re.search(r"savetofile\s*\(?[^,\r\n]+,\s*2", folded) is not None
+
+
+def _vbs_write_text(sh: Shell, io: Io, script: str, data: bytes, dest: str) -> int:
+    """``fso.CreateTextFile(path, True).Write WScript.StdIn.ReadAll``: the bytes as they came (ANSI text)."""
+    target = sh.full_path(dest)
+    try:
+        if not sh.host.fs.is_dir(ntpath.dirname(target)):
+            raise FileSystemError(3, "The system cannot find the path specified.")
+        sh.host.fs.write(target, data)
+    except FileSystemError:
+        io.error(f"{script}(2, 1) Microsoft VBScript runtime error: Path not found\r\n")
+        return 1
+    return 0
 
 
 def _vbs_decode(sh: Shell, io: Io, script: str, source: str, dest: str, overwrite: bool) -> int:
     try:
-        text = sh.read_file(source).decode("latin-1")
+        data = sh.read_file(source)
     except FileSystemError:
         io.error(f"{script}(1, 1) Microsoft VBScript runtime error: File not found\r\n")
         return 1
+    return _vbs_decode_bytes(sh, io, script, data, dest, overwrite)
+
+
+def _vbs_decode_bytes(sh: Shell, io: Io, script: str, data: bytes, dest: str, overwrite: bool) -> int:
+    text = data.decode("latin-1")
     compact = re.sub(r"\s+", "", text)
     try:
         data = base64.b64decode(compact, validate=True)

@@ -312,7 +312,11 @@ class FaultRule:
         return out
 
 
-RULE_KINDS = ("reset_before", "reset_after", "http_500", "quota_fault", "quota_wmi_fault", "timeout_fault")
+RULE_KINDS = ("reset_before", "reset_after", "http_500", "quota_fault", "quota_wmi_fault", "timeout_fault",
+              "corrupt_stdin", "reboot_after")
+# Rules that do not answer in place of the service: they act after it (reset_after, reboot_after) or change
+# what it does (corrupt_stdin).
+NOT_ANSWERS = ("reset_after", "corrupt_stdin", "reboot_after")
 
 
 @dataclass

@@ -38,7 +38,8 @@ from .signing import signing_ca
 
 log = logging.getLogger("winsim.fleet")
 
-_SERVICE_OVERRIDES = ("allow_unencrypted", "allow_basic", "faults")
+# file_sharing: a later Windows with File and Printer Sharing open also gets the SMB face (ADMIN$, C$).
+_SERVICE_OVERRIDES = ("allow_unencrypted", "allow_basic", "faults", "file_sharing")
 
 
 @dataclass
@@ -160,6 +161,9 @@ def write_inventory(path: Path, endpoints: Sequence[Mapping[str, Any]], transpor
         }
         if ep["scheme"] == "https":
             host_vars["ansible_winrm_server_cert_validation"] = "ignore"
+        if ep.get("smb_port"):
+            # File sharing open: where the SMB face answers, for kbfix_upload_smb (the host opts in itself).
+            host_vars.update(kbfix_smb_port=ep["smb_port"], kbfix_smb_session="direct")
         group = groups.setdefault(group_name(ep["profile"]), {"hosts": {}})
         group["hosts"][ep["name"]] = host_vars
     # winsim's packages are signed by its test CA (signing.py); the collection trusts it only when told to.
@@ -215,7 +219,7 @@ class FleetRuntime:
             runtime.faults = faults.FaultPlan.parse(initial_faults)
         self.hosts[host.name] = runtime
         self.entries[host.name] = entry
-        if serves_smb(host):
+        if serves_smb(host) or entry.options.get("file_sharing"):
             from . import nt4face  # impacket is only needed by fleets with NT 4.0 hosts
 
             nt4face.clear_face_dir(self.state_dir, host.name)
@@ -272,7 +276,7 @@ class FleetRuntime:
             "cert_path": str(self.cert_path) if self.cert_path else None,
             "listener": bool(runtime.host.listener),
             "winrm_version": str(runtime.host.winrm_version),
-            "transport": "smb" if runtime.name in self.faces else "winrm",
+            "transport": "smb" if serves_smb(runtime.host) else "winrm",
             "smb_port": self.faces[runtime.name].port if runtime.name in self.faces else None,
             "smb_netbios_port": self.faces[runtime.name].netbios_port if runtime.name in self.faces else None,
         }

@@ -15,6 +15,9 @@ Package files are real formats:
 The installers read the manifest from the file; a truncated or altered file fails its cabinet checksums and
 is reported as corrupt. Packages do not embed the fixed binaries (it keeps uploads in tests fast); the
 installer builds them from the manifest through the shared PE cache, with the exact versions, sizes, dates.
+``build_package(name, size)`` (with ``real_size(name)``: 0.5 to 3 MB) pads the cabinet with a ``payload.bin``
+member of incompressible bytes, so that uploads in benchmarks, the demo and the tests that ask for it cost
+what a real package's do.
 
 Installer behaviour (switches case-insensitive, ``/`` or ``-``):
 
@@ -57,6 +60,7 @@ import datetime as dt
 import hashlib
 import json
 import ntpath
+import random
 import re
 import struct
 import xml.etree.ElementTree as ET
@@ -355,18 +359,57 @@ def catalogue_package(filename: str) -> Package:
 # --- package files ------------------------------------------------------------------------------------
 
 
-def build_package(filename: str) -> bytes:
-    """The bytes of a catalogue package file (deterministic)."""
-    return package_bytes(catalogue_package(filename))
+# What a real package carries besides the fixed files, and how much of their size is left after compression:
+# inferred (update.exe packages ship update.exe, spuninst.exe and their resources; an .msu only the CBS
+# payload). Real packages of the seed articles are 0.5 to 3 MB, which is the range real sizes are kept in.
+_ENGINE_BYTES = {"update": 600_000, "hotfix": 250_000, "msu": 60_000}
+_COMPRESSED = 0.45
+REAL_SIZE_RANGE = (512 * 1024, 3 * 1024 * 1024)
+PAYLOAD_NAME = "payload.bin"
 
 
-def package_bytes(package: Package) -> bytes:
+def real_size(filename: str | Package) -> int:
+    """The size a package file of this kind has on Microsoft's download servers, near enough for uploads to
+    cost what they cost (``build_package(filename, real_size(filename))``)."""
+    package = catalogue_package(filename) if isinstance(filename, str) else filename
+    carried = sum(f.size for t in package.targets for f in t.files)
+    low, high = REAL_SIZE_RANGE
+    return max(low, min(high, _ENGINE_BYTES[package.installer] + int(carried * _COMPRESSED)))
+
+
+def build_package(filename: str, size: int | None = None) -> bytes:
+    """The bytes of a catalogue package file (deterministic); ``size`` as for ``package_bytes``."""
+    return package_bytes(catalogue_package(filename), size)
+
+
+def package_bytes(package: Package, size: int | None = None) -> bytes:
     """The bytes of a package file for ``package``, which need not be in the catalogue: a test that brings an
-    article of its own describes the package its fix ships, and the installers read it from the file."""
+    article of its own describes the package its fix ships, and the installers read it from the file.
+    ``size``: pad the package's cabinet with a ``payload.bin`` member of incompressible bytes to this many bytes
+    in all (``real_size``), so that putting it on a host costs what the real one does; without it a package is
+    a few KB."""
+    plain = _package_bytes(package, [])
+    if size is None or size <= len(plain):
+        return plain
+    # One member more: its entry, and 8 bytes of CFDATA header per 32 KB block of the longer stream.
+    entry = 16 + len(PAYLOAD_NAME) + 1
+    length = size - len(plain) - entry
+    length -= 8 * (-(-length // 32768))
+    built = plain
+    for _ in range(3):  # a block boundary crossed by the estimate moves the total by 8 bytes: settle it
+        payload = random.Random(package.filename.casefold()).randbytes(max(0, length))
+        built = _package_bytes(package, [(PAYLOAD_NAME, payload)])
+        if len(built) == size:
+            break
+        length += size - len(built)
+    return built
+
+
+def _package_bytes(package: Package, extra: list[tuple[str, bytes]]) -> bytes:
     manifest = json.dumps(package.manifest(), sort_keys=True, indent=1).encode()
     when = dt.datetime.fromisoformat(package.build_date)
     if package.installer == "msu":
-        return build_cab(_msu_members(package, manifest), when)
+        return build_cab([*_msu_members(package, manifest), *extra], when)
     engine = "Update.exe" if package.installer == "update" else "Hotfix.exe"
     image = pe.pe_bytes(package.filename, "6.3.4.1" if package.installer == "update" else "5.0.2195.1", None, {
         "FileDescription": f"Hotfix for Windows ({package.hotfix_id})",
@@ -380,7 +423,7 @@ def package_bytes(package: Package) -> bytes:
         "Support Link": f"http://support.microsoft.com?kbid={re.sub(r'^(KB|Q)', '', package.hotfix_id)}",
         "InternalName": package.hotfix_id,
     })
-    return image + build_cab([(MANIFEST_NAME, manifest)], when)
+    return image + build_cab([(MANIFEST_NAME, manifest), *extra], when)
 
 
 def _applies_to(package: Package) -> str:
@@ -390,14 +433,15 @@ def _applies_to(package: Package) -> str:
     return ", ".join(names.get(v, v) for v in sorted(versions))
 
 
-def write_package(filename: str | Package, directory: Path, *, signed: bool = True) -> Path:
+def write_package(filename: str | Package, directory: Path, size: int | None = None, *,
+                  signed: bool = True) -> Path:
     """Write a package into ``directory`` (a share directory or a test's temp dir): a catalogue package by
-    file name, or a ``Package`` the caller describes; signed by winsim's test CA (``signing.signing_ca()``) as
-    Microsoft signs its packages, unless ``signed`` is false."""
+    file name, or a ``Package`` the caller describes; ``size`` as for ``package_bytes``; signed by winsim's
+    test CA (``signing.signing_ca()``) as Microsoft signs its packages, unless ``signed`` is false."""
     package = catalogue_package(filename) if isinstance(filename, str) else filename
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / package.filename
-    target.write_bytes(package_bytes(package))
+    target.write_bytes(package_bytes(package, size))
     if signed:
         from .signing import signing_ca
 

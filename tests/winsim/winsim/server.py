@@ -582,9 +582,13 @@ class HostRuntime:
         reboot = self.faults.count_request_for_reboot()
         # Every rule sees every request (its skip/count are its own); the earliest stage that fires wins.
         fired = self.faults.fire(name)
+        reboot = reboot or "reboot_after" in fired  # an unexpected restart right after this request
         injected = self._injected_fault(fired, name, req.message_id)
         if injected is not None:
             return injected[0], injected[1], reboot
+        if "corrupt_stdin" in fired:
+            self.counters.count_injected("corrupt_stdin")
+            req.corrupt_stdin = True
         status, body = await self._operate(req, user)
         if "reset_after" in fired:
             log.info("%s: injected reset after %s", self.name, name)
@@ -593,7 +597,7 @@ class HostRuntime:
         return status, body, reboot
 
     def _injected_fault(self, fired: set[str], name: str, relates_to: str | None) -> tuple[int, bytes] | None:
-        kind = next((k for k in faults.RULE_KINDS if k in fired and k != "reset_after"), None)
+        kind = next((k for k in faults.RULE_KINDS if k in fired and k not in faults.NOT_ANSWERS), None)
         if kind is None:
             return None
         self.counters.count_injected(kind)
@@ -893,7 +897,7 @@ class HostRuntime:
             command_id = await self.shells.command(shell, req.body, self.host.start_process, self.run)
             return self._reply(req, f"{soap.NS_SHELL}/CommandResponse", [shells.command_response(command_id)])
         if action == ACTION_SEND:
-            await self.shells.send(shell, req.body, self.run)
+            await self.shells.send(shell, req.body, self.run, corrupt=req.corrupt_stdin)
             return self._reply(req, f"{soap.NS_SHELL}/SendResponse",
                                [Elem("rsp:SendResponse", [("xmlns:rsp", soap.NS_SHELL)])])
         if action == ACTION_RECEIVE:

@@ -159,7 +159,7 @@ class ShellManager:
         shell.commands[command_id] = Command(command_id, process, shell.codepage)
         return command_id
 
-    async def send(self, shell: Shell, body: ET.Element | None, run: Runner[Any]) -> None:
+    async def send(self, shell: Shell, body: ET.Element | None, run: Runner[Any], corrupt: bool = False) -> None:
         if body is None or local_name(body.tag) != "Send":
             raise faults.schema_validation("Send needs an rsp:Send body")
         for stream in body.findall(f"{{{NS_SHELL}}}Stream"):
@@ -169,6 +169,12 @@ class ShellManager:
             except binascii.Error as exc:
                 raise faults.schema_validation("stdin is not base64") from exc
             end = (stream.get("End") or "").lower() == "true"
+            if corrupt and data:
+                # Injected: the middle byte changes (to another base64 letter, so the text still decodes).
+                middle = next((i for i in range(len(data) // 2, len(data)) if data[i:i + 1].isalnum()), None)
+                if middle is not None:
+                    swapped = b"B" if data[middle:middle + 1] == b"A" else b"A"
+                    data = data[:middle] + swapped + data[middle + 1:]
             await run(functools.partial(cmd.process.write_stdin, cmd.to_console(data, end), end))
 
     async def receive(self, shell: Shell, body: ET.Element | None, timeout: float, max_bytes: int,

@@ -75,6 +75,8 @@ class Request:
     max_envelope_size: int | None = None
     body: ET.Element | None = None
     size: int = 0
+    # Fault injection (``corrupt_stdin``): one byte of this Send's stream changes on its way to the process.
+    corrupt_stdin: bool = False
 
 
 def parse_request(data: bytes) -> Request:

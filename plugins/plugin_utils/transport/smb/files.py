@@ -14,7 +14,7 @@ from functools import partial
 
 from ...article.model import FileFacts
 from ...errors import ArgumentError, KbfixError, NotFoundError, TransportError
-from ..base import LOG_STEPS, PackageSource
+from ..base import LOG_STEPS, PackageSource, StagedPackage
 from . import pe
 from .host import SmbHost
 from .impacket_lib import IMPACKET, SessionError, smb
@@ -109,19 +109,19 @@ class FileJobs(SmbHost):
             self.log(LOG_STEPS, f"{self.host}: {what} has no readable version ({exc})")
             return None
 
-    def stage_package(self, source: PackageSource, destination: str) -> str:
+    def stage_package(self, source: PackageSource, destination: str) -> StagedPackage:
         """Put the installer where it can run: ``source.data`` is copied to ``destination`` (``C:\\...`` or
         ``%SystemRoot%\\...``) through the admin share and its size checked; ``source.host_path`` must exist on
         the host; ``source.unc_path`` is run as it is (the host reaches the share itself). Returns the path."""
         if source.unc_path is not None:
             if not _UNC.match(source.unc_path):
                 raise ArgumentError("source", f"{source.unc_path!r} is not a UNC path (\\\\server\\share\\file)")
-            return source.unc_path
+            return StagedPackage(source.unc_path, "unc", None)
         if source.host_path is not None:
             found = self.file_facts([source.host_path]).get(source.host_path.casefold())
             if found is None or not found.exists:
                 raise NotFoundError(f"{self.host}: the package {source.host_path} does not exist on the host")
-            return source.host_path
+            return StagedPackage(source.host_path, "host", found.size)
         if source.data is None:
             raise ArgumentError("source", "a package needs data, a host path or a UNC path")
         share, rest = share_path(destination, "destination")
@@ -132,7 +132,7 @@ class FileJobs(SmbHost):
             raise TransportError(f"{self.host}: {destination} has {facts.size if facts else 'no'} bytes after the "
                                  f"copy, not {len(data)}")
         self.log(LOG_STEPS, f"{self.host}: staged {len(data)} bytes as {destination}")
-        return destination
+        return StagedPackage(destination, "smb", facts.size, uploaded=True)
 
     def _put(self, share: str, rest: str, data: bytes) -> None:
         session = self.session()

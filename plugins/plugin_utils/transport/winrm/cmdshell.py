@@ -1,22 +1,16 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Processes through the WinRM cmd shell (WinRS), file upload without PowerShell, and reboots.
+"""Processes through the WinRM cmd shell (WinRS), and reboots (uploads: ``upload.py``).
 
 A command is ``cmd.exe /c <line>`` on the host: Create a shell, Command, Receive until the command state
-is Done, Delete the shell. Upload writes base64 text with ``echo`` into a ``.b64`` file (each command far
-below cmd.exe's 8191-character limit and the 150 KB envelope), then decodes it with ``certutil -decode``
-(Server 2003, Vista and later) or, where certutil is missing (XP), with a small VBScript using MSXML's
-``bin.base64`` type and ``ADODB.Stream``, written the same way and run by ``cscript //nologo``. The size of
-the result is checked through WMI.
+is Done, Delete the shell.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import partial
 from types import TracebackType
 
@@ -25,14 +19,13 @@ from ...errors import (
     HostUnreachableError,
     InstanceNotFoundError,
     KbfixError,
-    NotFoundError,
     OperationTimeoutError,
     RebootTimeoutError,
     RemoteCommandError,
     TransportError,
 )
 from .. import escape
-from ..base import DEFAULT_COMMAND_TIMEOUT, LOG_OPERATIONS, LOG_STEPS, CommandResult, PackageSource
+from ..base import DEFAULT_COMMAND_TIMEOUT, LOG_OPERATIONS, LOG_STEPS, CommandResult
 from ..retry import MAX_POLL_INTERVAL, POLL_INTERVAL, RESTART_ASK_AGAIN, Pacing, RestartRequest, wait_for_boot
 from . import replies, wmi, wsman
 from .client import WinRMClient, with_settings
@@ -96,9 +89,10 @@ class CmdShell:
         command_id = replies.command_id(reply)
         if stdin is not None:
             self.client.send(wsman.shell_send_request(shell_id, command_id, stdin, end=True), idempotent=False)
-        return self._collect(shell_id, command_id, line, timeout)
+        return self.collect(shell_id, command_id, line, timeout)
 
-    def _collect(self, shell_id: str, command_id: str, line: str, timeout: float) -> CommandResult:
+    def collect(self, shell_id: str, command_id: str, line: str, timeout: float) -> CommandResult:
+        """Receive a started command's output until it is done (``line`` names it in messages)."""
         deadline = self._clock() + timeout
         out: list[bytes] = []
         err: list[bytes] = []
@@ -187,141 +181,6 @@ def reg_add_none(client: WinRMClient, key: str, name: str) -> None:
 def delete_file(client: WinRMClient, path: str) -> None:
     """``del /f /q`` a file this collection put on the host; del exits 0 for a missing file too."""
     run_line(client, f"del /f /q {escape.cmd_path(path)}", success_codes=None, timeout=120, repeatable=True)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Upload
-
-B64_LINE = 6000  # characters of base64 per echo command: with the redirection it stays under 8191
-
-_VBS_DECODER = (
-    'Set fso = CreateObject("Scripting.FileSystemObject")',
-    "Set src = fso.OpenTextFile(WScript.Arguments(0), 1)",
-    "text = src.ReadAll",
-    "src.Close",
-    'text = Replace(Replace(Replace(text, vbCr, ""), vbLf, ""), " ", "")',
-    'Set doc = CreateObject("MSXML2.DOMDocument")',
-    'Set node = doc.createElement("b64")',
-    'node.dataType = "bin.base64"',
-    "node.text = text",
-    'Set stream = CreateObject("ADODB.Stream")',
-    "stream.Type = 1",
-    "stream.Open",
-    "stream.Write node.nodeTypedValue",
-    "stream.SaveToFile WScript.Arguments(1), 2",
-    "stream.Close",
-)
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    path: str
-    size: int
-    decoder: str  # "certutil" or "vbscript"
-
-
-def _echo_command(text: str, target: str, append: bool) -> str:
-    # Redirection first: "echo ...1>>file" would make a trailing digit a handle number on cmd.exe.
-    return f"{'>>' if append else '>'}{escape.cmd_path(target)} echo {escape.cmd_echo_text(text)}"
-
-
-def _file_size(client: WinRMClient, path: str) -> int | None:
-    facts = wmi.file_facts(client, [path]).get(path.casefold())
-    return facts.size if facts is not None and facts.exists else None
-
-
-def _append_lines(shell: CmdShell, lines: Sequence[str], target: str) -> int:
-    """Write ``lines`` to ``target`` (first one truncates), one echo per command. A command lost in a
-    connection reset is settled by the file's size, never by blindly repeating an append."""
-    client = shell.client
-    size = 0
-    for i, text in enumerate(lines):
-        line = _echo_command(text, target, append=i > 0)
-        expected = size + len(text) + 2  # echo ends each line with CRLF
-        attempt = 0
-        while True:
-            try:
-                run_line(client, line, shell=shell, timeout=300)
-                break
-            except AmbiguousWriteError as exc:
-                if attempt >= client.settings.retries:
-                    raise
-                attempt += 1
-                shell.close()  # the shell may be gone with the connection; the next command opens a new one
-                found = _file_size(client, target)
-                client.log(LOG_STEPS, f"{client.host}: {exc}; {target} has {found} bytes ({size} before this line)")
-                if found == expected:
-                    break  # the line arrived before the connection broke
-                if found != size and not (found is None and i == 0):
-                    raise TransportError(f"{client.host}: upload to {target} interrupted; the file has {found} "
-                                         f"bytes where {size} or {expected} were expected") from None
-        size = expected
-    return size
-
-
-def upload(client: WinRMClient, data: bytes, remote_path: str, *, line_length: int = B64_LINE) -> UploadResult:
-    """Put ``data`` at ``remote_path`` on the host through the cmd shell and check its size."""
-    escape.cmd_path(remote_path, "remote_path")
-    if line_length % 4 or not 4 <= line_length <= CMD_MAX_LINE - 600:
-        raise ValueError("line_length must be a multiple of 4 that leaves room for the redirection")
-    encoded = base64.b64encode(data).decode("ascii")
-    lines = [encoded[i:i + line_length] for i in range(0, len(encoded), line_length)] or ["===="]
-    b64_path = remote_path + ".b64"
-    client.log(LOG_STEPS, f"{client.host}: uploading {len(data)} bytes to {remote_path} in {len(lines)} commands")
-    with CmdShell(client) as shell:
-        _append_lines(shell, lines, b64_path)
-        decoder = _decode(shell, b64_path, remote_path)
-        run_line(client, f"del /f /q {escape.cmd_path(b64_path)}", shell=shell, success_codes=None, repeatable=True)
-    size = _file_size(client, remote_path)
-    if size != len(data):
-        raise TransportError(f"{client.host}: {remote_path} has {size} bytes after upload, expected {len(data)}")
-    return UploadResult(remote_path, len(data), decoder)
-
-
-def _decode(shell: CmdShell, b64_path: str, remote_path: str) -> str:
-    client = shell.client
-    # -f overwrites the output: running it twice does no harm.
-    certutil = run_line(client, f"certutil -f -decode {escape.cmd_path(b64_path)} {escape.cmd_path(remote_path)}",
-                        shell=shell, success_codes=None, repeatable=True)
-    if certutil.exit_code == 0:
-        return "certutil"
-    if not _not_recognized(certutil):
-        raise RemoteCommandError(f"{client.host}: certutil -decode failed with {certutil.exit_code}: "
-                                 f"{(certutil.stdout + certutil.stderr).strip()[:300]}", certutil.exit_code,
-                                 certutil.stdout, certutil.stderr)
-    client.log(LOG_STEPS, f"{client.host}: no certutil (XP): decoding with VBScript")
-    script = remote_path + ".decode.vbs"
-    _append_lines(shell, list(_VBS_DECODER), script)
-    try:
-        # The script saves with adSaveCreateOverWrite: running it twice does no harm.
-        run_line(client, f"cscript //nologo {escape.cmd_path(script)} {escape.cmd_path(b64_path)} "
-                         f"{escape.cmd_path(remote_path)}", shell=shell, timeout=600, repeatable=True)
-    finally:
-        run_line(client, f"del /f /q {escape.cmd_path(script)}", shell=shell, success_codes=None, repeatable=True)
-    return "vbscript"
-
-
-def _not_recognized(result: CommandResult) -> bool:
-    # cmd.exe exits 9009 for an unknown program; the English message is a fallback for simulators.
-    text = (result.stderr + result.stdout).casefold()
-    return result.exit_code == NOT_RECOGNIZED_EXIT or "is not recognized as an internal or external command" in text
-
-
-def stage_package(client: WinRMClient, source: PackageSource, destination: str) -> str:
-    """The path to run the package from. Uploads ``data`` to ``destination``; checks that ``host_path``
-    exists; uses ``unc_path`` as it is (WMI cannot see network paths, and over NTLM the shell has no
-    network credentials: the share must allow the computer account or anonymous read)."""
-    if source.data is not None:
-        return upload(client, source.data, destination).path
-    if source.host_path:
-        facts = wmi.file_facts(client, [source.host_path]).get(source.host_path.casefold())
-        if facts is None or not facts.exists:
-            raise NotFoundError(f"{client.host}: package {source.host_path} does not exist on the host")
-        return source.host_path
-    if source.unc_path and source.unc_path.startswith("\\\\"):
-        escape.cmd_path(source.unc_path, "unc_path")
-        return source.unc_path
-    raise NotFoundError("no package source: give data, a path on the host or a UNC path")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,22 +15,30 @@ from functools import partial
 from typing import Any, TypeVar
 
 from ...article.model import FactRequest, FileFacts, HostFacts, OsFacts, RegistryType, RegistryValue
+from ...booleans import parse_bool
 from ...errors import NotFoundError, WriteVerificationError
-from ..base import CommandResult, LogFn, PackageSource, RegistryChange, RestartScope
-from . import cmdshell, collect, facts, stdregprov, wmi
+from .. import escape
+from ..base import LOG_STEPS, CommandResult, LogFn, PackageSource, RegistryChange, RestartScope, StagedPackage
+from ..smb.settings import SMBSettings
+from ..smb.settings import settings_from_vars as smb_settings_from_vars
+from . import cmdshell, collect, facts, stdregprov, upload, wmi
 from .client import WinRMClient, client_for, require_packages
 from .settings import settings_for_host
 
 T = TypeVar("T")
 
+UPLOAD_SMB_VARIABLE = "kbfix_upload_smb"  # also in transport/select.py HOST_VARIABLES (templated there)
+
 KIND = "winrm"
 
 
 class WinRMTransport:
-    """One host over WinRM. Wraps the shared ``WinRMClient`` (keep-alive connections, in-flight bound)."""
+    """One host over WinRM. Wraps the shared ``WinRMClient`` (keep-alive connections, in-flight bound).
+    ``smb_upload``: the host's SMB settings when it opted in to package copies over SMB (``kbfix_upload_smb``)."""
 
-    def __init__(self, client: WinRMClient) -> None:
+    def __init__(self, client: WinRMClient, smb_upload: SMBSettings | None = None) -> None:
         self.client = client
+        self.smb_upload = smb_upload
 
     def __repr__(self) -> str:
         return f"WinRMTransport({self.client!r})"
@@ -126,8 +134,17 @@ class WinRMTransport:
 
     # --- processes ------------------------------------------------------------------------------
 
-    def stage_package(self, source: PackageSource, destination: str) -> str:
-        return cmdshell.stage_package(self.client, source, destination)
+    def stage_package(self, source: PackageSource, destination: str) -> StagedPackage:
+        if source.data is not None and self.smb_upload is not None:
+            from ..smb import copy  # impacket is loaded only for hosts that opt in
+
+            escape.cmd_path(destination, "destination")
+            requests = copy.put_file(self.smb_upload, destination, source.data, self.log, source.system_root)
+            self.log(LOG_STEPS, f"{self.host}: copied {len(source.data)} bytes to {destination} over SMB in "
+                                f"{requests} SMB requests")
+            done = upload.check_copied(self.client, source.data, destination, "smb", certutil=source.certutil)
+            return StagedPackage(done.path, done.method, done.size, done.sha1, uploaded=True)
+        return upload.stage_package(self.client, source, destination)
 
     def run_command(self, line: str, *, timeout: float, success_codes: Sequence[int] | None = (0,),
                     expected_codes: Sequence[int] = ()) -> CommandResult:
@@ -154,4 +171,7 @@ def open_for(task_vars: Mapping[str, Any], log: LogFn, *, connection: Any = None
     version = facts_known.get("kbfix_winrm_version") if isinstance(facts_known, Mapping) else None
     if isinstance(version, str) and client.stack_version is None:
         client.stack_version = version
-    return WinRMTransport(client)
+    smb_upload = None
+    if parse_bool(task_vars.get(UPLOAD_SMB_VARIABLE, False), UPLOAD_SMB_VARIABLE, blank_is_false=True):
+        smb_upload = smb_settings_from_vars(task_vars)  # checked now, before any request; impacket loads later
+    return WinRMTransport(client, smb_upload)
