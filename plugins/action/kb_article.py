@@ -47,8 +47,7 @@ class ActionModule(KbfixAction):
         if not args["articles"]:
             raise ArgumentError("articles", "list at least one article")
         check_timeout(args["install_timeout"], "install_timeout")
-        if args["reboot_timeout"] < 0:
-            raise ArgumentError("reboot_timeout", "must be 0 (do not wait) or a number of seconds")
+        check_timeout(args["reboot_timeout"], "reboot_timeout", minimum=0)  # 0: do not wait
         items = args["articles"]
         # Articles named by id (or "all") are looked up among the collection's and the user's
         # (kbfix_article_paths); the directories are read only when a task names an article that way.

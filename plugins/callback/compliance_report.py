@@ -88,6 +88,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.report.fleet import 
     verdict_from_dict,
     write_reports,
 )
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import redact
 
 KB_ARTICLE_FQCN = "kbfix.windows.kb_article"
 KB_ARTICLE_SHORT = "kb_article"
@@ -192,7 +193,7 @@ class CallbackModule(CallbackBase):
     def _collect(self, result: Any, failed: bool) -> None:
         host = result.host.get_name()
         task = result.task_name
-        data = result.result
+        data = _scrubbed(result)
         if data.get("censored"):
             self._display.warning(f"kbfix.windows.compliance_report: the result of task '{task}' for {host} is "
                                   "hidden by no_log and is left out of the report")
@@ -244,13 +245,13 @@ class CallbackModule(CallbackBase):
             self._collect(result, failed=True)
         elif not ignore_errors:
             host = result.host.get_name()
-            self._dropped.setdefault(host, (result.task_name, _message(result.result)))
+            self._dropped.setdefault(host, (result.task_name, _message(_scrubbed(result))))
 
     def v2_runner_on_unreachable(self, result: Any) -> None:
         host = result.host.get_name()
         article = self._article_hint(result.result, result.task_fields.get("args")) \
             if self.is_kb_article(result.task) else None
-        self.report.add_unreachable(host, _message(result.result), article, result.task_name)
+        self.report.add_unreachable(host, _message(_scrubbed(result)), article, result.task_name)
 
     def v2_playbook_on_stats(self, stats: Any) -> None:
         for host, (task, message) in self._dropped.items():
@@ -275,6 +276,13 @@ def task_is_short_kb_article(task: Any) -> bool:
 
 def task_check_mode(result: Any) -> bool:
     return result.task_fields.get("check_mode") is True
+
+
+def _scrubbed(result: Any) -> Mapping[str, Any]:
+    """The task's result without the host's passwords: ansible-core's own messages (a connection option it
+    refused, before any kbfix code ran) may quote them, and the report may be published."""
+    data: Mapping[str, Any] = redact.scrub(result.result, redact.host_secrets(getattr(result, "host", None)))
+    return data
 
 
 def _message(data: Mapping[str, Any]) -> str:

@@ -71,6 +71,7 @@ options:
       - The expected size in bytes, for articles that give no version. With O(date), a file is compliant
         when it has this size B(or) was modified at or after O(date) (the article's file, or a later one that
         replaced it).
+      - From V(0) to V(18446744073709551615) (C(CIM_DataFile.FileSize) is a uint64).
     type: int
   date:
     description:

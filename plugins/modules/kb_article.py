@@ -120,7 +120,7 @@ options:
         host's state, so nothing done before is done twice; changes made before it went down stay in
         RV(changes).
       - When it does not answer in time the host is reported unreachable with the reason it was lost and
-        the last error. V(0) reports it unreachable at once.
+        the last error. V(0) reports it unreachable at once. At most V(86400).
     type: int
     default: 600
 extends_documentation_fragment:

@@ -46,6 +46,8 @@ HOSTS = [
     HostSpec("own", "vista-rtm-x64", {"registry": {**CREDITS, **renames(
         "\\??\\C:\\Windows\\winsxs\\Temp\\PendingRenames\\srv2.sys",
         "!\\??\\C:\\Windows\\system32\\drivers\\srv2.sys")}, "files": LATER}),
+    # KB938475 installed by winsim's own servicing model (the package's components, restart done).
+    HostSpec("installed", "vista-rtm-x86", {"registry": CREDITS, "installed": ["KB938475"]}),
     # Recorded as installed (its CBS package), while the binaries are still the RTM ones.
     HostSpec("recorded", "vista-rtm-x64", {"registry": CREDITS, "hotfixes": {"KB938475": {
         "package": "Package_1_for_KB938475~31bf3856ad364e35~amd64~~6.0.1.0"}}}),
@@ -81,11 +83,23 @@ def test_binaries_decide_not_the_manifests(fleet: Fleet) -> None:
     [rtm] = run(fleet, "rtm").verdicts
     assert rtm.status == "noncompliant"
     assert sorted(c.id for c in rtm.checks if c.passed is False) == sorted(
-        f"file:{DRIVERS}\\{n}" for n in ("srv2.sys", "mrxsmb.sys", "mrxsmb10.sys", "mrxsmb20.sys"))
+        f"file:{DRIVERS}\\{n}" for n in ("srv2.sys", "mrxsmb.sys"))
     [later] = run(fleet, "later").verdicts
     assert later.status == "compliant", later.reason
     manifest = next(c for c in later.checks if "smbserver-v2" in c.id)
     assert (manifest.passed, manifest.found) == (None, "absent")
+
+
+def test_a_host_that_installed_the_hotfix_keeps_rtm_mini_redirectors_and_is_compliant(fleet: Fleet) -> None:
+    # The hotfix carries smbminirdr (mrxsmb.sys) and smbserver-v2 (srv2.sys), not the smb10-minirdr and
+    # smb20-minirdr components: mrxsmb10.sys and mrxsmb20.sys stay at RTM, and must not decide the verdict.
+    host = fleet.hosts["installed"].host()
+    assert host.file_version(f"{DRIVERS}\\srv2.sys") == "6.0.6000.20620 (vista_ldr.070615-1730)"
+    for driver in ("mrxsmb10.sys", "mrxsmb20.sys"):
+        assert host.file_version(f"{DRIVERS}\\{driver}").startswith("6.0.6000.16386")
+    [verdict] = run(fleet, "installed").verdicts
+    assert verdict.status == "compliant", verdict.reason
+    assert not [c.id for c in verdict.checks if "mrxsmb10" in c.id or "mrxsmb20" in c.id]
 
 
 def test_an_unrelated_pending_restart_is_information(fleet: Fleet) -> None:

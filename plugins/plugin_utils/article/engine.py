@@ -14,6 +14,7 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
+from . import restart_bound
 from .checks import (
     Outcome,
     hotfix_recorded,
@@ -75,6 +76,7 @@ def fact_request(spec: ArticleSpec, os_facts: OsFacts, variables: Mapping[str, A
         # The spec's type lets the collector read each value with one typed Get; a value of another type is
         # still read with its real type, so the registry check can say "wrong type".
         registry_value_types=tuple((s.key, s.name, s.type) for s in settings),
+        registry_key_times=tuple(dict.fromkeys(s.key for s in settings if s.restart)),
     )
 
 
@@ -168,9 +170,10 @@ def evaluate(spec: ArticleSpec, host_facts: HostFacts, variables: Mapping[str, A
     outcomes = prerequisites + files + settings + [hotfix]
     checks = [scope.check] + [o.result for o in outcomes] + [_reboot_check(assessed, host_facts)]
     missing = list(dict.fromkeys(m for o in outcomes for m in o.missing))
-    return Verdict(article=spec.id, title=spec.title, status=status, reason=_reason(spec, status, checks, missing),
-                   checks=checks, plan=plan, missing=missing,
-                   restart_required=any(step.action == "reboot" for step in plan))
+    verdict = Verdict(article=spec.id, title=spec.title, status=status, reason=_reason(spec, status, checks, missing),
+                      checks=checks, plan=plan, missing=missing,
+                      restart_required=any(step.action == "reboot" for step in plan))
+    return restart_bound.judge(spec, verdict, host_facts)  # restart-bound values written since the last boot
 
 
 # Installer answers that say "nothing to do" (installer.DEFAULT_EXIT_CODES): wusa's WU_E_NOT_APPLICABLE

@@ -184,6 +184,8 @@ class FactRequest:
     # (key, value name, type the spec expects) for requested values whose type is known: a transport can then
     # read each with one typed request. A value left out here is still read, with its type looked up first.
     registry_value_types: tuple[tuple[str, str, RegistryType], ...] = ()
+    # Keys whose last-write time matters: they hold values a service reads only when it starts.
+    registry_key_times: tuple[str, ...] = ()
 
     def merged(self, other: FactRequest) -> FactRequest:
         def union(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -194,6 +196,7 @@ class FactRequest:
             registry_keys=union(self.registry_keys, other.registry_keys),
             hotfix_ids=union(self.hotfix_ids, other.hotfix_ids),
             registry_value_types=union(self.registry_value_types, other.registry_value_types),
+            registry_key_times=union(self.registry_key_times, other.registry_key_times),
         )
 
 
@@ -214,6 +217,9 @@ class HostFacts:
     # The PendingFileRenameOperations entries as read ("\\??\\C:\\...", "!\\??\\C:\\..."): which files the next start
     # replaces. () when the value is absent or empty, None when it could not be read.
     pending_renames: tuple[str, ...] | None = None
+    # Last-write time of the keys in ``FactRequest.registry_key_times`` (key: registry_key_id(key)), where the
+    # transport can read it (the remote registry's BaseRegQueryInfoKey); absent where it cannot (StdRegProv).
+    key_write_times: dict[str, datetime.datetime] = field(default_factory=dict)
 
     def file(self, path: str) -> FileFacts | None:
         return self.files.get(path.casefold())

@@ -29,7 +29,7 @@ from ..errors import (
 )
 from ..transport import select
 from ..transport.base import Transport
-from . import arguments, article_runner, catalogue, resume
+from . import arguments, article_runner, catalogue, redact, resume
 
 display = Display()
 
@@ -86,6 +86,12 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
 
     def run(self, tmp: t.Any = None, task_vars: dict[str, t.Any] | None = None) -> dict[str, t.Any]:
         task_vars = task_vars or {}
+        result = self._run_task(tmp, task_vars)
+        # No password or no_log value in anything the task returns, whatever message quoted it.
+        hidden = redact.secrets(self.ARGUMENT_SPEC, self._task.args, task_vars, self._connection)
+        return t.cast(dict[str, t.Any], redact.scrub(result, hidden))
+
+    def _run_task(self, tmp: t.Any, task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         result: dict[str, t.Any] = super().run(tmp, task_vars)
         del tmp  # ansible-core deprecated it; nothing here uses a remote temp dir
         try:
@@ -180,6 +186,7 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
     def find_controller_file(self, path: str, argument: str) -> str:
         """A controller path, relative ones searched like ``files/`` lookups (the role's ``files/``, then the
         playbook's directory). Directories are found too."""
+        arguments.check_controller_path(path, argument)
         try:
             return str(self._find_needle("files", path))
         except AnsibleError as exc:
@@ -220,6 +227,7 @@ class KbfixAction(ActionBase):  # type: ignore[misc]  # ansible-core ships no ty
         extra = self.templated(task_vars, [SPEC_DIRS_VARIABLE]).get(SPEC_DIRS_VARIABLE) or []
         if isinstance(extra, str):
             extra = [extra]
+        arguments.check_text(extra, SPEC_DIRS_VARIABLE)  # a NUL would end in the OS's "embedded null byte"
         if not isinstance(extra, list) or not all(isinstance(d, str) and Path(d).is_absolute() for d in extra):
             raise ArgumentError(SPEC_DIRS_VARIABLE, "must be a list of absolute controller directories")
         roots.extend(Path(d) for d in extra)

@@ -66,6 +66,17 @@ def check_text(value: Any, field: str) -> None:
             check_text(item, f"{field}[{index}]")
 
 
+# A path the controller's OS can resolve (Linux PATH_MAX); a longer one is a mistake, not a file.
+MAX_CONTROLLER_PATH = 4096
+
+
+def check_controller_path(path: str, field: str) -> None:
+    check_text(path, field)
+    if len(path) > MAX_CONTROLLER_PATH:
+        raise ArgumentError(field, f"is {len(path)} characters long; a controller path has at most "
+                                   f"{MAX_CONTROLLER_PATH}")
+
+
 def check_timeout(value: int, field: str, minimum: int = 1) -> None:
     if not minimum <= value <= MAX_TIMEOUT:
         raise ArgumentError(field, f"must be between {minimum} and {MAX_TIMEOUT} seconds, not {value}")

@@ -39,7 +39,7 @@ from ..article.spec import (
 from ..errors import ArgumentError, ArticleFault, SpecError
 from ..transport import indicators
 from ..transport.base import LOG_STEPS, Transport
-from . import installer, resume
+from . import installer, preflight, resume
 from .enforcer import STATES as STATES  # the module's state choices, for the action plugin
 from .enforcer import Options, RunResult, awaiting_restart, enforce, with_answer
 
@@ -71,6 +71,8 @@ class PreparedArticle:
     label: str
     # A required variable that was not given, as the error to raise on a host where the article applies.
     missing: ArgumentError | None = None
+    # Where the user gives each variable (``variables.x``, ``articles[0].variables.x``, ``kb828753_x``).
+    variable_fields: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -109,7 +111,9 @@ def prepare(requests: Sequence[ArticleRequest], common: Mapping[str, Any]) -> li
             resolve_variables(spec, merged)
         except ArgumentError as exc:
             missing = _located(exc, request, common)  # raised by require_applicable once the OS is known
-        prepared.append(PreparedArticle(spec, resolved, request.label, missing))
+        fields = {v.name: _located(ArgumentError(v.name, ""), request, common).field for v in spec.variables}
+        prepared.append(PreparedArticle(spec, resolved, request.label, missing, fields))
+        preflight.check_variable_text(prepared[-1], resolved)
     _check_unused(prepared, common)
     ids = [p.id for p in prepared]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})

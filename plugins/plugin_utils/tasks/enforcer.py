@@ -8,10 +8,10 @@ Pure library: no Ansible imports.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, Protocol
 
 from ..article import engine
 from ..article.model import (
@@ -26,7 +26,7 @@ from ..article.spec import ArticleSpec, require_installable
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
 from ..package.policy import PackagePolicy
 from ..transport.base import Transport
-from . import installer
+from . import installer, preflight
 
 State = Literal["audited", "enforced"]
 STATES: tuple[str, ...] = ("audited", "enforced")
@@ -89,6 +89,9 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[Identifie
     """Carry out (in check mode: report) the plans of ``verdicts``, judged from ``facts``. The result's
     ``verdicts`` are the ones given; the caller judges again after changes. ``into`` collects the changes of
     several attempts (a run resumed after the host went down); its first ``verdicts_before`` is kept."""
+    # Every article's plan checked before any write (sizes, types, paths, package choice).
+    preflight.check_plans(transport, facts.os, articles, verdicts, options.package_source,  # type: ignore[arg-type]
+                          options.install_timeout, ENFORCEABLE)
     enforcer = _Enforcer(transport, facts, options, into)
     if enforcer.result.verdicts_before is None:
         # Set first: a host lost in the middle resumes with these, not with what its second read says.
@@ -195,19 +198,11 @@ class _Enforcer:
             self._diff_package(request, planned=False)
 
     def _install_request(self, details: InstallDetails) -> installer.InstallRequest:
-        source = cast(installer.PackageLocation, self.options.package_source)
-        package = details.package
-        location = source.joined(package)
-        if location.kind == "controller" and not Path(location.path).is_file():
-            raise ArgumentError("package_source", f"{package} is not in {source.path} on the controller")
-        return installer.InstallRequest(
-            hotfix_id=details.hotfix_id, package=location,
-            installer=cast(installer.InstallerKind, details.installer),
-            arguments=details.arguments,
-            exit_codes=installer.exit_codes(details.success_codes),
-            timeout=self.options.install_timeout, policy=self.options.package_policy,
-            sha256=details.sha256, source_field="package_source",
-        )
+        request = preflight.install_request(details, self.options.package_source, self.options.install_timeout,
+                                            details.hotfix_id)
+        # Judged on the controller by these rules before the package is staged (installer.install).
+        return dataclasses.replace(request, policy=self.options.package_policy, sha256=details.sha256,
+                                   source_field="package_source")
 
     def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
         self.result.diff.append({

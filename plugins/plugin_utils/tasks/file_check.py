@@ -21,6 +21,8 @@ from ..errors import ArgumentError
 from ..transport import escape
 from ..transport.base import Transport
 
+MAX_FILE_SIZE = 2**64 - 1  # CIM_DataFile.FileSize is a uint64
+
 _VARIABLE = re.compile(r"%([^%\\]+)%")
 _ABSOLUTE = re.compile(r"^[A-Za-z]:\\")
 # Variables taken from OS facts, and those read from the registry (the Program Files folders can be moved
@@ -109,8 +111,9 @@ class Criteria:
 def criteria_from(args: Mapping[str, Any]) -> Criteria:
     if args["branch_floor"] is not None and args["minimum_version"] is None:
         raise ArgumentError("branch_floor", "needs minimum_version")
-    if args["size"] is not None and args["size"] < 0:
-        raise ArgumentError("size", "cannot be negative")
+    if args["size"] is not None and not 0 <= args["size"] <= MAX_FILE_SIZE:
+        raise ArgumentError("size", f"must be between 0 and {MAX_FILE_SIZE} bytes (CIM_DataFile.FileSize is "
+                                    f"a uint64), not {args['size']}")
     return Criteria(
         rows=tuple(rows_from(args["minimum_version"], args["branch_floor"])) if args["minimum_version"] else (),
         exact=_version(args["exact_version"], "exact_version") if args["exact_version"] is not None else None,

@@ -62,6 +62,10 @@ def normalize_path(path: Any, field: str = "path") -> str:
     parts = rest.split("\\")
     if any(not p for p in parts):
         raise ArgumentError(field, f"{path!r} has an empty key name (two backslashes in a row)")
+    if any(p in (".", "..") for p in parts):
+        # The registry has no parent references: Windows would create keys literally named '.' or '..'.
+        raise ArgumentError(field, f"{path!r}: '.' and '..' are not key names the registry resolves; give the "
+                                   "key's own path")
     if any(len(p) > MAX_KEY_NAME for p in parts):
         raise ArgumentError(field, f"{path!r} has a key name longer than {MAX_KEY_NAME} characters")
     return short + "\\" + "\\".join(parts)

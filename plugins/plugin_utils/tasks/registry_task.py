@@ -55,7 +55,7 @@ def ensure(transport: Transport, req: RegistryRequest, os_facts: Callable[[], Os
     """Read the value, change it when it differs (not in check mode) and return the task result. ``os_facts``
     is called only for a non-native ``view``. The data is checked against what the transport can carry before
     any request."""
-    if req.state == "present" and req.data is not None:
+    if req.state == "present":  # REG_NONE (data None) too: its key and name go on a reg.exe line
         # The data as given; a merged multistring is checked again, whole, by set_value before it writes.
         transport.check_write(req.path, req.name, RegistryValue(req.type, req.data))
     if req.view != "native":

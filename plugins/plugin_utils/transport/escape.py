@@ -102,6 +102,7 @@ def cmd_echo_text(text: str, what: str = "text") -> str:
     return "".join(out)
 
 
+MAX_PATH = 259  # characters of a path (MAX_PATH, 260, counts the terminating NUL)
 _DRIVE_PATH = re.compile(r"^[A-Za-z]:\\")
 _LEADING_VARIABLE = re.compile(r"^%[^%\\]+%(?=\\|$)")
 # Characters Windows refuses in file names (and that cmd.exe or WQL would take as syntax), after the drive.
@@ -137,6 +138,10 @@ def host_path(path: str, what: str = "path", *, unc: bool = True, variables: boo
         raise ArgumentError(what, f"{path!r} is not an absolute path (C:\\...{' or a UNC path' if unc else ''})")
     if "%" in norm and not variables:
         raise ArgumentError(what, "'%' is expanded by cmd.exe and cannot be escaped on a command line")
+    if len(norm) > MAX_PATH:
+        # XP to 2008 R2 resolve paths of at most MAX_PATH (260 with the final NUL) in CIM_DataFile, cmd.exe,
+        # copy and the installers; a longer one cannot name the file there.
+        raise ArgumentError(what, f"is {len(norm)} characters long; a Windows path has at most {MAX_PATH}")
     if segments and segments[-1] == "":
         segments = segments[:-1]  # a directory may end in a backslash
     for segment in segments:

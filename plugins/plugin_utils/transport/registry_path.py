@@ -50,4 +50,8 @@ def parse_key(key: str) -> RegistryPath:
         raise ArgumentError("key", f"{key!r} does not start with a registry hive (HKLM, HKU, HKCR, HKCU, HKCC)")
     if re.search(r"[\x00-\x1f]", subkey) or "\\\\" in subkey:
         raise ArgumentError("key", f"{key!r} is not a valid registry key path")
-    return RegistryPath(hive.upper(), hdefkey, subkey.strip("\\"))
+    subkey = subkey.strip("\\")
+    if any(part in (".", "..") for part in subkey.split("\\")):
+        # Not parent references in the registry: a write would create keys literally named '..'.
+        raise ArgumentError("key", f"{key!r}: '.' and '..' segments are not allowed in a registry key path")
+    return RegistryPath(hive.upper(), hdefkey, subkey)

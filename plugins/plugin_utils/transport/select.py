@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ArgumentError
+from . import connection_checks
 from .base import LogFn, Transport
 
 TRANSPORT_VARIABLE = "kbfix_transport"
@@ -60,6 +61,7 @@ def open_transport(connection: Any, task_vars: Mapping[str, Any], log: LogFn, **
     ``connection`` is the task's Ansible connection object (the WinRM transport reads its options only, never
     opening its PowerShell-bound shell). ``overrides`` change transport settings (timeouts) for this task."""
     name = transport_name(task_vars)
+    connection_checks.check(name, connection, task_vars)  # host, port, path, user, password: before connecting
     opened: Transport
     if name == "smb":
         from .smb import transport as smb  # impacket is loaded only for hosts that need it

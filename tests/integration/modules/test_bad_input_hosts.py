@@ -56,7 +56,8 @@ def test_a_sample_of_the_generator_through_ansible_playbook(tmp_path: Path) -> N
         text = json.dumps(value, ensure_ascii=False)
         return "\\u0000" not in text and all(not 0xD800 <= ord(ch) <= 0xDFFF for ch in text)
 
-    sample = [c for c in all_cases() if portable(c.args) and not c.check_mode][::15]
+    # Cases of inventory variables need an inventory of their own: the in-process run covers them.
+    sample = [c for c in all_cases() if portable(c.args) and not c.check_mode and not c.host_vars][::15]
     assert len(sample) >= 40
     tasks = [{"name": f"case {i}", f"kbfix.windows.{c.module}": c.args, "ignore_errors": True}
              for i, c in enumerate(sample)]

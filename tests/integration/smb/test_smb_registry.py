@@ -129,3 +129,14 @@ def test_bad_value_name_is_an_argument_error(fixed_host, connect, name):
     with pytest.raises(ArgumentError) as caught:
         transport.set_value(TEST_KEY, name, RegistryValue("dword", 1), create=True)
     assert caught.value.field == "name" and transport.request_count == 0
+
+
+def test_what_samba_says_of_a_keys_last_write_time(fixed_host, connect):
+    # Samba's registry keeps no per-key time: BaseRegQueryInfoKey answers a last-write time of 0 (1601-01-01)
+    # whatever was written. The transport reports it as it comes, and a time before any boot only says "in
+    # effect", never "waiting" (docs/transport.md): against Samba a restart-bound value is never held back.
+    transport = connect(fixed_host)
+    transport.set_value(TEST_KEY, "Stamp", RegistryValue("dword", 1))
+    written = transport.registry.key_write_time(TEST_KEY)
+    assert written is not None and written.year == 1601, written
+    assert transport.registry.key_write_time(r"HKLM\SOFTWARE\no-such-key") is None

@@ -27,7 +27,9 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.snapshot imp
 
 UTC = datetime.UTC
 DRIVERS = "%SystemRoot%\\system32\\drivers"
-SMB_BINARIES = ("srv2.sys", "mrxsmb.sys", "mrxsmb10.sys", "mrxsmb20.sys")
+SMB_BINARIES = ("srv2.sys", "mrxsmb.sys")
+# Components KB938475 does not carry (smb10-minirdr, smb20-minirdr): their builds never decide.
+MINIRDR_BINARIES = ("mrxsmb10.sys", "mrxsmb20.sys")
 MANIFESTS = {
     "x86": ("X86_microsoft-windows-smbserver-v2_31bf3856ad364e35_6.0.6000.20620_none_d87a55d61282fd5a.manifest",
             "X86_microsoft-windows-smbminirdr_31bf3856ad364e35_6.0.6000.20620_none_7e1f299c6d24b8b7.manifest"),
@@ -65,9 +67,13 @@ def manifests(present: bool) -> Change:
     ((binaries("6.0.6000.16386 (vista_rtm.061101-2205)"), manifests(False)), "noncompliant", list(SMB_BINARIES)),
     ((binaries("6.0.6000.16567 (vista_gdr.071009-1548)"), manifests(True)), "noncompliant", list(SMB_BINARIES)),
     # One component left behind is enough to fail.
-    ((binaries("6.0.6000.16386 (vista_rtm.061101-2205)", "mrxsmb20.sys"),), "noncompliant", ["mrxsmb20.sys"]),
+    ((binaries("6.0.6000.16386 (vista_rtm.061101-2205)", "mrxsmb.sys"),), "noncompliant", ["mrxsmb.sys"]),
     ((binaries("6.0.6000.20600 (vista_ldr.070501-1000)", "srv2.sys"),), "noncompliant", ["srv2.sys"]),
-    ((binaries(None, "mrxsmb10.sys"),), "noncompliant", ["mrxsmb10.sys"]),
+    ((binaries(None, "mrxsmb.sys"),), "noncompliant", ["mrxsmb.sys"]),
+    # The fixed host as KB938475 leaves it: mrxsmb10.sys / mrxsmb20.sys still at RTM (or absent).
+    ((binaries("6.0.6000.20620 (vista_ldr.070615-1530)"),
+      binaries("6.0.6000.16386 (vista_rtm.061101-2205)", *MINIRDR_BINARIES)), "compliant", []),
+    ((binaries("6.0.6000.20620 (vista_ldr.070615-1530)"), binaries(None, *MINIRDR_BINARIES)), "compliant", []),
 ])
 def test_kb938475_is_judged_from_its_components_binaries(os: OsFacts, changes: tuple[Change, ...], status: str,
                                                          failing_files: list[str]) -> None:

@@ -37,7 +37,7 @@ class Case:
     field: str  # the argument the error must name
     why: str
     check_mode: bool = False
-    variables: dict[str, Any] = dataclass_field(default_factory=dict)  # host variables besides the connection's
+    host_vars: dict[str, Any] = dataclass_field(default_factory=dict)  # inventory variables over host_vars()
 
     @property
     def id(self) -> str:
@@ -301,9 +301,84 @@ def kb_article_cases() -> list[Case]:
     return cases
 
 
+# --- checked before the host is touched: reg.exe lines, '.'/'..' keys, bounds, connection settings, article
+# variables with control characters, controller variables. Each was found after requests had been sent.
+
+LONG_PATH = "C:\\" + "p" * 300  # beyond MAX_PATH
+HUGE_HOST_PATH = "C:\\" + HUGE
+REG_EXE_REFUSED = ['"', "%", "%PATH%"]  # what a reg.exe argument cannot carry (escape.cmd_quote)
+DOT_KEYS = [("HKLM\\SOFTWARE\\..\\..\\SYSTEM\\kbfixtrav", "'..' segments"), ("HKLM\\SOFTWARE\\.\\x", "a '.' segment"),
+            ("HKLM\\SOFTWARE\\x\\..", "a trailing '..'")]
+# Inventory variables of the connection, for both transports: (variables, the variable the error names, why).
+WINRM_SETTINGS: list[tuple[dict[str, Any], str, str]] = [
+    ({"ansible_host": "127.0.0.1\r\nX-Probe: 1"}, "ansible_host", "CR LF in the host"),
+    ({"ansible_host": "127.0.0.1/x"}, "ansible_host", "a slash in the host"),
+    ({"ansible_host": "a b"}, "ansible_host", "a space in the host"),
+    ({"ansible_port": 70000}, "ansible_port", "port above 65535"), ({"ansible_port": 0}, "ansible_port", "port 0"),
+    ({"ansible_winrm_path": "/wsman\r\nX-Probe: 1"}, "ansible_winrm_path", "CR LF in the path"),
+    ({"ansible_winrm_path": "wsman"}, "ansible_winrm_path", "a path without its slash"),
+    ({"ansible_winrm_path": "/ws man"}, "ansible_winrm_path", "a space in the path"),
+    ({"ansible_user": "Admin\x00x"}, "ansible_user", "NUL in the user"),
+    ({"ansible_user": "Admin\r\nistrator"}, "ansible_user", "CR LF in the user"),
+    ({"ansible_user": "u" * 2000}, "ansible_user", "a 2,000-character user"),
+    ({"ansible_password": "Not-A-Real-Pass1\x00"}, "ansible_password", "NUL in the password"),
+    ({"ansible_password": "Not-A-Real-Pass1\r\n"}, "ansible_password", "CR LF in the password"),
+    ({"ansible_password": "Not-A-Real-Pass1" * 20}, "ansible_password", "a 320-character password"),
+]
+SMB_SETTINGS: list[tuple[dict[str, Any], str, str]] = [
+    (v, f, w) for v, f, w in WINRM_SETTINGS if f in ("ansible_host", "ansible_user", "ansible_password")]
+
+
+def checked_first_cases() -> list[Case]:
+    cases = []
+    reg = {"path": REG, "name": "V"}
+    for char in REG_EXE_REFUSED:
+        for reg_type, data in (("none", None), ("multistring", [])):
+            extra = {"type": reg_type} if data is None else {"type": reg_type, "data": data}
+            cases.append(Case("registry_value", {**reg, **extra, "name": f"a{char}b"}, "name",
+                              f"{char} in a {reg_type} name (reg.exe)"))
+            cases.append(Case("registry_value", {**reg, **extra, "path": f"{REG}\\a{char}b"}, "path",
+                              f"{char} in a {reg_type} key (reg.exe)"))
+    for path, why in DOT_KEYS:
+        for state in ("present", "absent"):
+            cases.append(Case("registry_value", {**reg, "path": path, "data": "x", "state": state}, "path",
+                              f"{why} ({state})"))
+    for value, why in bad_ints(0, 86400):
+        cases.append(Case("kb_article", {"articles": [KB828753], "variables": {"reconnectable_servers": ["fs01"]},
+                                         "reboot_timeout": value}, "reboot_timeout", why))
+    for value, why in bad_ints(0, 2**64 - 1):
+        cases.append(Case("file_version", {"paths": ["C:\\a.dll"], "size": value}, "size", f"{why} (uint64)"))
+    for path, why in ((LONG_PATH, "300 characters"), (HUGE_HOST_PATH, "100,000 characters")):
+        cases.append(Case("file_version", {"paths": [path], "minimum_version": "1.0.0.0"}, "paths", why))
+        cases.append(Case("hotfix", {"id": "KB828753", "source": path + "\\WindowsXP-KB828753-x86-ENU.exe"},
+                          "source", why))
+        cases.append(Case("kb_article", {"articles": [KB828753], "state": "enforced", "package_source": path,
+                                         "variables": {"reconnectable_servers": ["fs01"]}}, "package_source", why))
+    cases.append(Case("hotfix", {"id": "KB828753", "source": HUGE + "WindowsXP-KB828753-x86-ENU.exe"}, "source",
+                      "a 100,000-character controller path"))
+    cases.append(Case("kb_article", {"articles": [KB828753], "state": "enforced", "package_source": HUGE,
+                                     "variables": {"reconnectable_servers": ["fs01"]}}, "package_source",
+                      "a 100,000-character controller path"))
+    for entry, why in (("fs01\r\nfs02", "CR LF"), ("fs01\n", "LF"), ("fs\t01", "a tab")):
+        cases.append(Case("kb_article", {"articles": [KB828753], "variables": {"reconnectable_servers": [entry]}},
+                          "reconnectable_servers[0]", f"{why} in a server name"))
+    cases.append(Case("kb_article", {"articles": [KB828753], "variables": {"reconnectable_servers": ["fs01"]}},
+                      "kbfix_spec_dirs", "NUL in a spec directory", host_vars={"kbfix_spec_dirs": ["/a\x00b"]}))
+    smb = {"kbfix_transport": "smb"}
+    module_args = {"facts": {}, "registry_value": {**reg, "data": "x"}, "file_version": {"paths": ["C:\\a.dll"],
+                   "minimum_version": "1.0.0.0"}, "hotfix": {"id": "KB828753"}, "reboot": {"mode": "if_required"},
+                   "kb_article": {"articles": [KB828753], "variables": {"reconnectable_servers": ["fs01"]}}}
+    for module, args in module_args.items():
+        for variables, variable, why in WINRM_SETTINGS:
+            cases.append(Case(module, args, variable, f"{why} (WinRM)", host_vars=variables))
+        for variables, variable, why in SMB_SETTINGS:
+            cases.append(Case(module, args, variable, f"{why} (SMB)", host_vars={**smb, **variables}))
+    return cases
+
+
 def in_check_mode(cases: list[Case]) -> list[Case]:
     """The same cases with --check: a check run must refuse them just as early."""
-    return [Case(c.module, c.args, c.field, f"{c.why}, check mode", True, c.variables) for c in cases]
+    return [Case(c.module, c.args, c.field, f"{c.why}, check mode", True, c.host_vars) for c in cases]
 
 
 # --- package arguments: hashes, trust, the opt-out, the lock file (package authenticity) -------------------
@@ -336,10 +411,10 @@ def package_cases() -> list[Case]:
     article = {"articles": [{"spec": KB828753, "variables": {"reconnectable_servers": ["fs01"]}}]}
     for name, values in PACKAGE_VARIABLES.items():
         for value, why in values:
-            cases.append(Case("hotfix", base, name, f"{why} (hotfix)", variables={name: value}))
+            cases.append(Case("hotfix", base, name, f"{why} (hotfix)", host_vars={name: value}))
             for state in ("audited", "enforced"):
                 cases.append(Case("kb_article", {**article, "state": state}, name, f"{why} ({state})",
-                                  variables={name: value}))
+                                  host_vars={name: value}))
     for name in ("path", "dest"):
         other = {"dest": "/tmp/kbfix-bad.lock.yml"} if name == "path" else {"path": str(ROLES)}
         for value, why in [(NUL, "NUL"), *WRONG_TYPE_FOR_STR, ("", "empty")]:
@@ -352,5 +427,5 @@ def package_cases() -> list[Case]:
 
 def all_cases() -> list[Case]:
     cases = [*registry_value_cases(), *file_version_cases(), *hotfix_cases(), *reboot_cases(), *facts_cases(),
-             *kb_article_cases(), *reboot_timeout_cases(), *package_cases()]
+             *kb_article_cases(), *reboot_timeout_cases(), *checked_first_cases(), *package_cases()]
     return cases + in_check_mode([c for c in cases if c.module in ("kb_article", "registry_value", "hotfix")])

@@ -20,6 +20,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, catalogue, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 KB828753 = ROLES / "kb828753" / "files" / "kb828753.yml"
@@ -219,7 +220,7 @@ def plan_in_check_mode(recorded: dict[str, Any], **options: Any) -> tuple[articl
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     client = dead_client()
     opts = article_runner.Options(state="enforced", check_mode=True, **options)
-    return article_runner.enforce(client, facts, prepared, verdicts, opts), client
+    return article_runner.enforce(WinRMTransport(client), facts, prepared, verdicts, opts), client
 
 
 def test_check_mode_reports_the_plan_and_sends_nothing(tmp_path: Path) -> None:
@@ -263,8 +264,30 @@ def test_a_package_missing_from_the_controller_directory_fails(tmp_path: Path) -
     options = article_runner.Options(state="enforced",
                                      package_source=installer.PackageLocation("controller", str(tmp_path)))
     with pytest.raises(errors.ArticleFault) as caught:
-        article_runner.enforce(client, facts, prepared, verdicts, options)
+        article_runner.enforce(WinRMTransport(client), facts, prepared, verdicts, options)
     assert "WindowsXP-KB828753-x86-ENU.exe is not in" in str(caught.value)
+    assert client.request_count == 0
+
+
+@pytest.mark.parametrize("common", [True, False], ids=["task variables", "article variables"])
+def test_every_step_of_every_article_is_checked_before_the_first_write(tmp_path: Path, common: bool) -> None:
+    # The install comes first in the plan; the registry value after it cannot be written (a 300,000-character
+    # entry is far above XP's 150 kB WS-Man envelope). The task must fail before the install, sending nothing,
+    # and name the variable where it was written.
+    servers = {"reconnectable_servers": ["fs01", "x" * 300_000]}
+    prepared = article_runner.prepare([request(KB828753, None if common else servers)], servers if common else {})
+    host = snapshot.host_snapshot_from_data(XP_SNAPSHOT, "snapshot")
+    facts = host.answer(article_runner.merged_request(prepared, host.state.os))
+    verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
+    assert [s.action for s in verdicts[0].plan][:2] == ["install_package", "set_registry"]
+    client = dead_client()
+    options = article_runner.Options(state="enforced", package_source=package_dir(tmp_path))
+    with pytest.raises(errors.ArticleFault) as caught:
+        article_runner.enforce(WinRMTransport(client), facts, prepared, verdicts, options)
+    field = "variables.reconnectable_servers" if common else "articles[0].variables.reconnectable_servers"
+    assert caught.value.cause.field == field, caught.value  # type: ignore[attr-defined]
+    assert "MaxEnvelopeSizekb" in str(caught.value)
+    assert caught.value.partial["changes"] == []
     assert client.request_count == 0
 
 

@@ -39,8 +39,8 @@ def test_every_bad_argument_is_refused_naming_it_before_any_request(listener: Co
     for case in CASES:
         before = listener.accepted
         try:
-            result = run_action(case.module, case.args, host_vars(listener.port, **case.variables),
-                                check_mode=case.check_mode)
+            variables = host_vars(listener.port, kbfix_smb_port=listener.port, **case.host_vars)
+            result = run_action(case.module, case.args, variables, check_mode=case.check_mode)
         except Exception as exc:  # an exception escaping the action is itself the finding
             wrong.append(f"{case.id}: raised {type(exc).__name__}: {str(exc)[:200]}")
             continue

@@ -282,6 +282,28 @@ def test_every_value_type_round_trips_through_impacket_rrp(ep: Endpoint) -> None
     assert by_action(ep)["RPC:winreg.SetValue"] == len(values) + 1
 
 
+def test_query_info_key_gives_each_keys_last_write_time(ep: Endpoint) -> None:
+    """Windows keeps a write time per key (RegQueryInfoKey's lpftLastWriteTime): keys the host was set up
+    with predate its boot; a key whose value changes gets the time of the change."""
+    def written(dce: Any, key: Any) -> float:
+        stamp = rrp.hBaseRegQueryInfoKey(dce, key)["lpftLastWriteTime"]
+        ticks = (stamp["dwHighDateTime"] << 32) | stamp["dwLowDateTime"]
+        return ticks / 10_000_000 - 11644473600  # FILETIME -> Unix time
+
+    boot = ep.host().boot_time.timestamp()
+    dce = impacket_rpc(ep, r"\winreg", rrp.MSRPC_UUID_RRP)
+    hklm = rrp.hOpenLocalMachine(dce)["phKey"]
+    parameters = rrp.hBaseRegOpenKey(dce, hklm, "SYSTEM\\CurrentControlSet\\Services\\LanmanWorkstation\\Parameters",
+                                     samDesired=rrp.MAXIMUM_ALLOWED)["phkResult"]
+    assert written(dce, parameters) <= boot
+    before = time.time()
+    rrp.hBaseRegSetValue(dce, parameters, "KbfixStamp", rrp.REG_DWORD, 1)
+    assert before - 1 <= written(dce, parameters) <= time.time() + 1
+    assert written(dce, parameters) > boot
+    rrp.hBaseRegCloseKey(dce, parameters)
+    dce.disconnect()
+
+
 def test_reset_after_a_registry_write_keeps_the_write(ep: Endpoint) -> None:
     key = "HKLM\\SOFTWARE\\WinsimReset"
     assert net_rpc(ep, "registry", "createkey", key).returncode == 0

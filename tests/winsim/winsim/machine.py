@@ -118,6 +118,9 @@ class RegKey:
     subkeys: dict[str, RegKey] = field(default_factory=dict)  # casefolded name -> key
     values: dict[str, RegValue] = field(default_factory=dict)  # casefolded name -> value, insertion order
     volatile: bool = False  # REG_OPTION_VOLATILE: gone after the next boot
+    # When a value of the key (or the key) last changed, as Windows keeps it per key (RegQueryInfoKey's
+    # lpftLastWriteTime); None: not since the host was set up, before its last boot.
+    written: dt.datetime | None = None
 
     def child(self, name: str) -> RegKey | None:
         return self.subkeys.get(name.casefold())
@@ -130,11 +133,14 @@ class RegKey:
             out["k"] = [k.to_json() for k in self.subkeys.values()]
         if self.volatile:
             out["vol"] = True
+        if self.written is not None:
+            out["w"] = self.written.isoformat()
         return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RegKey:
-        key = cls(str(data["n"]), volatile=bool(data.get("vol", False)))
+        key = cls(str(data["n"]), volatile=bool(data.get("vol", False)),
+                  written=dt.datetime.fromisoformat(data["w"]) if data.get("w") else None)
         for name, type_, raw in data.get("v", []):
             key.values[name.casefold()] = RegValue(name, type_, _value_from_json(type_, raw))
         for sub in data.get("k", []):
@@ -261,7 +267,7 @@ class Registry:
         for part in parts:
             child = key.child(part)
             if child is None:
-                child = RegKey(part, volatile=volatile)
+                child = RegKey(part, volatile=volatile, written=utcnow())
                 key.subkeys[part.casefold()] = child
             key = child
         return key
@@ -277,10 +283,14 @@ class Registry:
         existing = key.values.get(name.casefold())
         stored_name = existing.name if existing is not None else name
         key.values[name.casefold()] = RegValue(stored_name, type_, check_value(type_, data))
+        key.written = utcnow()
 
     def delete_value(self, path: str, name: str) -> bool:
         key = self.open(path)
-        return key is not None and key.values.pop(name.casefold(), None) is not None
+        if key is None or key.values.pop(name.casefold(), None) is None:
+            return False
+        key.written = utcnow()
+        return True
 
     def delete_key(self, path: str, recursive: bool = False) -> int:
         """0, 2 (missing) or 5: RegDeleteKey refuses a key that still has subkeys with ERROR_ACCESS_DENIED."""
@@ -309,6 +319,15 @@ class Registry:
             yield key_path, current
             for child in reversed(list(current.subkeys.values())):
                 stack.append((key_path + "\\" + child.name, child))
+
+    def forget_write_times(self) -> None:
+        """The state a host is set up in counts as written before its last boot."""
+        for root in self.roots.values():
+            stack = [root]
+            while stack:
+                key = stack.pop()
+                key.written = None
+                stack.extend(key.subkeys.values())
 
     def drop_volatile(self) -> None:
         def prune(key: RegKey) -> None:
@@ -706,6 +725,7 @@ class Host:
         state, spec = _initial_state(name, profile, state_path, overrides)
         host = cls(state, state_path)
         _populate(host, spec, overrides)
+        host.registry.forget_write_times()
         host.save()
         return host
 

@@ -527,7 +527,8 @@ class WinReg(Interface):
         response["lpcbMaxValueNameLen"] = 2 * max((len(v.name) for v in values), default=0)
         response["lpcbMaxValueLen"] = max((len(encode_value(v.type, v.data)) for v in values), default=0)
         response["lpcbSecurityDescriptor"] = 0x78  # a plain owner/group/DACL descriptor; winsim keeps no SDs
-        low, high = _filetime(self.host.boot_time)
+        # Windows keeps the time per key; a key untouched since the host was set up predates the last boot.
+        low, high = _filetime(node.written or self.host.boot_time)
         response["lpftLastWriteTime"]["dwLowDateTime"] = low
         response["lpftLastWriteTime"]["dwHighDateTime"] = high
         response["ErrorCode"] = ERROR_SUCCESS

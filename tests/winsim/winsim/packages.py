@@ -309,8 +309,10 @@ _KB938475_MUMS = {"x86": (1783, 1996), "x64": (1793, 2008)}
 
 
 def _kb938475(arch: str, stamp: str) -> Package:
-    # The article lists only manifests: smbminirdr (mrxsmb*.sys) and smbserver-v2 (srv2.sys) at
-    # 6.0.6000.20620. The file names follow those components; their sizes are inferred.
+    # The article lists only manifests: smbminirdr (mrxsmb.sys) and smbserver-v2 (srv2.sys) at
+    # 6.0.6000.20620. The file names follow those components; their sizes are inferred. mrxsmb10.sys and
+    # mrxsmb20.sys belong to the smb10-minirdr and smb20-minirdr components, which the package does not carry:
+    # they keep the host's build.
     tag = "6.0.6000.20620 (vista_ldr.070615-1730)"
     big = arch != "x86"
     cbs = CBS_ARCH[arch]
@@ -326,8 +328,6 @@ def _kb938475(arch: str, stamp: str) -> Package:
         "More than 64 concurrent long-term SMB requests are not answered",
         (Target("6.0.6000", (0,), (
             _f(_DRV + "\\mrxsmb.sys", tag, 141312 if big else 110592, stamp, "microsoft-windows-smbminirdr"),
-            _f(_DRV + "\\mrxsmb10.sys", tag, 257024 if big else 201216, stamp, "microsoft-windows-smbminirdr"),
-            _f(_DRV + "\\mrxsmb20.sys", tag, 90112 if big else 71168, stamp, "microsoft-windows-smbminirdr"),
             _f(_DRV + "\\srv2.sys", tag, 129536 if big else 98304, stamp, "microsoft-windows-smbserver-v2"),
         ), fixed_in_sp=1, product_types=(1,), cbs_packages=packages, mums=mums, manifests=manifests),),
         build_date="2007-06-15",

@@ -6,6 +6,7 @@ article asks for (``FactRequest``: files, values, keys, hotfix records, pending 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
 from collections.abc import Callable, Mapping
 from functools import partial
@@ -105,6 +106,10 @@ class CollectJobs(RegistryJobs, FileJobs, RestartJobs):
             found = self._attempt(f"{key}\\{name}", partial(self._value_fact, key, name, None))
             if found is not None:
                 facts.registry[(registry_key_id(key), name.casefold())] = found[0]
+        for key in request.registry_key_times:  # restart-bound values: written since the last boot?
+            written = self._attempt(f"key {key}", partial(self._key_write_time, key))
+            if written is not None:
+                facts.key_write_times[registry_key_id(key)] = written
         # NT 4.0's hotfix.exe records an installed hotfix as ...\CurrentVersion\Hotfix\<id>.
         wanted = {h.strip().upper() for h in request.hotfix_ids}
         record_keys = {registry_key_id(k): k for k in request.registry_keys}
@@ -136,6 +141,9 @@ class CollectJobs(RegistryJobs, FileJobs, RestartJobs):
             entries = pfro.data if pfro is not None and isinstance(pfro.data, list) else []
             facts.pending_renames = tuple(str(e) for e in entries if e)
         return facts
+
+    def _key_write_time(self, key: str) -> datetime.datetime | None:
+        return self.registry.key_write_time(key)
 
     def _value_fact(self, key: str, name: str, type_: RegistryType | None) -> tuple[RegistryValue | None]:
         # In a tuple so that "the value does not exist" (None inside) differs from "could not be read".

@@ -11,6 +11,7 @@ BaseRegCloseKey calls would only add round trips.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from ...article.model import RegistryType, RegistryValue
@@ -36,6 +37,7 @@ REG_TYPES: dict[int, RegistryType] = {
     0: "none", 1: "string", 2: "expandstring", 3: "binary", 4: "dword", 7: "multistring", 11: "qword",
 }
 REG_CODES: dict[RegistryType, int] = {v: k for k, v in REG_TYPES.items()}
+_FILETIME_EPOCH = datetime.datetime(1601, 1, 1, tzinfo=datetime.UTC)
 _FIRST_READ = 1024  # bytes offered for a value's data; larger values cost one more call (ERROR_MORE_DATA)
 # Access masks (winnt.h, MS-RRP 2.2.3): KEY_READ, and KEY_QUERY_VALUE | KEY_SET_VALUE to write values. As
 # numbers rather than impacket's names so that this module imports without impacket (transport/requirement.py).
@@ -193,6 +195,22 @@ class RemoteRegistry:
             self.session.log_payload(f"{what} = {show(value)}")
             return value
         raise TransportError(f"{self.host}: {what} kept growing while it was read")
+
+    def key_write_time(self, key: str) -> datetime.datetime | None:
+        """The key's last-write time (BaseRegQueryInfoKey's lpftLastWriteTime, a FILETIME: 100 ns since
+        1601, UTC); None when the key does not exist. StdRegProv has no counterpart."""
+        handle = self.open(key)
+        if handle is None:
+            return None
+        request = rrp.BaseRegQueryInfoKey()
+        request["hKey"] = handle
+        # No class wanted: an empty name still carries its NUL (Samba refuses a zero-length [string] array).
+        request["lpClassIn"] = "\x00"
+        code, response = self.session.call(self.dce, request, key)
+        self._check(code, "BaseRegQueryInfoKey", key)
+        stamp = response["lpftLastWriteTime"]
+        ticks = (int(stamp["dwHighDateTime"]) << 32) | int(stamp["dwLowDateTime"])
+        return _FILETIME_EPOCH + datetime.timedelta(microseconds=ticks // 10)
 
     def read_value(self, key: str, name: str) -> RegistryValue | None:
         handle = self.open(key)

@@ -29,6 +29,7 @@ from ...errors import (
     WriteVerificationError,
     WSManFaultError,
 )
+from .. import escape
 from ..base import LOG_STEPS, RegistryChange, check_registry_value, same_value
 from ..registry_path import RegistryPath, parse_key
 from . import replies, wsman
@@ -300,7 +301,11 @@ def check_write(client: WinRMClient, key: str, name: str, value: RegistryValue,
     with 413 after nothing was done, or worse after CreateKey was)."""
     check_registry_value(name, value)
     if value.type == "none" or (value.type == "multistring" and not value.data):
-        return  # written by reg.exe through the cmd shell: a few hundred bytes
+        # Written by reg.exe through the cmd shell: a few hundred bytes, but the key and the name go on a
+        # cmd.exe line, which cannot carry '"' or '%' (escape.cmd_quote): refused here, before CreateKey.
+        escape.cmd_quote(str(parse_key(key)), "path")
+        escape.cmd_quote(name, "name")
+        return
     path = parse_key(key)
     method, params = _set_params(path, name, value)
     payload = wsman.invoke_request(STDREGPROV, method, params).to_xml(
