@@ -12,6 +12,9 @@ with the demo's choices for the articles' variables, and runs ONE ansible-playbo
 (kbfix.windows.audit, kbfix.windows.remediate, kbfix.windows.audit) with the compliance report callback, so
 the report holds each cell's state before and after. Prints a host x article table of before -> after and
 writes kbfix-report.{json,xml,html} to report/. The fleet is stopped on every exit, Ctrl-C included.
+
+A fifth article is added the way a user adds one: imported from its text with kbfix.windows.article_import into
+the demo's scratch directory (its report printed), and found by the fleet playbooks through kbfix_article_paths.
 """
 
 from __future__ import annotations
@@ -89,6 +92,16 @@ DEMO_GROUP_VARS: dict[str, Any] = {
     "kbfix_restart": "if_required",
 }
 
+# The user's article: its text (copied from a browser), and what its package installs, for winsim to build it
+# (a package the demo describes; winsim's catalogue knows only the collection's articles).
+IMPORTED_ARTICLE = TOP / "tests" / "unit" / "importer" / "fixtures" / "kb900002.txt"
+IMPORTED_PACKAGE = packages.Package(
+    "WindowsXP-KB900002-x86-ENU.exe", "KB900002", "update", "x86", "NetBT stops answering name queries",
+    (packages.Target("5.1.2600", (1,), (packages.FileFix(
+        "%SystemRoot%\\system32\\drivers\\netbt.sys", "5.1.2600.1290 (xpsp2.031001-1200)", 162816,
+        "2003-10-01T12:00:00+00:00"),), fixed_in_sp=2, product_types=(1,)),),
+    restart=False, record_product="Windows XP", record_sp="SP2", build_date="2003-10-01")
+
 DEMO_PLAYBOOK = """\
 ---
 - name: Audit before
@@ -140,16 +153,36 @@ def select_hosts(profiles: Sequence[str] | None) -> list[DemoHost]:
 
 
 def build_packages(directory: Path) -> list[Path]:
-    """Every package of winsim's catalogue, as the real files a package share would hold, at their real size
-    (0.5 to 3 MB): the remediation uploads what a real one would."""
-    return [packages.write_package(name, directory, packages.real_size(name)) for name in packages.package_names()]
+    """Every package of winsim's catalogue and the imported article's, as the real files a package share would
+    hold, at their real size (0.5 to 3 MB): the remediation uploads what a real one would."""
+    return [*(packages.write_package(name, directory, packages.real_size(name)) for name in packages.package_names()),
+            packages.write_package(IMPORTED_PACKAGE, directory, packages.real_size(IMPORTED_PACKAGE))]
 
 
-def write_inventory_vars(inventory: Path, package_dir: Path) -> Path:
+def import_article(workdir: Path, out: TextIO) -> Path:
+    """``ansible localhost -m kbfix.windows.article_import``: the article's text in, a role in ``articles/``."""
+    articles = workdir / "articles"
+    env = {k: v for k, v in ansible_env(workdir / "report", workdir).items()
+           if k not in ("ANSIBLE_CALLBACKS_ENABLED", "KBFIX_REPORT_DIR")}
+    command = [str(Path(sys.executable).parent / "ansible"), "localhost", "-m", "kbfix.windows.article_import",
+               "-a", f"src={IMPORTED_ARTICLE} dest={articles}", "-o"]
+    proc = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=300, check=False)
+    if proc.returncode != 0 or "=>" not in proc.stdout:
+        raise RuntimeError(f"article_import failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    result = json.loads(proc.stdout.split("=>", 1)[1])
+    report = result["report"]
+    out.write(f"Imported {result['spec']['article']['id']} from {IMPORTED_ARTICLE.name} ({report['shape']}) into "
+              f"{result['path']}: {report['file_rows']} file rows, {len(report['inferred'])} values inferred, "
+              f"{len(report['unplaced'])} not placed, to review: "
+              f"{', '.join(r['field'] for r in report['review']) or 'nothing'}\n")
+    return articles
+
+
+def write_inventory_vars(inventory: Path, package_dir: Path, articles: Path) -> Path:
     group_vars = inventory.parent / "group_vars" / "all.yml"
     group_vars.parent.mkdir(parents=True, exist_ok=True)
     # The demo's packages are signed by winsim's test CA: the demo trusts it, explicitly, besides Microsoft's roots.
-    data = {**DEMO_GROUP_VARS, "kbfix_package_source": str(package_dir),
+    data = {**DEMO_GROUP_VARS, "kbfix_package_source": str(package_dir), "kbfix_article_paths": [str(articles)],
             "kbfix_package_trust_ca": str(signing.signing_ca().ca_file)}
     group_vars.write_text("---\n" + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return group_vars
@@ -325,13 +358,14 @@ def run_demo(fleet: Sequence[DemoHost], report_dir: Path, *, quiet: bool = False
         workdir = keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="kbfix-demo-")))
         package_dir = workdir / "packages"
         out.write(f"Building {len(build_packages(package_dir))} hotfix packages in {package_dir}\n")
+        articles = import_article(workdir, out)
         out.write(f"Starting {len(fleet)} simulated Windows hosts ...\n")
         out.flush()
         specs = [HostSpec(h.name, h.profile, dict(h.overrides)) for h in fleet]
         with INTERRUPTS.held():  # running_fleet starts the fleet process: see Interrupts
             running = stack.enter_context(running_fleet(specs, state_dir=workdir / "fleet"))
         inventory = running.inventory(workdir / "inventory" / "hosts.yml")
-        write_inventory_vars(inventory, package_dir)
+        write_inventory_vars(inventory, package_dir, articles)
         out.write("Running ansible-playbook: kbfix.windows.audit -> kbfix.windows.remediate -> kbfix.windows.audit\n")
         out.flush()
         rc = run_playbook(workdir, inventory, report_dir.resolve(), forks=len(fleet), quiet=quiet)

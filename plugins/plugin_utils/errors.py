@@ -38,6 +38,11 @@ class SpecError(KbfixError):
         super().__init__(f"{location}: {message}")
 
 
+class ArticleImportError(SpecError):
+    """An article could not become a spec: no article number, no Windows version it names, or the imported
+    spec does not load (then ``field`` names the field the loader refused)."""
+
+
 class TransportError(KbfixError):
     """Talking to the host failed."""
 

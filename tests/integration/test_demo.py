@@ -39,14 +39,16 @@ def test_demo_audits_remediates_and_reports_before_and_after(tmp_path: Path) -> 
     data = json.loads((report / "kbfix-report.json").read_text(encoding="utf-8"))
     assert data["run"]["playbooks"] == ["demo.yml"]
     cells = {(h["name"], a): c for h in data["hosts"] for a, c in h["articles"].items()}
-    fixed = {("tse01", "KB253729"), ("xp-pc01", "KB828753"), ("xp-pc02", "KB828753"), ("dfs2008-d", "KB977381")}
+    # KB900002 is the article the demo imports from its text (kbfix_article_paths finds it).
+    fixed = {("tse01", "KB253729"), ("xp-pc01", "KB828753"), ("xp-pc02", "KB828753"), ("dfs2008-d", "KB977381"),
+             ("xp-pc01", "KB900002"), ("xp-pc02", "KB900002")}
     for key in fixed:
         assert cells[key]["before"]["status"] == "noncompliant", key
         assert cells[key]["status"] == "compliant", (key, cells[key]["after"]["reason"])
     # The NT 4.0 host's restart is part of the remediation: Mpr.dll is in use until it happens.
     assert "restart" in json.dumps(cells[("tse01", "KB253729")]["before"]["plan"])
     others = {k: c["status"] for k, c in cells.items() if k not in fixed}
-    assert set(others.values()) == {"not_applicable"} and len(others) == 5 * 4 - len(fixed)
+    assert set(others.values()) == {"not_applicable"} and len(others) == 5 * 5 - len(fixed)
     # The hotfix installed by hand left only the registry settings to do.
     before_plan = [step["action"] for step in cells[("xp-pc02", "KB828753")]["before"]["plan"]]
     assert "install_package" not in before_plan and "set_registry" in before_plan
@@ -56,7 +58,8 @@ def test_demo_audits_remediates_and_reports_before_and_after(tmp_path: Path) -> 
     assert "xp-pc01 (xp-sp1-x86)" in out and "FAIL -> ok" in out
     counts = {line.split()[0]: (int(line.split()[1]), int(line.split()[2])) for line in out.splitlines()
               if line.split() and line.split()[0] in ("compliant", "noncompliant", "not_applicable", "unreachable")}
-    assert counts == {"compliant": (0, 4), "noncompliant": (4, 0), "not_applicable": (16, 16)}
+    assert counts == {"compliant": (0, 6), "noncompliant": (6, 0), "not_applicable": (19, 19)}
+    assert re.search(r"^Imported KB900002 from kb900002.txt \(browser_text\) into .*: 1 file rows", out, re.M), out
     assert re.search(r"^tse01 \(nt4-tse-sp6-x86\) +FAIL -> ok ", out, re.MULTILINE), out
     assert running_processes_mentioning(str(work)) == []
 

@@ -40,12 +40,12 @@ from ..errors import ArgumentError, ArticleFault, SpecError
 from ..transport import indicators
 from ..transport.base import LOG_STEPS, Transport
 from . import installer, preflight, resume
-from .enforcer import STATES as STATES  # the module's state choices, for the action plugin
-from .enforcer import Options, RunResult, awaiting_restart, enforce, with_answer
+from .enforcer import STATES, Options, RunResult, awaiting_restart, enforce, with_answer
 
 # The module's fail_on choices, for the action plugin (which imports only the task layer).
 VERDICT_STATUSES = model.VERDICT_STATUSES
-
+# The module's state choices, for the action plugin.
+__all__ = ["STATES", "VERDICT_STATUSES"]
 
 
 # ---------------------------------------------------------------------------------------------- prepare

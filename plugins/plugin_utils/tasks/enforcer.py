@@ -259,5 +259,3 @@ def _value_text(value: RegistryValue | None) -> str:
     if isinstance(data, bytes):
         data = data.hex()
     return f"{data} ({value.type})\n"
-
-

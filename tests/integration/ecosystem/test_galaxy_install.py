@@ -103,6 +103,17 @@ def test_ansible_doc_of_every_module_from_the_installed_collection(installed: di
         assert doc.returncode == 0, doc.stdout + doc.stderr
 
 
+def test_article_import_from_the_installed_collection(installed: dict[str, Any], tmp_path: Path) -> None:
+    # Everything the importer needs ships under plugins/: no repository file is read.
+    shutil.copy(ROOT / "tests" / "unit" / "importer" / "fixtures" / "kb7100001.html", tmp_path)
+    env = {**installed["env"], "ANSIBLE_LOCALHOST_WARNING": "false"}
+    proc = run([str(BIN / "ansible"), "localhost", "-e", f"ansible_python_interpreter={sys.executable}",
+                "-m", "kbfix.windows.article_import", "-a", "src=kb7100001.html dest=articles"], env, tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    spec = yaml.safe_load((tmp_path / "articles" / "kb7100001" / "files" / "kb7100001.yml").read_text())
+    assert spec["article"]["id"] == "KB7100001" and spec["review"]
+
+
 def test_audit_playbook_from_the_installed_collection_prints_progress_and_a_summary(
         installed: dict[str, Any], start_fleet: Any, tmp_path: Path) -> None:
     _fleet, inventory = start_fleet([("xp", "xp-sp1-x86"), ("ws", "2008-sp1-x86")])

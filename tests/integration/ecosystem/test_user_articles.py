@@ -1,7 +1,8 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """A user's own article with the collection as a Galaxy user has it: built and installed with ``ansible-galaxy``
-into an empty collections path, then an article spec in the user's own directory, named only by
+into an empty collections path, then the article's text (copied from a browser, in the shape of the training
+article KB828753) imported with ``kbfix.windows.article_import`` into the user's own directory, named only by
 ``kbfix_article_paths``, is listed, audited and remediated on a winsim host through ``kbfix.windows.audit`` and
 ``kbfix.windows.remediate``, and appears in the report. Nothing of the collection is edited; winsim is given
 the article's package by the test (a package it describes, outside winsim's catalogue)."""
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 from harness import run_playbook
-from test_galaxy_install import BIN, build_and_install
+from test_galaxy_install import BIN, ROOT, build_and_install
 
 from winsim import packages
 
@@ -25,25 +26,12 @@ pytestmark = pytest.mark.slow
 ARTICLE = "KB900002"
 DRIVER = "%SystemRoot%\\system32\\drivers\\netbt.sys"
 PACKAGE_FILE = "WindowsXP-KB900002-x86-ENU.exe"
-SPEC: dict[str, Any] = {
-    "schema": 1,
-    "article": {"id": ARTICLE, "title": "NetBT stops answering name queries after many sessions",
-                "url": "https://support.microsoft.com/kb/900002",
-                "summary": "An article of the test's own, in the shape of the XP hotfix articles."},
-    "applicability": [{"id": "xp", "name": "Windows XP", "version": "5.1.2600", "product_types": [1],
-                       "architectures": ["x86"], "service_packs": [1], "fixed_in_service_pack": 2}],
-    "hotfix": {"ids": [ARTICLE]},
-    "packages": [{"os": "xp", "architectures": ["x86"], "file": PACKAGE_FILE, "installer": "update",
-                  "arguments": ["/quiet", "/norestart"], "exit_codes": {0: "success", 3010: "restart_required"},
-                  "restart": False}],
-    "files": [{"table": "xp-sp1", "name": "Netbt.sys", "dir": "%SystemRoot%\\system32\\drivers", "os": "xp",
-               "architectures": ["x86"], "check": "version", "version": "5.1.2600.1290", "branch": "ldr",
-               "branch_floor": "5.1.2600.1106", "size": 162816, "date": "2003-10-01", "time": "12:00",
-               "platform": "x86"}],
-}
+# The article as a user has it; its spec is what the importer makes of it (nothing written by hand).
+ARTICLE_TEXT = ROOT / "tests" / "unit" / "importer" / "fixtures" / "kb900002.txt"
+TITLE = "NetBT stops answering name queries after many sessions"
 # What the package installs, as winsim's installers read it from the file.
 PACKAGE = packages.Package(
-    PACKAGE_FILE, ARTICLE, "update", "x86", SPEC["article"]["title"],
+    PACKAGE_FILE, ARTICLE, "update", "x86", TITLE,
     (packages.Target("5.1.2600", (1,), (
         packages.FileFix(DRIVER, "5.1.2600.1290 (xpsp2.031001-1200)", 162816, "2003-10-01T12:00:00+00:00"),),
         fixed_in_sp=2, product_types=(1,)),),
@@ -68,8 +56,13 @@ def verdicts_of(results: list[Any], task: str) -> dict[str, str]:
 def test_a_users_article_is_listed_audited_remediated_and_reported(installed: dict[str, Any], start_fleet: Any,
                                                                     tmp_path: Path) -> None:
     articles = tmp_path / "my-articles"
-    articles.mkdir()
-    (articles / "kb900002.yml").write_text(yaml.safe_dump(SPEC, sort_keys=False), encoding="utf-8")
+    imported = subprocess.run(
+        [str(BIN / "ansible"), "localhost", "-m", "kbfix.windows.article_import", "-a",
+         f"src={ARTICLE_TEXT} dest={articles}", "-o"],
+        env=installed["env"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    spec_file = articles / "kb900002" / "files" / "kb900002.yml"
+    assert yaml.safe_load(spec_file.read_text(encoding="utf-8"))["packages"][0]["file"] == PACKAGE_FILE
     package_dir = tmp_path / "packages"
     packages.write_package(PACKAGE, package_dir)
     _fleet, inventory = start_fleet([("xp", "xp-sp1-x86")])
@@ -88,7 +81,7 @@ def test_a_users_article_is_listed_audited_remediated_and_reported(installed: di
     assert [(a["id"], a["origin"]) for a in found] == [
         ("KB253729", "collection"), ("KB828753", "collection"), ("KB900002", "user"), ("KB938475", "collection"),
         ("KB977381", "collection")]
-    assert found[2]["path"] == str(articles / "kb900002.yml")
+    assert found[2]["path"] == str(spec_file)
     assert found[0]["path"].startswith(str(installed["root"]))
 
     audit = run_playbook(Path("kbfix.windows.audit"), inventory, tmp_path / "audit", env=env)

@@ -157,8 +157,8 @@ def test_the_fifth_article_walkthrough_is_a_valid_spec_and_role() -> None:
     """docs/writing-articles.md shows a spec and a role task: both must be what the collection accepts."""
     text = (TOP / "docs" / "writing-articles.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
-    spec = load_spec_data(yaml.safe_load(blocks[0]), "docs/writing-articles.md")
-    task = yaml.safe_load(blocks[1])[0]
+    spec = load_spec_data(yaml.safe_load(next(b for b in blocks if "schema: 1" in b)), "docs/writing-articles.md")
+    task = yaml.safe_load(next(b for b in blocks if "include_role" in b))[0]
     assert task["ansible.builtin.include_role"]["name"] == "kbfix.windows.article"
     item = task["vars"]["article_list"][0]
     assert item["spec"] == f"{spec.id.lower()}.yml"

@@ -1,6 +1,8 @@
 """The library's layers, as docs/architecture.md draws them, checked from the import statements.
 
 - ``article/`` (model, versions, spec, engine) is pure: no transport, no task code, no Ansible, no network.
+- ``importer/`` (an article's text -> a spec) is pure as well: it may use ``article/`` (to load what it made)
+  and ``errors``, nothing that reaches a host, no task code, no Ansible; no file I/O but what it is handed.
 - ``transport/`` reaches hosts; it never imports the task layer or Ansible.
 - ``package/`` judges package files on the controller (signatures, hashes, version information): no
   transport, no task code, no Ansible; the task layer calls it before a package is staged.
@@ -22,8 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 PU = ROOT / "plugins" / "plugin_utils"
 PREFIX = "ansible_collections.kbfix.windows.plugins.plugin_utils"
-ACTIONS = ("article_list", "facts", "file_version", "hotfix", "kb_article", "package_lock", "reboot",
-           "registry_value")
+ACTIONS = tuple(sorted(p.stem for p in (ROOT / "plugins" / "action").glob("*.py") if not p.stem.startswith("_")))
 
 
 def module_name(path: Path) -> str:
@@ -73,7 +74,7 @@ def layer(name: str) -> str:
 
 def test_layout_names_the_layers() -> None:
     packages = sorted(p.name for p in PU.iterdir() if p.is_dir() and not p.name.startswith("__"))
-    assert packages == ["article", "package", "report", "tasks", "transport"]
+    assert packages == ["article", "importer", "package", "report", "tasks", "transport"]
     assert (PU / "transport" / "base.py").is_file() and (PU / "transport" / "winrm").is_dir()
 
 
@@ -91,6 +92,20 @@ def test_package_layer_is_controller_only(name: str) -> None:
         assert layer(imported) not in ("transport", "tasks", "report"), f"{name} imports {imported}"
         assert not imported.startswith(("ansible", "winrm", "requests", "impacket", "socket", "spnego")), \
             f"{name} imports {imported}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in library_modules() if layer(n) == "importer"))
+def test_importer_layer_is_pure(name: str) -> None:
+    for imported in library_modules()[name]:
+        assert layer(imported) not in ("transport", "tasks", "report"), f"{name} imports {imported}"
+        assert not imported.startswith(("ansible", "winrm", "requests", "impacket", "socket", "urllib", "http.client",
+                                        "subprocess", "os")), f"{name} imports {imported}"
+
+
+def test_the_importer_is_found() -> None:
+    # The parametrised test above is only worth something if it sees the package's modules.
+    assert {"importer.build", "importer.document", "importer.html_text"} <= set(library_modules())
+    assert "article.spec" in library_modules()["importer.build"]
 
 
 @pytest.mark.parametrize("name", sorted(n for n in library_modules() if layer(n) == "transport"))

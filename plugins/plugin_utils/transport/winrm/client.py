@@ -73,6 +73,7 @@ __all__ = ["ALLOW_BASIC_VARIABLE", "ALLOW_UNENCRYPTED_VARIABLE", "WinRMClient", 
            "close_all", "effective_encryption", "require_packages", "settings_from_connection", "use_own_ntlm",
            "with_settings"]
 
+
 def require_packages() -> None:
     """``MissingRequirementError`` unless pywinrm and defusedxml imported. Called where WinRM use starts, before
     any request: building settings (Ansible's own winrm plugin needs pywinrm for that) and building a client."""

@@ -111,7 +111,7 @@ class CmdShell:
                 # that worked as failed.
                 request = wsman.shell_receive_request(shell_id, command_id, max(1.0, remaining))
                 chunk = replies.receive_chunk(self.client.send(request, idempotent=False, retry_timeouts=False,
-                                                             poll=True))
+                                                               poll=True))
             except OperationTimeoutError:
                 continue
             out.append(chunk.stdout)

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from winrm.protocol import Protocol
 
 
-
 # What the pool hands out: our own NTLM-over-HTTP session where it applies (``use_own_ntlm``), else a
 # pywinrm protocol. Both carry one request at a time.
 Channel: TypeAlias = "Protocol | ntlm_http.NtlmHttpSession"

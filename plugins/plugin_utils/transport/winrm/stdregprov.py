@@ -379,5 +379,3 @@ def _show(value: RegistryValue | None) -> str:
         return "(absent)"
     data = value.data.hex() if isinstance(value.data, bytes) else value.data
     return f"{data!r} ({value.type})"
-
-

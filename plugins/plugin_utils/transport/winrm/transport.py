@@ -106,7 +106,7 @@ class WinRMTransport:
         if value.type == "multistring" and not value.data:
             return self._set_empty_multistring(key, name, create)
         return stdregprov.set_value(self.client, key, name, value, create=create,
-                             write_none=partial(cmdshell.reg_add_none, self.client))
+                                    write_none=partial(cmdshell.reg_add_none, self.client))
 
     def _set_empty_multistring(self, key: str, name: str, create: bool) -> RegistryChange:
         # StdRegProv.SetMultiStringValue refuses an empty sValue array (a WS-Man array with no elements is a
