@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 CACHE := $(CURDIR)/.cache
 COLLECTIONS := $(CACHE)/collections
 COLLECTION_LINK := $(COLLECTIONS)/ansible_collections/kbfix/windows
-DEB_PACKAGES := binutils-mingw-w64-i686 chromium samba samba-common-bin smbclient
+DEB_PACKAGES := binutils-mingw-w64-i686 chromium samba samba-common-bin smbclient osslsigncode
 PYTEST_ARGS ?=
 
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)

@@ -44,7 +44,7 @@ COLLECTIONS_PATH = TOP / ".cache" / "collections"
 if str(WINSIM_PATH) not in sys.path:
     sys.path.insert(0, str(WINSIM_PATH))
 
-from winsim import packages  # noqa: E402  (needs the sys.path above)
+from winsim import packages, signing  # noqa: E402  (needs the sys.path above)
 from winsim.testing import HostSpec, running_fleet  # noqa: E402
 
 # Exit codes of ansible-playbook that still mean "the run happened": 2 = a host failed, 4 = a host was
@@ -181,7 +181,9 @@ def import_article(workdir: Path, out: TextIO) -> Path:
 def write_inventory_vars(inventory: Path, package_dir: Path, articles: Path) -> Path:
     group_vars = inventory.parent / "group_vars" / "all.yml"
     group_vars.parent.mkdir(parents=True, exist_ok=True)
-    data = {**DEMO_GROUP_VARS, "kbfix_package_source": str(package_dir), "kbfix_article_paths": [str(articles)]}
+    # The demo's packages are signed by winsim's test CA: the demo trusts it, explicitly, besides Microsoft's roots.
+    data = {**DEMO_GROUP_VARS, "kbfix_package_source": str(package_dir), "kbfix_article_paths": [str(articles)],
+            "kbfix_package_trust_ca": str(signing.signing_ca().ca_file)}
     group_vars.write_text("---\n" + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return group_vars
 

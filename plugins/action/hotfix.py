@@ -13,7 +13,7 @@ import typing as t
 from pathlib import Path
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError
-from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import hotfix_task, installer
+from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import hotfix_task, installer, package_settings
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
 
@@ -30,15 +30,16 @@ class ActionModule(KbfixAction):
         "host_facts": {"type": "dict"},
         "timeout": {"type": "int", "default": 3600},
         "reboot_timeout": {"type": "int", "default": 600},
+        "sha256": {"type": "str"},
     }
 
     def execute(self, args: dict[str, t.Any], task_vars: dict[str, t.Any]) -> dict[str, t.Any]:
         hotfix = installer.hotfix_id(args["id"], "id")
         check_timeout(args["timeout"], "timeout")
-        request = self._request(hotfix, args) if args["source"] else None
+        os_facts = self.task_os_facts(args["host_facts"], task_vars)
+        request = self._request(hotfix, args, task_vars, os_facts) if args["source"] else None
         spec = hotfix_task.load_hotfix_spec(args["spec"], hotfix,
                                             lambda path, argument: self.find_spec_file(path, argument, task_vars))
-        os_facts = self.task_os_facts(args["host_facts"], task_vars)
         with self.connected(task_vars) as transport:
             start = transport.request_count
             # Every run starts from detecting the hotfix: after a restart an install that landed is found.
@@ -50,7 +51,8 @@ class ActionModule(KbfixAction):
 
     # --- arguments ------------------------------------------------------------------------------------
 
-    def _request(self, hotfix: str, args: dict[str, t.Any]) -> installer.InstallRequest:
+    def _request(self, hotfix: str, args: dict[str, t.Any], task_vars: dict[str, t.Any],
+                 os_facts: installer.OsFacts | None) -> installer.InstallRequest:
         text: str = args["source"]
         if installer.source_kind(text) == "controller":
             found = self.find_controller_file(text, "source")
@@ -65,8 +67,14 @@ class ActionModule(KbfixAction):
         arguments = args["arguments"]
         if arguments is not None:
             installer.check_arguments(kind, location.path, arguments, "arguments")
-        return installer.InstallRequest(
+        request = installer.InstallRequest(
             hotfix_id=hotfix, package=location, installer=kind,
             arguments=tuple(arguments) if arguments is not None else installer.DEFAULT_ARGUMENTS[kind],
             exit_codes=installer.exit_codes(), timeout=float(args["timeout"]),
+            policy=package_settings.host_policy(lambda name: self.host_variable(name, task_vars)),
+            sha256=package_settings.sha256_argument(args["sha256"], "sha256"),
         )
+        # Refused here, before any request, when the package is not genuine (the host's architecture and
+        # OS too when its facts are known; they are checked again when installing).
+        installer.check_controller_package(request, os_facts)
+        return request

@@ -19,6 +19,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import (
     catalogue,
     compliance_cache,
     installer,
+    package_settings,
 )
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.action_base import KbfixAction, result_from_error
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.arguments import check_timeout
@@ -65,6 +66,7 @@ class ActionModule(KbfixAction):
             return self._fault(fault, requests=0)
         options = article_runner.Options(
             state=args["state"], package_source=self._package_source(args["package_source"]),
+            package_policy=package_settings.host_policy(lambda name: self.host_variable(name, task_vars)),
             allow_pending_reboot=args["allow_pending_reboot"], check_mode=self.check_mode,
             install_timeout=float(args["install_timeout"]), resume_timeout=float(args["reboot_timeout"]),
         )

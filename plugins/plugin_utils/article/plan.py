@@ -40,7 +40,7 @@ def _install_step(spec: ArticleSpec, package: Package) -> PlanStep:
         description=f"install {spec.id} from {package.file} ({package.installer})",
         details=InstallDetails(hotfix_id=spec.hotfix_ids[0], package=package.file, installer=package.installer,
                                arguments=package.arguments, success_codes=dict(package.exit_codes),
-                               restart=package.restart),
+                               restart=package.restart, sha256=package.sha256),
     )
 
 

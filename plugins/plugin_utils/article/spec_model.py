@@ -51,7 +51,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "hotfix": ("ids", "records"),
     "hotfix.records": ("os", "key"),
     "packages": ("os", "architectures", "service_packs", "file", "installer", "arguments", "exit_codes",
-                 "restart"),
+                 "restart", "sha256"),
     "files": ("table", "name", "dir", "installed_as", "os", "architectures", "service_packs", "check", "version",
               "branch", "branch_floor", "size", "date", "time", "platform", "wow", "note", "inferred_from"),
     "registry": ("key", "name", "type", "value", "value_from", "default", "range", "mode", "case_insensitive",
@@ -122,6 +122,7 @@ class Package:
     arguments: tuple[str, ...]
     exit_codes: Mapping[int, ExitMeaning]
     restart: bool
+    sha256: str | None = None  # pinned hash of the file Microsoft published; a different file is refused
 
     @property
     def needs_review(self) -> bool:

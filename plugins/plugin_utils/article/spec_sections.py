@@ -152,6 +152,15 @@ def _hotfix(top: FieldReader, ctx: SpecContext) -> tuple[tuple[str, ...], tuple[
     return ids, records
 
 
+def _sha256(reader: FieldReader) -> str | None:
+    value = reader.raw("sha256")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise reader.error("sha256", f"must be a SHA-256 digest (64 hexadecimal digits), got {value!r}")
+    return value.lower()
+
+
 def _packages(top: FieldReader, ctx: SpecContext) -> tuple[Package, ...]:
     packages = []
     for reader in reader_list(top, "packages", "packages", required=False):
@@ -179,7 +188,7 @@ def _packages(top: FieldReader, ctx: SpecContext) -> tuple[Package, ...]:
         packages.append(Package(
             os=entry.id, architectures=ctx.architectures(reader, entry), service_packs=ctx.service_packs(reader, entry),
             file=reader.req_text("file"), installer=cast(Installer, reader.choice("installer", INSTALLERS)),
-            arguments=tuple(arguments), exit_codes=codes, restart=restart,
+            arguments=tuple(arguments), exit_codes=codes, restart=restart, sha256=_sha256(reader),
         ))
     return tuple(packages)
 

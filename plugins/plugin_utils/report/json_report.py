@@ -33,6 +33,7 @@ def report_to_dict(report: FleetReport, now: datetime.datetime | None = None) ->
             "status": report.host_status(host),
             "unreachable": host.unreachable.to_dict() if host.unreachable else None,
             "failures": [f.to_dict() for f in host.failures],
+            "unsigned_packages": list(host.unsigned_packages),
             "never_audited": host.never_audited,
             "observed": iso_time(host.observed) if host.observed else None,
             "age_seconds": int((moment - host.observed).total_seconds()) if host.observed else None,

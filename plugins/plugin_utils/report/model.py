@@ -112,6 +112,8 @@ class HostRecord:
     articles: dict[str, ArticleRecord] = field(default_factory=dict)
     unreachable: Problem | None = None
     failures: list[Problem] = field(default_factory=list)  # failures not tied to one article
+    # Packages installed without a signature through the kbfix_package_unsigned opt-out (an auditor asks).
+    unsigned_packages: list[str] = field(default_factory=list)
     never_audited: bool = False  # a report from cached facts found no verdict for this host
 
     @property
@@ -288,6 +290,17 @@ class FleetReport:
             record.problem = None
             recorded.append(verdict.article)
         return recorded
+
+    def add_unsigned_packages(self, host: str, result: Mapping[str, Any]) -> None:
+        """Note the packages a kb_article or hotfix result installed through the unsigned opt-out."""
+        entries = [*_mappings(result.get("changes")), *_mappings([result.get("install")])]
+        for entry in entries:
+            check = entry.get("package_check")
+            if isinstance(check, Mapping) and check.get("signature") == "unsigned_allowed":
+                name = _text(check.get("file"))
+                record = self._host(host)
+                if name not in record.unsigned_packages:
+                    record.unsigned_packages.append(name)
 
     def add_failure(self, host: str, message: str, article: str | None = None, task: str = "") -> None:
         """A task failed for ``host``. With ``article`` the failure replaces that article's status (its last

@@ -8,6 +8,7 @@ Pure library: no Ansible imports.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -23,6 +24,7 @@ from ..article.model import (
 )
 from ..article.spec import ArticleSpec, require_installable
 from ..errors import ArgumentError, ArticleFault, HostUnreachableError, KbfixError
+from ..package.policy import PackagePolicy
 from ..transport.base import Transport
 from . import installer, preflight
 
@@ -48,6 +50,7 @@ class Identified(Protocol):
 class Options:
     state: State = "audited"
     package_source: installer.PackageLocation | None = None
+    package_policy: PackagePolicy = field(default_factory=PackagePolicy)  # how its packages are judged
     allow_pending_reboot: bool = False
     check_mode: bool = False
     install_timeout: float = 3600.0
@@ -195,8 +198,11 @@ class _Enforcer:
             self._diff_package(request, planned=False)
 
     def _install_request(self, details: InstallDetails) -> installer.InstallRequest:
-        return preflight.install_request(details, self.options.package_source, self.options.install_timeout,
-                                         details.hotfix_id)
+        request = preflight.install_request(details, self.options.package_source, self.options.install_timeout,
+                                            details.hotfix_id)
+        # Judged on the controller by these rules before the package is staged (installer.install).
+        return dataclasses.replace(request, policy=self.options.package_policy, sha256=details.sha256,
+                                   source_field="package_source")
 
     def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
         self.result.diff.append({

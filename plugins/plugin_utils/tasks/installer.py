@@ -37,6 +37,7 @@ from ..article import engine
 from ..article.model import FactRequest, HostFacts, OsFacts, RegistryValue, registry_key_id
 from ..article.spec import ArticleSpec
 from ..errors import AmbiguousWriteError, ArgumentError, KbfixError, NotFoundError, RemoteCommandError
+from ..package import policy as package_policy
 from ..transport import escape
 from ..transport.base import (
     DEFAULT_COMMAND_TIMEOUT,
@@ -191,6 +192,10 @@ class InstallRequest:
     arguments: tuple[str, ...]
     exit_codes: Mapping[int, ExitMeaning]
     timeout: float = DEFAULT_COMMAND_TIMEOUT
+    # How a controller package is judged before staging (package.policy); the spec entry's pinned hash.
+    policy: package_policy.PackagePolicy = field(default_factory=package_policy.PackagePolicy)
+    sha256: str | None = None
+    source_field: str = "source"  # the task argument a refusal names
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,7 @@ class InstallResult:
     exit_code: int
     meaning: ExitMeaning
     staged_by: str = ""  # how the package reached the host: stdin, echo, smb (uploads), host, unc
+    package_check: package_policy.PackageCheck | None = None
 
     @property
     def restart_required(self) -> bool:
@@ -215,7 +221,19 @@ class InstallResult:
     def to_dict(self) -> dict[str, Any]:
         return {"hotfix_id": self.hotfix_id, "package": self.package, "installer": self.installer,
                 "source": self.source, "command": self.command, "exit_code": self.exit_code,
-                "result": self.meaning, "restart_required": self.restart_required, "staged_by": self.staged_by}
+                "result": self.meaning, "restart_required": self.restart_required, "staged_by": self.staged_by,
+                "package_check": self.package_check.to_dict() if self.package_check else None}
+
+
+def check_controller_package(request: InstallRequest, os_facts: OsFacts | None) -> package_policy.PackageCheck | None:
+    """The package's hash, signature and own description judged on the controller (None for a package on
+    the host or a share: the controller cannot read it); refused with ``ArgumentError`` on the task's field."""
+    if request.package.kind != "controller":
+        return None
+    expected = package_policy.Expectation(
+        request.hotfix_id, os_facts.architecture if os_facts else None, os_facts.version if os_facts else None,
+        request.sha256)
+    return package_policy.check_package(request.package.path, expected, request.policy, request.source_field)
 
 
 def check_arguments(installer: InstallerKind, path: str, arguments: Sequence[str], field_name: str) -> None:
@@ -250,7 +268,15 @@ def install(transport: Transport, request: InstallRequest, os_facts: OsFacts, *,
     """Stage the package, run its installer and map the exit code. Unknown codes, and ``not_applicable``
     unless ``not_applicable_raises`` is false (the article runner weighs it against the files:
     ``engine.with_install_answer``), raise ``RemoteCommandError`` with the code and the installer's output.
-    ``staging``: the task's staged packages (several articles, one package file: one upload)."""
+    ``staging``: the task's staged packages (several articles, one package file: one upload).
+    A controller package is judged (``check_controller_package``) before any byte of it is staged."""
+    checked = check_controller_package(request, os_facts)
+    result = _install(transport, request, os_facts, not_applicable_raises, staging)
+    return dataclasses.replace(result, package_check=checked)
+
+
+def _install(transport: Transport, request: InstallRequest, os_facts: OsFacts,
+             not_applicable_raises: bool, staging: Staging | None) -> InstallResult:
     staging = staging if staging is not None else Staging(transport, os_facts)
     staged = staging.stage(request.package)
     path = staged.path

@@ -4,6 +4,8 @@
 - ``importer/`` (an article's text -> a spec) is pure as well: it may use ``article/`` (to load what it made)
   and ``errors``, nothing that reaches a host, no task code, no Ansible; no file I/O but what it is handed.
 - ``transport/`` reaches hosts; it never imports the task layer or Ansible.
+- ``package/`` judges package files on the controller (signatures, hashes, version information): no
+  transport, no task code, no Ansible; the task layer calls it before a package is staged.
 - ``tasks/`` is the Ansible-facing logic; it reaches hosts only through ``transport.base`` (the interface) and
   ``transport.select`` (the one place that picks an implementation), never a transport's own modules.
 - the action plugins import only the task layer (and the shared ``errors``).
@@ -72,7 +74,7 @@ def layer(name: str) -> str:
 
 def test_layout_names_the_layers() -> None:
     packages = sorted(p.name for p in PU.iterdir() if p.is_dir() and not p.name.startswith("__"))
-    assert packages == ["article", "importer", "report", "tasks", "transport"]
+    assert packages == ["article", "importer", "package", "report", "tasks", "transport"]
     assert (PU / "transport" / "base.py").is_file() and (PU / "transport" / "winrm").is_dir()
 
 
@@ -81,6 +83,14 @@ def test_article_layer_is_pure(name: str) -> None:
     for imported in library_modules()[name]:
         assert layer(imported) not in ("transport", "tasks", "report"), f"{name} imports {imported}"
         assert not imported.startswith(("ansible", "winrm", "requests", "impacket", "socket")), \
+            f"{name} imports {imported}"
+
+
+@pytest.mark.parametrize("name", sorted(n for n in library_modules() if layer(n) == "package"))
+def test_package_layer_is_controller_only(name: str) -> None:
+    for imported in library_modules()[name]:
+        assert layer(imported) not in ("transport", "tasks", "report"), f"{name} imports {imported}"
+        assert not imported.startswith(("ansible", "winrm", "requests", "impacket", "socket", "spnego")), \
             f"{name} imports {imported}"
 
 
@@ -152,6 +162,8 @@ def test_the_checker_sees_a_violation() -> None:
     assert "transport.winrm.wmi" in library_modules()["transport.winrm.collect"]
     assert "transport.base" in library_modules()["tasks.installer"]
     assert "article.model" in library_modules()["transport.base"]
+    assert "package.authenticode" in library_modules()["package.policy"]
+    assert "package.policy" in library_modules()["tasks.installer"]
 
 
 # What a loop of its own that retries, polls or waits for a restart calls: a pause or the boot time.

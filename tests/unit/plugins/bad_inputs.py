@@ -381,7 +381,51 @@ def in_check_mode(cases: list[Case]) -> list[Case]:
     return [Case(c.module, c.args, c.field, f"{c.why}, check mode", True, c.host_vars) for c in cases]
 
 
+# --- package arguments: hashes, trust, the opt-out, the lock file (package authenticity) -------------------
+
+BAD_SHA256: list[tuple[Any, str]] = [
+    ("abc", "too short"), ("g" * 64, "not hexadecimal"), ("0" * 63, "63 digits"), ("0" * 65, "65 digits"),
+    ("", "empty"), (NUL, "NUL"), (NON_UTF8, "non-UTF-8"), *WRONG_TYPE_FOR_STR,
+]
+PACKAGE_VARIABLES: dict[str, list[tuple[Any, str]]] = {
+    "kbfix_package_trust_ca": [("/nonexistent/ca.pem", "no such file"), (5, "a number"), ({"a": 1}, "a mapping"),
+                               ([5], "a list of numbers"), (["/nonexistent/ca.pem"], "a list naming no file"),
+                               ([""], "an empty name")],
+    "kbfix_package_sha256": [(["x"], "a list"), ("abc", "a string"), ({"a.exe": "abc"}, "a short digest"),
+                             ({"a.exe": 5}, "a number digest"), ({"dir/a.exe": "0" * 64}, "a path, not a name"),
+                             ({"": "0" * 64}, "an empty name"), ({"a.exe": NUL}, "NUL digest")],
+    "kbfix_package_unsigned": [("Q253729i.exe", "a string"), ([5], "a number"), ([""], "an empty name"),
+                               ({"a": 1}, "a mapping")],
+    "kbfix_package_lock": [(5, "a number"), ("/nonexistent/packages.lock.yml", "no such file"), ("", "empty"),
+                           (KB828753, "a spec, not a lock file"), (["a"], "a list")],
+}
+
+
+def package_cases() -> list[Case]:
+    """Every package argument path: hotfix's sha256 and the host variables both modules read (hotfix with a
+    source, kb_article in either state), and the package_lock module's own arguments."""
+    cases = []
+    base: dict[str, Any] = {"id": "KB828753", "source": "\\\\fs01\\updates\\WindowsXP-KB828753-x86-ENU.exe"}
+    for value, why in BAD_SHA256:
+        cases.append(Case("hotfix", {**base, "sha256": value}, "sha256", why))
+    article = {"articles": [{"spec": KB828753, "variables": {"reconnectable_servers": ["fs01"]}}]}
+    for name, values in PACKAGE_VARIABLES.items():
+        for value, why in values:
+            cases.append(Case("hotfix", base, name, f"{why} (hotfix)", host_vars={name: value}))
+            for state in ("audited", "enforced"):
+                cases.append(Case("kb_article", {**article, "state": state}, name, f"{why} ({state})",
+                                  host_vars={name: value}))
+    for name in ("path", "dest"):
+        other = {"dest": "/tmp/kbfix-bad.lock.yml"} if name == "path" else {"path": str(ROLES)}
+        for value, why in [(NUL, "NUL"), *WRONG_TYPE_FOR_STR, ("", "empty")]:
+            cases.append(Case("package_lock", {**other, name: value}, name, why))
+    for value, why in (("/nonexistent/packages", "no such directory"), (KB828753, "a file, not a directory"),
+                       (str(ROLES), "a directory without packages")):
+        cases.append(Case("package_lock", {"path": value, "dest": "/tmp/kbfix-bad.lock.yml"}, "path", why))
+    return cases
+
+
 def all_cases() -> list[Case]:
     cases = [*registry_value_cases(), *file_version_cases(), *hotfix_cases(), *reboot_cases(), *facts_cases(),
-             *kb_article_cases(), *reboot_timeout_cases(), *checked_first_cases()]
+             *kb_article_cases(), *reboot_timeout_cases(), *checked_first_cases(), *package_cases()]
     return cases + in_check_mode([c for c in cases if c.module in ("kb_article", "registry_value", "hotfix")])

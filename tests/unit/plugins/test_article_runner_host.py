@@ -15,15 +15,19 @@ import pytest
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.spec import load_spec
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import NotFoundError, RemoteCommandError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.package.policy import PackagePolicy
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import upload
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
+from winsim.signing import signing_ca
 from winsim.testing import Endpoint, Fleet, HostSpec, running_fleet
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 SHARE = "\\\\fs01\\updates"
+# winsim's packages are signed by its test CA: trusted explicitly, as the inventories do.
+TRUST_WINSIM = PackagePolicy(ca_files=(str(signing_ca().ca_file),))
 
 pytestmark = pytest.mark.slow
 LOST_INSTALL_FAULTS = ("reset_before", "reset_after", "timeout_fault", "reset_before_twice")
@@ -175,7 +179,7 @@ def test_not_applicable_is_a_failure_that_says_so(fleet: Fleet, package_dir: Pat
     client, os_facts = connect(ep)
     request = installer.InstallRequest(
         "KB938475", installer.PackageLocation("controller", str(package_dir / "Windows6.0-KB938475-x64.msu")),
-        "msu", installer.DEFAULT_ARGUMENTS["msu"], installer.exit_codes())
+        "msu", installer.DEFAULT_ARGUMENTS["msu"], installer.exit_codes(), policy=TRUST_WINSIM)
     with pytest.raises(RemoteCommandError) as caught:
         installer.install(client, request, os_facts)
     assert caught.value.exit_code == -2145124329
@@ -213,7 +217,7 @@ def test_removal_without_uninstall_data_says_what_is_missing(fleet: Fleet, packa
     # /n: no backup, so update.exe leaves no $NtUninstallKB828753$ folder and no spuninst.exe.
     request = installer.InstallRequest(
         "KB828753", installer.PackageLocation("controller", str(package_dir / "WindowsXP-KB828753-x86-ENU.exe")),
-        "update", ("/quiet", "/norestart", "/n"), installer.exit_codes())
+        "update", ("/quiet", "/norestart", "/n"), installer.exit_codes(), policy=TRUST_WINSIM)
     assert installer.install(client, request, os_facts).changed
     found = installer.detect(client, os_facts, "KB828753")
     assert found.installed

@@ -27,7 +27,8 @@ def listener() -> Iterator[CountingListener]:
 def test_the_generator_covers_every_module_with_over_a_thousand_cases() -> None:
     assert len(CASES) >= 1000
     by_module = Counter(c.module for c in CASES)
-    assert set(by_module) == {"registry_value", "file_version", "hotfix", "reboot", "facts", "kb_article"}
+    assert set(by_module) == {"registry_value", "file_version", "hotfix", "reboot", "facts", "kb_article",
+                              "package_lock"}
     fields = {c.field for c in CASES}
     assert {"reconnectable_servers", "reconnect_timeout", "asynchronous_credits", "file_server"} <= fields
 

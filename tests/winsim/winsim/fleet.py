@@ -34,6 +34,7 @@ import yaml
 
 from . import faults
 from .server import HostOptions, HostRuntime, HttpError, Reply, read_request
+from .signing import signing_ca
 
 log = logging.getLogger("winsim.fleet")
 
@@ -165,7 +166,8 @@ def write_inventory(path: Path, endpoints: Sequence[Mapping[str, Any]], transpor
             host_vars.update(kbfix_smb_port=ep["smb_port"], kbfix_smb_session="direct")
         group = groups.setdefault(group_name(ep["profile"]), {"hosts": {}})
         group["hosts"][ep["name"]] = host_vars
-    all_vars: dict[str, Any] = {"ansible_connection": "winrm"}
+    # winsim's packages are signed by its test CA (signing.py); the collection trusts it only when told to.
+    all_vars: dict[str, Any] = {"ansible_connection": "winrm", "kbfix_package_trust_ca": str(signing_ca().ca_file)}
     if control_port is not None:
         all_vars["winsim_control_port"] = control_port
     document = {"all": {"vars": all_vars, "children": dict(sorted(groups.items()))}}

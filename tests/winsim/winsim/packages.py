@@ -414,20 +414,44 @@ def _package_bytes(package: Package, extra: list[tuple[str, bytes]]) -> bytes:
     image = pe.pe_bytes(package.filename, "6.3.4.1" if package.installer == "update" else "5.0.2195.1", None, {
         "FileDescription": f"Hotfix for Windows ({package.hotfix_id})",
         "Installer Engine": engine,
+        # The strings sigcheck and Explorer show for Microsoft's update.exe / hotfix.exe packages.
         "KB Article Number": re.sub(r"^(KB|Q)", "", package.hotfix_id),
-        "Platform": package.architecture,
+        "Proc. Architecture": package.architecture,
+        "Language": "0x0409",
+        "Package Type": "Hotfix",
+        "Applies to": _applies_to(package),
+        "Support Link": f"http://support.microsoft.com?kbid={re.sub(r'^(KB|Q)', '', package.hotfix_id)}",
         "InternalName": package.hotfix_id,
     })
     return image + build_cab([(MANIFEST_NAME, manifest), *extra], when)
 
 
-def write_package(filename: str | Package, directory: Path, size: int | None = None) -> Path:
+def _applies_to(package: Package) -> str:
+    versions = {t.os_version.split(".")[0] + "." + t.os_version.split(".")[1] for t in package.targets}
+    names = {"4.0": "Microsoft Windows NT 4.0", "5.0": "Microsoft Windows 2000", "5.1": "Microsoft Windows XP",
+             "5.2": "Microsoft Windows Server 2003"}
+    return ", ".join(names.get(v, v) for v in sorted(versions))
+
+
+def write_package(filename: str | Package, directory: Path, size: int | None = None, *,
+                  signed: bool = True) -> Path:
     """Write a package into ``directory`` (a share directory or a test's temp dir): a catalogue package by
-    file name, or a ``Package`` the caller describes; ``size`` as for ``package_bytes``."""
+    file name, or a ``Package`` the caller describes; ``size`` as for ``package_bytes``; signed by winsim's
+    test CA (``signing.signing_ca()``) as Microsoft signs its packages, unless ``signed`` is false."""
     package = catalogue_package(filename) if isinstance(filename, str) else filename
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / package.filename
     target.write_bytes(package_bytes(package, size))
+    if signed:
+        from .signing import signing_ca
+
+        signing_ca().sign(target)
+        if size is not None:
+            # A real package's size includes its signature: build the payload that much smaller, sign again.
+            overhead = target.stat().st_size - size
+            if overhead > 0:
+                target.write_bytes(package_bytes(package, size - overhead))
+                signing_ca().sign(target)
     return target
 
 
@@ -539,22 +563,28 @@ def _read_cab(data: bytes) -> dict[str, bytes]:
     if data[:4] != b"MSCF":
         raise CorruptPackageError("not a cabinet (no MSCF signature)")
     (total, files_offset, _minor, _major, folders, files, flags) = struct.unpack_from("<4xI4xI4xBBHHH", data, 4)
-    if total > len(data) or flags or folders != 1:
+    # cfhdrRESERVE_PRESENT (4) is the only flag: a signed cabinet keeps its Authenticode pointer there.
+    if total > len(data) or flags & ~4 or folders != 1:
         raise CorruptPackageError("truncated or unsupported cabinet")
-    data_offset, block_count, compression = struct.unpack_from("<IHH", data, 36)
+    folder_at, data_reserve = 36, 0
+    if flags & 4:
+        header_reserve, _folder_reserve, data_reserve = struct.unpack_from("<HBB", data, 36)
+        folder_at = 40 + header_reserve
+    data_offset, block_count, compression = struct.unpack_from("<IHH", data, folder_at)
     if compression != 0:
         raise CorruptPackageError("compressed cabinets are not used by winsim")
     stream = bytearray()
     pos = data_offset
     for _ in range(block_count):
         checksum, compressed, uncompressed = struct.unpack_from("<IHH", data, pos)
-        block = data[pos + 8: pos + 8 + compressed]
+        start = pos + 8 + data_reserve
+        block = data[start: start + compressed]
         if len(block) != compressed or compressed != uncompressed:
             raise CorruptPackageError("truncated data block")
-        if checksum and checksum != _cab_checksum(data[pos + 4: pos + 8], _cab_checksum(block, 0)):
+        if checksum and checksum != _cab_checksum(data[pos + 4: start], _cab_checksum(block, 0)):
             raise CorruptPackageError("data block checksum mismatch")
         stream += block
-        pos += 8 + compressed
+        pos = start + compressed
     members: dict[str, bytes] = {}
     pos = files_offset
     for _ in range(files):
