@@ -8,11 +8,9 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ..booleans import parse_bool
 from ..errors import ArgumentError
 from .spec_model import ArticleSpec, Variable, VariableValue
-
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
 
 
 def _coerce_int(variable: Variable, value: Any) -> int:
@@ -27,14 +25,7 @@ def _coerce_int(variable: Variable, value: Any) -> int:
 
 
 def _coerce_bool(variable: Variable, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().casefold() if isinstance(value, (str, int)) else None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise ArgumentError(variable.name, f"must be true or false, got {value!r}")
+    return parse_bool(value, variable.name)
 
 
 def _coerce_str(variable: Variable, value: Any) -> str:
