@@ -16,11 +16,13 @@ import pytest
 from harness import client_for
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import CheckResult, Verdict
+from ansible_collections.kbfix.windows.plugins.plugin_utils.package.policy import PackagePolicy
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport import indicators
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import wmi
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
+from winsim.signing import signing_ca
 from winsim.testing import Fleet, HostSpec, running_fleet
 
 SPEC = Path(__file__).resolve().parents[2] / "roles" / "kb938475" / "files" / "kb938475.yml"
@@ -121,8 +123,9 @@ def test_a_rename_of_the_articles_file_is_reboot_pending(fleet: Fleet) -> None:
 
 
 def test_already_installed_against_old_files_is_unknown(fleet: Fleet, package_dir: Path) -> None:
+    # winsim's packages are signed by its test CA, which this run trusts explicitly.
     options = article_runner.Options(state="enforced", package_source=installer.PackageLocation(
-        "controller", str(package_dir)))
+        "controller", str(package_dir)), package_policy=PackagePolicy(ca_files=(str(signing_ca().ca_file),)))
     result = run(fleet, "recorded", options)
     [before] = result.verdicts_before or []
     assert before.status == "noncompliant"

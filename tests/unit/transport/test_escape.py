@@ -213,15 +213,15 @@ def test_cmd_path_quotes() -> None:
 
 
 def test_vbscript_decoder_lines_survive_echo() -> None:
-    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import upload
 
-    for line in cmdshell._VBS_DECODER:
+    for line in (*upload._COPY_STDIN, *upload._DECODE_STDIN, *upload._DECODE_FILE):
         assert cmd_unescape(escape.cmd_echo_text(line)) == line
 
 
 def test_echo_command_puts_redirection_first() -> None:
-    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import cmdshell
+    from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import upload
 
-    line = cmdshell._echo_command("QUJD1", r"C:\Temp\x y.b64", append=True)
+    line = upload._echo_command("QUJD1", r"C:\Temp\x y.b64", append=True)
     assert line == '>>"C:\\Temp\\x y.b64" echo QUJD1'
-    assert cmdshell._echo_command("QUJD", r"C:\a.b64", append=False).startswith('>"C:\\a.b64" ')
+    assert upload._echo_command("QUJD", r"C:\a.b64", append=False).startswith('>"C:\\a.b64" ')

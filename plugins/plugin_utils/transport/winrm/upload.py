@@ -123,11 +123,15 @@ def stdin_text(data: bytes) -> bytes:
     return b"".join(line + b"\r\n" for line in lines)
 
 
+def _echo_command(text: str, path: str, append: bool) -> str:
+    """``echo text`` into ``path`` (appending or truncating). Redirection first: "echo ...1>>file" would make a
+    trailing digit a handle number on cmd.exe."""
+    return f"{'>>' if append else '>'}{escape.cmd_path(path)} echo {escape.cmd_echo_text(text)}"
+
+
 def _script_line(lines: Sequence[str], script: str) -> str:
     """One cmd line that writes ``lines`` into ``script`` (the first echo truncates it)."""
-    target = escape.cmd_path(script)
-    # Redirection first: "echo ...1>>file" would make a trailing digit a handle number on cmd.exe.
-    return "&".join(f"{'>>' if i else '>'}{target} echo {escape.cmd_echo_text(text)}" for i, text in enumerate(lines))
+    return "&".join(_echo_command(text, script, append=bool(i)) for i, text in enumerate(lines))
 
 
 def upload(client: WinRMClient, data: bytes, remote_path: str, *, method: str = "auto",
@@ -331,7 +335,7 @@ def _append_lines(shell: cmdshell.CmdShell, lines: Sequence[str], target: str) -
     client = shell.client
     size = 0
     for i, text in enumerate(lines):
-        line = f"{'>>' if i else '>'}{escape.cmd_path(target)} echo {escape.cmd_echo_text(text)}"
+        line = _echo_command(text, target, append=bool(i))
         expected = size + len(text) + 2  # echo ends each line with CRLF
         attempt = 0
         while True:
