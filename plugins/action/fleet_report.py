@@ -24,7 +24,7 @@ class ActionModule(KbfixAction):
         "run_result": {"type": "str"},
         "upload_url": {"type": "str"},
         "upload_username": {"type": "str"},
-        "upload_password": {"type": "str"},
+        "upload_password": {"type": "str", "no_log": True},
         "upload_validate_certs": {"type": "bool", "default": True},
         "upload_timeout": {"type": "int", "default": 30},
     }

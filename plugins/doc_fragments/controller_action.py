@@ -1,12 +1,26 @@
 # Copyright: kbfix.windows contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every kbfix.windows module shares: it is an action plugin that runs on the controller and reaches a
-Windows host over WinRM, once per host, without async; so its requirements are Python packages on the
-controller, never anything on the host."""
+"""What kbfix.windows modules share.
+
+``DOCUMENTATION``: every module is an action plugin that runs on the controller, once per host, without async.
+``WINDOWS_HOST`` (``kbfix.windows.controller_action.windows_host``): the modules that reach a Windows host over
+WinRM or SMB; their requirements are Python packages on the controller, never anything on the host.
+"""
 
 
 class ModuleDocFragment:
     DOCUMENTATION = r"""
+options: {}
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+"""
+
+    WINDOWS_HOST = r"""
 options: {}
 requirements:
   - On the controller (or in the execution environment), not on the Windows host; C(requirements.txt) in the
@@ -22,12 +36,6 @@ requirements:
     (C(krb5-user) and C(libkrb5-dev) on Debian, C(krb5-workstation) and C(krb5-devel) on RHEL); for CredSSP,
     C(pywinrm[credssp]).
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   platform:
     platforms: windows
 """

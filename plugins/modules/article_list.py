@@ -29,17 +29,12 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
     details: Only reads controller files.
   diff_mode:
-    support: none
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
     support: none
   platform:
     platforms: all

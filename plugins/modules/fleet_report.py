@@ -75,6 +75,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
+  - kbfix.windows.controller_action
 attributes:
   check_mode:
     support: full
@@ -84,12 +85,6 @@ attributes:
   platform:
     platforms: all
     details: Runs on the controller only and contacts no managed host.
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
 notes:
   - Ansible's jsonfile cache forgets facts after C(fact_caching_timeout) (default 86400 seconds); set it to 0
     (or AWX's per-host fact cache timeout to 0) so that a host audited last week is reported with its age, not

@@ -22,16 +22,6 @@ description:
 author:
   - kbfix.windows developers (!UNKNOWN)
 options:
-  reboot_timeout:
-    description:
-      - Seconds to wait for a host that goes down in the middle of the task (restarted by someone else, or
-        crashed), seen as a refused or reset connection, or as the HTTP 400 a restarted WinRM gives to a
-        session it no longer knows. Once it answers again the task starts over from a fresh read of the
-        host's state, so nothing done before is done twice, and the result says so in RV(waited_for_restart).
-      - When it does not answer in time the host is reported unreachable with the reason it was lost and
-        the last error. V(0) reports it unreachable at once.
-    type: int
-    default: 600
   id:
     description:
       - The hotfix, V(KB977381) or V(Q253729) (case does not matter; a bare number means V(KB)).
@@ -107,6 +97,8 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - kbfix.windows.controller_action
+  - kbfix.windows.controller_action.windows_host
+  - kbfix.windows.resume
 attributes:
   check_mode:
     support: full

@@ -58,6 +58,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
   - kbfix.windows.controller_action
+  - kbfix.windows.controller_action.windows_host
 attributes:
   check_mode:
     support: full

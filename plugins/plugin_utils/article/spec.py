@@ -22,29 +22,14 @@ from pathlib import Path
 import yaml
 
 from ..errors import SpecError
-from .spec_model import (
-    FIELDS,
-    REVIEW_PREFIX,
-    SCHEMA_VERSION,
-    ArticleSpec,
-    FileRow,
-    HotfixRecord,
-    OsEntry,
-    Package,
-    Prerequisite,
-    RegistrySetting,
-    ReviewItem,
-    Variable,
-    VariableValue,
-    When,
-)
+from .spec_model import FIELDS, ArticleSpec, FileRow, Package, VariableValue
 from .spec_sections import spec_from_data as load_spec_data
 from .variables import coerce_variable, resolve_variables
 
+# The data classes callers name most; the rest are in spec_model.
 __all__ = [
-    "FIELDS", "REVIEW_PREFIX", "SCHEMA_VERSION", "ArticleSpec", "FileRow", "HotfixRecord", "OsEntry", "Package",
-    "Prerequisite", "RegistrySetting", "ReviewItem", "Variable", "VariableValue", "When", "coerce_variable",
-    "load_spec", "load_spec_data", "preload", "require_installable", "resolve_variables",
+    "FIELDS", "ArticleSpec", "FileRow", "VariableValue", "coerce_variable", "load_spec", "load_spec_data", "preload",
+    "require_installable", "resolve_variables",
 ]
 
 

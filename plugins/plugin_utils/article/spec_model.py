@@ -207,9 +207,10 @@ class Prerequisite:
 
     id: str
     description: str
-    os: tuple[str, ...] | None
-    registry_key: str | None
-    file: str | None
+    os: tuple[str, ...] | None = None  # None: wherever the article applies
+    # Exactly one of the two is set (the loader refuses both or neither): what shows the prerequisite.
+    registry_key: str | None = None
+    file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -225,7 +226,8 @@ class ReviewItem:
 
 @dataclass(frozen=True)
 class ArticleSpec:
-    """A validated article spec."""
+    """A validated article spec, as ``spec.load_spec`` returns it and the engine reads it. Frozen, so one loaded
+    spec is shared by every host a worker runs (``spec._LOADED``)."""
 
     schema: int
     id: str

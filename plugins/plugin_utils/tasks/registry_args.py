@@ -26,6 +26,7 @@ from ..article import model
 from ..article.model import RegistryData, RegistryType, RegistryValue
 from ..errors import ArgumentError
 from ..transport.base import MAX_VALUE_NAME
+from ..windows_text import windows_string
 
 # The module's type choices, for the action plugin (which imports only the task layer).
 REGISTRY_TYPES = model.REGISTRY_TYPES
@@ -75,13 +76,7 @@ def normalize_name(name: Any, field: str = "name") -> str:
     """The value name; None and '' both mean the key's default (unnamed) value."""
     if name is None:
         return ""
-    if not isinstance(name, str):
-        raise ArgumentError(field, f"must be a string, not {type(name).__name__}")
-    if "\x00" in name:
-        raise ArgumentError(field, "a value name cannot contain NUL")
-    if len(name) > MAX_VALUE_NAME:
-        raise ArgumentError(field, f"a value name is at most {MAX_VALUE_NAME} characters")
-    return name
+    return windows_string(name, field, limit=MAX_VALUE_NAME, what="a registry value name")
 
 
 # --- data --------------------------------------------------------------------------------------------------

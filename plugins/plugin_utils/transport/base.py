@@ -244,9 +244,12 @@ class Transport(Protocol):
     def run_command(self, line: str, *, timeout: float, success_codes: Sequence[int] | None = (0,),
                     expected_codes: Sequence[int] = ()) -> CommandResult:
         """Run a cmd.exe command line the caller built with ``transport.escape``; raise ``RemoteCommandError``
-        when ``success_codes`` is given and the exit code is not in it. A transport that can only recognise
-        listed exit codes (NT 4.0's cmd has no way to print an arbitrary one) looks for ``success_codes`` and
-        ``expected_codes`` (signed HRESULTs are accepted) and reports any other code as None."""
+        when ``success_codes`` is given and the exit code is not in it.
+
+        ``expected_codes`` are the codes the caller interprets (signed HRESULTs are accepted). Every transport
+        reports 0, ``success_codes`` and ``expected_codes`` exactly; any other code may come back as None. WinRM
+        reports every code; NT 4.0's cmd can only compare (``if errorlevel``), so its runner looks for the
+        listed ones. The caller lists them whatever the transport (docs/architecture.md)."""
 
     def delete_file(self, path: str) -> None:
         """Remove a file the task put on the host; a file already gone is no error."""

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ArgumentError
+from ..windows_text import windows_string
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters that cannot be part of a host name or an address: they would end the authority of the URL
@@ -52,18 +53,8 @@ def _option(connection: Any, name: str) -> Any:
         return None  # not a WinRM connection: select refuses it, naming ansible_connection
 
 
-def _text(value: Any, variable: str, limit: int, what: str) -> str:
-    if not isinstance(value, str):
-        raise ArgumentError(variable, f"must be a string ({what}), not a {type(value).__name__}")
-    if "\x00" in value:
-        raise ArgumentError(variable, "contains a NUL character, which no Windows string can carry")
-    if len(value) > limit:
-        raise ArgumentError(variable, f"is {len(value)} characters long; {what} has at most {limit}")
-    return value
-
-
 def check_host(value: Any, variable: str = "ansible_host") -> None:
-    host = _text(value, variable, MAX_HOST, "a host name or address")
+    host = windows_string(value, variable, limit=MAX_HOST, what="a host name or address")
     match = _CONTROL.search(host) or _NOT_IN_HOST.search(host.strip("[]"))
     if not host.strip() or match:
         found = f" ({match.group()!r} at position {match.start()})" if match else ""
@@ -79,7 +70,7 @@ def check_port(value: Any, variable: str = "ansible_port") -> None:
 
 
 def check_path(value: Any, variable: str = "ansible_winrm_path") -> None:
-    path = _text(value, variable, 2048, "a URL path")
+    path = windows_string(value, variable, limit=2048, what="a URL path")
     match = _CONTROL.search(path) or re.search(r"[\s?#]", path)
     if not path.startswith("/") or match:
         found = f": {match.group()!r} at position {match.start()}" if match else ""
@@ -87,7 +78,7 @@ def check_path(value: Any, variable: str = "ansible_winrm_path") -> None:
 
 
 def check_user(value: Any, variable: str = "ansible_user") -> None:
-    user = _text(value, variable, MAX_USER, "a user name")
+    user = windows_string(value, variable, limit=MAX_USER, what="a user name")
     match = _CONTROL.search(user)
     if not user.strip() or match:
         raise ArgumentError(variable, f"{user!r} is not a user name"

@@ -90,6 +90,18 @@ def _unexpected(client: WinRMClient, method: str, what: str, rv: int) -> KbfixEr
     return KbfixError(f"{client.host}: StdRegProv.{method} on {what} returned {rv}")
 
 
+def _enumerate(client: WinRMClient, method: str, path: RegistryPath) -> replies.WmiObject | None:
+    """An ``Enum*`` call's output; None when the key is missing."""
+    rv, out = _stdregprov(client, method, _key_params(path))
+    if rv == RV_KEY_MISSING:
+        return None
+    if rv == RV_ACCESS_DENIED:
+        raise _denied(client, method, str(path))
+    if rv != RV_OK:
+        raise _unexpected(client, method, str(path), rv)
+    return out
+
+
 @dataclass(frozen=True)
 class ValueInfo:
     name: str  # as the host spells it
@@ -100,13 +112,9 @@ class ValueInfo:
 def enum_values(client: WinRMClient, key: str) -> dict[str, ValueInfo] | None:
     """Names and types of the values under ``key`` (casefolded name -> info); None if the key is missing."""
     path = parse_key(key)
-    rv, out = _stdregprov(client, "EnumValues", _key_params(path))
-    if rv == RV_KEY_MISSING:
+    out = _enumerate(client, "EnumValues", path)
+    if out is None:
         return None
-    if rv == RV_ACCESS_DENIED:
-        raise _denied(client, "EnumValues", str(path))
-    if rv != RV_OK:
-        raise _unexpected(client, "EnumValues", str(path), rv)
     names = [n if isinstance(n, str) else "" for n in replies.as_list(out.get("sNames"))]
     codes = [replies.as_int(c) for c in replies.as_list(out.get("Types"))]
     if len(names) != len(codes):
@@ -117,14 +125,9 @@ def enum_values(client: WinRMClient, key: str) -> dict[str, ValueInfo] | None:
 
 def enum_keys(client: WinRMClient, key: str) -> list[str] | None:
     """Subkey names of ``key``; None if the key is missing."""
-    path = parse_key(key)
-    rv, out = _stdregprov(client, "EnumKey", _key_params(path))
-    if rv == RV_KEY_MISSING:
+    out = _enumerate(client, "EnumKey", parse_key(key))
+    if out is None:
         return None
-    if rv == RV_ACCESS_DENIED:
-        raise _denied(client, "EnumKey", str(path))
-    if rv != RV_OK:
-        raise _unexpected(client, "EnumKey", str(path), rv)
     return [n for n in replies.as_list(out.get("sNames")) if isinstance(n, str)]
 
 

@@ -34,18 +34,21 @@ WQL_DIALECT = "http://schemas.microsoft.com/wbem/wsman/1/WQL"
 WMI_BASE = "http://schemas.microsoft.com/wbem/wsman/1/wmi/"
 SHELL_CMD = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
 
+# WS-Enumeration: WQL queries (Enumerate, then Pull while the reply is not the last; Release ends one early)
 ACTION_ENUMERATE = NS_ENUMERATION + "/Enumerate"
 ACTION_PULL = NS_ENUMERATION + "/Pull"
 ACTION_RELEASE = NS_ENUMERATION + "/Release"
+# WS-Transfer: read one WMI instance (Get); open and close a cmd shell (Create, Delete)
 ACTION_GET = NS_TRANSFER + "/Get"
 ACTION_CREATE = NS_TRANSFER + "/Create"
 ACTION_DELETE = NS_TRANSFER + "/Delete"
+# WinRS: commands in a shell, their stdin and output
 ACTION_COMMAND = NS_SHELL + "/Command"
 ACTION_SEND = NS_SHELL + "/Send"
 ACTION_RECEIVE = NS_SHELL + "/Receive"
 ACTION_SIGNAL = NS_SHELL + "/Signal"
-SIGNAL_TERMINATE = NS_SHELL + "/signal/terminate"
-COMMAND_DONE = NS_SHELL + "/CommandState/Done"
+# The one signal sent (end a command) and the state that says a command has ended
+SIGNAL_TERMINATE, COMMAND_DONE = (NS_SHELL + "/signal/terminate", NS_SHELL + "/CommandState/Done")
 
 # WinRM 1.x accepts at most 150 KB (153600 bytes) per envelope; 3.0 raised the default to 500 KB.
 DEFAULT_MAX_ENVELOPE_SIZE = 153600
