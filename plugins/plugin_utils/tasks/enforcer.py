@@ -8,7 +8,6 @@ Pure library: no Ansible imports.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -91,7 +90,7 @@ def enforce(transport: Transport, facts: HostFacts, articles: Sequence[Identifie
     several attempts (a run resumed after the host went down); its first ``verdicts_before`` is kept."""
     # Every article's plan checked before any write (sizes, types, paths, package choice).
     preflight.check_plans(transport, facts.os, articles, verdicts, options.package_source,  # type: ignore[arg-type]
-                          options.install_timeout, ENFORCEABLE)
+                          options.install_timeout, ENFORCEABLE, options.package_policy)
     enforcer = _Enforcer(transport, facts, options, into)
     if enforcer.result.verdicts_before is None:
         # Set first: a host lost in the middle resumes with these, not with what its second read says.
@@ -198,11 +197,9 @@ class _Enforcer:
             self._diff_package(request, planned=False)
 
     def _install_request(self, details: InstallDetails) -> installer.InstallRequest:
-        request = preflight.install_request(details, self.options.package_source, self.options.install_timeout,
-                                            details.hotfix_id)
-        # Judged on the controller by these rules before the package is staged (installer.install).
-        return dataclasses.replace(request, policy=self.options.package_policy, sha256=details.sha256,
-                                   source_field="package_source")
+        # Judged on the controller by the policy before the package is staged (installer.install).
+        return preflight.install_request(details, self.options.package_source, self.options.install_timeout,
+                                         details.hotfix_id, self.options.package_policy)
 
     def _diff_package(self, request: installer.InstallRequest, planned: bool) -> None:
         self.result.diff.append({

@@ -23,6 +23,7 @@ from ..article.model import InstallDetails, OsFacts, RegistryDetails, RegistryVa
 from ..article.scope import package_for
 from ..article.spec import ArticleSpec, require_installable
 from ..errors import ArgumentError, ArticleFault, KbfixError
+from ..package.policy import PackagePolicy
 from ..transport.base import Transport
 from . import installer
 
@@ -44,8 +45,9 @@ class Article(Protocol):
 
 
 def install_request(details: InstallDetails, source: installer.PackageLocation | None, timeout: float,
-                    article_id: str) -> installer.InstallRequest:
-    """The installer run an ``install_package`` step asks for, its package located and its line checked."""
+                    article_id: str, policy: PackagePolicy | None = None) -> installer.InstallRequest:
+    """The installer run an ``install_package`` step asks for, its package located and its line checked; a
+    controller package is judged by ``policy`` and the spec's pinned hash, refusals naming ``package_source``."""
     package = details.package
     if source is None:
         raise ArgumentError("package_source", f"is required to install {article_id} ({package})")
@@ -58,13 +60,17 @@ def install_request(details: InstallDetails, source: installer.PackageLocation |
     return installer.InstallRequest(
         hotfix_id=details.hotfix_id, package=location, installer=kind, arguments=details.arguments,
         exit_codes=installer.exit_codes(details.success_codes), timeout=timeout,
+        policy=policy if policy is not None else PackagePolicy(), sha256=details.sha256, source_field="package_source",
     )
 
 
 def check_plans(transport: Transport, os: OsFacts, articles: Sequence[Article], verdicts: Sequence[Verdict],
-                source: installer.PackageLocation | None, timeout: float, enforceable: Sequence[str]) -> None:
+                source: installer.PackageLocation | None, timeout: float, enforceable: Sequence[str],
+                policy: PackagePolicy | None = None) -> None:
     """Raise ``ArticleFault`` (naming the article and the field) for the first planned step of any article
-    that could not be carried out, before any step of any article is."""
+    that could not be carried out, before any step of any article is. A controller package is judged here
+    (hash, identity, signature), so a forged package of the second article refuses the run before the first
+    article's registry values are written; the installer judges it again just before staging it."""
     for article, verdict in zip(articles, verdicts, strict=True):
         if verdict.status not in enforceable:
             continue
@@ -74,7 +80,8 @@ def check_plans(transport: Transport, os: OsFacts, articles: Sequence[Article], 
                     package = package_for(article.spec, os)
                     if package is not None:
                         require_installable(article.spec, package)
-                    install_request(step.details_as(InstallDetails), source, timeout, article.id)
+                    request = install_request(step.details_as(InstallDetails), source, timeout, article.id, policy)
+                    installer.check_controller_package(request, os)
                 elif step.action == "set_registry":
                     _check_value(transport, article, step.details_as(RegistryDetails))
         except KbfixError as exc:

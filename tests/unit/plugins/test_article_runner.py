@@ -18,9 +18,12 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils import errors
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article import engine, snapshot
 from ansible_collections.kbfix.windows.plugins.plugin_utils.article.model import OsFacts
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import ArgumentError, SpecError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.package import policy
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import article_runner, catalogue, installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import client as winrm
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
+from winsim import packages
+from winsim.signing import signing_ca
 
 ROLES = Path(__file__).resolve().parents[3] / "roles"
 KB828753 = ROLES / "kb828753" / "files" / "kb828753.yml"
@@ -206,8 +209,13 @@ XP_SNAPSHOT = {
 }
 
 
+XP_PACKAGE = "WindowsXP-KB828753-x86-ENU.exe"
+# Packages are judged before any step (check mode too): winsim's packages are signed by its test CA.
+TRUST_WINSIM = policy.PackagePolicy(ca_files=(str(signing_ca().ca_file),))
+
+
 def package_dir(tmp_path: Path) -> installer.PackageLocation:
-    (tmp_path / "WindowsXP-KB828753-x86-ENU.exe").write_bytes(b"MZ")  # check mode looks for it, never reads it
+    packages.write_package(XP_PACKAGE, tmp_path)
     return installer.PackageLocation("controller", str(tmp_path))
 
 
@@ -219,7 +227,7 @@ def plan_in_check_mode(recorded: dict[str, Any], **options: Any) -> tuple[articl
     facts = host.answer(article_runner.merged_request(prepared, host.state.os))
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     client = dead_client()
-    opts = article_runner.Options(state="enforced", check_mode=True, **options)
+    opts = article_runner.Options(state="enforced", check_mode=True, **{"package_policy": TRUST_WINSIM, **options})
     return article_runner.enforce(WinRMTransport(client), facts, prepared, verdicts, opts), client
 
 
@@ -281,7 +289,8 @@ def test_every_step_of_every_article_is_checked_before_the_first_write(tmp_path:
     verdicts = [engine.evaluate(p.spec, facts, p.variables) for p in prepared]
     assert [s.action for s in verdicts[0].plan][:2] == ["install_package", "set_registry"]
     client = dead_client()
-    options = article_runner.Options(state="enforced", package_source=package_dir(tmp_path))
+    options = article_runner.Options(state="enforced", package_source=package_dir(tmp_path),
+                                     package_policy=TRUST_WINSIM)
     with pytest.raises(errors.ArticleFault) as caught:
         article_runner.enforce(WinRMTransport(client), facts, prepared, verdicts, options)
     field = "variables.reconnectable_servers" if common else "articles[0].variables.reconnectable_servers"
@@ -289,6 +298,25 @@ def test_every_step_of_every_article_is_checked_before_the_first_write(tmp_path:
     assert "MaxEnvelopeSizekb" in str(caught.value)
     assert caught.value.partial["changes"] == []
     assert client.request_count == 0
+
+
+def test_check_mode_refuses_a_package_that_would_be_refused_and_sends_nothing(tmp_path: Path) -> None:
+    # A preview that says "would install" for a package the real run refuses would mislead: the package is
+    # judged (hash, identity, signature) in the pre-flight, before any step of any article, check mode included.
+    location = package_dir(tmp_path)
+    data = bytearray((tmp_path / XP_PACKAGE).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (tmp_path / XP_PACKAGE).write_bytes(bytes(data))
+    with pytest.raises(errors.ArticleFault) as caught:
+        plan_in_check_mode(XP_SNAPSHOT, package_source=location)
+    assert caught.value.article == "KB828753"
+    assert caught.value.cause.field == "package_source"  # type: ignore[attr-defined]
+    assert "altered after it was signed" in str(caught.value)
+    assert caught.value.partial["changes"] == []
+    # The same package passes once it is genuine again.
+    packages.write_package(XP_PACKAGE, tmp_path)
+    result, client = plan_in_check_mode(XP_SNAPSHOT, package_source=location)
+    assert result.changes[0]["action"] == "install_package" and client.request_count == 0
 
 
 def test_pending_restart_skips_the_install_but_not_the_settings(tmp_path: Path) -> None:
