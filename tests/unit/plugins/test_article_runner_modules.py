@@ -27,8 +27,10 @@ def argument_spec(name: str) -> dict[str, Any]:
 
 
 def documented_options(name: str) -> dict[str, Any]:
-    stub = importlib.import_module(f"ansible_collections.kbfix.windows.plugins.modules.{name}")
-    options: dict[str, Any] = yaml.safe_load(stub.DOCUMENTATION)["options"]
+    """The options as users read them: through ansible-doc, with the doc fragments (reboot_timeout) merged."""
+    text = ansible_doc("-j", f"kbfix.windows.{name}")
+    assert text.returncode == 0, text.stderr
+    options: dict[str, Any] = json.loads(text.stdout)[f"kbfix.windows.{name}"]["doc"]["options"]
     return options
 
 
