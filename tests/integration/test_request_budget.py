@@ -200,9 +200,9 @@ def test_whole_host_audit_within_budget_on_every_profile(every_profile: Fleet) -
         assert counters["requests"] + counters["auth_requests"] <= HOST_BUDGET_HTTP, where
         # One HTTP request of authentication per connection (issue 13: was three), and no more connections
         # than requests wanted to go out at once.
-        assert counters["auth_requests"] == facts_client.connections_opened + article_client.connections_opened, where
-        assert facts_client.connections_opened <= facts_client.peak_wanted, where
-        assert article_client.connections_opened <= max(article_client.peak_wanted, 1), where
+        assert counters["auth_requests"] == facts_client.pool.opened + article_client.pool.opened, where
+        assert facts_client.pool.opened <= facts_client.pool.peak_wanted, where
+        assert article_client.pool.opened <= max(article_client.pool.peak_wanted, 1), where
         assert after_facts["by_action"].get("Identify") is None  # os_table: no Identify
         # The pending-restart indicators are read once, by the facts task.
         pending_reads = counters["by_action"].get("Invoke:GetMultiStringValue", 0)

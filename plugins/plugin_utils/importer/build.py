@@ -12,7 +12,7 @@ result.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import yaml
@@ -75,8 +75,8 @@ def import_article(text: str, name_hint: str = "article") -> ImportResult:
         "tables": [{"table": t.heading[:120], "rows": len(e)} for t, e in tables],
         "file_rows": len(placed),
         "registry_values": len(registry),
-        "unplaced": [u.as_dict() for u in findings.unplaced],
-        "inferred": [i.as_dict() for i in findings.inferred],
+        "unplaced": [asdict(u) for u in findings.unplaced],
+        "inferred": [asdict(i) for i in findings.inferred],
         "review": list(findings.review),
         "warnings": list(getattr(spec, "warnings", ()) or ()),
         "notes": list(findings.notes),

@@ -55,9 +55,6 @@ class Unplaced:
     text: str
     reason: str
 
-    def as_dict(self) -> dict[str, str]:
-        return {"what": self.what, "text": self.text, "reason": self.reason}
-
 
 @dataclass
 class Inferred:
@@ -66,9 +63,6 @@ class Inferred:
     field: str
     value: str
     reason: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"field": self.field, "value": self.value, "reason": self.reason}
 
 
 @dataclass

@@ -35,10 +35,10 @@ def test_cost_of_kb828753_audit(targets: Targets) -> None:
     assert counters["requests"] <= 5, counters["by_action"]
     assert counters["by_action"].get("Enumerate") == 2  # files + QFE, one query each
     assert "Invoke:EnumValues" not in counters["by_action"]  # the types are known: one typed Get per value
-    assert t.client.peak_wanted > 1  # they were sent together ...
+    assert t.client.pool.peak_wanted > 1  # they were sent together ...
     # ... and shared the connection os_facts authenticated: at most 5 requests, so at most one more connection
     # (a new one only for the third request waiting per ready connection, issue 13).
-    assert t.client.connections_opened <= 2
+    assert t.client.pool.opened <= 2
     assert len(facts.files) == 3 and all(f.exists for f in facts.files.values())
     assert facts.value(LANMAN, "ReconnectTimeout") is None  # read: absent on a fresh XP SP1
     assert facts.registry_keys[registry_key_id(RECORD)] is False

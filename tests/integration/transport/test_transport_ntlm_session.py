@@ -28,9 +28,9 @@ def test_one_http_request_of_authentication_per_connection(http_targets: Targets
         stdregprov.enum_keys(t.client, SOFTWARE)
     counters = t.endpoint.counters()
     assert wsman_requests(t.endpoint) == 11
-    assert 1 <= t.client.connections_opened <= t.client.max_in_flight
+    assert 1 <= t.client.pool.opened <= t.client.settings.max_in_flight
     # The negotiate token's 401 is the only request that is not a WS-Man request.
-    assert counters["auth_requests"] == t.client.connections_opened, counters
+    assert counters["auth_requests"] == t.client.pool.opened, counters
 
 
 def test_https_basic_still_uses_pywinrm(targets: Targets) -> None:

@@ -161,7 +161,8 @@ class WinRMClient:
         self._transport_index = 0
         # The NTLM hashes of the password for ntlm_http sessions, computed on the first connection (ntlm_credential).
         self._ntlm_credential: Any = None
-        self._pool = ProtocolPool(self._new_protocol, settings.max_in_flight)
+        # Its counters (opened, peak_in_flight, peak_wanted) say how the requests shared the connections.
+        self.pool = ProtocolPool(self._new_protocol, settings.max_in_flight)
         # None until learned: WinRM 1.0 (2003 R2 Hardware Management) rejects w:Filter.
         self.supports_filter: bool | None = None
         # The host's WinRM version once Identify told it (facts.identify): bounds the request size.
@@ -177,28 +178,6 @@ class WinRMClient:
         """The host as messages name it: the inventory name and the address, or the address alone."""
         name, address = self.settings.name, self.settings.host
         return f"{name} ({address})" if name and name != address else address
-
-    @property
-    def endpoint(self) -> str:
-        return self.settings.endpoint
-
-    @property
-    def max_in_flight(self) -> int:
-        return self.settings.max_in_flight
-
-    @property
-    def peak_in_flight(self) -> int:
-        return self._pool.peak_in_flight
-
-    @property
-    def peak_wanted(self) -> int:
-        """The most requests that wanted to go out at once (queued for a connection or on the wire)."""
-        return self._pool.peak_wanted
-
-    @property
-    def connections_opened(self) -> int:
-        """How many connections this client has opened (each one authenticated) since it was created."""
-        return self._pool.opened
 
     @property
     def transport(self) -> str:
@@ -225,7 +204,7 @@ class WinRMClient:
             self._counts.clear()
 
     def close(self) -> None:
-        self._pool.clear()
+        self.pool.clear()
 
     # --- protocol objects ------------------------------------------------------------------------
 
@@ -304,14 +283,14 @@ class WinRMClient:
                 return self._send_once(request)
             except AuthenticationError:
                 if self._next_transport(transport_index):
-                    self._pool.clear()
+                    self.pool.clear()
                     self.log(LOG_STEPS, f"{self.host}: authentication failed, trying transport {self.transport}")
                     continue
                 raise
             except (_NotSent, _MaybeSent, QuotaExceededError, OperationTimeoutError) as exc:
                 if isinstance(exc, _StaleSession):
                     # Every idle protocol shares the lost context's fate: authenticate afresh.
-                    self._pool.clear()
+                    self.pool.clear()
                 error, retry = self._classify(exc, request, idempotent, retry_timeouts, poll)
                 answer = isinstance(exc, (_ServerError, QuotaExceededError, OperationTimeoutError))
                 failures[self._failure_kind(exc)] += 1
@@ -363,7 +342,7 @@ class WinRMClient:
         if isinstance(exc, _StaleSession):
             return HostUnreachableError(f"{self.host}: {exc} (the host restarted or WinRM is restarting)"), True
         if isinstance(exc, _NotSent):
-            return HostUnreachableError(f"{self.host}: cannot connect to {self.endpoint}: {exc}"), True
+            return HostUnreachableError(f"{self.host}: cannot connect to {self.settings.endpoint}: {exc}"), True
         if isinstance(exc, _MaybeSent):
             if not idempotent:
                 return AmbiguousWriteError(f"{self.host}: {exc} after sending {request.name}; the host may or "
@@ -388,8 +367,8 @@ class WinRMClient:
     def _send_once(self, request: wsman.Request) -> replies.Reply:
         message_id = wsman.new_message_id()
         timeout = request.operation_timeout or self.settings.operation_timeout
-        payload = request.to_xml(self.endpoint, message_id, min(timeout, self.settings.operation_timeout))
-        with self._pool.lease() as lease:
+        payload = request.to_xml(self.settings.endpoint, message_id, min(timeout, self.settings.operation_timeout))
+        with self.pool.lease() as lease:
             with self._lock:
                 self._counts[request.name] += 1
             self.log(LOG_OPERATIONS, f"{self.host}: {request.name} {_short_uri(request.resource_uri)}")
@@ -451,7 +430,7 @@ class WinRMClient:
             return _ServerError(f"HTTP {status} without a WS-Man fault")
         if status == 400 and authenticated_before:
             return _StaleSession("HTTP 400 to a request on a session authenticated earlier")
-        return TransportError(self._redact(f"{self.host}: HTTP {status} from {self.endpoint}"))
+        return TransportError(self._redact(f"{self.host}: HTTP {status} from {self.settings.endpoint}"))
 
     def _post_own(self, lease: Lease, session: ntlm_http.NtlmHttpSession, payload: bytes) -> bytes:
         """``_post`` over our own NTLM session: the same outcomes as pywinrm's path, error for error."""

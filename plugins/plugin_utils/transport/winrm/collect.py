@@ -170,7 +170,7 @@ class _Gatherer:
     def run(self) -> HostFacts:
         indicators = pending_restart_plan(self.os, self.restart_scope)
         plan = _plan(self.request, self.os, indicators.keys)
-        with ThreadPoolExecutor(max_workers=self.client.max_in_flight) as pool:
+        with ThreadPoolExecutor(max_workers=self.client.settings.max_in_flight) as pool:
             files = pool.submit(self.files) if self.request.files else None
             qfe = pool.submit(self.qfe) if self.request.hotfix_ids else None
             values = [pool.submit(self.typed_value, read) for read in plan.typed]

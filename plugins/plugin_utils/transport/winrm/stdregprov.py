@@ -312,7 +312,7 @@ def check_write(client: WinRMClient, key: str, name: str, value: RegistryValue,
     path = parse_key(key)
     method, params = _set_params(path, name, value)
     payload = wsman.invoke_request(STDREGPROV, method, params).to_xml(
-        client.endpoint, wsman.new_message_id(), client.settings.operation_timeout)
+        client.settings.endpoint, wsman.new_message_id(), client.settings.operation_timeout)
     limit = wsman.max_envelope_size(stack_version or client.stack_version)
     if len(payload) + _ENVELOPE_MARGIN > limit:
         version = stack_version or client.stack_version or "unknown, so before 3.0 is assumed"

@@ -57,7 +57,7 @@ class WinRMTransport:
 
     @property
     def max_in_flight(self) -> int:
-        return self.client.max_in_flight
+        return self.client.settings.max_in_flight
 
     def log(self, level: int, message: str) -> None:
         self.client.log(level, message)

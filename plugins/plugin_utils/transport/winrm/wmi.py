@@ -125,7 +125,7 @@ def run_concurrently(client: WinRMClient, calls: Sequence[Callable[[], T]]) -> l
     """Run independent calls at once, bounded by the client's in-flight limit; the first error wins."""
     if len(calls) <= 1:
         return [c() for c in calls]
-    with ThreadPoolExecutor(max_workers=min(len(calls), client.max_in_flight)) as pool:
+    with ThreadPoolExecutor(max_workers=min(len(calls), client.settings.max_in_flight)) as pool:
         futures = [pool.submit(c) for c in calls]
         return [f.result() for f in futures]
 
@@ -338,7 +338,7 @@ def pending_restart(client: WinRMClient, os: OsFacts,
                     scope: RestartScope = "full") -> tuple[bool, tuple[str, ...]]:
     """Whether a restart is pending and which indicators say so; the reads go out together."""
     plan = pending_restart_plan(os, scope)
-    workers = max(1, min(len(plan.values) + len(plan.keys), client.max_in_flight))
+    workers = max(1, min(len(plan.values) + len(plan.keys), client.settings.max_in_flight))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         value_reads = {(registry_key_id(k), n.casefold()): pool.submit(read_value, client, k, n, t)
                        for k, n, t in plan.values}
