@@ -26,6 +26,7 @@ from typing import Any
 from proxy import DelayProxy
 from stats import Target, ratio, table
 
+from ansible_collections.kbfix.windows.plugins.plugin_utils.package.policy import PackagePolicy
 from ansible_collections.kbfix.windows.plugins.plugin_utils.tasks import installer
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import PackageSource
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.smb.settings import SMBSettings
@@ -34,6 +35,7 @@ from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm impo
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import upload
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm.transport import WinRMTransport
 from winsim import packages
+from winsim.signing import signing_ca
 from winsim.testing import Endpoint, HostSpec, running_fleet
 
 MB = 1024 * 1024
@@ -105,6 +107,8 @@ def remediate_fleet(state: Path, package_dir: Path, size: int, method: str) -> d
     """Stage and install every host's package, ``FORKS`` hosts at a time, through 25 ms of latency."""
     hosts = _fleet_specs(size)
     kinds = {name: kind for _, name, kind in FLEET_KINDS}
+    # winsim's packages are signed by its test CA; the collection trusts it only when told to.
+    trust_winsim = PackagePolicy(ca_files=(str(signing_ca().ca_file),))
     with running_fleet([spec for spec, _ in hosts], state_dir=state / f"fleet-{method}") as fleet:
         targets = [(fleet.hosts[spec.name].address, fleet.hosts[spec.name].port) for spec, _ in hosts]
         with DelayProxy(targets, LATENCY_MS) if LATENCY_MS else nullcontext() as proxy:
@@ -118,7 +122,8 @@ def remediate_fleet(state: Path, package_dir: Path, size: int, method: str) -> d
                     kind = kinds[name]
                     location = installer.PackageLocation("controller", str(package_dir / name))
                     request = installer.InstallRequest("KB" + name.split("-KB")[1][:6], location, kind,  # type: ignore[arg-type]
-                                                       installer.DEFAULT_ARGUMENTS[kind], installer.exit_codes())
+                                                       installer.DEFAULT_ARGUMENTS[kind], installer.exit_codes(),
+                                                       policy=trust_winsim)
                     staging = installer.Staging(transport, os_facts, upload_method=method)
                     done = installer.install(transport, request, os_facts, staging=staging)
                 return {"host": spec.name, "staged_by": done.staged_by, "result": done.meaning,

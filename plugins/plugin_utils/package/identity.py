@@ -78,22 +78,21 @@ def _pe_identity(path: str) -> PackageIdentity:
     if PEFILE_ERROR is not None:
         return PackageIdentity(f"unread: the Python package pefile is missing ({PEFILE_ERROR})")
     try:
-        image = pefile.PE(path, fast_load=True)
+        # Read into memory rather than mapped: nothing to close afterwards, and PE.close() runs a full garbage
+        # collection, which in a controller process holding many hosts' state costs more than the parse.
+        image = pefile.PE(data=Path(path).read_bytes(), fast_load=True)
         image.parse_data_directories(directories=[pefile.DIRECTORY_ENTRY["IMAGE_DIRECTORY_ENTRY_RESOURCE"]])
     except (pefile.PEFormatError, OSError) as exc:
         return PackageIdentity(f"unread: not a PE image ({exc})")
-    try:
-        strings: dict[str, str] = {}
-        language: int | None = None
-        for info in getattr(image, "FileInfo", None) or []:
-            for entry in info:
-                for table in getattr(entry, "StringTable", []) or []:
-                    if language is None and len(table.LangID) >= 4:
-                        language = int(table.LangID[:4], 16)
-                    for key, value in table.entries.items():
-                        strings[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-    finally:
-        image.close()
+    strings: dict[str, str] = {}
+    language: int | None = None
+    for info in getattr(image, "FileInfo", None) or []:
+        for entry in info:
+            for table in getattr(entry, "StringTable", []) or []:
+                if language is None and len(table.LangID) >= 4:
+                    language = int(table.LangID[:4], 16)
+                for key, value in table.entries.items():
+                    strings[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
     if not strings:
         return PackageIdentity("unread: the file has no VERSIONINFO strings")
     # Update.exe packages state the language as "0x0409"; the string table's own language id is the fallback.

@@ -5,6 +5,7 @@ verified, and faults in the middle of an upload."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 import random
@@ -13,6 +14,7 @@ import pytest
 from transport_harness import Targets
 
 from ansible_collections.kbfix.windows.plugins.plugin_utils.errors import HostUnreachableError, WriteVerificationError
+from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.base import LOG_PAYLOADS
 from ansible_collections.kbfix.windows.plugins.plugin_utils.transport.winrm import upload
 
 MB = 1024 * 1024
@@ -47,6 +49,20 @@ def test_stdin_upload_with_certutil_is_checked_by_sha1(targets: Targets, name: s
     assert actions["Send"] == sends_for(t.client, data) == 13
     assert actions["Command"] == 2 and actions["Create"] == actions["Delete"] == 1
     assert sum(actions.values()) <= 20  # WS-Man requests for a megabyte (the echo path needed about 450)
+
+
+def test_payload_log_of_an_upload_leaves_the_file_out(targets: Targets) -> None:
+    """At -vvvvv a Send's stream is named by its length, not logged: the rest of the envelope still is."""
+    logged: list[tuple[int, str]] = []
+    t = targets("w2008", log=lambda level, msg: logged.append((level, msg)))
+    data = payload(300_000, seed=5)
+    upload.upload(t.client, data, r"C:\Windows\Temp\logged.bin")
+    sends = [m for level, m in logged if level == LOG_PAYLOADS and "<rsp:Send>" in m]
+    assert len(sends) == sends_for(t.client, data) == 4
+    assert all("characters of base64 left out]</rsp:Stream>" in m and "CommandId=" in m for m in sends)
+    chunk = base64.b64encode(upload.stdin_text(data)[:3000]).decode()
+    assert all(chunk[:200] not in m for _, m in logged)
+    assert max(len(m) for m in sends) < 4096
 
 
 def test_stdin_upload_on_2003_is_checked_by_size(targets: Targets) -> None:

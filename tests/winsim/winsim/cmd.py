@@ -1905,6 +1905,9 @@ def _certutil_fail(io: Io, verb: str, hresult: int, message: str) -> int:
     return hresult - 2**32
 
 
+_DECODE_WHITESPACE = bytes(c for c in range(256) if chr(c).isspace())
+
+
 def _certutil_code(sh: Shell, io: Io, verb: str, source: str, dest: str, force: bool) -> int:
     try:
         data = sh.read_file(source)
@@ -1915,8 +1918,10 @@ def _certutil_code(sh: Shell, io: Io, verb: str, source: str, dest: str, force: 
     if sh.host.fs.entry(target) is not None and not force:
         return _certutil_fail(io, verb, 0x80070050, "The file exists.")
     if verb == "decode":
-        text = re.sub(r"-----(BEGIN|END)[^-]*-----", "", data.decode("latin-1"))
-        compact = re.sub(r"\s+", "", text)
+        armored = re.sub(rb"-----(BEGIN|END)[^-]*-----", b"", data) if b"-----" in data else data
+        # Whitespace (what \s matches in Latin-1) dropped in one C-level pass: megabytes of text go through
+        # here, and the whole fleet shares one interpreter.
+        compact = armored.translate(None, _DECODE_WHITESPACE)
         try:
             output = base64.b64decode(compact, validate=True)
         except (binascii.Error, ValueError):

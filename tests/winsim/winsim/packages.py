@@ -513,15 +513,25 @@ def _pe_image_end(data: bytes) -> int:
 
 
 def _cab_checksum(data: bytes, seed: int) -> int:
-    checksum = seed
     whole = len(data) // 4
-    for (word,) in struct.iter_unpack("<I", data[: whole * 4]):
-        checksum ^= word
+    checksum = seed ^ _xor_words(data[: whole * 4])
     tail = data[whole * 4:]
     extra = 0
     for byte in tail:  # the leftover bytes count most-significant first
         extra = (extra << 8) | byte
     return checksum ^ extra
+
+
+def _xor_words(data: bytes) -> int:
+    """The XOR of the little-endian 32-bit words of ``data`` (a multiple of 4 bytes long), folded as one
+    integer that halves each round: C-level work, so checking a 3 MB cabinet takes milliseconds of the
+    interpreter every host of the fleet shares, not a loop over 750,000 words."""
+    value, words = int.from_bytes(data, "little"), len(data) // 4
+    while words > 1:
+        low = words // 2
+        value = (value >> (32 * low)) ^ (value & ((1 << (32 * low)) - 1))
+        words -= low
+    return value
 
 
 def _dos_datetime(when: dt.datetime) -> tuple[int, int]:
