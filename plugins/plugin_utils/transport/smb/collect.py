@@ -181,7 +181,8 @@ def os_facts_from(host: str, current: Mapping[str, RegistryValue | None], option
     suites = [s for s in suite_value.data if s] if suite_value and isinstance(suite_value.data, list) else []
     processor = _text_of(environment.get("PROCESSOR_ARCHITECTURE")).casefold()
     if processor not in ARCHITECTURES:
-        # NT 4.0 also ran on ALPHA, MIPS and PPC, which no article covers.
+        # NT 4.0 also ran on Alpha, MIPS and PowerPC; specs can name them, but the environment's words for
+        # them are not established from a public source here, so such a host is refused, not guessed.
         raise TransportError(f"{host}: {ENVIRONMENT}\\PROCESSOR_ARCHITECTURE is {processor or 'missing'!r}, "
                              "not x86, AMD64 or IA64")
     system_root = _text_of(current.get("SystemRoot"))
