@@ -9,8 +9,9 @@ MaxEnvelopeSizekb (150 KB before WinRM 3.0), so a megabyte costs about 13 reques
 ``cscript`` with a small script written by ``echo`` in the same command line:
 
 * where ``certutil`` exists (Server 2003, Vista and later) the script copies stdin into ``<file>.b64`` and
-  ``certutil -f -decode`` writes the file, followed by ``certutil -hashfile <file> SHA1`` (Vista and later:
-  older certutil answers "Unknown arg" and the size is then the check);
+  ``certutil -f -decode`` writes the file, followed by ``certutil -hashfile <file>`` (SHA-1, the default; no
+  algorithm argument, which a certutil older than Windows 7's may not take; a certutil without the verb answers
+  "Unknown arg" and the size is then the check);
 * where it does not (XP, or a 2003 host whose certutil was removed) the script decodes stdin itself with
   MSXML's ``bin.base64`` type and ``ADODB.Stream``.
 
@@ -241,7 +242,7 @@ def _certutil_decode(shell: cmdshell.CmdShell, b64_path: str, remote_path: str,
     client = shell.client
     source, target = escape.cmd_path(b64_path), escape.cmd_path(remote_path)
     removed = " ".join(escape.cmd_path(p) for p in (b64_path, *also_delete))
-    line = f"certutil -f -decode {source} {target} && del /f /q {removed} & certutil -hashfile {target} SHA1"
+    line = f"certutil -f -decode {source} {target} && del /f /q {removed} & certutil -hashfile {target}"
     try:
         result = cmdshell.run_line(client, line, shell=shell, success_codes=None)
     except AmbiguousWriteError as exc:
@@ -267,7 +268,7 @@ def _certutil_decode(shell: cmdshell.CmdShell, b64_path: str, remote_path: str,
 def _settled_decode(shell: cmdshell.CmdShell, remote_path: str) -> tuple[int, str | None]:
     """The size and hash of a file a lost decode line wrote (hashing is harmless to repeat)."""
     client = shell.client
-    hashed = cmdshell.run_line(client, f"certutil -hashfile {escape.cmd_path(remote_path)} SHA1", shell=shell,
+    hashed = cmdshell.run_line(client, f"certutil -hashfile {escape.cmd_path(remote_path)}", shell=shell,
                                success_codes=None, repeatable=True)
     size = _file_size(client, remote_path)
     if size is None:
@@ -367,7 +368,7 @@ def check_copied(client: WinRMClient, data: bytes, path: str, method: str, *,
     ``certutil -hashfile`` answers, its size through CIM_DataFile; a mismatch deletes it."""
     sha1 = None
     if certutil is not False:
-        hashed = cmdshell.run_line(client, f"certutil -hashfile {escape.cmd_path(path)} SHA1", success_codes=None,
+        hashed = cmdshell.run_line(client, f"certutil -hashfile {escape.cmd_path(path)}", success_codes=None,
                                    repeatable=True)
         sha1 = _sha1(hashed.stdout + hashed.stderr)
     result = UploadResult(path, _file_size(client, path), "certutil" if sha1 else "none", method, sha1)
