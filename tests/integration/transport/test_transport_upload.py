@@ -231,6 +231,25 @@ def test_the_decode_line_lost_twice_is_settled_by_looking_at_the_host(targets: T
     assert commands == (2 + 1 + 2 if fault == "reset_after" else 2 + 3)
 
 
+def test_a_decode_repeated_twice_by_the_client_is_settled_by_looking_at_the_host(targets: Targets) -> None:
+    """The decode line is lost before it ran (its text still there), so it is sent again as repeatable; that
+    run's answer is lost after it ran, and the client's own resend finds no text left to decode. The file it
+    wrote is measured and hashed instead of failing the upload (the 200-host campaign found it)."""
+    t = targets("w2008")  # a certutil with -hashfile: the settled file is checked by its hash
+    data = bytes(range(256)) * 20  # 2 echo commands of 4,000 characters
+    path = r"C:\Windows\Temp\repeat-twice.bin"
+    t.endpoint.reset_counters()
+    t.endpoint.set_faults(reset_before={"action": "Command", "skip": 2, "count": 1},
+                          reset_after={"action": "Command", "skip": 3, "count": 1})
+    done = upload.upload(t.client, data, path, method="echo", echo_line=4000)
+    host = t.endpoint.host()
+    assert host.fs.read(path) == data and not leftovers(host, path)
+    assert done.sha1 == hashlib.sha1(data).hexdigest()  # noqa: S324 - checked by hash, not by size alone
+    # echo x2; the decode line lost unrun, sent again (lost after it ran), resent by the client (no text
+    # left); then the clean-up line and the hash on its own
+    assert t.endpoint.counters()["by_action"]["Command"] == 2 + 3 + 2
+
+
 def test_a_lost_receive_makes_the_decode_ambiguous_not_failed(targets: Targets) -> None:
     """The Receive carrying certutil's report is reset after the host answered it: its output is gone for good
     (a Receive hands it out once), so the decode is run again rather than reported failed (the campaign found

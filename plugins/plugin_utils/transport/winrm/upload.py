@@ -251,6 +251,12 @@ def _certutil_decode(shell: cmdshell.CmdShell, b64_path: str, remote_path: str,
         if _file_size(client, b64_path) is not None:
             client.log(LOG_STEPS, f"{client.host}: {exc}; {b64_path} is still there: decoding again")
             result = cmdshell.run_line(client, line, shell=shell, success_codes=None, repeatable=True)
+            if _OUTPUT_LENGTH.search(result.stdout + result.stderr) is None and not _not_recognized(result):
+                # The client may have sent the line twice (its answer lost again): the first run decoded and
+                # removed the text, the second found no text to decode. What is on the host decides.
+                client.log(LOG_STEPS, f"{client.host}: the decode gave no length; checking what arrived")
+                _remove(shell, [b64_path, *also_delete])
+                return _settled_decode(shell, remote_path)
         else:
             client.log(LOG_STEPS, f"{client.host}: {exc}; {b64_path} is gone: the decode ran, checking its result")
             return _settled_decode(shell, remote_path)
