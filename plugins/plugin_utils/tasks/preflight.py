@@ -45,7 +45,7 @@ class Article(Protocol):
 
 
 def install_request(details: InstallDetails, source: installer.PackageLocation | None, timeout: float,
-                    article_id: str, policy: PackagePolicy | None = None) -> installer.InstallRequest:
+                    article_id: str, policy: PackagePolicy) -> installer.InstallRequest:
     """The installer run an ``install_package`` step asks for, its package located and its line checked; a
     controller package is judged by ``policy`` and the spec's pinned hash, refusals naming ``package_source``."""
     package = details.package
@@ -60,13 +60,13 @@ def install_request(details: InstallDetails, source: installer.PackageLocation |
     return installer.InstallRequest(
         hotfix_id=details.hotfix_id, package=location, installer=kind, arguments=details.arguments,
         exit_codes=installer.exit_codes(details.success_codes), timeout=timeout,
-        policy=policy if policy is not None else PackagePolicy(), sha256=details.sha256, source_field="package_source",
+        policy=policy, sha256=details.sha256, source_field="package_source",
     )
 
 
 def check_plans(transport: Transport, os: OsFacts, articles: Sequence[Article], verdicts: Sequence[Verdict],
                 source: installer.PackageLocation | None, timeout: float, enforceable: Sequence[str],
-                policy: PackagePolicy | None = None) -> None:
+                policy: PackagePolicy) -> None:
     """Raise ``ArticleFault`` (naming the article and the field) for the first planned step of any article
     that could not be carried out, before any step of any article is. A controller package is judged here
     (hash, identity, signature), so a forged package of the second article refuses the run before the first
